@@ -1,0 +1,103 @@
+import { CTL_CLIENTS, Op } from '../shared/layout.js';
+import type { RingWriter } from './ring-writer.js';
+
+/** A counter bound to one key. `increment` costs a few nanoseconds and never throws. */
+export interface Counter {
+  /**
+   * Adds `value` (default 1): a safe integer >= 0, or a bigint below 2^64 for exact large
+   * values. Anything else is dropped and counted in `stats().dropped.invalid`.
+   */
+  increment(value?: number | bigint): void;
+}
+
+/** A gauge bound to one key. NaN is dropped and counted in `stats().dropped.invalid`. */
+export interface Gauge {
+  set(value: number): void;
+  increment(value: number): void;
+  decrement(value: number): void;
+}
+
+/** A histogram bound to one key. NaN is dropped and counted in `stats().dropped.invalid`. */
+export interface Histogram {
+  record(value: number): void;
+}
+
+// Each method first reads the "clients connected" flag with a plain load: with nobody
+// listening a record costs one memory read and is not recorded at all.
+
+export class CounterHandle implements Counter {
+  constructor(
+    private readonly w: RingWriter,
+    private readonly id: number,
+  ) {}
+
+  increment(value: number | bigint = 1): void {
+    const w = this.w;
+    if (w.ctl[CTL_CLIENTS] === 0) return;
+    if (typeof value === 'number') w.push(this.id, Op.Counter, value);
+    else if (typeof value === 'bigint') w.pushBigint(this.id, value);
+    else w.push(this.id, Op.Invalid, 0);
+  }
+}
+
+export class GaugeHandle implements Gauge {
+  constructor(
+    private readonly w: RingWriter,
+    private readonly id: number,
+  ) {}
+
+  set(value: number): void {
+    if (this.w.ctl[CTL_CLIENTS] !== 0) this.w.push(this.id, Op.GaugeSet, value);
+  }
+
+  increment(value: number): void {
+    if (this.w.ctl[CTL_CLIENTS] !== 0) this.w.push(this.id, Op.GaugeIncrement, value);
+  }
+
+  decrement(value: number): void {
+    if (this.w.ctl[CTL_CLIENTS] !== 0) this.w.push(this.id, Op.GaugeDecrement, value);
+  }
+}
+
+export class HistogramHandle implements Histogram {
+  constructor(
+    private readonly w: RingWriter,
+    private readonly id: number,
+  ) {}
+
+  record(value: number): void {
+    if (this.w.ctl[CTL_CLIENTS] !== 0) this.w.push(this.id, Op.Histogram, value);
+  }
+}
+
+/**
+ * Stands in for every kind of handle when its key was refused (the `maxKeys` cap): each record
+ * is still counted as a drop, through the ring, so `stats()` stays exact.
+ */
+export class RefusedHandle implements Counter, Gauge, Histogram {
+  constructor(private readonly w: RingWriter) {}
+
+  increment(): void {
+    this.drop();
+  }
+  decrement(): void {
+    this.drop();
+  }
+  set(): void {
+    this.drop();
+  }
+  record(): void {
+    this.drop();
+  }
+  private drop(): void {
+    if (this.w.ctl[CTL_CLIENTS] !== 0) this.w.push(0, Op.Invalid, 0);
+  }
+}
+
+/** What the global functions hand out before `install()`: does nothing, like the crate's noop recorder. */
+export const noopHandle: Counter & Gauge & Histogram = {
+  increment() {},
+  decrement() {},
+  set() {},
+  record() {},
+};

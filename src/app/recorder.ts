@@ -1,0 +1,109 @@
+import type { BoundAddress } from '../shared/address.js';
+import { CTL_STATS_OFFSET, RING_HEAD, RING_TAIL, STAT_COUNT, Stat } from '../shared/layout.js';
+import { Recording } from './recording.js';
+import type { Registry } from './registry.js';
+import type { RingWriter } from './ring-writer.js';
+import type { WorkerHost } from './worker-host.js';
+
+/** Counters of what the exporter did; all plain numbers. */
+export interface ExporterStats {
+  /** Records accepted into a ring (only records made while a client is connected are). */
+  recorded: number;
+  dropped: {
+    /** Records refused because a ring was full. */
+    ringFull: number;
+    /** Frames a client lost because its queue was full (counted once per client), or because close() ran out of time. */
+    clientQueue: number;
+    /** Records with an invalid value (or a key refused by `maxKeys`). */
+    invalid: number;
+  };
+  /** Clients connected now. */
+  clients: number;
+  /** Connections closed at once because `maxClients` were connected. */
+  rejectedClients: number;
+  /** Frames (metadata and metrics) written to clients, summed over clients. */
+  framesSent: number;
+  /** Bytes written to clients, summed over clients. */
+  bytesSent: number;
+  /** Times the transport worker died and was restarted. */
+  workerRestarts: number;
+}
+
+/** The recorder `TcpBuilder.build()` returns: the recording API plus lifecycle and stats. */
+export class TcpRecorder extends Recording {
+  private readonly stat: BigInt64Array;
+  private closed: Promise<void> | undefined;
+
+  /** @internal */
+  constructor(
+    writer: RingWriter,
+    registry: Registry,
+    ctl: SharedArrayBuffer,
+    private readonly ringHeader: Int32Array,
+    private readonly host: WorkerHost,
+    private readonly closeTimeoutMs: number,
+  ) {
+    super(writer, registry);
+    this.stat = new BigInt64Array(ctl, CTL_STATS_OFFSET, STAT_COUNT);
+  }
+
+  /** What was bound: `{ host, port }` (the real port when 0 was asked) or `{ path }`. */
+  get address(): BoundAddress {
+    return this.host.address;
+  }
+
+  /**
+   * Live counters. Records still in the ring count as recorded; the worker publishes its own
+   * figures after every batch, so they may trail by one batch. After `close()` they are final.
+   */
+  stats(): ExporterStats {
+    const s = (i: Stat): number => Number(Atomics.load(this.stat, i));
+    const inRing =
+      ((Atomics.load(this.ringHeader, RING_TAIL) - Atomics.load(this.ringHeader, RING_HEAD)) | 0) +
+      this.writer.unpublished();
+    return {
+      recorded: s(Stat.Recorded) + inRing,
+      dropped: { ringFull: s(Stat.RingFull), clientQueue: s(Stat.ClientQueue), invalid: s(Stat.Invalid) },
+      clients: s(Stat.Clients),
+      rejectedClients: s(Stat.RejectedClients),
+      framesSent: s(Stat.FramesSent),
+      bytesSent: s(Stat.BytesSent),
+      workerRestarts: this.host.restarts,
+    };
+  }
+
+  /**
+   * Stops accepting clients, sends what the rings hold, flushes clients for up to
+   * `closeTimeoutMs` (what is not delivered by then is counted in `dropped`), closes every
+   * socket and the listener, and resolves once the worker has exited. Safe to call twice.
+   */
+  close(): Promise<void> {
+    if (this.closed === undefined) {
+      this.writer.publish();
+      this.closed = this.host.close(this.closeTimeoutMs).then(() => forgetGlobal(this));
+    }
+    return this.closed;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+let globalRecorder: TcpRecorder | undefined;
+
+/** @internal The global recorder, if one is installed. */
+export function getGlobal(): TcpRecorder | undefined {
+  return globalRecorder;
+}
+
+/** @internal Makes `r` the global recorder; false if one is installed already. */
+export function setGlobal(r: TcpRecorder): boolean {
+  if (globalRecorder !== undefined) return false;
+  globalRecorder = r;
+  return true;
+}
+
+function forgetGlobal(r: TcpRecorder): void {
+  if (globalRecorder === r) globalRecorder = undefined;
+}

@@ -1,0 +1,121 @@
+import type { Unit } from '../units.js';
+import { CounterHandle, GaugeHandle, HistogramHandle, RefusedHandle } from './handles.js';
+import type { Counter, Gauge, Histogram } from './handles.js';
+import type { Key } from './key.js';
+import { REFUSED, type Registry } from './registry.js';
+import type { RingWriter } from './ring-writer.js';
+
+/** A gauge update, as the seed's `GaugeValue`: exactly one of the three fields. */
+export type GaugeValue = { absolute: number } | { increment: number } | { decrement: number };
+
+/**
+ * Caches the handle of each key so that key-based calls cost a map lookup, not a key
+ * normalisation: by identity for key objects, by string for names.
+ */
+class HandleCache<H> {
+  private readonly byName = new Map<string, H>();
+  private readonly byObject = new WeakMap<object, H>();
+  private readonly byId = new Map<number, H>();
+
+  constructor(private readonly make: (id: number) => H) {}
+
+  get(key: Key, registry: Registry): H {
+    if (typeof key === 'string') {
+      let h = this.byName.get(key);
+      if (h === undefined) {
+        h = this.forId(registry.keyId(key));
+        this.byName.set(key, h);
+      }
+      return h;
+    }
+    let h = typeof key === 'object' && key !== null ? this.byObject.get(key) : undefined;
+    if (h === undefined) {
+      h = this.forId(registry.keyId(key));
+      this.byObject.set(key, h);
+    }
+    return h;
+  }
+
+  private forId(id: number): H {
+    let h = this.byId.get(id);
+    if (h === undefined) {
+      h = this.make(id);
+      this.byId.set(id, h);
+    }
+    return h;
+  }
+}
+
+/**
+ * The recording API: register calls, key-based calls and handles. The main recorder and the
+ * recorders that other threads attach share it; each instance owns one ring.
+ */
+export class Recording {
+  private readonly counters: HandleCache<Counter>;
+  private readonly gauges: HandleCache<Gauge>;
+  private readonly histograms: HandleCache<Histogram>;
+
+  /** @internal */
+  constructor(
+    protected readonly writer: RingWriter,
+    protected readonly registry: Registry,
+  ) {
+    const refused = new RefusedHandle(writer);
+    const pick =
+      <H>(make: (id: number) => H) =>
+      (id: number): H =>
+        id === REFUSED ? (refused as H) : make(id);
+    this.counters = new HandleCache<Counter>(pick((id) => new CounterHandle(writer, id)));
+    this.gauges = new HandleCache<Gauge>(pick((id) => new GaugeHandle(writer, id)));
+    this.histograms = new HandleCache<Histogram>(pick((id) => new HistogramHandle(writer, id)));
+  }
+
+  /** Describes a counter: unit and description reach every client, now and on connect. */
+  registerCounter(key: Key, unit?: Unit, description?: string): void {
+    this.registry.describe('counter', key, unit, description);
+  }
+
+  /** Describes a gauge: unit and description reach every client, now and on connect. */
+  registerGauge(key: Key, unit?: Unit, description?: string): void {
+    this.registry.describe('gauge', key, unit, description);
+  }
+
+  /** Describes a histogram: unit and description reach every client, now and on connect. */
+  registerHistogram(key: Key, unit?: Unit, description?: string): void {
+    this.registry.describe('histogram', key, unit, description);
+  }
+
+  /** A counter handle: resolve the key once, then record with no allocation. */
+  counter(key: Key): Counter {
+    return this.counters.get(key, this.registry);
+  }
+
+  /** A gauge handle: resolve the key once, then record with no allocation. */
+  gauge(key: Key): Gauge {
+    return this.gauges.get(key, this.registry);
+  }
+
+  /** A histogram handle: resolve the key once, then record with no allocation. */
+  histogram(key: Key): Histogram {
+    return this.histograms.get(key, this.registry);
+  }
+
+  /** Seed-style counter increment; `value` as for {@link Counter.increment}. */
+  incrementCounter(key: Key, value: number | bigint): void {
+    this.counters.get(key, this.registry).increment(value);
+  }
+
+  /** Seed-style gauge update. */
+  updateGauge(key: Key, value: GaugeValue): void {
+    const g = this.gauges.get(key, this.registry);
+    if ('absolute' in value) g.set(value.absolute);
+    else if ('increment' in value) g.increment(value.increment);
+    else if ('decrement' in value) g.decrement(value.decrement);
+    else g.set(Number.NaN); // not a GaugeValue: dropped and counted as invalid
+  }
+
+  /** Seed-style histogram record. */
+  recordHistogram(key: Key, value: number): void {
+    this.histograms.get(key, this.registry).record(value);
+  }
+}

@@ -1,0 +1,74 @@
+import type { ControlMessage, MetricKind } from '../shared/messages.js';
+import { checkDescription, checkUnit } from '../units.js';
+import { normalizeKey } from './key.js';
+import type { RingWriter } from './ring-writer.js';
+
+/** Id given to keys refused by the `maxKeys` cap. */
+export const REFUSED = -1;
+
+/**
+ * Gives every distinct key of one producer a small integer id, once, and tells the worker
+ * about it before any record that uses it. Also forwards metadata. Keeps what it sent so that
+ * a restarted worker can be told again ({@link snapshot}).
+ */
+export class Registry {
+  private readonly ids = new Map<string, number>();
+  private readonly sentKeys: ControlMessage[] = [];
+  private readonly sentMeta = new Map<string, ControlMessage>();
+  private warned = false;
+
+  constructor(
+    private readonly writer: RingWriter,
+    private readonly maxKeys: number,
+  ) {}
+
+  /**
+   * The id of a key, allocating and announcing it on first use.
+   * @returns {@link REFUSED} when the key is new and the `maxKeys` cap is reached.
+   * @throws TypeError / RangeError for an invalid key (see `normalizeKey`).
+   */
+  keyId(key: unknown): number {
+    const k = normalizeKey(key);
+    const known = this.ids.get(k.canonical);
+    if (known !== undefined) return known;
+    if (this.ids.size >= this.maxKeys) {
+      if (!this.warned) {
+        this.warned = true;
+        process.emitWarning(
+          `metrics-exporter-tcp: more than ${this.maxKeys} distinct keys; new keys are refused and their records counted in stats().dropped.invalid`,
+          { code: 'MTCP_MAX_KEYS' },
+        );
+      }
+      return REFUSED;
+    }
+    const id = this.ids.size;
+    this.ids.set(k.canonical, id);
+    const msg: ControlMessage = { t: 'key', pos: 0, id, canonical: k.canonical, name: k.name, labels: k.labels };
+    this.sentKeys.push(msg);
+    this.writer.control(msg);
+    return id;
+  }
+
+  /**
+   * Records unit and description for the key's name (metadata is per name on the wire) and
+   * sends it to the worker, which stores it and forwards it to every client.
+   */
+  describe(kind: MetricKind, key: unknown, unit: unknown, description: unknown): void {
+    const { name } = normalizeKey(key);
+    const msg: ControlMessage = {
+      t: 'meta',
+      pos: 0,
+      name,
+      kind,
+      unit: checkUnit(unit),
+      description: checkDescription(description),
+    };
+    this.sentMeta.set(name, msg);
+    this.writer.control(msg);
+  }
+
+  /** Everything this registry has told the worker, for a worker that starts afresh. */
+  snapshot(): ControlMessage[] {
+    return [...this.sentKeys, ...this.sentMeta.values()];
+  }
+}

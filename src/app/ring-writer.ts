@@ -1,0 +1,150 @@
+import type { MessagePort } from 'node:worker_threads';
+import {
+  CTL_DOORBELL,
+  CTL_PARKED,
+  Op,
+  RING_FULL_DROPS,
+  RING_HEAD,
+  RING_TAIL,
+  RECORD_U32,
+  ringViews,
+  type RingDescriptor,
+} from '../shared/layout.js';
+import type { ControlMessage } from '../shared/messages.js';
+
+const U64_MAX = (1n << 64n) - 1n;
+
+/**
+ * The producer end of one SPSC ring. Only the thread that created it may call it.
+ *
+ * Memory ordering: a record's 16 bytes are written with plain stores, then the tail is
+ * published with `Atomics.store`, which the consumer reads with `Atomics.load`; that pair
+ * orders the record before the tail. Publishing with plain stores would not be ordered by
+ * the JavaScript memory model even where x86 happens to be, so it is never done. To keep the
+ * cost of that store off most records, the tail is published once every `publishEvery`
+ * records and, for the last records of a burst, from a microtask.
+ */
+export class RingWriter {
+  /** The control block; `ctl[CTL_CLIENTS]` is read racily as a hint on every record. */
+  readonly ctl: Int32Array;
+  private readonly header: Int32Array;
+  private readonly u32: Uint32Array;
+  private readonly f64: Float64Array;
+  private readonly u64: BigUint64Array;
+  private readonly mask: number;
+  private readonly limit: number;
+  private readonly publishMask: number;
+  /** Where control messages go; set by the worker host before the recorder is handed out. */
+  private port: MessagePort | undefined;
+  /** Next position to write (free-running, wraps at 2^32). */
+  private tail: number;
+  private published: number;
+  /** Last head seen; reloaded with Atomics only when the ring looks full. */
+  private headSeen: number;
+  private scheduled = false;
+  private readonly publishLater = (): void => {
+    this.scheduled = false;
+    this.publish();
+  };
+
+  constructor(ring: RingDescriptor, ctl: SharedArrayBuffer) {
+    const v = ringViews(ring.sab);
+    this.header = v.header;
+    this.u32 = v.u32;
+    this.f64 = v.f64;
+    this.u64 = v.u64;
+    this.mask = v.mask;
+    this.limit = ring.limit;
+    // Publish at least every quarter of the ring so a small ring never fills with records the
+    // consumer cannot see yet; at most every 64 records (the measured sweet spot).
+    let every = 64;
+    while (every > 1 && every * 4 > ring.limit) every >>= 1;
+    this.publishMask = every - 1;
+    this.ctl = new Int32Array(ctl);
+    this.tail = Atomics.load(this.header, RING_TAIL);
+    this.published = this.tail;
+    this.headSeen = Atomics.load(this.header, RING_HEAD);
+  }
+
+  /** Writes one record whose value is a number. Drops and counts it if the ring is full. */
+  push(id: number, op: Op, value: number): void {
+    const t = this.tail;
+    if (((t - this.headSeen) | 0) >= this.limit && !this.hasRoom(t)) return;
+    const i = (t & this.mask) * RECORD_U32;
+    this.u32[i] = id;
+    this.u32[i + 1] = op;
+    this.f64[(i >> 1) + 1] = value;
+    this.advance(t);
+  }
+
+  /** Writes a counter increment given as a bigint: exact up to 2^64-1, anything else invalid. */
+  pushBigint(id: number, value: bigint): void {
+    if (value < 0n || value > U64_MAX) {
+      this.push(id, Op.Invalid, 0);
+      return;
+    }
+    const t = this.tail;
+    if (((t - this.headSeen) | 0) >= this.limit && !this.hasRoom(t)) return;
+    const i = (t & this.mask) * RECORD_U32;
+    this.u32[i] = id;
+    this.u32[i + 1] = Op.CounterU64;
+    this.u64[(i >> 1) + 1] = value;
+    this.advance(t);
+  }
+
+  private advance(t: number): void {
+    const next = (t + 1) | 0;
+    this.tail = next;
+    if ((next & this.publishMask) === 0) this.publish();
+    else if (!this.scheduled) {
+      this.scheduled = true;
+      queueMicrotask(this.publishLater);
+    }
+  }
+
+  /** Slow path of a full-looking ring: publish, re-read the head, count a drop if still full. */
+  private hasRoom(t: number): boolean {
+    this.publish();
+    this.headSeen = Atomics.load(this.header, RING_HEAD);
+    if (((t - this.headSeen) | 0) < this.limit) return true;
+    // Single writer: a plain read-modify-write cannot lose updates; the worker reads it atomically.
+    this.header[RING_FULL_DROPS] = (this.header[RING_FULL_DROPS]! + 1) | 0;
+    return false;
+  }
+
+  /** Makes every written record visible to the worker and wakes it if it is parked. */
+  publish(): void {
+    if (this.published === this.tail) return;
+    this.published = this.tail;
+    Atomics.store(this.header, RING_TAIL, this.tail);
+    // Sequentially consistent load after the store: either the worker sees our tail before it
+    // parks, or we see its parked flag here and ring the doorbell. No wake-up can be lost.
+    if (Atomics.load(this.ctl, CTL_PARKED) !== 0) this.ring();
+  }
+
+  /** Records written but not yet published (they are published at the next microtask). */
+  unpublished(): number {
+    return (this.tail - this.published) | 0;
+  }
+
+  /**
+   * Sends a control message ordered with the records: the tail is published first and the
+   * message carries it, so the worker applies it after every record written before it.
+   */
+  control(msg: ControlMessage): void {
+    this.publish();
+    msg.pos = this.published;
+    this.port?.postMessage(msg);
+    this.ring();
+  }
+
+  /** Points control messages at a (new) worker's port. */
+  rebind(port: MessagePort): void {
+    this.port = port;
+  }
+
+  private ring(): void {
+    Atomics.add(this.ctl, CTL_DOORBELL, 1);
+    Atomics.notify(this.ctl, CTL_DOORBELL);
+  }
+}

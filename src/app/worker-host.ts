@@ -1,0 +1,116 @@
+import { MessageChannel, Worker } from 'node:worker_threads';
+import { formatAddress, type BoundAddress, type ListenAddress } from '../shared/address.js';
+import { CTL_CLIENTS, type RingDescriptor } from '../shared/layout.js';
+import type { ControlMessage, FromWorker, ToWorker, WorkerInit } from '../shared/messages.js';
+import { ExporterError } from '../errors.js';
+
+const WORKER_URL = new URL('../worker/main.js', import.meta.url);
+
+/** Everything the host needs to (re)start the transport worker. */
+export interface HostOptions {
+  readonly ctl: SharedArrayBuffer;
+  readonly listen: ListenAddress;
+  readonly bufferSize: number;
+  readonly maxClients: number;
+  readonly ring: RingDescriptor;
+  /** Called when a (re)started worker needs a new control port and the registry's state. */
+  readonly rebind: (port: import('node:worker_threads').MessagePort) => ControlMessage[];
+}
+
+/**
+ * Owns the transport worker: starts it, waits until it listens, restarts it if it dies, and
+ * stops it. The worker is unref'd, so it never keeps the app's process alive.
+ */
+export class WorkerHost {
+  address!: BoundAddress;
+  restarts = 0;
+  private worker!: Worker;
+  private exited = false;
+  private closing: Promise<void> | undefined;
+
+  private constructor(private readonly opts: HostOptions) {}
+
+  /** Starts the worker and resolves once it listens; rejects with `ExporterError` code `IO`. */
+  static async start(opts: HostOptions): Promise<WorkerHost> {
+    const host = new WorkerHost(opts);
+    host.address = await host.spawn(opts.listen);
+    return host;
+  }
+
+  private spawn(listen: ListenAddress): Promise<BoundAddress> {
+    const { port1, port2 } = new MessageChannel();
+    const replay = this.opts.rebind(port1);
+    const init: WorkerInit = {
+      ctl: this.opts.ctl,
+      listen,
+      bufferSize: this.opts.bufferSize,
+      maxClients: this.opts.maxClients,
+      ring: this.opts.ring,
+      port: port2,
+      replay,
+    };
+    const worker = new Worker(WORKER_URL, { workerData: init, transferList: [port2] });
+    this.worker = worker;
+    this.exited = false;
+    worker.unref();
+    return new Promise<BoundAddress>((resolve, reject) => {
+      let ready = false;
+      worker.on('message', (msg: FromWorker) => {
+        if (msg?.t === 'ready') {
+          ready = true;
+          resolve(msg.address);
+        } else if (msg?.t === 'listen-error') {
+          const cause = Object.assign(new Error(msg.message), { code: msg.code, errno: msg.errno, syscall: msg.syscall });
+          reject(new ExporterError('IO', `cannot listen on ${formatAddress(listen)}: ${msg.message}`, { cause }));
+        }
+      });
+      // An 'error' event with no listener would be thrown into the app: always listen.
+      worker.on('error', (err) => {
+        if (!ready) reject(new ExporterError('IO', `transport worker failed to start: ${err.message}`, { cause: err }));
+      });
+      worker.on('exit', () => {
+        if (this.worker !== worker) return;
+        this.exited = true;
+        if (ready && this.closing === undefined) this.restart();
+      });
+    });
+  }
+
+  /**
+   * The worker died on its own: nothing is thrown into the app. Recording pauses (no clients
+   * are connected any more), a new worker binds the same address and gets the registry's
+   * keys and metadata, and clients can reconnect.
+   */
+  private restart(): void {
+    Atomics.store(new Int32Array(this.opts.ctl), CTL_CLIENTS, 0);
+    this.restarts++;
+    process.emitWarning(`metrics-exporter-tcp: the transport worker exited unexpectedly; restarting it`, {
+      code: 'MTCP_WORKER_RESTART',
+    });
+    this.spawn(this.address).catch((err: unknown) => {
+      process.emitWarning(`metrics-exporter-tcp: could not restart the transport worker: ${String(err)}`, {
+        code: 'MTCP_WORKER_RESTART',
+      });
+    });
+  }
+
+  /** Asks the worker to drain and flush within `timeoutMs`, then waits for it to exit. */
+  close(timeoutMs: number): Promise<void> {
+    this.closing ??= new Promise<void>((resolve) => {
+      const worker = this.worker;
+      if (this.exited) return resolve();
+      // The app awaits this: keep the process alive until the worker is gone.
+      worker.ref();
+      // If the worker cannot finish (it is stuck), do not wait forever.
+      const guard = setTimeout(() => void worker.terminate(), timeoutMs + 2000);
+      guard.unref();
+      worker.once('exit', () => {
+        clearTimeout(guard);
+        resolve();
+      });
+      const msg: ToWorker = { t: 'close', timeoutMs };
+      worker.postMessage(msg);
+    });
+    return this.closing;
+  }
+}

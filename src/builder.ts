@@ -1,0 +1,132 @@
+import { DEFAULT_LISTEN, formatAddress, isWildcard, parseListenAddress, type ListenAddress } from './shared/address.js';
+import { CTL_BYTES, UNBOUNDED_RECORDS, createRing } from './shared/layout.js';
+import { ExporterError } from './errors.js';
+import { TcpRecorder, getGlobal, setGlobal } from './app/recorder.js';
+import { Registry } from './app/registry.js';
+import { RingWriter } from './app/ring-writer.js';
+import { WorkerHost } from './app/worker-host.js';
+import { ringViews } from './shared/layout.js';
+
+/** Protocols the exporter can speak. */
+export type Protocol = 'seed';
+
+function positiveInt(what: string, n: unknown, max: number): number {
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > max) {
+    throw new TypeError(`${what} must be an integer from 1 to ${max}, got ${String(n)}`);
+  }
+  return n;
+}
+
+/**
+ * Configures and starts an exporter. Every setter validates its argument at once
+ * (a `TypeError` names the bad option) and returns the builder.
+ */
+export class TcpBuilder {
+  private listen: ListenAddress = DEFAULT_LISTEN;
+  private buffer: number | null = 1024;
+  private clientsMax = 64;
+  private keysMax = 10_000;
+  private closeMs = 1000;
+
+  /**
+   * Where to listen: `'host:port'`, `'[::1]:port'`, `{ host, port }` or `{ path }` for a unix
+   * socket (created with mode 0600, removed on close). Port 0 picks a free port; read it from
+   * `recorder.address`. Default `127.0.0.1:5000` (the seed binds 0.0.0.0). Binding a wildcard
+   * address emits a warning: metrics become readable from the network.
+   */
+  listenAddress(addr: string | ListenAddress): this {
+    this.listen = parseListenAddress(addr);
+    return this;
+  }
+
+  /**
+   * How many records the ring holds and how many frames each client may have queued (the
+   * seed's one limit for both). A full ring drops new records; a full client queue drops its
+   * oldest frames. `null` means unbounded up to a hard cap of 1 048 576 (16 MiB of ring, whose
+   * pages the OS commits only as they are used). Default 1024.
+   */
+  bufferSize(size: number | null): this {
+    this.buffer = size === null ? null : positiveInt('bufferSize', size, UNBOUNDED_RECORDS);
+    return this;
+  }
+
+  /** Most clients served at once; further connections are closed at once and counted. Default 64. */
+  maxClients(n: number): this {
+    this.clientsMax = positiveInt('maxClients', n, 65_535);
+    return this;
+  }
+
+  /**
+   * Most distinct keys (name + labels) per recording thread. Beyond it new keys are refused:
+   * one warning, and their records are counted in `dropped.invalid`. Default 10 000.
+   */
+  maxKeys(n: number): this {
+    this.keysMax = positiveInt('maxKeys', n, 1 << 24);
+    return this;
+  }
+
+  /** How long `close()` may spend delivering what is buffered. Default 1000 ms. */
+  closeTimeoutMs(ms: number): this {
+    if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
+      throw new TypeError(`closeTimeoutMs must be a finite number >= 0, got ${String(ms)}`);
+    }
+    this.closeMs = ms;
+    return this;
+  }
+
+  /** Wire format. Only `'seed'` (the Rust crate's `event.proto`) for now. */
+  protocol(p: Protocol): this {
+    if (p !== 'seed') throw new TypeError(`protocol must be 'seed', got ${JSON.stringify(p)}`);
+    return this;
+  }
+
+  /**
+   * Binds the listener and starts the transport worker.
+   * @throws ExporterError code `IO` (with `cause`) when the address cannot be bound.
+   */
+  async build(): Promise<TcpRecorder> {
+    const limit = this.buffer ?? UNBOUNDED_RECORDS;
+    const ctl = new SharedArrayBuffer(CTL_BYTES);
+    const ring = createRing(limit);
+    const writer = new RingWriter(ring, ctl);
+    const registry = new Registry(writer, this.keysMax);
+    if (isWildcard(this.listen)) {
+      process.emitWarning(
+        `metrics-exporter-tcp listens on ${formatAddress(this.listen)}: metrics become readable from the network, unauthenticated and unencrypted`,
+        { code: 'MTCP_WILDCARD_LISTEN' },
+      );
+    }
+    const host = await WorkerHost.start({
+      ctl,
+      listen: this.listen,
+      bufferSize: limit,
+      maxClients: this.clientsMax,
+      ring,
+      rebind: (port) => {
+        port.unref();
+        writer.rebind(port);
+        return registry.snapshot();
+      },
+    });
+    return new TcpRecorder(writer, registry, ctl, ringViews(ring.sab).header, host, this.closeMs);
+  }
+
+  /**
+   * `build()`, then makes the recorder the global one used by `counter()`, `gauge()`, … .
+   * @throws ExporterError code `RECORDER_ALREADY_SET` if a global recorder is installed
+   *   (nothing is left running then), or code `IO` as `build()`.
+   */
+  async install(): Promise<TcpRecorder> {
+    if (getGlobal() !== undefined) throw alreadySet();
+    const recorder = await this.build();
+    if (!setGlobal(recorder)) {
+      await recorder.close();
+      throw alreadySet();
+    }
+    return recorder;
+  }
+}
+
+function alreadySet(): ExporterError {
+  return new ExporterError('RECORDER_ALREADY_SET', 'a global recorder is already installed');
+}

@@ -1,0 +1,111 @@
+/**
+ * Memory layout shared by the app side (producers) and the transport worker (consumer).
+ * Both sides import these numbers from here so they can never disagree.
+ *
+ * Two kinds of SharedArrayBuffer exist:
+ * - one **control block** per exporter: the "clients connected" flag, the consumer's parked
+ *   flag and doorbell, and the statistics the worker publishes;
+ * - one **ring** per producing thread: a header with head/tail indices and a power-of-two
+ *   array of 16-byte records.
+ *
+ * Indices that different threads write live 64 bytes apart so that a producer storing its
+ * tail does not invalidate the cache line the consumer is reading its head from.
+ */
+
+/** Int32 slot of the control block: number of connected clients (written by the worker). */
+export const CTL_CLIENTS = 0;
+/** Int32 slot: 1 while the worker is parked waiting for the doorbell, else 0. */
+export const CTL_PARKED = 16;
+/** Int32 slot: bumped by producers (only when the worker is parked) to wake it. */
+export const CTL_DOORBELL = 32;
+/** Byte offset of the statistics (BigInt64 slots, written by the worker with Atomics). */
+export const CTL_STATS_OFFSET = 192;
+
+/** BigInt64 slots of the statistics area, in the order `stats()` reports them. */
+export const enum Stat {
+  Recorded = 0,
+  RingFull,
+  ClientQueue,
+  Invalid,
+  Clients,
+  RejectedClients,
+  FramesSent,
+  BytesSent,
+}
+export const STAT_COUNT = 8;
+export const CTL_BYTES = CTL_STATS_OFFSET + STAT_COUNT * 8;
+
+/** Int32 slot of a ring header: the consumer's read position (free-running, wraps at 2^32). */
+export const RING_HEAD = 0;
+/** Int32 slot: the producer's published write position (free-running, wraps at 2^32). */
+export const RING_TAIL = 16;
+/** Int32 slot: records the producer dropped because the ring was full (wraps at 2^32). */
+export const RING_FULL_DROPS = 17;
+/** Bytes before the first record. */
+export const RING_HEADER_BYTES = 128;
+
+/**
+ * A record is 16 bytes: `u32 keyId | u32 op | 8-byte value`. Sixteen bytes keeps the value
+ * 8-byte aligned (so it is one Float64Array / BigUint64Array element, no DataView) and makes a
+ * record never straddle the end of the ring, whose slot count is a power of two.
+ */
+export const RECORD_BYTES = 16;
+/** Uint32 elements per record. */
+export const RECORD_U32 = RECORD_BYTES / 4;
+
+/** What a record means. The value's type follows from the op. */
+export const enum Op {
+  /** Counter increment given as a number (must be a safe integer >= 0; checked by the worker). */
+  Counter = 1,
+  /** Counter increment given as a bigint, stored as a raw u64 (range checked by the producer). */
+  CounterU64 = 2,
+  GaugeSet = 3,
+  GaugeIncrement = 4,
+  GaugeDecrement = 5,
+  Histogram = 6,
+  /** A value the producer already knows is invalid (e.g. a negative bigint): counted, not sent. */
+  Invalid = 7,
+}
+
+/** Largest number of records a ring holds when `bufferSize` is `null` (16 MiB of ring). */
+export const UNBOUNDED_RECORDS = 1 << 20;
+
+/** Ring slot count for a buffer size: the next power of two, at least 2. */
+export function ringSlots(limit: number): number {
+  let slots = 2;
+  while (slots < limit) slots *= 2;
+  return slots;
+}
+
+/** How the app side describes a ring to the worker (structured-clonable). */
+export interface RingDescriptor {
+  readonly sab: SharedArrayBuffer;
+  /** Records the producer may hold at once (the buffer size); at most the slot count. */
+  readonly limit: number;
+}
+
+/** Allocates a ring for `limit` records. */
+export function createRing(limit: number): RingDescriptor {
+  const sab = new SharedArrayBuffer(RING_HEADER_BYTES + ringSlots(limit) * RECORD_BYTES);
+  return { sab, limit };
+}
+
+/** The typed views both sides use over a ring. */
+export interface RingViews {
+  readonly header: Int32Array;
+  readonly u32: Uint32Array;
+  readonly f64: Float64Array;
+  readonly u64: BigUint64Array;
+  readonly mask: number;
+}
+
+export function ringViews(sab: SharedArrayBuffer): RingViews {
+  const slots = (sab.byteLength - RING_HEADER_BYTES) / RECORD_BYTES;
+  return {
+    header: new Int32Array(sab, 0, RING_HEADER_BYTES / 4),
+    u32: new Uint32Array(sab, RING_HEADER_BYTES, slots * RECORD_U32),
+    f64: new Float64Array(sab, RING_HEADER_BYTES, slots * 2),
+    u64: new BigUint64Array(sab, RING_HEADER_BYTES, slots * 2),
+    mask: slots - 1,
+  };
+}

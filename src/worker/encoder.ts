@@ -1,0 +1,192 @@
+import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
+import type { KeyEntry } from './keys.js';
+
+/**
+ * A batch of encoded frames: one buffer that every client shares, plus where each frame ends
+ * so that a client's queue can drop whole frames from its front.
+ */
+export interface Chunk {
+  readonly bytes: Buffer;
+  /** `ends[i]` is the offset just past frame i. */
+  readonly ends: Uint32Array;
+}
+
+// Wire tags (field number << 3 | wire type) of the parts of `Event { metric: Metric {…} }`.
+const EVENT_METRIC = 0x12; // Event.metric, length-delimited
+const METRIC_COUNTER = 0x22; // Metric.counter
+const METRIC_GAUGE = 0x2a; // Metric.gauge
+const METRIC_HISTOGRAM = 0x32; // Metric.histogram
+const VALUE_VARINT = 0x08; // Counter.value (field 1, varint)
+const VALUE_DOUBLE = 0x09; // Histogram.value / Gauge.absolute (field 1, fixed64)
+
+/** Gauge oneof tags: absolute = 1, increment = 2, decrement = 3, all fixed64. */
+export const GAUGE_ABSOLUTE = 0x09;
+export const GAUGE_INCREMENT = 0x11;
+export const GAUGE_DECREMENT = 0x19;
+
+function varintSize(v: number): number {
+  let n = 1;
+  while (v >= 128) {
+    v = Math.floor(v / 128);
+    n++;
+  }
+  return n;
+}
+
+function varint64Size(lo: number, hi: number): number {
+  let n = 1;
+  while (hi !== 0 || lo >= 128) {
+    lo = ((lo >>> 7) | (hi << 25)) >>> 0;
+    hi >>>= 7;
+    n++;
+  }
+  return n;
+}
+
+/**
+ * Encodes metric frames straight into one growing buffer, byte for byte what
+ * `sizeDelimitedEncode(EventSchema, …)` writes (and what the seed's prost code writes): the
+ * length prefix, `Event.metric`, then the key's cached name, the batch's timestamp, the key's
+ * cached labels and the value. The clock is read once per batch ({@link begin}).
+ */
+export class FrameEncoder {
+  private buf = Buffer.allocUnsafe(64 * 1024);
+  private view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+  private pos = 0;
+  private ends: number[] = [];
+  private ts: Uint8Array = new Uint8Array(0);
+
+  /** Starts a batch: reads the clock once and encodes `Metric.timestamp` for all its frames. */
+  begin(nowMs: number = performance.timeOrigin + performance.now()): void {
+    const seconds = Math.floor(nowMs / 1000);
+    const nanos = Math.min(999_999_999, Math.floor((nowMs - seconds * 1000) * 1e6));
+    const w = new BinaryWriter().tag(2, WireType.LengthDelimited).fork();
+    if (seconds !== 0) w.tag(1, WireType.Varint).int64(seconds);
+    if (nanos !== 0) w.tag(2, WireType.Varint).int32(nanos);
+    this.ts = w.join().finish();
+    this.pos = 0;
+    this.ends = [];
+  }
+
+  /** Frames written since {@link begin}. */
+  get count(): number {
+    return this.ends.length;
+  }
+
+  /** A counter increment (a safe integer >= 0). */
+  counter(k: KeyEntry, v: number): void {
+    const inner = v === 0 ? 0 : 1 + varintSize(v);
+    this.head(k, 2 + inner);
+    this.byte(METRIC_COUNTER);
+    this.byte(inner);
+    if (inner !== 0) {
+      this.byte(VALUE_VARINT);
+      this.varint(v);
+    }
+    this.end();
+  }
+
+  /** A counter increment given as the two 32-bit halves of a u64. */
+  counterU64(k: KeyEntry, lo: number, hi: number): void {
+    const inner = lo === 0 && hi === 0 ? 0 : 1 + varint64Size(lo, hi);
+    this.head(k, 2 + inner);
+    this.byte(METRIC_COUNTER);
+    this.byte(inner);
+    if (inner !== 0) {
+      this.byte(VALUE_VARINT);
+      while (hi !== 0 || lo >= 128) {
+        this.byte((lo & 0x7f) | 0x80);
+        lo = ((lo >>> 7) | (hi << 25)) >>> 0;
+        hi >>>= 7;
+      }
+      this.byte(lo);
+    }
+    this.end();
+  }
+
+  /** A gauge update; `tag` is one of the GAUGE_* constants. Oneof members are always written. */
+  gauge(k: KeyEntry, tag: number, v: number): void {
+    this.head(k, 11);
+    this.byte(METRIC_GAUGE);
+    this.byte(9);
+    this.byte(tag);
+    this.double(v);
+    this.end();
+  }
+
+  /** A histogram value; proto3 leaves out a zero (as prost and protobuf-es both do). */
+  histogram(k: KeyEntry, v: number): void {
+    if (v === 0) {
+      this.head(k, 2);
+      this.byte(METRIC_HISTOGRAM);
+      this.byte(0);
+    } else {
+      this.head(k, 11);
+      this.byte(METRIC_HISTOGRAM);
+      this.byte(9);
+      this.byte(VALUE_DOUBLE);
+      this.double(v);
+    }
+    this.end();
+  }
+
+  /** The batch so far as a chunk of its own (copied out, so the encoder can go on). */
+  finish(): Chunk | null {
+    if (this.ends.length === 0) return null;
+    const bytes = Buffer.allocUnsafe(this.pos);
+    this.buf.copy(bytes, 0, 0, this.pos);
+    const chunk = { bytes, ends: Uint32Array.from(this.ends) };
+    this.pos = 0;
+    this.ends = [];
+    return chunk;
+  }
+
+  /** Length prefix, `Event.metric` header, name, timestamp and labels; `valueLen` follows. */
+  private head(k: KeyEntry, valueLen: number): void {
+    const metricLen = k.name.length + this.ts.length + k.labels.length + valueLen;
+    const eventLen = 1 + varintSize(metricLen) + metricLen;
+    this.reserve(varintSize(eventLen) + eventLen);
+    this.varint(eventLen);
+    this.byte(EVENT_METRIC);
+    this.varint(metricLen);
+    this.bytes(k.name);
+    this.bytes(this.ts);
+    this.bytes(k.labels);
+  }
+
+  private end(): void {
+    this.ends.push(this.pos);
+  }
+
+  private reserve(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.pos + n) size *= 2;
+    const next = Buffer.allocUnsafe(size);
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+    this.view = new DataView(next.buffer, next.byteOffset, next.byteLength);
+  }
+
+  private byte(b: number): void {
+    this.buf[this.pos++] = b;
+  }
+
+  private bytes(b: Uint8Array): void {
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+  }
+
+  private varint(v: number): void {
+    while (v >= 128) {
+      this.buf[this.pos++] = (v % 128) | 0x80;
+      v = Math.floor(v / 128);
+    }
+    this.buf[this.pos++] = v;
+  }
+
+  private double(v: number): void {
+    this.view.setFloat64(this.pos, v, true);
+    this.pos += 8;
+  }
+}

@@ -1,0 +1,163 @@
+import { setImmediate as yieldToIo } from 'node:timers/promises';
+import { CTL_DOORBELL, CTL_PARKED, Op } from '../shared/layout.js';
+import type { ControlMessage } from '../shared/messages.js';
+import { FrameEncoder, GAUGE_ABSOLUTE, GAUGE_DECREMENT, GAUGE_INCREMENT } from './encoder.js';
+import type { KeyTable } from './keys.js';
+import { encodeMetadata, type MetadataStore } from './metadata.js';
+import type { RingReader } from './ring-reader.js';
+import type { Counters } from './stats.js';
+import type { Transport } from './transport/server.js';
+
+/** Records taken from one ring per round before the worker yields to socket I/O. */
+const ROUND_BUDGET = 4096;
+/** A parked worker re-checks the rings at least this often, even if a wake-up were missed. */
+const PARK_TIMEOUT_MS = 50;
+/** Where, in a little-endian or big-endian u64 value slot, the low 32 bits are. */
+const LOW_WORD = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 0 : 1;
+
+export interface PipelineParts {
+  readonly ctl: Int32Array;
+  readonly rings: RingReader[];
+  readonly keys: KeyTable;
+  readonly metadata: MetadataStore;
+  readonly transport: Transport;
+  readonly counters: Counters;
+}
+
+/**
+ * The worker's main loop: drain every ring in rounds, encode each round into one chunk shared
+ * by all clients, and park on the doorbell when there is nothing to do. Between rounds it
+ * yields to the event loop so that sockets are served while producers are busy.
+ */
+export class Pipeline {
+  private readonly encoder = new FrameEncoder();
+  private stopping = false;
+  private loop: Promise<void> | undefined;
+
+  constructor(private readonly p: PipelineParts) {}
+
+  start(): void {
+    this.loop = this.run();
+  }
+
+  /** Applies control messages that come before everything else (a restart's replay). */
+  apply(ring: RingReader, msgs: readonly ControlMessage[]): void {
+    for (const m of msgs) this.control(ring, m);
+  }
+
+  /** Stops the loop after draining every ring completely. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.wake();
+    await this.loop;
+    while (this.round() > 0);
+    this.p.counters.publish();
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopping) {
+      if (this.round() > 0) await yieldToIo();
+      else await this.park();
+    }
+  }
+
+  /** One pass over every ring; returns how many records it took. */
+  private round(): number {
+    let taken = 0;
+    this.encoder.begin();
+    for (const ring of this.p.rings) {
+      taken += this.drain(ring);
+      this.p.counters.ringFull += ring.takeFullDrops();
+    }
+    const chunk = this.encoder.finish();
+    if (chunk !== null) this.p.transport.broadcast(chunk);
+    if (taken > 0) this.p.counters.changed();
+    return taken;
+  }
+
+  private drain(ring: RingReader): number {
+    const tail = ring.tail();
+    ring.pull(); // after the tail: every message sent before a visible record is now local
+    const { u32, f64, mask } = ring.views;
+    const live = this.p.transport.clientCount > 0;
+    let h = ring.head;
+    let n = 0;
+    while (h !== tail && n < ROUND_BUDGET) {
+      for (let m = ring.controlDue(h); m !== undefined; m = ring.controlDue(h)) this.control(ring, m);
+      if (live) {
+        const i = (h & mask) * 4;
+        this.record(ring, u32[i]!, u32[i + 1]!, f64[(i >> 1) + 1]!, u32, i + 2);
+      }
+      h = (h + 1) | 0;
+      n++;
+    }
+    for (let m = ring.controlDue(h); m !== undefined; m = ring.controlDue(h)) this.control(ring, m);
+    if (n > 0) {
+      ring.commit(h);
+      this.p.counters.recorded += n;
+    }
+    return n;
+  }
+
+  /** Validates and encodes one record. Invalid values are counted, never sent. */
+  private record(ring: RingReader, id: number, op: number, v: number, u32: Uint32Array, valueAt: number): void {
+    const key = ring.keys[id];
+    const enc = this.encoder;
+    if (key !== undefined) {
+      switch (op) {
+        case Op.Counter:
+          if (Number.isSafeInteger(v) && v >= 0) return enc.counter(key, v);
+          break;
+        case Op.CounterU64:
+          return enc.counterU64(key, u32[valueAt + LOW_WORD]!, u32[valueAt + 1 - LOW_WORD]!);
+        case Op.GaugeSet:
+          if (v === v) return enc.gauge(key, GAUGE_ABSOLUTE, v);
+          break;
+        case Op.GaugeIncrement:
+          if (v === v) return enc.gauge(key, GAUGE_INCREMENT, v);
+          break;
+        case Op.GaugeDecrement:
+          if (v === v) return enc.gauge(key, GAUGE_DECREMENT, v);
+          break;
+        case Op.Histogram:
+          if (v === v) return enc.histogram(key, v);
+          break;
+      }
+    }
+    this.p.counters.invalid++;
+  }
+
+  private control(ring: RingReader, m: ControlMessage): void {
+    if (m.t === 'key') {
+      ring.keys[m.id] = this.p.keys.entry(m.canonical, m.name, m.labels);
+    } else {
+      const frame = encodeMetadata(m.name, m.kind, m.unit, m.description);
+      this.p.metadata.set(m.name, frame);
+      // Metric frames of this round that precede the metadata go out first.
+      const chunk = this.encoder.finish();
+      if (chunk !== null) this.p.transport.broadcast(chunk);
+      this.p.transport.broadcastMetadata(frame);
+    }
+  }
+
+  /**
+   * Parks until a producer rings the doorbell or the timeout passes. The parked flag is set
+   * before the final check of the rings, and producers read it after publishing their tail,
+   * so a record published during the check always gets a wake-up.
+   */
+  private async park(): Promise<void> {
+    const { ctl } = this.p;
+    Atomics.store(ctl, CTL_PARKED, 1);
+    const bell = Atomics.load(ctl, CTL_DOORBELL);
+    if (!this.stopping && !this.p.rings.some((r) => r.hasWork())) {
+      const wait = Atomics.waitAsync(ctl, CTL_DOORBELL, bell, PARK_TIMEOUT_MS);
+      if (wait.async) await wait.value;
+    }
+    Atomics.store(ctl, CTL_PARKED, 0);
+  }
+
+  private wake(): void {
+    Atomics.add(this.p.ctl, CTL_DOORBELL, 1);
+    Atomics.notify(this.p.ctl, CTL_DOORBELL);
+  }
+}

@@ -1,0 +1,120 @@
+import { chmodSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import type { BoundAddress, ListenAddress } from '../../shared/address.js';
+import type { Chunk } from '../encoder.js';
+import type { MetadataStore } from '../metadata.js';
+import type { Counters } from '../stats.js';
+import { Client } from './client.js';
+
+export interface TransportOptions {
+  /** Frames each client may have queued. */
+  readonly bufferSize: number;
+  readonly maxClients: number;
+  readonly counters: Counters;
+  readonly metadata: MetadataStore;
+  /** Called with the new client count whenever it changes. */
+  readonly onClients: (n: number) => void;
+}
+
+/** The listener and the set of connected clients. */
+export class Transport {
+  private readonly clients = new Set<Client>();
+  private readonly server: Server;
+  private accepting = true;
+
+  constructor(private readonly opts: TransportOptions) {
+    this.server = createServer((socket) => this.accept(socket));
+  }
+
+  /** Binds; rejects with the OS error. A unix socket gets mode 0600. */
+  listen(addr: ListenAddress): Promise<BoundAddress> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      const done = (): void => {
+        this.server.off('error', reject);
+        // Later server errors (e.g. EMFILE on accept) are reported; the server keeps listening.
+        this.server.on('error', (err) => process.emitWarning(`metrics-exporter-tcp: ${err.message}`, { code: 'MTCP_ACCEPT' }));
+        if ('path' in addr) {
+          chmodSync(addr.path, 0o600);
+          resolve({ path: addr.path });
+        } else {
+          const a = this.server.address();
+          resolve({ host: addr.host, port: typeof a === 'object' && a !== null ? a.port : addr.port });
+        }
+      };
+      if ('path' in addr) this.server.listen({ path: addr.path, exclusive: true }, done);
+      else this.server.listen({ host: addr.host, port: addr.port, exclusive: true }, done);
+    });
+  }
+
+  get clientCount(): number {
+    return this.clients.size;
+  }
+
+  /** Queues a batch of metric frames for every client. */
+  broadcast(chunk: Chunk): void {
+    for (const c of this.clients) c.enqueue(chunk);
+  }
+
+  /** Sends one metadata frame to every client, never dropped. */
+  broadcastMetadata(frame: Uint8Array): void {
+    for (const c of this.clients) c.sendDirect(frame, 1);
+  }
+
+  /**
+   * Stops accepting, gives clients until `timeoutMs` to receive what is queued, counts what
+   * they did not get as dropped, and closes every socket and the listener.
+   */
+  async shutdown(timeoutMs: number): Promise<void> {
+    this.accepting = false;
+    const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const deadline = Date.now() + timeoutMs;
+    while ([...this.clients].some((c) => !c.idle) && Date.now() < deadline) await sleep(2);
+    const clients = [...this.clients];
+    const closed = clients.map((c) => new Promise<void>((resolve) => c.socket.once('close', () => resolve())));
+    for (const c of clients) {
+      if (c.idle) {
+        c.end();
+      } else {
+        // Out of time: what never reached the kernel is lost for this client.
+        this.opts.counters.clientQueue += c.undelivered;
+        c.destroy();
+      }
+    }
+    // Idle clients got a FIN; one that does not close its side in time is closed for it.
+    const all = Promise.all(closed);
+    if (!(await Promise.race([all.then(() => true), sleep(Math.max(50, deadline - Date.now())).then(() => false)]))) {
+      for (const c of clients) c.destroy();
+      await all;
+    }
+    await serverClosed;
+  }
+
+  private accept(socket: Socket): void {
+    if (!this.accepting || this.clients.size >= this.opts.maxClients) {
+      this.opts.counters.rejectedClients++;
+      this.opts.counters.changed();
+      socket.on('error', () => {});
+      socket.destroy();
+      return;
+    }
+    const client = new Client(socket, this.opts.bufferSize, this.opts.counters, (c) => {
+      // Removal happens once per client, however many of 'error'/'close' fire: the count is exact.
+      if (this.clients.delete(c)) this.changed();
+    });
+    this.clients.add(client);
+    const replay = this.opts.metadata.replay();
+    if (replay !== null) client.sendDirect(replay.bytes, replay.count);
+    this.changed();
+  }
+
+  private changed(): void {
+    this.opts.counters.clients = this.clients.size;
+    this.opts.counters.changed();
+    this.opts.onClients(this.clients.size);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
