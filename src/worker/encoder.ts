@@ -114,9 +114,12 @@ export class FrameEncoder {
     this.end();
   }
 
-  /** A histogram value; proto3 leaves out a zero (as prost and protobuf-es both do). */
+  /**
+   * A histogram value. proto3 leaves out +0; -0 is written, as protobuf-es and C++ protobuf
+   * do (prost drops it too, so the seed sent -0 as +0).
+   */
   histogram(k: KeyEntry, v: number): void {
-    if (v === 0) {
+    if (Object.is(v, 0)) {
       this.head(k, 2);
       this.byte(METRIC_HISTOGRAM);
       this.byte(0);

@@ -1,0 +1,128 @@
+// Test helpers: a real TCP client that collects and decodes what the exporter sends.
+import { fromBinary } from '@bufbuild/protobuf';
+import { spawnSync } from 'node:child_process';
+import { connect, type Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { EventSchema, type Event } from '../src/gen/event_pb.js';
+import { TcpBuilder, type BoundAddress, type TcpRecorder } from '../src/index.js';
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/** Splits a byte stream into length-delimited frames; reads varints by hand (no protobuf-es). */
+export function splitFrames(buf: Uint8Array): { frames: Uint8Array[]; rest: number } {
+  const frames: Uint8Array[] = [];
+  let pos = 0;
+  while (pos < buf.length) {
+    let len = 0;
+    let shift = 0;
+    let p = pos;
+    let complete = false;
+    while (p < buf.length) {
+      const b = buf[p++]!;
+      len += (b & 0x7f) * 2 ** shift;
+      shift += 7;
+      if (b < 0x80) {
+        complete = true;
+        break;
+      }
+    }
+    if (!complete || p + len > buf.length) break;
+    frames.push(buf.subarray(p, p + len));
+    pos = p + len;
+  }
+  return { frames, rest: buf.length - pos };
+}
+
+/** A client on a real socket: keeps every byte, decodes on demand. */
+export class TestClient {
+  readonly chunks: Buffer[] = [];
+  bytes = 0;
+  closed = false;
+
+  private constructor(readonly socket: Socket) {
+    socket.on('data', (d: Buffer) => {
+      this.chunks.push(d);
+      this.bytes += d.length;
+    });
+    socket.on('close', () => (this.closed = true));
+    socket.on('error', () => {});
+  }
+
+  static connect(address: BoundAddress): Promise<TestClient> {
+    return new Promise((resolve, reject) => {
+      const socket = 'path' in address ? connect(address.path) : connect(address.port, address.host);
+      socket.once('connect', () => resolve(new TestClient(socket)));
+      socket.once('error', reject);
+    });
+  }
+
+  /** All bytes so far. */
+  buffer(): Buffer {
+    return Buffer.concat(this.chunks);
+  }
+
+  /** Raw frames (without their length prefix). */
+  frames(): Uint8Array[] {
+    return splitFrames(this.buffer()).frames;
+  }
+
+  /** Every complete frame, decoded with the generated schema. */
+  events(): Event[] {
+    return this.frames().map((f) => fromBinary(EventSchema, f));
+  }
+
+  metrics(): Event[] {
+    return this.events().filter((e) => e.event.case === 'metric');
+  }
+
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.socket.once('close', () => resolve());
+      this.socket.destroy();
+    });
+  }
+}
+
+/** Polls `cond` until it holds; fails after `ms` with `what`. */
+export async function waitFor(what: string, cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** An exporter on a free loopback port. */
+export function startExporter(configure: (b: TcpBuilder) => TcpBuilder = (b) => b): Promise<TcpRecorder> {
+  return configure(new TcpBuilder().listenAddress('127.0.0.1:0')).build();
+}
+
+/** An exporter with one client connected (the recorder knows about it). */
+export async function withClient(
+  configure?: (b: TcpBuilder) => TcpBuilder,
+): Promise<{ recorder: TcpRecorder; client: TestClient }> {
+  const recorder = await startExporter(configure);
+  const client = await TestClient.connect(recorder.address);
+  await waitFor('the client to be registered', () => recorder.stats().clients === 1);
+  return { recorder, client };
+}
+
+/** The `protoc` binary, or undefined (tests then skip with a printed reason). */
+export function protoc(): string | undefined {
+  const r = spawnSync('protoc', ['--version'], { encoding: 'utf8' });
+  return r.status === 0 ? 'protoc' : undefined;
+}
+
+/** Decodes one `Event` with `protoc --decode`, independently of protobuf-es. */
+export function protocDecode(frame: Uint8Array): string {
+  const r = spawnSync(
+    'protoc',
+    ['--decode=event.proto.Event', `-I${ROOT}/proto`, '-I/usr/include', 'event.proto'],
+    { input: frame, encoding: 'utf8' },
+  );
+  if (r.status !== 0) throw new Error(`protoc --decode failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+export const NO_PROTOC = 'protoc not found (install Debian packages protobuf-compiler and libprotobuf-dev); independent decoding skipped';
