@@ -83,7 +83,7 @@ export class Transport {
     }
     // Idle clients got a FIN; one that does not close its side in time is closed for it.
     const all = Promise.all(closed);
-    if (!(await Promise.race([all.then(() => true), sleep(Math.max(50, deadline - Date.now())).then(() => false)]))) {
+    if (!(await settlesWithin(all, Math.max(50, deadline - Date.now())))) {
       for (const c of clients) c.destroy();
       await all;
     }
@@ -117,4 +117,15 @@ export class Transport {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** True if `p` settles within `ms`; the timer is cleared either way, so it holds nothing open. */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<false>((resolve) => (timer = setTimeout(resolve, ms, false)));
+  try {
+    return await Promise.race([p.then(() => true as const), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
