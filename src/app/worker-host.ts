@@ -52,12 +52,13 @@ export class WorkerHost {
     const worker = new Worker(WORKER_URL, { workerData: init, transferList: [port2] });
     this.worker = worker;
     this.exited = false;
-    worker.unref();
     return new Promise<BoundAddress>((resolve, reject) => {
       let ready = false;
       worker.on('message', (msg: FromWorker) => {
         if (msg?.t === 'ready') {
           ready = true;
+          // Held while starting (the app awaits it); from now on it never keeps the process alive.
+          worker.unref();
           resolve(msg.address);
         } else if (msg?.t === 'listen-error') {
           const cause = Object.assign(new Error(msg.message), { code: msg.code, errno: msg.errno, syscall: msg.syscall });
@@ -73,6 +74,7 @@ export class WorkerHost {
         this.exited = true;
         if (ready && this.closing === undefined) this.restart();
       });
+
     });
   }
 

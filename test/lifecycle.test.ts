@@ -1,0 +1,69 @@
+// Process lifecycle, unix sockets, and the wildcard warning.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { TcpBuilder } from '../src/index.js';
+import { TestClient, waitFor } from './helpers.js';
+
+function runFixture(mode: string): Promise<{ code: number | null; stdout: string; ms: number }> {
+  const started = Date.now();
+  const child = spawn(process.execPath, [new URL('./fixtures/exit-app.js', import.meta.url).pathname, mode], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let stdout = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  return new Promise((resolve) =>
+    child.on('exit', (code) => {
+      clearTimeout(killer);
+      resolve({ code, stdout, ms: Date.now() - started });
+    }),
+  );
+}
+
+test('after close() the process exits by itself, having delivered everything', async () => {
+  const r = await runFixture('close');
+  assert.equal(r.code, 0, 'exited normally (not killed by the 15 s guard)');
+  assert.equal(JSON.parse(r.stdout).framesSent, 1000);
+});
+
+test('an app that never calls close() still exits normally', async () => {
+  const r = await runFixture('no-close');
+  assert.equal(r.code, 0);
+  assert.ok(r.ms < 10_000, `exited in ${r.ms} ms`);
+});
+
+test('a unix socket is created with mode 0600 and removed on close', { skip: process.platform === 'win32' }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'mtcp-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'metrics.sock');
+  const recorder = await new TcpBuilder().listenAddress({ path }).build();
+  assert.deepEqual(recorder.address, { path });
+  assert.equal(statSync(path).mode & 0o777, 0o600);
+  const client = await TestClient.connect(recorder.address);
+  await waitFor('client', () => recorder.stats().clients === 1);
+  recorder.counter('over_unix').increment(9);
+  await waitFor('frame', () => client.frames().length === 1);
+  await recorder.close();
+  await client.close();
+  assert.equal(existsSync(path), false);
+});
+
+test('binding a wildcard address warns once that metrics become readable from the network', async () => {
+  const warnings: Error[] = [];
+  const onWarning = (w: Error) => warnings.push(w);
+  process.on('warning', onWarning);
+  try {
+    const recorder = await new TcpBuilder().listenAddress('0.0.0.0:0').build();
+    await recorder.close();
+    await new Promise((r) => setImmediate(r));
+    const ours = warnings.filter((w) => (w as NodeJS.ErrnoException).code === 'MTCP_WILDCARD_LISTEN');
+    assert.equal(ours.length, 1);
+    assert.match(ours[0]!.message, /readable from the network/);
+  } finally {
+    process.off('warning', onWarning);
+  }
+});

@@ -1,0 +1,102 @@
+// The ring on its own, producer and consumer in one thread: limits, drops, wrap-around of the
+// free-running 32-bit positions, and control messages ordered with records.
+import assert from 'node:assert/strict';
+import { MessageChannel } from 'node:worker_threads';
+import { test } from 'node:test';
+import { RingWriter } from '../src/app/ring-writer.js';
+import { CTL_BYTES, CTL_CLIENTS, Op, RING_HEAD, RING_TAIL, createRing, ringViews } from '../src/shared/layout.js';
+import type { ControlMessage } from '../src/shared/messages.js';
+import { RingReader } from '../src/worker/ring-reader.js';
+
+function pair(limit: number, start = 0) {
+  const ring = createRing(limit);
+  const header = ringViews(ring.sab).header;
+  header[RING_HEAD] = start;
+  header[RING_TAIL] = start;
+  const ctl = new SharedArrayBuffer(CTL_BYTES);
+  new Int32Array(ctl)[CTL_CLIENTS] = 1;
+  const { port1, port2 } = new MessageChannel();
+  const writer = new RingWriter(ring, ctl);
+  writer.rebind(port1);
+  const reader = new RingReader(ring, port2);
+  const close = () => {
+    port1.close();
+    port2.close();
+  };
+  return { writer, reader, close };
+}
+
+/** Takes everything published, in order, with control messages where they belong. */
+function drain(reader: RingReader): (number | string)[] {
+  const out: (number | string)[] = [];
+  const tail = reader.tail();
+  reader.pull();
+  const { f64, u32, mask } = reader.views;
+  let h = reader.head;
+  const controls = () => {
+    for (let m = reader.controlDue(h); m !== undefined; m = reader.controlDue(h)) out.push(m.t === 'meta' ? `meta:${m.name}` : `key:${m.id}`);
+  };
+  while (h !== tail) {
+    controls();
+    const i = (h & mask) * 4;
+    assert.equal(u32[i + 1], Op.Histogram);
+    out.push(f64[(i >> 1) + 1]!);
+    h = (h + 1) | 0;
+  }
+  controls();
+  reader.commit(h);
+  return out;
+}
+
+test('a full ring drops new records and counts them; the consumer frees room', () => {
+  const { writer, reader, close } = pair(100);
+  for (let i = 0; i < 130; i++) writer.push(0, Op.Histogram, i);
+  writer.publish();
+  assert.equal(reader.takeFullDrops(), 30);
+  assert.deepEqual(drain(reader), Array.from({ length: 100 }, (_, i) => i));
+  for (let i = 0; i < 10; i++) writer.push(0, Op.Histogram, 1000 + i);
+  writer.publish();
+  assert.deepEqual(drain(reader), Array.from({ length: 10 }, (_, i) => 1000 + i));
+  assert.equal(reader.takeFullDrops(), 0);
+  close();
+});
+
+test('positions wrap past 2^31 and 2^32 without losing or repeating a record', () => {
+  for (const start of [0x7ffffff0, -20]) {
+    const { writer, reader, close } = pair(16, start);
+    const got: (number | string)[] = [];
+    for (let i = 0; i < 200; i++) {
+      writer.push(0, Op.Histogram, i);
+      if (i % 7 === 6) {
+        writer.publish();
+        got.push(...drain(reader));
+      }
+    }
+    writer.publish();
+    got.push(...drain(reader));
+    assert.deepEqual(got, Array.from({ length: 200 }, (_, i) => i), `start ${start}`);
+    close();
+  }
+});
+
+test('records are published in batches and, for a burst tail, by a microtask', async () => {
+  const { writer, reader, close } = pair(1024);
+  for (let i = 0; i < 70; i++) writer.push(0, Op.Histogram, i);
+  assert.equal(reader.tail(), 64, 'the first 64 are published at once');
+  assert.equal(writer.unpublished(), 6);
+  await Promise.resolve();
+  assert.equal(reader.tail(), 70, 'the rest by the end of the job');
+  close();
+});
+
+test('a control message lands between the records written before and after it', () => {
+  const { writer, reader, close } = pair(64);
+  writer.push(0, Op.Histogram, 1);
+  writer.push(0, Op.Histogram, 2);
+  const meta: ControlMessage = { t: 'meta', pos: 0, name: 'm', kind: 'histogram', unit: undefined, description: undefined };
+  writer.control(meta);
+  writer.push(0, Op.Histogram, 3);
+  writer.publish();
+  assert.deepEqual(drain(reader), [1, 2, 'meta:m', 3]);
+  close();
+});
