@@ -1,0 +1,136 @@
+// A worker thread that plays N TCP clients of the exporter: it counts whole frames per client
+// and, for probe frames (gauges whose value is the time they were recorded), the latency from
+// record to receipt. Same process as the producer, so both read the same clock.
+import { connect, type Socket } from 'node:net';
+import { parentPort, Worker, workerData } from 'node:worker_threads';
+
+export interface SinkInit {
+  readonly port: number;
+  readonly clients: number;
+  /** Index of a client that reads slowly (one read every 10 ms), or -1. */
+  readonly slow: number;
+  /** Frames at least this long are latency probes (their last 8 bytes are a double). */
+  readonly probeMinLength: number;
+}
+
+export interface SinkReport {
+  readonly frames: number[];
+  readonly bytes: number[];
+  /** Record-to-receipt latencies (ms) of the probes seen since the last report. */
+  readonly latencies: number[];
+}
+
+export type SinkRequest = { t: 'report' } | { t: 'close' };
+
+const MAX_SAMPLES = 200_000;
+
+/** Latency samples shared by all clients of the sink, handed over at each report. */
+class Samples {
+  list: number[] = [];
+  add(ms: number): void {
+    if (this.list.length < MAX_SAMPLES) this.list.push(ms);
+  }
+  take(): number[] {
+    const l = this.list;
+    this.list = [];
+    return l;
+  }
+}
+
+class Counter {
+  frames = 0;
+  bytes = 0;
+  private need = 0;
+  private len = 0;
+  private shift = 0;
+
+  constructor(private readonly samples: Samples, private readonly probeMin: number) {}
+
+  /** Walks the varint length prefixes; a frame counts once all its bytes are in. */
+  take(chunk: Buffer): void {
+    this.bytes += chunk.length;
+    const now = performance.timeOrigin + performance.now();
+    let p = 0;
+    while (p < chunk.length) {
+      if (this.need > 0) {
+        const n = Math.min(this.need, chunk.length - p);
+        p += n;
+        this.need -= n;
+        if (this.need === 0) this.frames++;
+        continue;
+      }
+      const b = chunk[p++]!;
+      this.len += (b & 0x7f) * 2 ** this.shift;
+      this.shift += 7;
+      if (b >= 0x80) continue;
+      this.need = this.len;
+      this.len = 0;
+      this.shift = 0;
+      if (this.need >= this.probeMin && p + this.need <= chunk.length) {
+        this.samples.add(now - chunk.readDoubleLE(p + this.need - 8));
+      }
+      if (this.need === 0) this.frames++;
+    }
+  }
+}
+
+if (parentPort !== null && workerData?.sink === true) {
+  const init = workerData.init as SinkInit;
+  const port = parentPort;
+  const samples = new Samples();
+  const sockets: Socket[] = [];
+  const counters: Counter[] = [];
+  let connected = 0;
+  for (let i = 0; i < init.clients; i++) {
+    const counter = new Counter(samples, init.probeMinLength);
+    counters.push(counter);
+    const s = connect(init.port, '127.0.0.1', () => {
+      if (++connected === init.clients) port.postMessage({ t: 'ready' });
+    });
+    s.on('error', () => {});
+    s.on('data', (d: Buffer) => {
+      counter.take(d);
+      if (i === init.slow) {
+        s.pause();
+        setTimeout(() => s.resume(), 10);
+      }
+    });
+    sockets.push(s);
+  }
+  port.on('message', (m: SinkRequest) => {
+    if (m.t === 'report') {
+      const report: SinkReport = { frames: counters.map((c) => c.frames), bytes: counters.map((c) => c.bytes), latencies: samples.take() };
+      port.postMessage({ t: 'report', report });
+    } else if (m.t === 'close') {
+      for (const s of sockets) s.destroy();
+      port.close();
+    }
+  });
+}
+
+/** The bench's handle on a sink thread. */
+export class Sink {
+  private constructor(private readonly worker: Worker) {}
+
+  static async start(init: SinkInit): Promise<Sink> {
+    const worker = new Worker(new URL(import.meta.url), { workerData: { sink: true, init } });
+    await new Promise<void>((resolve, reject) => {
+      worker.once('message', () => resolve());
+      worker.once('error', reject);
+    });
+    return new Sink(worker);
+  }
+
+  report(): Promise<SinkReport> {
+    return new Promise((resolve) => {
+      this.worker.once('message', (m: { report: SinkReport }) => resolve(m.report));
+      this.worker.postMessage({ t: 'report' } satisfies SinkRequest);
+    });
+  }
+
+  async close(): Promise<void> {
+    const exited = new Promise((r) => this.worker.once('exit', r));
+    this.worker.postMessage({ t: 'close' } satisfies SinkRequest);
+    await exited;
+  }
+}
