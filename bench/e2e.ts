@@ -110,15 +110,21 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
         await tick();
       }
     } else {
+      // Paced: records fall due continuously; when caught up the producer sleeps ~50 µs
+      // (Atomics.wait), so it does not spin on a core the exporter needs.
       const perMs = o.load / 1000;
+      const nap = new Int32Array(new SharedArrayBuffer(4));
+      let extra = 0;
       for (let now = t0; now < end; now = performance.now()) {
-        const due = Math.floor((now - t0) * perMs);
+        const due = Math.floor((now - t0) * perMs) + extra;
         while (made < due) record(made++);
         if (o.burst && now >= nextBurst) {
           for (let k = 0; k < o.burst; k++) record(made++);
+          extra += o.burst;
           nextBurst += 100;
         }
-        await tick();
+        await tick(); // lets the microtask publish the last records of this slice
+        Atomics.wait(nap, 0, 0, 0.05);
       }
     }
     const producedMs = performance.now() - t0;

@@ -1,5 +1,5 @@
 import { DEFAULT_LISTEN, formatAddress, isWildcard, parseListenAddress, type ListenAddress } from './shared/address.js';
-import { CTL_BYTES, UNBOUNDED_RECORDS, createRing } from './shared/layout.js';
+import { CTL_BYTES, KEY_ID_LIMIT, UNBOUNDED_RECORDS, createRing } from './shared/layout.js';
 import { ExporterError } from './errors.js';
 import { TcpRecorder, getGlobal, setGlobal } from './app/recorder.js';
 import { Registry } from './app/registry.js';
@@ -61,7 +61,7 @@ export class TcpBuilder {
    * one warning, and their records are counted in `dropped.invalid`. Default 10 000.
    */
   maxKeys(n: number): this {
-    this.keysMax = positiveInt('maxKeys', n, 1 << 24);
+    this.keysMax = positiveInt('maxKeys', n, KEY_ID_LIMIT);
     return this;
   }
 

@@ -31,16 +31,16 @@ function drain(reader: RingReader): (number | string)[] {
   const out: (number | string)[] = [];
   const tail = reader.tail();
   reader.pull();
-  const { f64, u32, mask } = reader.views;
+  const { f64, mask } = reader.views;
   let h = reader.head;
   const controls = () => {
     for (let m = reader.controlDue(h); m !== undefined; m = reader.controlDue(h)) out.push(m.t === 'meta' ? `meta:${m.name}` : `key:${m.id}`);
   };
   while (h !== tail) {
     controls();
-    const i = (h & mask) * 4;
-    assert.equal(u32[i + 1], Op.Histogram);
-    out.push(f64[(i >> 1) + 1]!);
+    const i = (h & mask) * 2;
+    assert.equal(f64[i]! >>> 24, Op.Histogram);
+    out.push(f64[i + 1]!);
     h = (h + 1) | 0;
   }
   controls();

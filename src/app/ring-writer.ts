@@ -6,7 +6,7 @@ import {
   RING_FULL_DROPS,
   RING_HEAD,
   RING_TAIL,
-  RECORD_U32,
+  recordHeader,
   ringViews,
   type RingDescriptor,
 } from '../shared/layout.js';
@@ -17,7 +17,7 @@ const U64_MAX = (1n << 64n) - 1n;
 /**
  * The producer end of one SPSC ring. Only the thread that created it may call it.
  *
- * Memory ordering: a record's 16 bytes are written with plain stores, then the tail is
+ * Memory ordering: a record's two 8-byte halves are written with plain stores, then the tail is
  * published with `Atomics.store`, which the consumer reads with `Atomics.load`; that pair
  * orders the record before the tail. Publishing with plain stores would not be ordered by
  * the JavaScript memory model even where x86 happens to be, so it is never done. To keep the
@@ -28,7 +28,6 @@ export class RingWriter {
   /** The control block; `ctl[CTL_CLIENTS]` is read racily as a hint on every record. */
   readonly ctl: Int32Array;
   private readonly header: Int32Array;
-  private readonly u32: Uint32Array;
   private readonly f64: Float64Array;
   private readonly u64: BigUint64Array;
   private readonly mask: number;
@@ -50,7 +49,6 @@ export class RingWriter {
   constructor(ring: RingDescriptor, ctl: SharedArrayBuffer) {
     const v = ringViews(ring.sab);
     this.header = v.header;
-    this.u32 = v.u32;
     this.f64 = v.f64;
     this.u64 = v.u64;
     this.mask = v.mask;
@@ -70,10 +68,10 @@ export class RingWriter {
   push(id: number, op: Op, value: number): void {
     const t = this.tail;
     if (((t - this.headSeen) | 0) >= this.limit && !this.hasRoom(t)) return;
-    const i = (t & this.mask) * RECORD_U32;
-    this.u32[i] = id;
-    this.u32[i + 1] = op;
-    this.f64[(i >> 1) + 1] = value;
+    const i = (t & this.mask) * 2;
+    const f64 = this.f64;
+    f64[i] = recordHeader(id, op);
+    f64[i + 1] = value;
     this.advance(t);
   }
 
@@ -85,10 +83,9 @@ export class RingWriter {
     }
     const t = this.tail;
     if (((t - this.headSeen) | 0) >= this.limit && !this.hasRoom(t)) return;
-    const i = (t & this.mask) * RECORD_U32;
-    this.u32[i] = id;
-    this.u32[i + 1] = Op.CounterU64;
-    this.u64[(i >> 1) + 1] = value;
+    const i = (t & this.mask) * 2;
+    this.f64[i] = recordHeader(id, Op.CounterU64);
+    this.u64[i + 1] = value;
     this.advance(t);
   }
 

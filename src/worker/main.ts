@@ -36,6 +36,7 @@ function send(msg: FromWorker): void {
 
 try {
   const address = await transport.listen(init.listen);
+  pipeline.warmUp();
   pipeline.start();
   send({ t: 'ready', address });
 } catch (err) {
