@@ -2,6 +2,7 @@ import type { MessagePort } from 'node:worker_threads';
 import {
   CTL_DOORBELL,
   CTL_PARKED,
+  Park,
   Op,
   RING_FULL_DROPS,
   RING_HEAD,
@@ -33,6 +34,8 @@ export class RingWriter {
   private readonly mask: number;
   private readonly limit: number;
   private readonly publishMask: number;
+  /** Records in the ring at which a napping worker is woken early. */
+  private readonly wakeAt: number;
   /** Where control messages go; set by the worker host before the recorder is handed out. */
   private port: MessagePort | undefined;
   /** Next position to write (free-running, wraps at 2^32). */
@@ -58,6 +61,7 @@ export class RingWriter {
     let every = 64;
     while (every > 1 && every * 4 > ring.limit) every >>= 1;
     this.publishMask = every - 1;
+    this.wakeAt = Math.max(1, ring.limit >> 2);
     this.ctl = new Int32Array(ctl);
     this.tail = Atomics.load(this.header, RING_TAIL);
     this.published = this.tail;
@@ -115,8 +119,14 @@ export class RingWriter {
     this.published = this.tail;
     Atomics.store(this.header, RING_TAIL, this.tail);
     // Sequentially consistent load after the store: either the worker sees our tail before it
-    // parks, or we see its parked flag here and ring the doorbell. No wake-up can be lost.
-    if (Atomics.load(this.ctl, CTL_PARKED) !== 0) this.ring();
+    // sleeps, or we see its flag here and ring the doorbell. A napping worker polls again
+    // within NAP_MS anyway, so it is woken early only when the ring is filling up.
+    const park = Atomics.load(this.ctl, CTL_PARKED);
+    if (park === Park.Sleep) this.ring();
+    else if (park === Park.Nap) {
+      this.headSeen = Atomics.load(this.header, RING_HEAD);
+      if (((this.tail - this.headSeen) | 0) >= this.wakeAt) this.ring();
+    }
   }
 
   /** Records written but not yet published (they are published at the next microtask). */

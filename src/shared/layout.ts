@@ -14,10 +14,25 @@
 
 /** Int32 slot of the control block: number of connected clients (written by the worker). */
 export const CTL_CLIENTS = 0;
-/** Int32 slot: 1 while the worker is parked waiting for the doorbell, else 0. */
+/** Int32 slot: how the worker waits, one of {@link Park}. */
 export const CTL_PARKED = 16;
-/** Int32 slot: bumped by producers (only when the worker is parked) to wake it. */
+/** Int32 slot: bumped by producers to wake a parked worker. */
 export const CTL_DOORBELL = 32;
+/**
+ * How the worker is waiting. A wake-up is a futex syscall costing the app thread microseconds,
+ * so producers ring only when it matters:
+ * - `Nap`: the worker polls again within {@link NAP_MS}; producers ring only when a ring is a
+ *   quarter full. Sparse records then cost the app no syscall and wait at most a nap.
+ * - `Sleep`: after a while with nothing to do the worker sleeps longer; the next publish rings.
+ */
+export const enum Park {
+  Running = 0,
+  Nap = 1,
+  Sleep = 2,
+}
+/** Longest nap; also the added latency of a sparse record. */
+export const NAP_MS = 1;
+
 /** Byte offset of the statistics (BigInt64 slots, written by the worker with Atomics). */
 export const CTL_STATS_OFFSET = 192;
 

@@ -1,6 +1,6 @@
 import { setImmediate as yieldToIo } from 'node:timers/promises';
 import { MessageChannel } from 'node:worker_threads';
-import { CTL_DOORBELL, CTL_PARKED, KEY_ID_LIMIT, Op, RING_TAIL, createRing, recordHeader, ringViews } from '../shared/layout.js';
+import { CTL_DOORBELL, CTL_PARKED, KEY_ID_LIMIT, NAP_MS, Op, Park, RING_TAIL, createRing, recordHeader, ringViews } from '../shared/layout.js';
 import type { ControlMessage } from '../shared/messages.js';
 import { FrameEncoder, GAUGE_ABSOLUTE, GAUGE_DECREMENT, GAUGE_INCREMENT } from './encoder.js';
 import type { KeyTable } from './keys.js';
@@ -11,8 +11,10 @@ import type { Transport } from './transport/server.js';
 
 /** Records taken from one ring per round before the worker yields to socket I/O. */
 const ROUND_BUDGET = 4096;
-/** A parked worker re-checks the rings at least this often, even if a wake-up were missed. */
-const PARK_TIMEOUT_MS = 50;
+/** A sleeping worker re-checks the rings at least this often, even if a wake-up were missed. */
+const SLEEP_MS = 50;
+/** Empty naps in a row before the worker sleeps (about this many ms without a record). */
+const NAPS_BEFORE_SLEEP = 20;
 /** Where, in a little-endian or big-endian u64 value slot, the low 32 bits are. */
 const LOW_WORD = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 0 : 1;
 
@@ -33,6 +35,7 @@ export interface PipelineParts {
 export class Pipeline {
   private readonly encoder = new FrameEncoder();
   private stopping = false;
+  private idleNaps = 0;
   private loop: Promise<void> | undefined;
 
   constructor(private readonly p: PipelineParts) {}
@@ -87,8 +90,13 @@ export class Pipeline {
 
   private async run(): Promise<void> {
     while (!this.stopping) {
-      if (this.round() > 0) await yieldToIo();
-      else await this.park();
+      if (this.round() > 0) {
+        this.idleNaps = 0;
+        await yieldToIo();
+      } else {
+        await this.park(this.idleNaps < NAPS_BEFORE_SLEEP ? Park.Nap : Park.Sleep);
+        this.idleNaps++;
+      }
     }
   }
 
@@ -172,19 +180,19 @@ export class Pipeline {
   }
 
   /**
-   * Parks until a producer rings the doorbell or the timeout passes. The parked flag is set
-   * before the final check of the rings, and producers read it after publishing their tail,
-   * so a record published during the check always gets a wake-up.
+   * Waits for the doorbell or the timeout of `how`. The flag is set before the final check of
+   * the rings, and producers read it after publishing their tail, so a record published
+   * during the check is either seen here or rings the doorbell (see {@link Park}).
    */
-  private async park(): Promise<void> {
+  private async park(how: Park.Nap | Park.Sleep): Promise<void> {
     const { ctl } = this.p;
-    Atomics.store(ctl, CTL_PARKED, 1);
+    Atomics.store(ctl, CTL_PARKED, how);
     const bell = Atomics.load(ctl, CTL_DOORBELL);
     if (!this.stopping && !this.p.rings.some((r) => r.hasWork())) {
-      const wait = Atomics.waitAsync(ctl, CTL_DOORBELL, bell, PARK_TIMEOUT_MS);
+      const wait = Atomics.waitAsync(ctl, CTL_DOORBELL, bell, how === Park.Nap ? NAP_MS : SLEEP_MS);
       if (wait.async) await wait.value;
     }
-    Atomics.store(ctl, CTL_PARKED, 0);
+    Atomics.store(ctl, CTL_PARKED, Park.Running);
   }
 
   private wake(): void {
