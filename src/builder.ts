@@ -1,5 +1,7 @@
 import { DEFAULT_LISTEN, formatAddress, isWildcard, parseListenAddress, type ListenAddress } from './shared/address.js';
 import { CTL_BYTES, KEY_ID_LIMIT, UNBOUNDED_RECORDS, createRing } from './shared/layout.js';
+import { randomUUID } from 'node:crypto';
+import type { Connector } from './app/attach.js';
 import { ExporterError } from './errors.js';
 import { TcpRecorder, getGlobal, setGlobal } from './app/recorder.js';
 import { Registry } from './app/registry.js';
@@ -96,8 +98,10 @@ export class TcpBuilder {
         { code: 'MTCP_WILDCARD_LISTEN' },
       );
     }
+    const channel = `metrics-exporter-tcp:${randomUUID()}`;
     const host = await WorkerHost.start({
       ctl,
+      channel,
       listen: this.listen,
       bufferSize: limit,
       maxClients: this.clientsMax,
@@ -108,7 +112,15 @@ export class TcpBuilder {
         return registry.snapshot();
       },
     });
-    return new TcpRecorder(writer, registry, ctl, ringViews(ring.sab).header, host, this.closeMs);
+    const connector: Connector = {
+      kind: 'metrics-exporter-tcp/connector',
+      version: 1,
+      ctl,
+      channel,
+      bufferSize: limit,
+      maxKeys: this.keysMax,
+    };
+    return new TcpRecorder(writer, registry, ringViews(ring.sab).header, host, this.closeMs, connector);
   }
 
   /**

@@ -3,6 +3,7 @@ export { TcpBuilder, type Protocol } from './builder.js';
 export { ExporterError, type ExporterErrorCode } from './errors.js';
 export { TcpRecorder, type ExporterStats } from './app/recorder.js';
 export type { Recording, GaugeValue } from './app/recording.js';
+export { attach, type Connector } from './app/attach.js';
 export type { Counter, Gauge, Histogram } from './app/handles.js';
 export type { Key, Labels } from './app/key.js';
 export type { ListenAddress, BoundAddress } from './shared/address.js';

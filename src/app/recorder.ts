@@ -1,5 +1,6 @@
 import type { BoundAddress } from '../shared/address.js';
 import { CTL_STATS_OFFSET, RING_HEAD, RING_TAIL, STAT_COUNT, Stat } from '../shared/layout.js';
+import type { Connector } from './attach.js';
 import { Recording } from './recording.js';
 import type { Registry } from './registry.js';
 import type { RingWriter } from './ring-writer.js';
@@ -27,6 +28,8 @@ export interface ExporterStats {
   bytesSent: number;
   /** Times the transport worker died and was restarted. */
   workerRestarts: number;
+  /** Rings of other threads (see `connector()`) currently attached. */
+  attachedThreads: number;
 }
 
 /** The recorder `TcpBuilder.build()` returns: the recording API plus lifecycle and stats. */
@@ -38,13 +41,21 @@ export class TcpRecorder extends Recording {
   constructor(
     writer: RingWriter,
     registry: Registry,
-    ctl: SharedArrayBuffer,
     private readonly ringHeader: Int32Array,
     private readonly host: WorkerHost,
     private readonly closeTimeoutMs: number,
+    private readonly connectorData: Connector,
   ) {
     super(writer, registry);
-    this.stat = new BigInt64Array(ctl, CTL_STATS_OFFSET, STAT_COUNT);
+    this.stat = new BigInt64Array(connectorData.ctl, CTL_STATS_OFFSET, STAT_COUNT);
+  }
+
+  /**
+   * A handle for other threads: pass it in `workerData` or a `postMessage` (no transfer list
+   * needed) and call `attach(handle)` there to record into this exporter from that thread.
+   */
+  connector(): Connector {
+    return this.connectorData;
   }
 
   /** What was bound: `{ host, port }` (the real port when 0 was asked) or `{ path }`. */
@@ -69,6 +80,7 @@ export class TcpRecorder extends Recording {
       framesSent: s(Stat.FramesSent),
       bytesSent: s(Stat.BytesSent),
       workerRestarts: this.host.restarts,
+      attachedThreads: s(Stat.AttachedThreads),
     };
   }
 

@@ -1,9 +1,9 @@
-import type { MessagePort } from 'node:worker_threads';
 import {
   CTL_DOORBELL,
   CTL_PARKED,
   Park,
   Op,
+  RING_CONTROL_SENT,
   RING_FULL_DROPS,
   RING_HEAD,
   RING_TAIL,
@@ -14,6 +14,11 @@ import {
 import type { ControlMessage } from '../shared/messages.js';
 
 const U64_MAX = (1n << 64n) - 1n;
+
+/** A MessagePort, or a BroadcastChannel wrapper that tags messages with the ring's id. */
+export interface ControlSink {
+  postMessage(msg: ControlMessage): void;
+}
 
 /**
  * The producer end of one SPSC ring. Only the thread that created it may call it.
@@ -36,8 +41,8 @@ export class RingWriter {
   private readonly publishMask: number;
   /** Records in the ring at which a napping worker is woken early. */
   private readonly wakeAt: number;
-  /** Where control messages go; set by the worker host before the recorder is handed out. */
-  private port: MessagePort | undefined;
+  /** Where control messages go; set before the recorder is handed out. */
+  private port: ControlSink | undefined;
   /** Next position to write (free-running, wraps at 2^32). */
   private tail: number;
   private published: number;
@@ -142,12 +147,19 @@ export class RingWriter {
     this.publish();
     msg.pos = this.published;
     this.port?.postMessage(msg);
+    // Counted after it is sent: a worker that sees the count also has (or awaits) the message.
+    Atomics.add(this.header, RING_CONTROL_SENT, 1);
     this.ring();
   }
 
-  /** Points control messages at a (new) worker's port. */
-  rebind(port: MessagePort): void {
+  /** Points control messages at a (new) worker's port or channel. */
+  rebind(port: ControlSink): void {
     this.port = port;
+  }
+
+  /** The ring's header, for the thread-exit bookkeeping of attached rings. */
+  get ringHeader(): Int32Array {
+    return this.header;
   }
 
   private ring(): void {

@@ -1,6 +1,6 @@
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { formatAddress, type BoundAddress, type ListenAddress } from '../shared/address.js';
-import { CTL_CLIENTS, type RingDescriptor } from '../shared/layout.js';
+import { CTL_CLIENTS, RING_CONTROL_SENT, ringViews, type RingDescriptor } from '../shared/layout.js';
 import type { ControlMessage, FromWorker, ToWorker, WorkerInit } from '../shared/messages.js';
 import { ExporterError } from '../errors.js';
 
@@ -13,6 +13,8 @@ export interface HostOptions {
   readonly bufferSize: number;
   readonly maxClients: number;
   readonly ring: RingDescriptor;
+  /** BroadcastChannel name for rings of other threads. */
+  readonly channel: string;
   /** Called when a (re)started worker needs a new control port and the registry's state. */
   readonly rebind: (port: import('node:worker_threads').MessagePort) => ControlMessage[];
 }
@@ -40,6 +42,7 @@ export class WorkerHost {
   private spawn(listen: ListenAddress): Promise<BoundAddress> {
     const { port1, port2 } = new MessageChannel();
     const replay = this.opts.rebind(port1);
+    const sentBase = Atomics.load(ringViews(this.opts.ring.sab).header, RING_CONTROL_SENT);
     const init: WorkerInit = {
       ctl: this.opts.ctl,
       listen,
@@ -47,6 +50,8 @@ export class WorkerHost {
       maxClients: this.opts.maxClients,
       ring: this.opts.ring,
       port: port2,
+      sentBase,
+      channel: this.opts.channel,
       replay,
     };
     const worker = new Worker(WORKER_URL, { workerData: init, transferList: [port2] });

@@ -46,8 +46,9 @@ export const enum Stat {
   RejectedClients,
   FramesSent,
   BytesSent,
+  AttachedThreads,
 }
-export const STAT_COUNT = 8;
+export const STAT_COUNT = 9;
 export const CTL_BYTES = CTL_STATS_OFFSET + STAT_COUNT * 8;
 
 /** Int32 slot of a ring header: the consumer's read position (free-running, wraps at 2^32). */
@@ -56,6 +57,15 @@ export const RING_HEAD = 0;
 export const RING_TAIL = 16;
 /** Int32 slot: records the producer dropped because the ring was full (wraps at 2^32). */
 export const RING_FULL_DROPS = 17;
+/**
+ * Int32 slot: control messages the producer has sent (bumped after each one). A worker that
+ * has received fewer knows some are on their way and does not drain past them.
+ */
+export const RING_CONTROL_SENT = 18;
+/** Int32 slot: set to 1 when the producing thread is gone; the worker then drains and forgets the ring. */
+export const RING_CLOSED = 19;
+/** Int32 slot: the producing thread's OS thread id (Linux), so that the worker can tell it died. */
+export const RING_TID = 20;
 /** Bytes before the first record. */
 export const RING_HEADER_BYTES = 128;
 

@@ -9,13 +9,27 @@ import type { MessagePort } from 'node:worker_threads';
 export type MetricKind = 'counter' | 'gauge' | 'histogram';
 
 /**
- * Control messages a producer sends on its own MessagePort. `pos` is the producer's published
- * ring position when the message was sent: the worker applies the message just before the
- * record at `pos`, so a register followed by a record reaches clients in that order.
+ * Control messages a producer sends: on its MessagePort (the recorder's own ring) or on the
+ * exporter's BroadcastChannel (rings attached from other threads, tagged with `ring`). `pos` is
+ * the producer's published ring position when the message was sent: the worker applies the
+ * message just before the record at `pos`, so a register followed by a record reaches clients
+ * in that order.
  */
-export type ControlMessage =
+export type ControlMessage = (
   | { t: 'key'; pos: number; id: number; canonical: string; name: string; labels: [string, string][] }
-  | { t: 'meta'; pos: number; name: string; kind: MetricKind; unit: string | undefined; description: string | undefined };
+  | { t: 'meta'; pos: number; name: string; kind: MetricKind; unit: string | undefined; description: string | undefined }
+) & { ring?: number };
+
+/**
+ * On the exporter's BroadcastChannel. Producers in other threads announce their ring with
+ * `attach` before any control message (`sentBase`: the ring's sent-control count at that
+ * moment, i.e. what this worker will never receive); the worker says `hello` when it starts,
+ * so that producers attached before a restart announce themselves (and their keys) again.
+ */
+export type ChannelMessage =
+  | ControlMessage
+  | { t: 'attach'; ring: number; desc: RingDescriptor; sentBase: number }
+  | { t: 'hello' };
 
 /** What the worker is started with (`workerData`). */
 export interface WorkerInit {
@@ -26,6 +40,10 @@ export interface WorkerInit {
   readonly maxClients: number;
   readonly ring: RingDescriptor;
   readonly port: MessagePort;
+  /** The ring's sent-control count when `port` was made: messages before it went to an older worker. */
+  readonly sentBase: number;
+  /** Name of the BroadcastChannel that rings of other threads are announced on. */
+  readonly channel: string;
   /** Control messages to apply before anything else (a restart replays the app's registry). */
   readonly replay: ControlMessage[];
 }

@@ -1,7 +1,7 @@
 // Entry of the transport worker. It imports nothing from the app side but shared/ and gen/.
-import { parentPort, workerData } from 'node:worker_threads';
+import { BroadcastChannel, parentPort, workerData } from 'node:worker_threads';
 import { CTL_CLIENTS, CTL_STATS_OFFSET, STAT_COUNT } from '../shared/layout.js';
-import type { FromWorker, ToWorker, WorkerInit } from '../shared/messages.js';
+import type { ChannelMessage, FromWorker, ToWorker, WorkerInit } from '../shared/messages.js';
 import { KeyTable } from './keys.js';
 import { MetadataStore } from './metadata.js';
 import { Pipeline } from './pipeline.js';
@@ -13,7 +13,7 @@ const init = workerData as WorkerInit;
 const port = parentPort!;
 const ctl = new Int32Array(init.ctl);
 const metadata = new MetadataStore();
-const ring = new RingReader(init.ring, init.port);
+const ring = new RingReader(init.ring, init.port, init.sentBase);
 
 const counters = new Counters(new BigInt64Array(init.ctl, CTL_STATS_OFFSET, STAT_COUNT));
 
@@ -27,8 +27,11 @@ const transport = new Transport({
     if (!closing) Atomics.store(ctl, CTL_CLIENTS, n);
   },
 });
-const pipeline = new Pipeline({ ctl, rings: [ring], keys: new KeyTable(), metadata, transport, counters });
+const pipeline = new Pipeline({ ctl, main: ring, keys: new KeyTable(), metadata, transport, counters });
 pipeline.apply(ring, init.replay);
+// Rings of other threads are announced here (see app/attach.ts).
+const channel = new BroadcastChannel(init.channel);
+channel.onmessage = (e) => pipeline.onChannel((e as MessageEvent).data as ChannelMessage);
 
 function send(msg: FromWorker): void {
   port.postMessage(msg);
@@ -38,10 +41,13 @@ try {
   const address = await transport.listen(init.listen);
   pipeline.warmUp();
   pipeline.start();
+  // Threads attached before a restart announce their rings and keys again.
+  channel.postMessage({ t: 'hello' } satisfies ChannelMessage);
   send({ t: 'ready', address });
 } catch (err) {
   const e = err as NodeJS.ErrnoException;
   send({ t: 'listen-error', message: e.message, code: e.code, errno: e.errno, syscall: e.syscall });
+  channel.close();
   process.exit(0);
 }
 
@@ -56,6 +62,7 @@ port.on('message', (msg: ToWorker) => {
     counters.clients = 0;
     counters.publish();
     ring.close();
+    channel.close();
     send({ t: 'closed' });
     port.close();
   })();

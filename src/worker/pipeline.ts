@@ -1,7 +1,7 @@
 import { setImmediate as yieldToIo } from 'node:timers/promises';
-import { MessageChannel } from 'node:worker_threads';
+import { existsSync } from 'node:fs';
 import { CTL_DOORBELL, CTL_PARKED, KEY_ID_LIMIT, NAP_MS, Op, Park, RING_TAIL, createRing, recordHeader, ringViews } from '../shared/layout.js';
-import type { ControlMessage } from '../shared/messages.js';
+import type { ChannelMessage, ControlMessage } from '../shared/messages.js';
 import { FrameEncoder, GAUGE_ABSOLUTE, GAUGE_DECREMENT, GAUGE_INCREMENT } from './encoder.js';
 import type { KeyTable } from './keys.js';
 import { encodeMetadata, type MetadataStore } from './metadata.js';
@@ -15,12 +15,15 @@ const ROUND_BUDGET = 4096;
 const SLEEP_MS = 50;
 /** Empty naps in a row before the worker sleeps (about this many ms without a record). */
 const NAPS_BEFORE_SLEEP = 20;
+/** How often rings of other threads are checked for a thread that died without saying so. */
+const LIVENESS_MS = 1000;
 /** Where, in a little-endian or big-endian u64 value slot, the low 32 bits are. */
 const LOW_WORD = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 0 : 1;
 
 export interface PipelineParts {
   readonly ctl: Int32Array;
-  readonly rings: RingReader[];
+  /** The recorder's own ring (it lives as long as the exporter). */
+  readonly main: RingReader;
   readonly keys: KeyTable;
   readonly metadata: MetadataStore;
   readonly transport: Transport;
@@ -37,8 +40,31 @@ export class Pipeline {
   private stopping = false;
   private idleNaps = 0;
   private loop: Promise<void> | undefined;
+  /** Every ring being drained: the recorder's own first, then those of other threads. */
+  private readonly rings: RingReader[];
+  private readonly attached = new Map<number, RingReader>();
+  private lastLiveness = 0;
 
-  constructor(private readonly p: PipelineParts) {}
+  constructor(private readonly p: PipelineParts) {
+    this.rings = [p.main];
+  }
+
+  /** A message from the exporter's BroadcastChannel: a ring announced, or a ring's control message. */
+  onChannel(m: ChannelMessage): void {
+    if (m?.t === 'attach') {
+      if (this.attached.has(m.ring)) return;
+      const reader = new RingReader(m.desc, undefined, m.sentBase);
+      this.attached.set(m.ring, reader);
+      this.rings.push(reader);
+      this.p.counters.attachedThreads = this.attached.size;
+      this.p.counters.changed();
+    } else if ((m?.t === 'key' || m?.t === 'meta') && m.ring !== undefined) {
+      this.attached.get(m.ring)?.deliver(m);
+    } else {
+      return; // not ours
+    }
+    this.wake();
+  }
 
   start(): void {
     this.loop = this.run();
@@ -51,8 +77,7 @@ export class Pipeline {
    */
   warmUp(rounds = 60): void {
     const desc = createRing(1024);
-    const { port1, port2 } = new MessageChannel();
-    const ring = new RingReader(desc, port2);
+    const ring = new RingReader(desc, undefined, 0);
     ring.keys[0] = this.p.keys.entry('\0warm-up', 'warm_up', [['label', 'value']]);
     const { header, f64, u64 } = ringViews(desc.sab);
     const ops = [Op.Counter, Op.CounterU64, Op.GaugeSet, Op.GaugeIncrement, Op.GaugeDecrement, Op.Histogram];
@@ -70,8 +95,6 @@ export class Pipeline {
       while (this.drain(ring, true) > 0);
       this.encoder.finish();
     }
-    ring.close();
-    port1.close();
   }
 
   /** Applies control messages that come before everything else (a restart's replay). */
@@ -105,10 +128,11 @@ export class Pipeline {
     let taken = 0;
     this.encoder.begin();
     const live = this.p.transport.clientCount > 0;
-    for (const ring of this.p.rings) {
+    for (const ring of this.rings) {
       taken += this.drain(ring, live);
       this.p.counters.ringFull += ring.takeFullDrops();
     }
+    this.forgetFinishedRings();
     this.p.counters.recorded += taken;
     const chunk = this.encoder.finish();
     if (chunk !== null) this.p.transport.broadcast(chunk);
@@ -118,12 +142,11 @@ export class Pipeline {
 
   /** Takes up to a round's budget of records from one ring; encodes them if `live`. */
   private drain(ring: RingReader, live: boolean): number {
-    const tail = ring.tail();
-    ring.pull(); // after the tail: every message sent before a visible record is now local
+    const limit = ring.limit();
     const { u32, f64, mask } = ring.views;
     let h = ring.head;
     let n = 0;
-    while (h !== tail && n < ROUND_BUDGET) {
+    while (h !== limit && n < ROUND_BUDGET) {
       for (let m = ring.controlDue(h); m !== undefined; m = ring.controlDue(h)) this.control(ring, m);
       if (live) {
         const i = (h & mask) * 2;
@@ -188,11 +211,31 @@ export class Pipeline {
     const { ctl } = this.p;
     Atomics.store(ctl, CTL_PARKED, how);
     const bell = Atomics.load(ctl, CTL_DOORBELL);
-    if (!this.stopping && !this.p.rings.some((r) => r.hasWork())) {
+    if (!this.stopping && !this.rings.some((r) => r.hasWork())) {
       const wait = Atomics.waitAsync(ctl, CTL_DOORBELL, bell, how === Park.Nap ? NAP_MS : SLEEP_MS);
       if (wait.async) await wait.value;
     }
     Atomics.store(ctl, CTL_PARKED, Park.Running);
+  }
+
+  /**
+   * Drops rings whose thread has gone once they are drained. A thread that exits normally
+   * marks its ring closed; one that was terminated cannot, so on Linux the worker also checks,
+   * now and then, whether the ring's thread still exists.
+   */
+  private forgetFinishedRings(): void {
+    if (this.attached.size === 0) return;
+    const now = Date.now();
+    const checkThreads = process.platform === 'linux' && now - this.lastLiveness > LIVENESS_MS;
+    if (checkThreads) this.lastLiveness = now;
+    for (const [id, ring] of this.attached) {
+      if (checkThreads && ring.tid !== 0 && !existsSync(`/proc/self/task/${ring.tid}`)) ring.markClosed();
+      if (!ring.finished()) continue;
+      this.attached.delete(id);
+      this.rings.splice(this.rings.indexOf(ring), 1);
+      this.p.counters.attachedThreads = this.attached.size;
+      this.p.counters.changed();
+    }
   }
 
   private wake(): void {

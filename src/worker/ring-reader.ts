@@ -1,11 +1,26 @@
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
-import { RING_FULL_DROPS, RING_HEAD, RING_TAIL, ringViews, type RingDescriptor, type RingViews } from '../shared/layout.js';
+import {
+  RING_CLOSED,
+  RING_CONTROL_SENT,
+  RING_FULL_DROPS,
+  RING_HEAD,
+  RING_TAIL,
+  RING_TID,
+  ringViews,
+  type RingDescriptor,
+  type RingViews,
+} from '../shared/layout.js';
 import type { ControlMessage } from '../shared/messages.js';
 import type { KeyEntry } from './keys.js';
 
 /**
  * The consumer end of one producer's ring, with that producer's control messages and its
  * local key ids. Only the transport worker touches it.
+ *
+ * Control messages reach it either synchronously from a MessagePort ({@link pull}) or
+ * asynchronously from the BroadcastChannel ({@link deliver}). Either way the producer counts
+ * what it sent in the ring header, so the reader knows when some are still in flight and
+ * stops before the records that may follow them.
  */
 export class RingReader {
   readonly views: RingViews;
@@ -16,29 +31,53 @@ export class RingReader {
   private fullSeen = 0;
   private controls: ControlMessage[] = [];
   private next = 0;
+  private received = 0;
+  /** `pos` of the last control message received. */
+  private lastPos: number | undefined;
 
+  /**
+   * @param sentBase control messages the producer had sent before this reader existed (they
+   *   went to an earlier worker, whose state a restart replays separately)
+   */
   constructor(
     ring: RingDescriptor,
-    private readonly port: MessagePort,
+    private readonly port: MessagePort | undefined,
+    sentBase: number,
   ) {
+    this.received = sentBase;
     this.views = ringViews(ring.sab);
     this.head = Atomics.load(this.views.header, RING_HEAD);
     this.fullSeen = Atomics.load(this.views.header, RING_FULL_DROPS);
   }
 
-  /** The producer's published tail (an acquire: the records before it are readable). */
-  tail(): number {
-    return Atomics.load(this.views.header, RING_TAIL);
+  /** Queues a control message that arrived on the channel. */
+  deliver(m: ControlMessage): void {
+    this.controls.push(m);
+    this.received++;
+    this.lastPos = m.pos;
+  }
+
+  /** Moves the producer's port messages into the local queue. */
+  pull(): void {
+    if (this.port === undefined) return;
+    for (let m = receiveMessageOnPort(this.port); m !== undefined; m = receiveMessageOnPort(this.port)) {
+      this.deliver(m.message as ControlMessage);
+    }
   }
 
   /**
-   * Moves the producer's control messages into the local queue. Call after reading the tail:
-   * every message sent before a record at or below that tail is then here.
+   * Where draining may go up to now: the published tail, unless control messages are still
+   * in flight; then only up to the last one received (the missing ones come after it).
+   * Reads the tail, then the sent count, then pulls: every message sent before a visible
+   * record is then either here or counted as missing.
    */
-  pull(): void {
-    for (let m = receiveMessageOnPort(this.port); m !== undefined; m = receiveMessageOnPort(this.port)) {
-      this.controls.push(m.message as ControlMessage);
-    }
+  limit(): number {
+    const tail = Atomics.load(this.views.header, RING_TAIL);
+    const sent = Atomics.load(this.views.header, RING_CONTROL_SENT);
+    this.pull();
+    if (this.received === sent) return tail;
+    const last = this.lastPos ?? this.head;
+    return ((last - this.head) | 0) < ((tail - this.head) | 0) ? last : tail;
   }
 
   /** The next control message due at or before ring position `pos`, if any. */
@@ -53,10 +92,10 @@ export class RingReader {
     return m;
   }
 
-  /** True when records or control messages are waiting. */
+  /** True when records or control messages can be processed now. */
   hasWork(): boolean {
-    this.pull();
-    return this.next < this.controls.length || this.tail() !== this.head;
+    const limit = this.limit();
+    return limit !== this.head || (this.next < this.controls.length && ((this.controls[this.next]!.pos - limit) | 0) <= 0);
   }
 
   /** Hands positions up to `head` back to the producer. */
@@ -73,7 +112,26 @@ export class RingReader {
     return delta;
   }
 
+  /** The producing thread's OS thread id, or 0 if unknown. */
+  get tid(): number {
+    return Atomics.load(this.views.header, RING_TID);
+  }
+
+  markClosed(): void {
+    Atomics.store(this.views.header, RING_CLOSED, 1);
+  }
+
+  /** Its thread is gone and everything it sent has been taken: the ring can be forgotten. */
+  finished(): boolean {
+    return (
+      Atomics.load(this.views.header, RING_CLOSED) === 1 &&
+      Atomics.load(this.views.header, RING_TAIL) === this.head &&
+      Atomics.load(this.views.header, RING_CONTROL_SENT) === this.received &&
+      this.next === this.controls.length
+    );
+  }
+
   close(): void {
-    this.port.close();
+    this.port?.close();
   }
 }

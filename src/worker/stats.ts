@@ -10,6 +10,7 @@ export class Counters {
   rejectedClients = 0;
   framesSent = 0;
   bytesSent = 0;
+  attachedThreads = 0;
   private scheduled = false;
 
   /** Starts from the figures already in `stat`: a restarted worker continues its predecessor's. */
@@ -45,6 +46,7 @@ export class Counters {
       [Stat.RejectedClients]: this.rejectedClients,
       [Stat.FramesSent]: this.framesSent,
       [Stat.BytesSent]: this.bytesSent,
+      [Stat.AttachedThreads]: this.attachedThreads,
     };
     for (let i = 0; i < STAT_COUNT; i++) Atomics.store(this.stat, i, BigInt(values[i as Stat]));
   }

@@ -1,0 +1,105 @@
+import { randomInt } from 'node:crypto';
+import { readlinkSync } from 'node:fs';
+import { BroadcastChannel } from 'node:worker_threads';
+import { RING_CLOSED, RING_CONTROL_SENT, RING_TID, createRing, ringViews } from '../shared/layout.js';
+import type { ChannelMessage, ControlMessage } from '../shared/messages.js';
+import { Recording } from './recording.js';
+import { Registry } from './registry.js';
+import { RingWriter } from './ring-writer.js';
+
+/**
+ * What `recorder.connector()` returns: plain data (SharedArrayBuffers, strings and numbers),
+ * so it can go into `workerData` or a `postMessage` without a transfer list.
+ */
+export interface Connector {
+  readonly kind: 'metrics-exporter-tcp/connector';
+  readonly version: 1;
+  /** The exporter's control block (clients flag, doorbell). */
+  readonly ctl: SharedArrayBuffer;
+  /** Name of the BroadcastChannel the exporter's worker listens on. */
+  readonly channel: string;
+  readonly bufferSize: number;
+  readonly maxKeys: number;
+}
+
+function isConnector(x: unknown): x is Connector {
+  const c = x as Connector;
+  return (
+    typeof c === 'object' &&
+    c !== null &&
+    c.kind === 'metrics-exporter-tcp/connector' &&
+    c.version === 1 &&
+    c.ctl instanceof SharedArrayBuffer &&
+    typeof c.channel === 'string' &&
+    Number.isInteger(c.bufferSize) &&
+    Number.isInteger(c.maxKeys)
+  );
+}
+
+/** This thread's OS thread id on Linux (so the worker can tell when the thread is gone), else 0. */
+function threadId(): number {
+  try {
+    return Number(/task\/(\d+)$/.exec(readlinkSync('/proc/thread-self'))?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
+// Rings attached from this thread. When the thread exits, whatever is written is published and
+// each ring is marked closed, so the worker drains it and forgets it.
+const attachedHere = new Map<RingWriter, BroadcastChannel>();
+let exitHookInstalled = false;
+
+function closeOnExit(writer: RingWriter, channel: BroadcastChannel): void {
+  attachedHere.set(writer, channel);
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const [w, channel] of attachedHere) {
+      w.publish();
+      Atomics.store(w.ringHeader, RING_CLOSED, 1);
+      // A thread ending with an open channel that is still receiving messages can hang.
+      channel.close();
+    }
+  });
+}
+
+/**
+ * Attaches the calling thread (a worker_threads Worker, a piscina task thread, or any thread)
+ * to an exporter: returns a recorder with the recording API (register calls, key-based calls,
+ * handles) that writes into a ring of this thread's own. `stats()` and `close()` stay with the
+ * main recorder. Call it once per thread and keep the result.
+ * @throws TypeError if `connector` is not what `recorder.connector()` returned.
+ */
+export function attach(connector: unknown): Recording {
+  if (!isConnector(connector)) {
+    throw new TypeError('attach() takes the value returned by recorder.connector()');
+  }
+  const desc = createRing(connector.bufferSize);
+  const header = ringViews(desc.sab).header;
+  header[RING_TID] = threadId();
+  const writer = new RingWriter(desc, connector.ctl);
+  const registry = new Registry(writer, connector.maxKeys);
+  const ring = randomInt(2 ** 47);
+  const channel = new BroadcastChannel(connector.channel);
+  const announce = (): void => {
+    const msg: ChannelMessage = { t: 'attach', ring, desc, sentBase: Atomics.load(header, RING_CONTROL_SENT) };
+    channel.postMessage(msg);
+  };
+  writer.rebind({
+    postMessage(msg: ControlMessage): void {
+      msg.ring = ring;
+      channel.postMessage(msg);
+    },
+  });
+  announce();
+  channel.onmessage = (e) => {
+    // A restarted worker knows nothing of this ring: announce it and its keys again.
+    if ((e as MessageEvent).data?.t !== 'hello') return;
+    announce();
+    for (const m of registry.snapshot()) writer.control(m);
+  };
+  channel.unref(); // after onmessage, which refs it: the channel never keeps this thread alive
+  closeOnExit(writer, channel);
+  return new Recording(writer, registry);
+}
