@@ -1,5 +1,5 @@
 import { DEFAULT_LISTEN, formatAddress, isWildcard, parseListenAddress, type ListenAddress } from './shared/address.js';
-import { CTL_BYTES, KEY_ID_LIMIT, UNBOUNDED_RECORDS, createRing } from './shared/layout.js';
+import { CTL_BYTES, REFUSED_KEY_ID, UNBOUNDED_RECORDS, createRing } from './shared/layout.js';
 import { randomUUID } from 'node:crypto';
 import type { Connector } from './app/attach.js';
 import { ExporterError } from './errors.js';
@@ -63,7 +63,7 @@ export class TcpBuilder {
    * one warning, and their records are counted in `dropped.invalid`. Default 10 000.
    */
   maxKeys(n: number): this {
-    this.keysMax = positiveInt('maxKeys', n, KEY_ID_LIMIT);
+    this.keysMax = positiveInt('maxKeys', n, REFUSED_KEY_ID);
     return this;
   }
 

@@ -1,4 +1,4 @@
-import { CTL_CLIENTS, Op } from '../shared/layout.js';
+import { CTL_CLIENTS, Op, REFUSED_KEY_ID } from '../shared/layout.js';
 import type { RingWriter } from './ring-writer.js';
 
 /** A counter bound to one key. `increment` costs a few nanoseconds and never throws. */
@@ -99,7 +99,7 @@ export class RefusedHandle implements Counter, Gauge, Histogram {
     this.drop();
   }
   private drop(): void {
-    if (this.w.ctl[CTL_CLIENTS] !== 0) this.w.push(0, Op.Invalid, 0);
+    if (this.w.ctl[CTL_CLIENTS] !== 0) this.w.push(REFUSED_KEY_ID, Op.Invalid, 0);
   }
 }
 

@@ -6,6 +6,9 @@ import type { Registry } from './registry.js';
 import type { RingWriter } from './ring-writer.js';
 import type { WorkerHost } from './worker-host.js';
 
+/** @internal Reaches the worker host (tests use it to crash the worker). */
+export const kHost = Symbol('metrics-exporter-tcp.host');
+
 /** Counters of what the exporter did; all plain numbers. */
 export interface ExporterStats {
   /** Records accepted into a ring (only records made while a client is connected are). */
@@ -95,6 +98,11 @@ export class TcpRecorder extends Recording {
       this.closed = this.host.close(this.closeTimeoutMs).then(() => forgetGlobal(this));
     }
     return this.closed;
+  }
+
+  /** @internal */
+  get [kHost](): WorkerHost {
+    return this.host;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

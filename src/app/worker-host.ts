@@ -28,6 +28,8 @@ export class WorkerHost {
   restarts = 0;
   private worker!: Worker;
   private exited = false;
+  private startedAt = Date.now();
+  private backoffMs = 0;
   private closing: Promise<void> | undefined;
 
   private constructor(private readonly opts: HostOptions) {}
@@ -68,6 +70,8 @@ export class WorkerHost {
         } else if (msg?.t === 'listen-error') {
           const cause = Object.assign(new Error(msg.message), { code: msg.code, errno: msg.errno, syscall: msg.syscall });
           reject(new ExporterError('IO', `cannot listen on ${formatAddress(listen)}: ${msg.message}`, { cause }));
+        } else if (msg?.t === 'warning') {
+          process.emitWarning(msg.message, { code: msg.code });
         }
       });
       // An 'error' event with no listener would be thrown into the app: always listen.
@@ -77,9 +81,9 @@ export class WorkerHost {
       worker.on('exit', () => {
         if (this.worker !== worker) return;
         this.exited = true;
-        if (ready && this.closing === undefined) this.restart();
+        if (!ready) reject(new ExporterError('IO', 'the transport worker exited while starting'));
+        else if (this.closing === undefined) this.restart();
       });
-
     });
   }
 
@@ -91,14 +95,28 @@ export class WorkerHost {
   private restart(): void {
     Atomics.store(new Int32Array(this.opts.ctl), CTL_CLIENTS, 0);
     this.restarts++;
+    // A worker that ran a while starts the back-off afresh; one that keeps dying waits longer.
+    const now = Date.now();
+    this.backoffMs = now - this.startedAt > 10_000 ? 0 : Math.min(5000, Math.max(50, this.backoffMs * 2));
     process.emitWarning(`metrics-exporter-tcp: the transport worker exited unexpectedly; restarting it`, {
       code: 'MTCP_WORKER_RESTART',
     });
-    this.spawn(this.address).catch((err: unknown) => {
-      process.emitWarning(`metrics-exporter-tcp: could not restart the transport worker: ${String(err)}`, {
-        code: 'MTCP_WORKER_RESTART',
+    const timer = setTimeout(() => {
+      if (this.closing !== undefined) return;
+      this.startedAt = Date.now();
+      this.spawn(this.address).catch((err: unknown) => {
+        process.emitWarning(`metrics-exporter-tcp: could not restart the transport worker: ${String(err)}`, {
+          code: 'MTCP_WORKER_RESTART',
+        });
+        if (this.closing === undefined) this.restart();
       });
-    });
+    }, this.backoffMs);
+    timer.unref();
+  }
+
+  /** @internal For tests: makes the worker throw, as a bug in it would. */
+  crashForTest(): void {
+    this.worker.postMessage({ t: 'crash' } satisfies ToWorker);
   }
 
   /** Asks the worker to drain and flush within `timeoutMs`, then waits for it to exit. */

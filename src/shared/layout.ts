@@ -82,6 +82,8 @@ export const RING_HEADER_BYTES = 128;
 export const RECORD_BYTES = 16;
 /** Largest key id a header can carry, plus one. */
 export const KEY_ID_LIMIT = 1 << 24;
+/** The id records of keys refused by `maxKeys` carry: never given to a real key. */
+export const REFUSED_KEY_ID = KEY_ID_LIMIT - 1;
 
 /** The header of a record (see {@link RECORD_BYTES}). */
 export function recordHeader(id: number, op: Op): number {

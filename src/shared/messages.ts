@@ -48,11 +48,12 @@ export interface WorkerInit {
   readonly replay: ControlMessage[];
 }
 
-/** Parent → worker. */
-export type ToWorker = { t: 'close'; timeoutMs: number };
+/** Parent → worker. `crash` is a test hook: the worker throws, as a bug in it would. */
+export type ToWorker = { t: 'close'; timeoutMs: number } | { t: 'crash' };
 
 /** Worker → parent. */
 export type FromWorker =
   | { t: 'ready'; address: BoundAddress }
   | { t: 'listen-error'; message: string; code: string | undefined; errno: number | undefined; syscall: string | undefined }
+  | { t: 'warning'; message: string; code: string }
   | { t: 'closed' };

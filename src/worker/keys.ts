@@ -7,6 +7,10 @@ import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 export interface KeyEntry {
   readonly name: Uint8Array;
   readonly labels: Uint8Array;
+  /** `name{label=value,…}`, for warnings. */
+  readonly text: string;
+  /** Whether an invalid value of this key was reported already (once per key). */
+  warned: boolean;
 }
 
 /**
@@ -24,7 +28,12 @@ export class KeyTable {
         l.tag(3, WireType.LengthDelimited).fork().tag(1, WireType.LengthDelimited).string(k);
         l.tag(2, WireType.LengthDelimited).string(v).join();
       }
-      e = { name: new BinaryWriter().tag(1, WireType.LengthDelimited).string(name).finish(), labels: l.finish() };
+      e = {
+        name: new BinaryWriter().tag(1, WireType.LengthDelimited).string(name).finish(),
+        labels: l.finish(),
+        text: labels.length === 0 ? name : `${name}{${labels.map(([k, v]) => `${k}=${v}`).join(',')}}`,
+        warned: false,
+      };
       this.byCanonical.set(canonical, e);
     }
     return e;

@@ -18,6 +18,7 @@ const ring = new RingReader(init.ring, init.port, init.sentBase);
 const counters = new Counters(new BigInt64Array(init.ctl, CTL_STATS_OFFSET, STAT_COUNT));
 
 let closing = false;
+const warn = (message: string, code: string): void => port.postMessage({ t: 'warning', message, code } satisfies FromWorker);
 const transport = new Transport({
   bufferSize: init.bufferSize,
   maxClients: init.maxClients,
@@ -26,8 +27,9 @@ const transport = new Transport({
   onClients: (n) => {
     if (!closing) Atomics.store(ctl, CTL_CLIENTS, n);
   },
+  warn,
 });
-const pipeline = new Pipeline({ ctl, main: ring, keys: new KeyTable(), metadata, transport, counters });
+const pipeline = new Pipeline({ ctl, main: ring, keys: new KeyTable(), metadata, transport, counters, warn });
 pipeline.apply(ring, init.replay);
 // Rings of other threads are announced here (see app/attach.ts).
 const channel = new BroadcastChannel(init.channel);
@@ -52,6 +54,12 @@ try {
 }
 
 port.on('message', (msg: ToWorker) => {
+  if (msg?.t === 'crash') {
+    setImmediate(() => {
+      throw new Error('metrics-exporter-tcp: transport worker crash requested by a test');
+    });
+    return;
+  }
   if (msg?.t !== 'close' || closing) return; // not ours, or already closing
   closing = true;
   void (async () => {

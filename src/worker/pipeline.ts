@@ -28,6 +28,8 @@ export interface PipelineParts {
   readonly metadata: MetadataStore;
   readonly transport: Transport;
   readonly counters: Counters;
+  /** Reports a problem to the app as a process warning. */
+  readonly warn: (message: string, code: string) => void;
 }
 
 /**
@@ -184,6 +186,10 @@ export class Pipeline {
         case Op.Histogram:
           if (v === v) return enc.histogram(key, v);
           break;
+      }
+      if (!key.warned) {
+        key.warned = true;
+        this.p.warn(`metrics-exporter-tcp: dropped an invalid value for ${key.text} (further ones are counted in stats().dropped.invalid)`, 'MTCP_INVALID_VALUE');
       }
     }
     this.p.counters.invalid++;

@@ -14,6 +14,8 @@ export interface TransportOptions {
   readonly metadata: MetadataStore;
   /** Called with the new client count whenever it changes. */
   readonly onClients: (n: number) => void;
+  /** Reports a problem to the app as a process warning. */
+  readonly warn: (message: string, code: string) => void;
 }
 
 /** The listener and the set of connected clients. */
@@ -33,7 +35,7 @@ export class Transport {
       const done = (): void => {
         this.server.off('error', reject);
         // Later server errors (e.g. EMFILE on accept) are reported; the server keeps listening.
-        this.server.on('error', (err) => process.emitWarning(`metrics-exporter-tcp: ${err.message}`, { code: 'MTCP_ACCEPT' }));
+        this.server.on('error', (err) => this.opts.warn(`metrics-exporter-tcp: ${err.message}`, 'MTCP_ACCEPT'));
         if ('path' in addr) {
           chmodSync(addr.path, 0o600);
           resolve({ path: addr.path });
