@@ -115,10 +115,11 @@ export function protoc(): string | undefined {
 }
 
 /** Decodes one `Event` with `protoc --decode`, independently of protobuf-es. */
-export function protocDecode(frame: Uint8Array): string {
+export function protocDecode(frame: Uint8Array, protocol: 'seed' | 'observer-0.11' = 'seed'): string {
+  const [dir, file] = protocol === 'seed' ? ['seed', 'event.proto'] : ['observer-0.11', 'observer_event.proto'];
   const r = spawnSync(
     'protoc',
-    ['--decode=event.proto.Event', `-I${ROOT}/proto`, '-I/usr/include', 'event.proto'],
+    ['--decode=event.proto.Event', `-I${ROOT}/proto/${dir}`, '-I/usr/include', file],
     { input: frame, encoding: 'utf8' },
   );
   if (r.status !== 0) throw new Error(`protoc --decode failed: ${r.stderr}`);
