@@ -9,8 +9,11 @@ import { RingWriter } from './app/ring-writer.js';
 import { WorkerHost } from './app/worker-host.js';
 import { ringViews } from './shared/layout.js';
 
-/** Protocols the exporter can speak. */
-export type Protocol = 'seed';
+/**
+ * Wire formats: `'seed'`, the Rust crate's 2021 `event.proto` (the default), or
+ * `'observer-0.11'`, today's Rust metrics-exporter-tcp / metrics-observer format.
+ */
+export type Protocol = 'seed' | 'observer-0.11';
 
 function positiveInt(what: string, n: unknown, max: number): number {
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > max) {
@@ -29,6 +32,7 @@ export class TcpBuilder {
   private clientsMax = 64;
   private keysMax = 10_000;
   private closeMs = 1000;
+  private wire: Protocol = 'seed';
 
   /**
    * Where to listen: `'host:port'`, `'[::1]:port'`, `{ host, port }` or `{ path }` for a unix
@@ -76,9 +80,12 @@ export class TcpBuilder {
     return this;
   }
 
-  /** Wire format. Only `'seed'` (the Rust crate's `event.proto`) for now. */
+  /** Wire format; see {@link Protocol}. Default `'seed'`. */
   protocol(p: Protocol): this {
-    if (p !== 'seed') throw new TypeError(`protocol must be 'seed', got ${JSON.stringify(p)}`);
+    if (p !== 'seed' && p !== 'observer-0.11') {
+      throw new TypeError(`protocol must be 'seed' or 'observer-0.11', got ${JSON.stringify(p)}`);
+    }
+    this.wire = p;
     return this;
   }
 
@@ -105,6 +112,7 @@ export class TcpBuilder {
       listen: this.listen,
       bufferSize: limit,
       maxClients: this.clientsMax,
+      protocol: this.wire,
       ring,
       rebind: (port) => {
         port.unref();

@@ -4,8 +4,9 @@ import { sizeDelimitedEncode } from '@bufbuild/protobuf/wire';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { EventSchema } from '../src/gen/event_pb.js';
+import { EventSchema as ObserverEventSchema } from '../src/gen/observer_event_pb.js';
 import { normalizeKey } from '../src/app/key.js';
-import { FrameEncoder, GAUGE_ABSOLUTE, GAUGE_DECREMENT, GAUGE_INCREMENT } from '../src/worker/encoder.js';
+import { FrameEncoder, GaugeOp, type Protocol } from '../src/worker/encoder.js';
 import { KeyTable } from '../src/worker/keys.js';
 
 type Value =
@@ -13,10 +14,28 @@ type Value =
   | { case: 'gauge'; value: { case: 'absolute' | 'increment' | 'decrement'; value: number } }
   | { case: 'histogram'; value: number };
 
-function expected(key: unknown, nowMs: number, v: Value): Uint8Array {
+/** The observer-0.11 `operation` oneof for a value. */
+function operation(v: Value) {
+  if (v.case === 'counter') return { case: 'incrementCounter' as const, value: v.value };
+  if (v.case === 'histogram') return { case: 'recordHistogram' as const, value: v.value };
+  const g = v.value;
+  const c = g.case === 'absolute' ? 'setGauge' : g.case === 'increment' ? 'incrementGauge' : 'decrementGauge';
+  return { case: c, value: g.value } as const;
+}
+
+function expected(key: unknown, nowMs: number, v: Value, protocol: Protocol = 'seed'): Uint8Array {
   const k = normalizeKey(key);
   const seconds = Math.floor(nowMs / 1000);
   const nanos = Math.floor((nowMs - seconds * 1000) * 1e6);
+  const timestamp = { seconds: BigInt(seconds), nanos };
+  if (protocol === 'observer-0.11') {
+    return sizeDelimitedEncode(
+      ObserverEventSchema,
+      create(ObserverEventSchema, {
+        event: { case: 'metric', value: { name: k.name, timestamp, labels: Object.fromEntries(k.labels), operation: operation(v) } },
+      }),
+    );
+  }
   const value =
     v.case === 'counter'
       ? { case: 'counter' as const, value: { value: v.value } }
@@ -30,7 +49,7 @@ function expected(key: unknown, nowMs: number, v: Value): Uint8Array {
         case: 'metric',
         value: {
           name: k.name,
-          timestamp: { seconds: BigInt(seconds), nanos },
+          timestamp,
           labels: Object.fromEntries(k.labels),
           value,
         },
@@ -50,9 +69,9 @@ const counters = [0, 1, 127, 128, 300, 2 ** 32, 2 ** 53 - 1];
 const u64s = [0n, 1n, 2n ** 32n - 1n, 2n ** 32n, 2n ** 63n, 2n ** 64n - 1n];
 const doubles = [0, -0, 1, -1.5, 0.25, 7.5, 1e300, -1e-300, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, Number.MIN_VALUE];
 const gauges = [
-  ['absolute', GAUGE_ABSOLUTE],
-  ['increment', GAUGE_INCREMENT],
-  ['decrement', GAUGE_DECREMENT],
+  ['absolute', GaugeOp.Set],
+  ['increment', GaugeOp.Increment],
+  ['decrement', GaugeOp.Decrement],
 ] as const;
 
 function entry(table: KeyTable, key: unknown) {
@@ -60,30 +79,27 @@ function entry(table: KeyTable, key: unknown) {
   return table.entry(k.canonical, k.name, k.labels);
 }
 
-test('every op encodes exactly as toBinary does', () => {
+for (const protocol of ['seed', 'observer-0.11'] as const) {
+test(`every op encodes exactly as toBinary does (${protocol})`, () => {
   const table = new KeyTable();
   let checked = 0;
   for (const key of keys) {
     const e = entry(table, key);
     for (const t of times) {
-      const enc = new FrameEncoder();
+      const enc = new FrameEncoder(protocol);
       const want: Uint8Array[] = [];
       enc.begin(t);
-      for (const c of counters) {
-        enc.counter(e, c);
-        want.push(expected(key, t, { case: 'counter', value: BigInt(c) }));
-      }
-      for (const u of u64s) {
-        enc.counterU64(e, Number(u & 0xffffffffn), Number(u >> 32n));
-        want.push(expected(key, t, { case: 'counter', value: u }));
+      for (const u of [...counters.map(BigInt), ...u64s]) {
+        enc.counter(e, Number(u & 0xffffffffn), Number(u >> 32n));
+        want.push(expected(key, t, { case: 'counter', value: u }, protocol));
       }
       for (const d of doubles) {
-        for (const [name, tag] of gauges) {
-          enc.gauge(e, tag, d);
-          want.push(expected(key, t, { case: 'gauge', value: { case: name, value: d } }));
+        for (const [name, op] of gauges) {
+          enc.gauge(e, op, d);
+          want.push(expected(key, t, { case: 'gauge', value: { case: name, value: d } }, protocol));
         }
         enc.histogram(e, d);
-        want.push(expected(key, t, { case: 'histogram', value: d }));
+        want.push(expected(key, t, { case: 'histogram', value: d }, protocol));
       }
       const chunk = enc.finish();
       assert.ok(chunk);
@@ -99,6 +115,7 @@ test('every op encodes exactly as toBinary does', () => {
   }
   assert.ok(checked > 500);
 });
+}
 
 test('labels are written sorted by their UTF-8 bytes, like the seed BTreeMap', () => {
   const k = normalizeKey({ name: 'n', labels: { service: 'api', region: 'eu', '\u{1F600}': 'a', '\uFFFD': 'b', A: 'c' } });

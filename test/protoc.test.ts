@@ -34,3 +34,42 @@ test('protoc --decode=event.proto.Event reads metadata and every op', { skip: ha
   const seconds = Number(/seconds: (\d+)/.exec(protocDecode(client.frames()[1]!))![1]);
   assert.ok(Math.abs(seconds - Date.now() / 1000) < 10);
 });
+
+test("protocol('observer-0.11'): fromBinary with that schema and protoc --decode agree", async (t) => {
+  const { fromBinary } = await import('@bufbuild/protobuf');
+  const { EventSchema } = await import('../src/gen/observer_event_pb.js');
+  const { recorder, client } = await withClient((b) => b.protocol('observer-0.11'));
+  t.after(() => recorder.close());
+  t.after(() => client.close());
+  recorder.registerHistogram('latency', 'seconds', 'how long');
+  recorder.counter({ name: 'requests', labels: { b: '2', a: '1' } }).increment(3);
+  recorder.counter('requests').increment(0);
+  recorder.gauge('depth').set(7.5);
+  recorder.gauge('depth').increment(2);
+  recorder.gauge('depth').decrement(1.5);
+  recorder.histogram('latency').record(0);
+  await waitFor('7 frames', () => client.frames().length === 7);
+  const ops = client.frames().map((f) => {
+    const e = fromBinary(EventSchema, f).event;
+    return e.case === 'metadata' ? `meta ${e.value.name} ${e.value.unit.value}` : `${e.value!.name} ${e.value!.operation.case} ${e.value!.operation.value}`;
+  });
+  assert.deepEqual(ops, [
+    'meta latency seconds',
+    'requests incrementCounter 3',
+    'requests incrementCounter 0',
+    'depth setGauge 7.5',
+    'depth incrementGauge 2',
+    'depth decrementGauge 1.5',
+    'latency recordHistogram 0',
+  ]);
+  if (!hasProtoc) return t.skip(NO_PROTOC);
+  const squash = (s: string) => s.replace(/timestamp \{[^}]*\}\s*/g, '').replace(/\s+/g, ' ').trim();
+  assert.deepEqual(client.frames().slice(1).map((f) => squash(protocDecode(f, 'observer-0.11'))), [
+    'metric { name: "requests" labels { key: "a" value: "1" } labels { key: "b" value: "2" } increment_counter: 3 }',
+    'metric { name: "requests" increment_counter: 0 }',
+    'metric { name: "depth" set_gauge: 7.5 }',
+    'metric { name: "depth" increment_gauge: 2 }',
+    'metric { name: "depth" decrement_gauge: 1.5 }',
+    'metric { name: "latency" record_histogram: 0 }',
+  ]);
+});

@@ -3,6 +3,7 @@ import { formatAddress, type BoundAddress, type ListenAddress } from '../shared/
 import { CTL_CLIENTS, RING_CONTROL_SENT, ringViews, type RingDescriptor } from '../shared/layout.js';
 import type { ControlMessage, FromWorker, ToWorker, WorkerInit } from '../shared/messages.js';
 import { ExporterError } from '../errors.js';
+import type { Protocol } from '../builder.js';
 
 const WORKER_URL = new URL('../worker/main.js', import.meta.url);
 
@@ -12,6 +13,7 @@ export interface HostOptions {
   readonly listen: ListenAddress;
   readonly bufferSize: number;
   readonly maxClients: number;
+  readonly protocol: Protocol;
   readonly ring: RingDescriptor;
   /** BroadcastChannel name for rings of other threads. */
   readonly channel: string;
@@ -50,6 +52,7 @@ export class WorkerHost {
       listen,
       bufferSize: this.opts.bufferSize,
       maxClients: this.opts.maxClients,
+      protocol: this.opts.protocol,
       ring: this.opts.ring,
       port: port2,
       sentBase,

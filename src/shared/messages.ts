@@ -38,6 +38,7 @@ export interface WorkerInit {
   /** Frames each client may have queued; also the ring limit. */
   readonly bufferSize: number;
   readonly maxClients: number;
+  readonly protocol: 'seed' | 'observer-0.11';
   readonly ring: RingDescriptor;
   readonly port: MessagePort;
   /** The ring's sent-control count when `port` was made: messages before it went to an older worker. */

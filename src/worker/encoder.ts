@@ -11,22 +11,33 @@ export interface Chunk {
   readonly ends: Uint32Array;
 }
 
-// Wire tags (field number << 3 | wire type) of the parts of `Event { metric: Metric {…} }`.
+/** The two wire formats: the seed's (2021) and today's Rust metrics-observer's (0.11). */
+export type Protocol = 'seed' | 'observer-0.11';
+
+/** A gauge update's kind, an index into the tag tables below. */
+export const enum GaugeOp {
+  Set = 0,
+  Increment = 1,
+  Decrement = 2,
+}
+
+// Wire tags (field number << 3 | wire type).
 const EVENT_METRIC = 0x12; // Event.metric, length-delimited
-const METRIC_COUNTER = 0x22; // Metric.counter
-const METRIC_GAUGE = 0x2a; // Metric.gauge
-const METRIC_HISTOGRAM = 0x32; // Metric.histogram
-const VALUE_VARINT = 0x08; // Counter.value (field 1, varint)
-const VALUE_DOUBLE = 0x09; // Histogram.value / Gauge.absolute (field 1, fixed64)
+// seed: Metric.counter / .gauge / .histogram are messages holding the value.
+const SEED_COUNTER = 0x22; // Metric.counter (4)
+const SEED_GAUGE = 0x2a; // Metric.gauge (5)
+const SEED_HISTOGRAM = 0x32; // Metric.histogram (6)
+const SEED_VALUE_VARINT = 0x08; // Counter.value (1, varint)
+const SEED_VALUE_DOUBLE = 0x09; // Histogram.value (1, fixed64)
+const SEED_GAUGE_TAGS = [0x09, 0x11, 0x19]; // Gauge.absolute (1), .increment (2), .decrement (3)
+// observer-0.11: Metric.operation is a oneof of scalars.
+const OBS_INCREMENT_COUNTER = 0x20; // (4, varint)
+const OBS_GAUGE_TAGS = [0x41, 0x31, 0x39]; // set_gauge (8), increment_gauge (6), decrement_gauge (7)
+const OBS_RECORD_HISTOGRAM = 0x49; // (9, fixed64)
 
 /** Bytes per encoding slab, and frame ends per ends slab. */
 const SLAB_BYTES = 1 << 20;
 const ENDS_SLAB = 1 << 14;
-
-/** Gauge oneof tags: absolute = 1, increment = 2, decrement = 3, all fixed64. */
-export const GAUGE_ABSOLUTE = 0x09;
-export const GAUGE_INCREMENT = 0x11;
-export const GAUGE_DECREMENT = 0x19;
 
 function varintSize(v: number): number {
   let n = 1;
@@ -49,9 +60,9 @@ function varint64Size(lo: number, hi: number): number {
 
 /**
  * Encodes metric frames straight into shared slabs, byte for byte what
- * `sizeDelimitedEncode(EventSchema, …)` writes (and what the seed's prost code writes): the
- * length prefix, `Event.metric`, then the key's cached name, the batch's timestamp, the key's
- * cached labels and the value. The clock is read once per batch ({@link begin}).
+ * `sizeDelimitedEncode(EventSchema, …)` writes with the protocol's schema (and what the Rust
+ * crates' prost code writes): the length prefix, `Event.metric`, then the key's cached name,
+ * the batch's timestamp, the key's cached labels and the value. The clock is read once per batch ({@link begin}).
  */
 export class FrameEncoder {
   // Frames are written straight into a slab; a finished batch is a view of it, never a copy,
@@ -68,6 +79,11 @@ export class FrameEncoder {
   private endsStart = 0;
   private endsPos = 0;
   private ts: Uint8Array = new Uint8Array(0);
+  private readonly seed: boolean;
+
+  constructor(protocol: Protocol = 'seed') {
+    this.seed = protocol === 'seed';
+  }
 
   /** Starts a batch: reads the clock once and encodes `Metric.timestamp` for all its frames. */
   begin(nowMs: number = performance.timeOrigin + performance.now()): void {
@@ -84,63 +100,65 @@ export class FrameEncoder {
     return this.endsPos - this.endsStart;
   }
 
-  /** A counter increment (a safe integer >= 0). */
-  counter(k: KeyEntry, v: number): void {
-    const inner = v === 0 ? 0 : 1 + varintSize(v);
-    this.head(k, 2 + inner);
-    this.byte(METRIC_COUNTER);
-    this.byte(inner);
-    if (inner !== 0) {
-      this.byte(VALUE_VARINT);
-      this.varint(v);
+  /** A counter increment of `hi * 2^32 + lo` (two unsigned 32-bit halves, so u64 is exact). */
+  counter(k: KeyEntry, lo: number, hi: number): void {
+    const n = varint64Size(lo, hi);
+    if (this.seed) {
+      // proto3 leaves a zero Counter.value out: the message is then empty.
+      const inner = lo === 0 && hi === 0 ? 0 : 1 + n;
+      this.head(k, 2 + inner);
+      this.byte(SEED_COUNTER);
+      this.byte(inner);
+      if (inner === 0) return this.end();
+      this.byte(SEED_VALUE_VARINT);
+    } else {
+      this.head(k, 1 + n); // a oneof member is written even when zero
+      this.byte(OBS_INCREMENT_COUNTER);
     }
+    while (hi !== 0 || lo >= 128) {
+      this.byte((lo & 0x7f) | 0x80);
+      lo = ((lo >>> 7) | (hi << 25)) >>> 0;
+      hi >>>= 7;
+    }
+    this.byte(lo);
     this.end();
   }
 
-  /** A counter increment given as the two 32-bit halves of a u64. */
-  counterU64(k: KeyEntry, lo: number, hi: number): void {
-    const inner = lo === 0 && hi === 0 ? 0 : 1 + varint64Size(lo, hi);
-    this.head(k, 2 + inner);
-    this.byte(METRIC_COUNTER);
-    this.byte(inner);
-    if (inner !== 0) {
-      this.byte(VALUE_VARINT);
-      while (hi !== 0 || lo >= 128) {
-        this.byte((lo & 0x7f) | 0x80);
-        lo = ((lo >>> 7) | (hi << 25)) >>> 0;
-        hi >>>= 7;
-      }
-      this.byte(lo);
+  /** A gauge update. Oneof members are always written, zero included. */
+  gauge(k: KeyEntry, op: GaugeOp, v: number): void {
+    if (this.seed) {
+      this.head(k, 11);
+      this.byte(SEED_GAUGE);
+      this.byte(9);
+      this.byte(SEED_GAUGE_TAGS[op]!);
+    } else {
+      this.head(k, 9);
+      this.byte(OBS_GAUGE_TAGS[op]!);
     }
-    this.end();
-  }
-
-  /** A gauge update; `tag` is one of the GAUGE_* constants. Oneof members are always written. */
-  gauge(k: KeyEntry, tag: number, v: number): void {
-    this.head(k, 11);
-    this.byte(METRIC_GAUGE);
-    this.byte(9);
-    this.byte(tag);
     this.double(v);
     this.end();
   }
 
   /**
-   * A histogram value. proto3 leaves out +0; -0 is written, as protobuf-es and C++ protobuf
-   * do (prost drops it too, so the seed sent -0 as +0).
+   * A histogram value. In the seed format proto3 leaves out +0; -0 is written, as protobuf-es
+   * and C++ protobuf do (prost drops it too, so the seed sent -0 as +0).
    */
   histogram(k: KeyEntry, v: number): void {
-    if (Object.is(v, 0)) {
+    if (!this.seed) {
+      this.head(k, 9);
+      this.byte(OBS_RECORD_HISTOGRAM);
+    } else if (Object.is(v, 0)) {
       this.head(k, 2);
-      this.byte(METRIC_HISTOGRAM);
+      this.byte(SEED_HISTOGRAM);
       this.byte(0);
+      return this.end();
     } else {
       this.head(k, 11);
-      this.byte(METRIC_HISTOGRAM);
+      this.byte(SEED_HISTOGRAM);
       this.byte(9);
-      this.byte(VALUE_DOUBLE);
-      this.double(v);
+      this.byte(SEED_VALUE_DOUBLE);
     }
+    this.double(v);
     this.end();
   }
 

@@ -29,7 +29,7 @@ const transport = new Transport({
   },
   warn,
 });
-const pipeline = new Pipeline({ ctl, main: ring, keys: new KeyTable(), metadata, transport, counters, warn });
+const pipeline = new Pipeline({ protocol: init.protocol, ctl, main: ring, keys: new KeyTable(), metadata, transport, counters, warn });
 pipeline.apply(ring, init.replay);
 // Rings of other threads are announced here (see app/attach.ts).
 const channel = new BroadcastChannel(init.channel);

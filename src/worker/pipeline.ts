@@ -2,7 +2,7 @@ import { setImmediate as yieldToIo } from 'node:timers/promises';
 import { existsSync } from 'node:fs';
 import { CTL_DOORBELL, CTL_PARKED, KEY_ID_LIMIT, NAP_MS, Op, Park, RING_TAIL, createRing, recordHeader, ringViews } from '../shared/layout.js';
 import type { ChannelMessage, ControlMessage } from '../shared/messages.js';
-import { FrameEncoder, GAUGE_ABSOLUTE, GAUGE_DECREMENT, GAUGE_INCREMENT } from './encoder.js';
+import { FrameEncoder, GaugeOp, type Protocol } from './encoder.js';
 import type { KeyTable } from './keys.js';
 import { encodeMetadata, type MetadataStore } from './metadata.js';
 import { RingReader } from './ring-reader.js';
@@ -21,6 +21,7 @@ const LIVENESS_MS = 1000;
 const LOW_WORD = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 0 : 1;
 
 export interface PipelineParts {
+  readonly protocol: Protocol;
   readonly ctl: Int32Array;
   /** The recorder's own ring (it lives as long as the exporter). */
   readonly main: RingReader;
@@ -38,7 +39,7 @@ export interface PipelineParts {
  * yields to the event loop so that sockets are served while producers are busy.
  */
 export class Pipeline {
-  private readonly encoder = new FrameEncoder();
+  private readonly encoder: FrameEncoder;
   private stopping = false;
   private idleNaps = 0;
   private loop: Promise<void> | undefined;
@@ -48,6 +49,7 @@ export class Pipeline {
   private lastLiveness = 0;
 
   constructor(private readonly p: PipelineParts) {
+    this.encoder = new FrameEncoder(p.protocol);
     this.rings = [p.main];
   }
 
@@ -170,18 +172,18 @@ export class Pipeline {
     if (key !== undefined) {
       switch (op) {
         case Op.Counter:
-          if (Number.isSafeInteger(v) && v >= 0) return enc.counter(key, v);
+          if (Number.isSafeInteger(v) && v >= 0) return enc.counter(key, v % 0x100000000, Math.floor(v / 0x100000000));
           break;
         case Op.CounterU64:
-          return enc.counterU64(key, u32[valueAt + LOW_WORD]!, u32[valueAt + 1 - LOW_WORD]!);
+          return enc.counter(key, u32[valueAt + LOW_WORD]!, u32[valueAt + 1 - LOW_WORD]!);
         case Op.GaugeSet:
-          if (v === v) return enc.gauge(key, GAUGE_ABSOLUTE, v);
+          if (v === v) return enc.gauge(key, GaugeOp.Set, v);
           break;
         case Op.GaugeIncrement:
-          if (v === v) return enc.gauge(key, GAUGE_INCREMENT, v);
+          if (v === v) return enc.gauge(key, GaugeOp.Increment, v);
           break;
         case Op.GaugeDecrement:
-          if (v === v) return enc.gauge(key, GAUGE_DECREMENT, v);
+          if (v === v) return enc.gauge(key, GaugeOp.Decrement, v);
           break;
         case Op.Histogram:
           if (v === v) return enc.histogram(key, v);
