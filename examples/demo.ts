@@ -1,54 +1,48 @@
-// `npm start`: an exporter recording a small, realistic mix, and a client on the same
-// machine printing what it receives. Stop it with Ctrl-C, or set DEMO_SECONDS.
-import { sizeDelimitedDecodeStream } from '@bufbuild/protobuf/wire';
-import { connect } from 'node:net';
-import { EventSchema } from '../src/gen/event_pb.js';
+// `npm start`: a small app recording a realistic mix of metrics into an exporter, watched by
+// the observer. In a terminal it shows the live view (q quits); otherwise (or with
+// DEMO_SECONDS set) it collects for a few seconds and prints one JSON snapshot.
 import { TcpBuilder } from '../src/index.js';
+import { observe } from '../src/observer/run.js';
 
 const recorder = await new TcpBuilder().listenAddress('127.0.0.1:0').build();
-const address = recorder.address as { host: string; port: number };
-console.log(`exporter listening on ${address.host}:${address.port}`);
+const { host, port } = recorder.address as { host: string; port: number };
 
-// The app side: describe once, take handles once, record on every "request".
-recorder.registerCounter({ name: 'requests', labels: { service: 'api' } }, 'count', 'Total requests');
-recorder.registerHistogram('latency', 'seconds', 'Request latency');
-recorder.registerGauge('in_flight', 'count', 'Requests being served');
+// The "app": an HTTP-ish service. Describe once, take handles once, record per request.
+recorder.registerCounter('http_requests', 'count', 'Requests served, by route and status');
+recorder.registerHistogram('http_request_duration', 'seconds', 'Time to serve a request');
+recorder.registerCounter('http_response_bytes', 'bytes', 'Bytes written to clients');
+recorder.registerGauge('http_in_flight', 'count', 'Requests being served');
+recorder.registerGauge('job_queue_depth', 'count', 'Background jobs waiting');
 const routes = ['/users', '/orders', '/health'];
-const requests = routes.map((route) => recorder.counter({ name: 'requests', labels: { service: 'api', route } }));
-const latency = recorder.histogram('latency');
-const inFlight = recorder.gauge('in_flight');
-let busy = 0;
+const duration = recorder.histogram('http_request_duration');
+const bytes = recorder.counter('http_response_bytes');
+const inFlight = recorder.gauge('http_in_flight');
+const queue = recorder.gauge('job_queue_depth');
 const app = setInterval(() => {
-  const i = Math.floor(Math.random() * routes.length);
-  requests[i]!.increment();
-  inFlight.set(++busy);
-  latency.record(0.002 + Math.random() * 0.05);
-  setTimeout(() => inFlight.set(--busy), 30);
-}, 100);
+  const route = routes[Math.floor(Math.random() * routes.length)]!;
+  const status = Math.random() < 0.97 ? '200' : '500';
+  recorder.counter({ name: 'http_requests', labels: { route, status } }).increment(); // cached lookup
+  inFlight.increment(1);
+  const seconds = 0.002 + Math.random() ** 3 * (route === '/orders' ? 0.3 : 0.05);
+  setTimeout(() => {
+    duration.record(seconds);
+    bytes.increment(200 + Math.floor(Math.random() * 4000));
+    inFlight.decrement(1);
+  }, seconds * 1000);
+  queue.set(Math.max(0, Math.round(20 + 15 * Math.sin(Date.now() / 3000))));
+}, 5);
 
-// The client side: decode the length-delimited Events as they arrive and print them.
-const socket = connect(address.port, address.host);
-const client = (async () => {
-  for await (const { event } of sizeDelimitedDecodeStream(EventSchema, socket)) {
-    if (event.case === 'metadata') {
-      const m = event.value;
-      console.log(`metadata  ${m.name}  unit=${m.unit.value ?? '-'}  ${m.description.value ?? ''}`);
-    } else if (event.case === 'metric') {
-      const m = event.value;
-      const labels = Object.entries(m.labels).map(([k, v]) => `${k}=${v}`).join(',');
-      const v = m.value;
-      const value =
-        v.case === 'counter' ? `+${v.value.value}` : v.case === 'gauge' ? `${v.value.value.case} ${v.value.value.value}` : `${v.value?.value}`;
-      console.log(`metric    ${m.name}{${labels}}  ${v.case} ${value}`);
-    }
-  }
-})();
-
-const stop = async () => {
-  clearInterval(app);
-  await recorder.close(); // flushes, then ends the client's stream
-  await client;
-  console.log('stats', recorder.stats());
-};
-process.once('SIGINT', () => void stop());
-if (process.env.DEMO_SECONDS) setTimeout(() => void stop(), Number(process.env.DEMO_SECONDS) * 1000);
+const live = process.stdout.isTTY && process.env.DEMO_SECONDS === undefined;
+if (!live) console.log(`demo app exporting on ${host}:${port}; collecting for ${process.env.DEMO_SECONDS ?? 3} s …`);
+await observe({
+  address: `${host}:${port}`,
+  protocol: 'seed',
+  json: !live,
+  once: !live,
+  durationMs: Number(process.env.DEMO_SECONDS ?? 3) * 1000,
+  out: process.stdout,
+  err: process.stderr,
+});
+clearInterval(app);
+await recorder.close();
+if (!live) console.log('exporter stats', recorder.stats());

@@ -1,0 +1,23 @@
+/** Codes of {@link ClientError}. */
+export type ClientErrorCode = 'FRAME_TOO_LARGE' | 'BAD_LENGTH' | 'DECODE' | 'CONNECT';
+
+/**
+ * The one error class the client throws, rejects with and emits.
+ * - `FRAME_TOO_LARGE`: a length prefix announced a frame over `maxFrameBytes`.
+ * - `BAD_LENGTH`: a length prefix was not a varint of at most 10 bytes.
+ * - `DECODE`: a frame is not a valid `Event` of the chosen protocol (the protobuf error, if
+ *   any, is in `cause`).
+ * - `CONNECT`: the connection could not be made, failed, or ended in the middle of a frame
+ *   (the OS error, if any, is in `cause`).
+ *
+ * The first three mean the stream is malformed: the client closes the connection for good.
+ */
+export class ClientError extends Error {
+  override readonly name = 'ClientError';
+  readonly code: ClientErrorCode;
+
+  constructor(code: ClientErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}

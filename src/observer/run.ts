@@ -1,0 +1,86 @@
+import type { Writable } from 'node:stream';
+import { TcpClient, type ClientProtocol } from '../client/index.js';
+import { ObserverModel } from './model.js';
+
+export interface ObserveOptions {
+  /** `host:port`, `[v6]:port` or a unix socket path. */
+  readonly address: string;
+  readonly protocol: ClientProtocol;
+  /** Print JSON snapshots instead of the live view. */
+  readonly json: boolean;
+  /** With `json`: one snapshot after `durationMs`, then exit. */
+  readonly once: boolean;
+  /** With `json`: how long to collect before a snapshot (and between snapshots). */
+  readonly durationMs: number;
+  readonly out: Writable;
+  readonly err: Writable;
+}
+
+/** Runs `observe`; resolves to the process exit code. */
+export async function observe(o: ObserveOptions): Promise<number> {
+  const model = new ObserverModel();
+  const client = new TcpClient(o.address, { protocol: o.protocol, reconnect: !o.once });
+  let state = 'connecting';
+  let lastError = '';
+  client.on('connect', () => (state = 'connected'));
+  client.on('disconnect', (err?: Error) => {
+    state = 'reconnecting';
+    lastError = err?.message ?? '';
+  });
+  client.on('error', (err: Error) => (lastError = err.message));
+  const consumed = (async () => {
+    for await (const ev of client) model.apply(ev);
+  })();
+
+  if (o.once) {
+    // Connect first: an exporter that is not there is an error, not an empty snapshot.
+    const connected = await new Promise<boolean>((resolve) => {
+      client.once('connect', () => resolve(true));
+      consumed.then(() => resolve(false), (err: Error) => {
+        lastError = err.message;
+        resolve(false);
+      });
+    });
+    if (!connected) {
+      o.err.write(`metrics-exporter-tcp observe: cannot read from ${o.address}: ${lastError || 'connection closed'}\n`);
+      client.close();
+      return 1;
+    }
+    await Promise.race([new Promise((r) => setTimeout(r, o.durationMs)), consumed.catch(() => {})]);
+    client.close();
+    await consumed.catch(() => {});
+    o.out.write(`${JSON.stringify({ metrics: model.snapshot() })}\n`);
+    return 0;
+  }
+
+  if (o.json) {
+    const timer = setInterval(() => o.out.write(`${JSON.stringify({ metrics: model.snapshot() })}\n`), o.durationMs);
+    const stop = () => client.close();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    await consumed.catch(() => {});
+    clearInterval(timer);
+    return 0;
+  }
+
+  const { runTui } = await import('./tui.js');
+  let last = model.events;
+  let rate = 0;
+  const meter = setInterval(() => {
+    rate = model.events - last;
+    last = model.events;
+  }, 1000);
+  const ui = runTui({
+    model,
+    status: () => ({
+      address: o.address,
+      state: state === 'connected' ? state : lastError ? `${state} (${lastError})` : state,
+      eventsPerSec: rate,
+    }),
+  });
+  await ui.waitUntilExit();
+  clearInterval(meter);
+  client.close();
+  await consumed.catch(() => {});
+  return 0;
+}

@@ -1,0 +1,68 @@
+// The live terminal view, built with Ink (React for terminals): it redraws only what changed,
+// handles resizes and raw-mode keys, and ink-testing-library renders it to a string in tests.
+// The layout itself comes from ObserverModel.lines(), a plain function of the data.
+import { Box, Text, render, useApp, useInput, useStdout, type Instance } from 'ink';
+import React from 'react';
+import type { ObserverModel } from './model.js';
+
+const h = React.createElement;
+
+/** What the status bar shows; read on every redraw. */
+export interface ObserverStatus {
+  readonly address: string;
+  readonly state: string;
+  readonly eventsPerSec: number;
+}
+
+export interface ObserverViewProps {
+  readonly model: ObserverModel;
+  readonly status: () => ObserverStatus;
+  /** Redraw period. */
+  readonly refreshMs?: number;
+}
+
+/** The observer screen: a status bar, the metric lines (scrollable), the key help. */
+export function ObserverView({ model, status, refreshMs = 250 }: ObserverViewProps): React.ReactElement {
+  const [, setTick] = React.useState(0);
+  const [scroll, setScroll] = React.useState(0);
+  const [descriptions, setDescriptions] = React.useState(false);
+  const { exit } = useApp();
+  const { stdout } = useStdout();
+  React.useEffect(() => {
+    const t = setInterval(() => setTick((n) => n + 1), refreshMs);
+    return () => clearInterval(t);
+  }, [refreshMs]);
+  useInput((input, key) => {
+    if (input === 'q' || key.escape) exit();
+    else if (key.upArrow) setScroll((s) => Math.max(0, s - 1));
+    else if (key.downArrow) setScroll((s) => s + 1);
+    else if (input === 'd') setDescriptions((d) => !d);
+  });
+  const width = Math.max(40, (stdout.columns || 100) - 4);
+  const height = Math.max(3, (stdout.rows || 30) - 8);
+  const lines = model.lines(width, descriptions);
+  const top = Math.min(scroll, Math.max(0, lines.length - height));
+  const s = status();
+  return h(
+    Box,
+    { flexDirection: 'column' },
+    h(
+      Box,
+      { borderStyle: 'single', paddingX: 1 },
+      h(Text, null, `metrics-exporter-tcp observer · ${s.address} · state: ${s.state} · ${s.eventsPerSec} events/s`),
+    ),
+    h(
+      Box,
+      { borderStyle: 'single', paddingX: 1, flexDirection: 'column', minHeight: Math.min(height, lines.length) + 2 },
+      lines.length === 0
+        ? h(Text, { dimColor: true }, 'no metrics yet')
+        : lines.slice(top, top + height).map((line, i) => h(Text, { key: `${top + i}` }, line)),
+    ),
+    h(Text, { dimColor: true }, `q quit · ↑/↓ scroll (${top + 1}-${Math.min(lines.length, top + height)} of ${lines.length}) · d ${descriptions ? 'hide' : 'show'} descriptions`),
+  );
+}
+
+/** Draws the view on the terminal until the user quits. */
+export function runTui(props: ObserverViewProps): Instance {
+  return render(h(ObserverView, props), { exitOnCtrlC: true });
+}

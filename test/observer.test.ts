@@ -1,0 +1,123 @@
+// The observer: unit formatting, the model, the Ink view rendered to a string, and the CLI's
+// JSON snapshot against a real exporter.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { test } from 'node:test';
+import { render } from 'ink-testing-library';
+import React from 'react';
+import type { ClientEvent } from '../src/client/index.js';
+import { formatValue } from '../src/observer/format.js';
+import { HISTOGRAM_WINDOW_MS, ObserverModel } from '../src/observer/model.js';
+import { ObserverView } from '../src/observer/tui.js';
+import { ROOT, withClient, waitFor } from './helpers.js';
+
+test('values are shown scaled to their unit', () => {
+  assert.equal(formatValue(1536, 'bytes'), '1.50 KiB');
+  assert.equal(formatValue(3, 'mebibytes'), '3.00 MiB');
+  assert.equal(formatValue(512, 'bytes'), '512 B');
+  assert.equal(formatValue(0.0025, 'seconds'), '2.50 ms');
+  assert.equal(formatValue(1500, 'microseconds'), '1.50 ms');
+  assert.equal(formatValue(42, 'nanoseconds'), '42 ns');
+  assert.equal(formatValue(2, 'seconds'), '2 s');
+  assert.equal(formatValue(12.5, 'percent'), '12.50%');
+  assert.equal(formatValue(2_500_000, 'bits_per_second'), '2.50 Mbit/s');
+  assert.equal(formatValue(7, undefined), '7');
+  assert.equal(formatValue(0.123456, 'count'), '0.123');
+});
+
+const metric = (name: string, op: Extract<ClientEvent, { kind: 'metric' }>['op'], labels: Record<string, string> = {}): ClientEvent => ({
+  kind: 'metric',
+  name,
+  labels,
+  op,
+});
+
+test('the model totals counters, applies gauge updates and summarises histograms over a window', () => {
+  let now = 1_000_000;
+  const m = new ObserverModel(() => now);
+  m.apply({ kind: 'metadata', name: 'latency', metricKind: 'histogram', unit: 'seconds', description: 'how long' });
+  for (let i = 0; i < 3; i++) m.apply(metric('requests', { type: 'counterIncrement', value: 2n }, { b: '2', a: '1' }));
+  m.apply(metric('depth', { type: 'gaugeSet', value: 10 }));
+  m.apply(metric('depth', { type: 'gaugeIncrement', value: 2.5 }));
+  m.apply(metric('depth', { type: 'gaugeDecrement', value: 0.5 }));
+  for (let i = 1; i <= 1000; i++) m.apply(metric('latency', { type: 'histogramRecord', value: i / 1000 }));
+  const snap = m.snapshot();
+  assert.deepEqual(snap.slice(0, 2), [
+    { name: 'depth', labels: {}, kind: 'gauge', value: 12 },
+    { name: 'latency', labels: {}, kind: 'histogram', unit: 'seconds', description: 'how long', count: 1000, min: 0.001, p50: snap[1]!.p50, p99: snap[1]!.p99, p999: snap[1]!.p999, max: 1 },
+  ]);
+  assert.deepEqual(snap[2], { name: 'requests', labels: { a: '1', b: '2' }, kind: 'counter', value: 6 });
+  const h = snap[1]!;
+  assert.ok(Math.abs(h.p50! - 0.5) <= 0.01, `p50 ${h.p50}`);
+  assert.ok(Math.abs(h.p99! - 0.99) <= 0.02, `p99 ${h.p99}`);
+  const lines = m.lines(100, true);
+  assert.match(lines.join('\n'), /^requests \[a = 1, b = 2\] +total: 6$/m);
+  assert.match(lines.join('\n'), /^latency +count: 1000 min: 1 ms p50: .* max: 1 s$/m);
+  assert.match(lines.join('\n'), /^ {4}how long$/m);
+  // Two windows later the old observations are gone.
+  now += 2 * HISTOGRAM_WINDOW_MS + 1;
+  assert.equal(m.snapshot()[1]!.count, undefined);
+});
+
+test('the live view renders the status bar and the lines, and d shows descriptions', async () => {
+  const m = new ObserverModel();
+  m.apply({ kind: 'metadata', name: 'queue', metricKind: 'gauge', unit: 'bytes', description: 'bytes waiting' });
+  m.apply(metric('queue', { type: 'gaugeSet', value: 4096 }));
+  const view = render(React.createElement(ObserverView, { model: m, status: () => ({ address: '127.0.0.1:5000', state: 'connected', eventsPerSec: 42 }) }));
+  try {
+    const frame = view.lastFrame() ?? '';
+    assert.match(frame, /127\.0\.0\.1:5000 · state: connected · 42 events\/s/);
+    assert.match(frame, /queue +current: 4\.00 KiB/);
+    assert.doesNotMatch(frame, /bytes waiting/);
+    view.stdin.write('d');
+    await waitFor('descriptions', () => /bytes waiting/.test(view.lastFrame() ?? ''));
+  } finally {
+    view.unmount();
+  }
+});
+
+function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [`${ROOT}/dist/src/cli.js`, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
+}
+
+for (const protocol of ['seed', 'observer-0.11'] as const) {
+  test(`observe --json --once prints one snapshot of what the exporter sent (${protocol})`, async (t) => {
+    const { recorder, client } = await withClient((b) => b.protocol(protocol));
+    t.after(() => recorder.close());
+    t.after(() => client.close());
+    recorder.registerCounter('jobs', 'count', 'jobs done');
+    const address = recorder.address as { host: string; port: number };
+    const run = cli(['observe', `${address.host}:${address.port}`, '--protocol', protocol, '--json', '--once', '--duration', '1500']);
+    await waitFor('the observer', () => recorder.stats().clients === 2);
+    const jobs = recorder.counter({ name: 'jobs', labels: { q: 'a' } });
+    for (let i = 0; i < 10; i++) jobs.increment(3);
+    recorder.gauge('depth').set(5);
+    recorder.gauge('depth').increment(1);
+    for (let i = 1; i <= 4; i++) recorder.histogram('lat').record(i);
+    const r = await run;
+    assert.equal(r.code, 0, r.stderr);
+    const { metrics } = JSON.parse(r.stdout);
+    const { p50, p99, p999, ...lat } = metrics[2];
+    assert.deepEqual(metrics.slice(0, 2), [
+      { name: 'depth', labels: {}, kind: 'gauge', value: 6 },
+      { name: 'jobs', labels: { q: 'a' }, kind: 'counter', unit: 'count', description: 'jobs done', value: 30 },
+    ]);
+    assert.deepEqual(lat, { name: 'lat', labels: {}, kind: 'histogram', count: 4, min: 1, max: 4 });
+    // DDSketch quantiles (1 % relative accuracy, lower-rank definition) of 1, 2, 3, 4:
+    for (const [q, want] of [[p50, 2], [p99, 3], [p999, 3]] as const) assert.ok(Math.abs(q - want) <= 0.03 * want, `${q} ≈ ${want}`);
+  });
+}
+
+test('observe exits non-zero with a message when it cannot connect', async () => {
+  const r = await cli(['observe', '127.0.0.1:1', '--json', '--once', '--duration', '200']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /cannot read from 127\.0\.0\.1:1/);
+  const bad = await cli(['observe', '--protocol', 'nope']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /usage:/);
+});
