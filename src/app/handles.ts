@@ -26,15 +26,18 @@ export interface Histogram {
 // listening a record costs one memory read and is not recorded at all. Handles keep their own
 // reference to the control block so that this check is one load less than through the writer.
 
-export class CounterHandle implements Counter {
-  private readonly ctl: Int32Array;
+/** What every handle holds: its ring, its key's id, and the control block (for the flag). */
+abstract class BoundHandle {
+  protected readonly ctl: Int32Array;
   constructor(
-    private readonly w: RingWriter,
-    private readonly id: number,
+    protected readonly w: RingWriter,
+    protected readonly id: number,
   ) {
     this.ctl = w.ctl;
   }
+}
 
+export class CounterHandle extends BoundHandle implements Counter {
   increment(value: number | bigint = 1): void {
     if (this.ctl[CTL_CLIENTS] === 0) return;
     if (typeof value === 'number') this.w.push(this.id, Op.Counter, value);
@@ -43,15 +46,7 @@ export class CounterHandle implements Counter {
   }
 }
 
-export class GaugeHandle implements Gauge {
-  private readonly ctl: Int32Array;
-  constructor(
-    private readonly w: RingWriter,
-    private readonly id: number,
-  ) {
-    this.ctl = w.ctl;
-  }
-
+export class GaugeHandle extends BoundHandle implements Gauge {
   set(value: number): void {
     if (this.ctl[CTL_CLIENTS] !== 0) this.w.push(this.id, Op.GaugeSet, value);
   }
@@ -65,15 +60,7 @@ export class GaugeHandle implements Gauge {
   }
 }
 
-export class HistogramHandle implements Histogram {
-  private readonly ctl: Int32Array;
-  constructor(
-    private readonly w: RingWriter,
-    private readonly id: number,
-  ) {
-    this.ctl = w.ctl;
-  }
-
+export class HistogramHandle extends BoundHandle implements Histogram {
   record(value: number): void {
     if (this.ctl[CTL_CLIENTS] !== 0) this.w.push(this.id, Op.Histogram, value);
   }

@@ -1,3 +1,5 @@
+import { CodedError } from '../errors.js';
+
 /** Codes of {@link ClientError}. */
 export type ClientErrorCode = 'FRAME_TOO_LARGE' | 'BAD_LENGTH' | 'DECODE' | 'CONNECT';
 
@@ -12,12 +14,6 @@ export type ClientErrorCode = 'FRAME_TOO_LARGE' | 'BAD_LENGTH' | 'DECODE' | 'CON
  *
  * The first three mean the stream is malformed: the client closes the connection for good.
  */
-export class ClientError extends Error {
+export class ClientError extends CodedError<ClientErrorCode> {
   override readonly name = 'ClientError';
-  readonly code: ClientErrorCode;
-
-  constructor(code: ClientErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.code = code;
-  }
 }
