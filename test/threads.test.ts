@@ -113,3 +113,19 @@ test('attach() rejects anything but a connector', () => {
     assert.throws(() => attach(bad), TypeError);
   }
 });
+
+test('a thread that creates keys while its earlier records are being drained loses nothing', async (t) => {
+  const { recorder, client } = await withClient((b) => b.bufferSize(4096));
+  t.after(() => recorder.close());
+  t.after(() => client.close());
+  // New keys every 50 records: their control messages travel on the BroadcastChannel while
+  // the worker is already draining the ring behind them.
+  const running = await runThread(recorder, { count: 10_000, newKeyEvery: 50 });
+  await running.exited;
+  await waitFor('every increment', () => (sums(client.events(), 'jobs').thread ?? 0) === 10_000, 10_000);
+  await waitFor('ring released', () => recorder.stats().attachedThreads === 0);
+  const s = recorder.stats();
+  assert.equal(s.recorded, 10_000);
+  assert.deepEqual(s.dropped, { ringFull: 0, clientQueue: 0, invalid: 0 });
+  assert.equal(client.metrics().length, 10_000);
+});

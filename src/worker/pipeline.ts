@@ -239,6 +239,7 @@ export class Pipeline {
     for (const [id, ring] of this.attached) {
       if (checkThreads && ring.tid !== 0 && !existsSync(`/proc/self/task/${ring.tid}`)) ring.markClosed();
       if (!ring.finished()) continue;
+      this.p.counters.ringFull += ring.takeFullDrops(); // its last drops, if any
       this.attached.delete(id);
       this.rings.splice(this.rings.indexOf(ring), 1);
       this.p.counters.attachedThreads = this.attached.size;

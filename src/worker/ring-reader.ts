@@ -67,7 +67,8 @@ export class RingReader {
 
   /**
    * Where draining may go up to now: the published tail, unless control messages are still
-   * in flight; then only up to the last one received (the missing ones come after it).
+   * in flight. A missing message was sent after the last one received, so its position is at
+   * or after that one's: records before `max(head, lastPos)` are safe, later ones wait.
    * Reads the tail, then the sent count, then pulls: every message sent before a visible
    * record is then either here or counted as missing.
    */
@@ -76,7 +77,9 @@ export class RingReader {
     const sent = Atomics.load(this.views.header, RING_CONTROL_SENT);
     this.pull();
     if (this.received === sent) return tail;
-    const last = this.lastPos ?? this.head;
+    const last = this.lastPos;
+    // Positions are compared as distances from head (they wrap at 2^32).
+    if (last === undefined || ((last - this.head) | 0) <= 0) return this.head;
     return ((last - this.head) | 0) < ((tail - this.head) | 0) ? last : tail;
   }
 
