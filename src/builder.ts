@@ -1,5 +1,6 @@
 import { DEFAULT_LISTEN, formatAddress, isWildcard, parseListenAddress, type ListenAddress } from './shared/address.js';
-import { CTL_BYTES, REFUSED_KEY_ID, UNBOUNDED_RECORDS, createRing } from './shared/layout.js';
+import { CTL_BYTES, REFUSED_KEY_ID, UNBOUNDED_RECORDS, createRing, ringViews } from './shared/layout.js';
+import type { Protocol } from './shared/messages.js';
 import { randomUUID } from 'node:crypto';
 import type { Connector } from './app/attach.js';
 import { ExporterError } from './errors.js';
@@ -7,13 +8,8 @@ import { TcpRecorder, getGlobal, setGlobal } from './app/recorder.js';
 import { Registry } from './app/registry.js';
 import { RingWriter } from './app/ring-writer.js';
 import { WorkerHost } from './app/worker-host.js';
-import { ringViews } from './shared/layout.js';
 
-/**
- * Wire formats: `'seed'`, the Rust crate's 2021 `event.proto` (the default), or
- * `'observer-0.11'`, today's Rust metrics-exporter-tcp / metrics-observer format.
- */
-export type Protocol = 'seed' | 'observer-0.11';
+export type { Protocol };
 
 function positiveInt(what: string, n: unknown, max: number): number {
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > max) {

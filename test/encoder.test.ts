@@ -6,7 +6,8 @@ import { test } from 'node:test';
 import { EventSchema } from '../src/gen/event_pb.js';
 import { EventSchema as ObserverEventSchema } from '../src/gen/observer_event_pb.js';
 import { normalizeKey } from '../src/app/key.js';
-import { FrameEncoder, GaugeOp, type Protocol } from '../src/worker/encoder.js';
+import { FrameEncoder, GaugeOp } from '../src/worker/encoder.js';
+import type { Protocol } from '../src/shared/messages.js';
 import { KeyTable } from '../src/worker/keys.js';
 
 type Value =

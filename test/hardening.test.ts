@@ -57,6 +57,28 @@ test('maxKeys: keys beyond the cap are refused with one warning and counted drop
   assert.equal(warnings.filter((w) => w.code === 'MTCP_MAX_KEYS').length, 1);
 });
 
+test('maxKeys bounds memory: refused names are not remembered, metadata names are capped', async (t) => {
+  const { recorder, client } = await withClient((b) => b.maxKeys(5));
+  t.after(() => recorder.close());
+  t.after(() => client.close());
+  const gc = (globalThis as { gc?: () => void }).gc;
+  const heap = () => {
+    gc?.();
+    return process.memoryUsage().heapUsed;
+  };
+  const warnings = await warningsDuring(async () => {
+    for (let i = 0; i < 10; i++) recorder.registerCounter(`described_${i}`, 'count');
+    await waitFor('5 metadata frames', () => client.frames().length === 5);
+    for (let i = 0; i < 2000; i++) recorder.counter(`warm_${i}`);
+    const before = heap();
+    for (let i = 0; i < 100_000; i++) recorder.incrementCounter(`name_${i}_${'x'.repeat(40)}`, 1);
+    const growth = heap() - before;
+    if (gc) assert.ok(growth < 2 * 2 ** 20, `heap grew ${growth} bytes for 100 000 refused names`);
+  });
+  assert.equal(client.frames().length, 5);
+  assert.ok(warnings.some((w) => /metadata for more than 5 names/.test(w.message)));
+});
+
 test('a client that floods the exporter is read and discarded; others are unaffected', async (t) => {
   const { recorder, client } = await withClient();
   t.after(() => recorder.close());

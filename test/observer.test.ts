@@ -54,6 +54,10 @@ test('the model totals counters, applies gauge updates and summarises histograms
   assert.match(lines.join('\n'), /^requests \[a = 1, b = 2\] +total: 6$/m);
   assert.match(lines.join('\n'), /^latency +count: 1000 min: 1 ms p50: .* max: 1 s$/m);
   assert.match(lines.join('\n'), /^ {4}how long$/m);
+  // ±Infinity is a valid double on the wire but not for a sketch: skipped, not a crash.
+  m.apply(metric('latency', { type: 'histogramRecord', value: Number.POSITIVE_INFINITY }));
+  assert.equal(m.skipped, 1);
+  assert.equal(m.snapshot()[1]!.count, 1000);
   // Two windows later the old observations are gone.
   now += 2 * HISTOGRAM_WINDOW_MS + 1;
   assert.equal(m.snapshot()[1]!.count, undefined);

@@ -23,8 +23,10 @@ class HandleCache<H> {
     if (typeof key === 'string') {
       let h = this.byName.get(key);
       if (h === undefined) {
-        h = this.forId(registry.keyId(key));
-        this.byName.set(key, h);
+        const id = registry.keyId(key);
+        h = this.forId(id);
+        // A refused name is not remembered: the cache stays bounded by maxKeys too.
+        if (id !== REFUSED) this.byName.set(key, h);
       }
       return h;
     }

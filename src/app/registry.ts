@@ -16,6 +16,7 @@ export class Registry {
   private readonly sentKeys: ControlMessage[] = [];
   private readonly sentMeta = new Map<string, ControlMessage>();
   private warned = false;
+  private warnedMeta = false;
 
   constructor(
     private readonly writer: RingWriter,
@@ -55,6 +56,16 @@ export class Registry {
    */
   describe(kind: MetricKind, key: unknown, unit: unknown, description: unknown): void {
     const { name } = normalizeKey(key);
+    if (!this.sentMeta.has(name) && this.sentMeta.size >= this.maxKeys) {
+      // Metadata is kept and replayed to every client: it is bounded like keys are.
+      if (!this.warnedMeta) {
+        this.warnedMeta = true;
+        process.emitWarning(`metrics-exporter-tcp: metadata for more than ${this.maxKeys} names; further names are not described`, {
+          code: 'MTCP_MAX_KEYS',
+        });
+      }
+      return;
+    }
     const msg: ControlMessage = {
       t: 'meta',
       pos: 0,

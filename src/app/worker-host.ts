@@ -3,7 +3,7 @@ import { formatAddress, type BoundAddress, type ListenAddress } from '../shared/
 import { CTL_CLIENTS, RING_CONTROL_SENT, ringViews, type RingDescriptor } from '../shared/layout.js';
 import type { ControlMessage, FromWorker, ToWorker, WorkerInit } from '../shared/messages.js';
 import { ExporterError } from '../errors.js';
-import type { Protocol } from '../builder.js';
+import type { Protocol } from '../shared/messages.js';
 
 const WORKER_URL = new URL('../worker/main.js', import.meta.url);
 
@@ -67,8 +67,9 @@ export class WorkerHost {
       worker.on('message', (msg: FromWorker) => {
         if (msg?.t === 'ready') {
           ready = true;
-          // Held while starting (the app awaits it); from now on it never keeps the process alive.
-          worker.unref();
+          // Held while starting (the app awaits it); from now on it never keeps the process
+          // alive, unless close() is waiting for it.
+          if (this.closing === undefined) worker.unref();
           resolve(msg.address);
         } else if (msg?.t === 'listen-error') {
           const cause = Object.assign(new Error(msg.message), { code: msg.code, errno: msg.errno, syscall: msg.syscall });
@@ -98,12 +99,16 @@ export class WorkerHost {
   private restart(): void {
     Atomics.store(new Int32Array(this.opts.ctl), CTL_CLIENTS, 0);
     this.restarts++;
-    // A worker that ran a while starts the back-off afresh; one that keeps dying waits longer.
-    const now = Date.now();
-    this.backoffMs = now - this.startedAt > 10_000 ? 0 : Math.min(5000, Math.max(50, this.backoffMs * 2));
     process.emitWarning(`metrics-exporter-tcp: the transport worker exited unexpectedly; restarting it`, {
       code: 'MTCP_WORKER_RESTART',
     });
+    this.respawn();
+  }
+
+  /** Starts a new worker after the back-off; tries again (later) if it cannot start. */
+  private respawn(): void {
+    // A worker that ran a while starts the back-off afresh; one that keeps dying waits longer.
+    this.backoffMs = Date.now() - this.startedAt > 10_000 ? 0 : Math.min(5000, Math.max(50, this.backoffMs * 2));
     const timer = setTimeout(() => {
       if (this.closing !== undefined) return;
       this.startedAt = Date.now();
@@ -111,7 +116,7 @@ export class WorkerHost {
         process.emitWarning(`metrics-exporter-tcp: could not restart the transport worker: ${String(err)}`, {
           code: 'MTCP_WORKER_RESTART',
         });
-        if (this.closing === undefined) this.restart();
+        if (this.closing === undefined) this.respawn();
       });
     }, this.backoffMs);
     timer.unref();

@@ -1,13 +1,14 @@
 import { fromBinary, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
 import * as seed from '../gen/event_pb.js';
 import * as observer from '../gen/observer_event_pb.js';
+import type { Protocol } from '../shared/messages.js';
 import { ClientError } from './errors.js';
 
 /**
  * The wire format to read: `'seed'` (the Rust crate of 2021, what this package's exporter
  * sends by default) or `'observer-0.11'` (today's Rust exporter and `metrics-observer`).
  */
-export type ClientProtocol = 'seed' | 'observer-0.11';
+export type ClientProtocol = Protocol;
 
 /** What a metric name was registered as. */
 export type MetricKind = 'counter' | 'gauge' | 'histogram';

@@ -2,7 +2,7 @@
 // `metrics-exporter-tcp/client`.
 import { EventEmitter } from 'node:events';
 import { connect, type Socket } from 'node:net';
-import { formatAddress } from '../shared/address.js';
+import { formatAddress, parseListenAddress, type ListenAddress } from '../shared/address.js';
 import { ClientError } from './errors.js';
 import { toClientEvent, type ClientEvent, type ClientProtocol } from './events.js';
 import { FrameDecoder } from './frames.js';
@@ -234,22 +234,11 @@ export class TcpClient extends EventEmitter<ClientEmitterEvents> implements Asyn
   }
 }
 
-function parseAddress(addr: ClientAddress): { host: string; port: number } | { path: string } {
-  if (typeof addr === 'string') {
-    if (addr.startsWith('/') || addr.startsWith('.')) return { path: addr };
-    const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(addr);
-    if (m !== null) return checkPort({ host: (m[1] ?? m[2])!, port: Number(m[3]) });
-  } else if (typeof addr === 'object' && addr !== null) {
-    if ('path' in addr && typeof addr.path === 'string' && addr.path.length > 0) return { path: addr.path };
-    if ('host' in addr && typeof addr.host === 'string' && addr.host.length > 0) return checkPort({ host: addr.host, port: addr.port });
-  }
-  throw new TypeError(`address must be 'host:port', '[ipv6]:port', a socket path, { host, port } or { path }, got ${JSON.stringify(addr)}`);
-}
-
-function checkPort(a: { host: string; port: number }): { host: string; port: number } {
-  if (!Number.isInteger(a.port) || a.port < 1 || a.port > 65535) {
-    throw new TypeError(`address port must be an integer from 1 to 65535, got ${a.port}`);
-  }
+/** The exporter's address forms, plus a bare socket path; a client cannot connect to port 0. */
+function parseAddress(addr: ClientAddress): ListenAddress {
+  if (typeof addr === 'string' && (addr.startsWith('/') || addr.startsWith('.'))) return { path: addr };
+  const a = parseListenAddress(addr);
+  if ('port' in a && a.port === 0) throw new TypeError('address port must be an integer from 1 to 65535, got 0');
   return a;
 }
 

@@ -77,6 +77,8 @@ export class ObserverModel {
   private readonly metadata = new Map<string, { kind: MetricKind; unit?: string; description?: string }>();
   /** Events applied so far. */
   events = 0;
+  /** Histogram values that were not finite, so not summarised. */
+  skipped = 0;
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -87,11 +89,12 @@ export class ObserverModel {
       return;
     }
     const labels = Object.entries(ev.labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    const text = labels.length === 0 ? ev.name : `${ev.name} [${labels.map(([k, v]) => `${k} = ${v}`).join(', ')}]`;
-    let row = this.rows.get(text);
+    const id = JSON.stringify([ev.name, labels]); // unambiguous, unlike the display text
+    let row = this.rows.get(id);
     if (row === undefined) {
+      const text = labels.length === 0 ? ev.name : `${ev.name} [${labels.map(([k, v]) => `${k} = ${v}`).join(', ')}]`;
       row = { name: ev.name, labels: Object.fromEntries(labels), text, kind: 'counter', counter: 0n, gauge: undefined, histogram: undefined };
-      this.rows.set(text, row);
+      this.rows.set(id, row);
     }
     const op = ev.op;
     switch (op.type) {
@@ -117,7 +120,10 @@ export class ObserverModel {
         break;
       case 'histogramRecord':
         row.kind = 'histogram';
-        (row.histogram ??= new WindowedSketch(this.now())).add(op.value, this.now());
+        row.histogram ??= new WindowedSketch(this.now());
+        // A sketch holds finite values only (±Infinity is a valid double on the wire).
+        if (Number.isFinite(op.value)) row.histogram.add(op.value, this.now());
+        else this.skipped++;
         break;
     }
   }

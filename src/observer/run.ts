@@ -31,24 +31,34 @@ export async function observe(o: ObserveOptions): Promise<number> {
   const consumed = (async () => {
     for await (const ev of client) model.apply(ev);
   })();
+  // Whatever ends the stream is reported below; it must never be an unhandled rejection.
+  let failure: Error | undefined;
+  const ended = consumed.catch((err: Error) => {
+    failure = err;
+    lastError = err.message;
+    state = 'stopped'; // a malformed stream is not retried
+  });
 
   if (o.once) {
     // Connect first: an exporter that is not there is an error, not an empty snapshot.
     const connected = await new Promise<boolean>((resolve) => {
       client.once('connect', () => resolve(true));
-      consumed.then(() => resolve(false), (err: Error) => {
-        lastError = err.message;
-        resolve(false);
-      });
+      void ended.then(() => resolve(false));
     });
     if (!connected) {
       o.err.write(`metrics-exporter-tcp observe: cannot read from ${o.address}: ${lastError || 'connection closed'}\n`);
-      client.close();
+      await client.close();
       return 1;
     }
-    await Promise.race([new Promise((r) => setTimeout(r, o.durationMs)), consumed.catch(() => {})]);
-    client.close();
-    await consumed.catch(() => {});
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([new Promise((r) => (timer = setTimeout(r, o.durationMs))), ended]);
+    clearTimeout(timer);
+    await client.close();
+    await ended;
+    if (failure !== undefined) {
+      o.err.write(`metrics-exporter-tcp observe: ${o.address}: ${failure.message}\n`);
+      return 1;
+    }
     o.out.write(`${JSON.stringify({ metrics: model.snapshot() })}\n`);
     return 0;
   }
@@ -58,9 +68,10 @@ export async function observe(o: ObserveOptions): Promise<number> {
     const stop = () => client.close();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
-    await consumed.catch(() => {});
+    await ended;
     clearInterval(timer);
-    return 0;
+    if (failure !== undefined) o.err.write(`metrics-exporter-tcp observe: ${o.address}: ${failure.message}\n`);
+    return failure === undefined ? 0 : 1;
   }
 
   const { runTui } = await import('./tui.js');
@@ -80,7 +91,7 @@ export async function observe(o: ObserveOptions): Promise<number> {
   });
   await ui.waitUntilExit();
   clearInterval(meter);
-  client.close();
-  await consumed.catch(() => {});
+  await client.close();
+  await ended;
   return 0;
 }

@@ -9,6 +9,12 @@ import type { MessagePort } from 'node:worker_threads';
 export type MetricKind = 'counter' | 'gauge' | 'histogram';
 
 /**
+ * Wire formats: `'seed'`, the Rust crate's 2021 `event.proto` (the default), or
+ * `'observer-0.11'`, today's Rust metrics-exporter-tcp / metrics-observer format.
+ */
+export type Protocol = 'seed' | 'observer-0.11';
+
+/**
  * Control messages a producer sends: on its MessagePort (the recorder's own ring) or on the
  * exporter's BroadcastChannel (rings attached from other threads, tagged with `ring`). `pos` is
  * the producer's published ring position when the message was sent: the worker applies the
@@ -38,7 +44,7 @@ export interface WorkerInit {
   /** Frames each client may have queued; also the ring limit. */
   readonly bufferSize: number;
   readonly maxClients: number;
-  readonly protocol: 'seed' | 'observer-0.11';
+  readonly protocol: Protocol;
   readonly ring: RingDescriptor;
   readonly port: MessagePort;
   /** The ring's sent-control count when `port` was made: messages before it went to an older worker. */

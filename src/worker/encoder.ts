@@ -1,4 +1,5 @@
 import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
+import type { Protocol } from '../shared/messages.js';
 import type { KeyEntry } from './keys.js';
 
 /**
@@ -11,8 +12,6 @@ export interface Chunk {
   readonly ends: Uint32Array;
 }
 
-/** The two wire formats: the seed's (2021) and today's Rust metrics-observer's (0.11). */
-export type Protocol = 'seed' | 'observer-0.11';
 
 /** A gauge update's kind, an index into the tag tables below. */
 export const enum GaugeOp {
@@ -93,11 +92,6 @@ export class FrameEncoder {
     if (seconds !== 0) w.tag(1, WireType.Varint).int64(seconds);
     if (nanos !== 0) w.tag(2, WireType.Varint).int32(nanos);
     this.ts = w.join().finish();
-  }
-
-  /** Frames written since the last {@link finish}. */
-  get count(): number {
-    return this.endsPos - this.endsStart;
   }
 
   /** A counter increment of `hi * 2^32 + lo` (two unsigned 32-bit halves, so u64 is exact). */

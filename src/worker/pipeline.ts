@@ -1,8 +1,8 @@
 import { setImmediate as yieldToIo } from 'node:timers/promises';
 import { existsSync } from 'node:fs';
 import { CTL_DOORBELL, CTL_PARKED, KEY_ID_LIMIT, NAP_MS, Op, Park, RING_TAIL, createRing, recordHeader, ringViews } from '../shared/layout.js';
-import type { ChannelMessage, ControlMessage } from '../shared/messages.js';
-import { FrameEncoder, GaugeOp, type Protocol } from './encoder.js';
+import type { ChannelMessage, ControlMessage, Protocol } from '../shared/messages.js';
+import { FrameEncoder, GaugeOp } from './encoder.js';
 import type { KeyTable } from './keys.js';
 import { encodeMetadata, type MetadataStore } from './metadata.js';
 import { RingReader } from './ring-reader.js';

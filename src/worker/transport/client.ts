@@ -8,6 +8,12 @@ import type { Counters } from '../stats.js';
  * it can be dropped (oldest first) without tearing a frame.
  */
 const SOCKET_HIGH_WATER = 256 * 1024;
+/**
+ * Metadata goes straight to the socket (it is never dropped for queue space), but a client
+ * that stopped reading while names are registered again and again must not grow the socket's
+ * buffer without bound: past this much unsent data, metadata for it is dropped and counted.
+ */
+const DIRECT_LIMIT = 4 * 1024 * 1024;
 
 /** Frames of one chunk that this client has not handed to its socket yet. */
 interface Pending {
@@ -50,6 +56,11 @@ export class Client {
   /** Writes frames that must not be dropped (metadata) straight to the socket, in order. */
   sendDirect(bytes: Uint8Array, frames: number): void {
     if (this.closed) return;
+    if (this.socket.writableLength > DIRECT_LIMIT) {
+      this.counters.clientQueue += frames;
+      this.counters.changed();
+      return;
+    }
     this.write(bytes, frames);
   }
 
