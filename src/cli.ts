@@ -1,55 +1,103 @@
 #!/usr/bin/env node
-// The package's command: `metrics-exporter-tcp observe [address] [--protocol …] [--json] [--once] [--duration ms]`.
+// The package's command: `metrics-exporter-tcp observe …` and `metrics-exporter-tcp relay …`.
 import { parseArgs } from 'node:util';
 
-const USAGE = `usage: metrics-exporter-tcp observe [host:port | unix-socket-path]
-    --protocol seed|observer-0.11   wire format (default seed)
-    --json                          print JSON snapshots instead of the live view
-    --once                          with --json: one snapshot after --duration, then exit
-    --duration <ms>                 collection time for --json (default 1000)
-  address defaults to 127.0.0.1:5000`;
+const USAGE = `usage:
+  metrics-exporter-tcp observe [host:port | unix-socket-path]      (default 127.0.0.1:5000)
+      --protocol seed|observer-0.11   wire format (default seed)
+      --json                          print JSON snapshots instead of the live view
+      --once                          with --json: one snapshot after --duration, then exit
+      --duration <ms>                 collection time for --json (default 1000)
+  metrics-exporter-tcp relay --connect host:port [--connect host:port …]
+      --prometheus host:port          serve GET /metrics (Prometheus text format) there
+      --otlp <url> [--otlp-interval <ms>]   push to an OTLP/HTTP metrics endpoint (default every 10000 ms)
+      --buckets 0.005,0.01,…          histogram bucket bounds (default prom-client's)
+      --max-series <n>                series kept at most (default 100000)
+      --protocol seed|observer-0.11`;
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n${USAGE}\n`);
   process.exit(2);
 }
 
-let parsed;
-try {
-  parsed = parseArgs({
-    allowPositionals: true,
-    options: {
-      protocol: { type: 'string', default: 'seed' },
-      json: { type: 'boolean', default: false },
-      once: { type: 'boolean', default: false },
-      duration: { type: 'string', default: '1000' },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-} catch (err) {
-  fail((err as Error).message);
+function parse(args: string[]) {
+  try {
+    return parseArgs({
+      args,
+      allowPositionals: true,
+      options: {
+        protocol: { type: 'string', default: 'seed' },
+        json: { type: 'boolean', default: false },
+        once: { type: 'boolean', default: false },
+        duration: { type: 'string', default: '1000' },
+        connect: { type: 'string', multiple: true, default: [] },
+        prometheus: { type: 'string' },
+        otlp: { type: 'string' },
+        'otlp-interval': { type: 'string', default: '10000' },
+        buckets: { type: 'string' },
+        'max-series': { type: 'string', default: '100000' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (err) {
+    fail((err as Error).message);
+  }
 }
-const { values, positionals } = parsed;
-if (values.help) {
+
+function positive(what: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) fail(`${what} must be a positive number, got ${value}`);
+  return n;
+}
+
+const [command, ...rest] = process.argv.slice(2);
+const { values, positionals } = parse(rest);
+if (values.help || command === '--help' || command === '-h') {
   process.stdout.write(`${USAGE}\n`);
   process.exit(0);
 }
-const [command, address = '127.0.0.1:5000', ...extra] = positionals;
-if (command !== 'observe') fail(command === undefined ? 'a command is needed' : `unknown command ${JSON.stringify(command)}`);
-if (extra.length > 0) fail(`unexpected arguments: ${extra.join(' ')}`);
 const protocol = values.protocol;
 if (protocol !== 'seed' && protocol !== 'observer-0.11') fail(`--protocol must be seed or observer-0.11, got ${protocol}`);
-const durationMs = Number(values.duration);
-if (!Number.isFinite(durationMs) || durationMs <= 0) fail(`--duration must be a positive number of milliseconds`);
-if (values.once && !values.json) fail('--once goes with --json');
 
-const { observe } = await import('./observer/run.js');
-process.exitCode = await observe({
-  address,
-  protocol,
-  json: values.json,
-  once: values.once,
-  durationMs,
-  out: process.stdout,
-  err: process.stderr,
-});
+if (command === 'observe') {
+  const [address = '127.0.0.1:5000', ...extra] = positionals;
+  if (extra.length > 0) fail(`unexpected arguments: ${extra.join(' ')}`);
+  if (values.once && !values.json) fail('--once goes with --json');
+  const { observe } = await import('./observer/run.js');
+  process.exitCode = await observe({
+    address,
+    protocol,
+    json: values.json,
+    once: values.once,
+    durationMs: positive('--duration', values.duration),
+    out: process.stdout,
+    err: process.stderr,
+  });
+} else if (command === 'relay') {
+  if (positionals.length > 0) fail(`unexpected arguments: ${positionals.join(' ')}`);
+  const buckets = values.buckets === undefined ? undefined : values.buckets.split(',').map((b) => Number(b));
+  if (buckets?.some((b, i) => !Number.isFinite(b) || (i > 0 && b <= buckets[i - 1]!))) fail('--buckets must be ascending numbers');
+  const { startRelay } = await import('./relay/run.js');
+  const { DEFAULT_BUCKETS } = await import('./relay/store.js');
+  let relay;
+  try {
+    relay = await startRelay({
+      connect: values.connect,
+      protocol,
+      prometheus: values.prometheus,
+      otlp: values.otlp,
+      otlpIntervalMs: positive('--otlp-interval', values['otlp-interval']),
+      buckets: buckets ?? DEFAULT_BUCKETS,
+      maxSeries: positive('--max-series', values['max-series']),
+      log: process.stderr,
+    });
+  } catch (err) {
+    fail(`relay: ${(err as Error).message}`);
+  }
+  if (relay.prometheus) process.stderr.write(`relay: serving ${JSON.stringify(relay.prometheus.address)} /metrics\n`);
+  const stop = () => void relay.close().then(() => process.exit(0));
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+} else {
+  fail(command === undefined ? 'a command is needed' : `unknown command ${JSON.stringify(command)}`);
+}

@@ -1,0 +1,63 @@
+// Pushes the relay's series to an OpenTelemetry Collector over OTLP/HTTP, with the
+// OpenTelemetry SDK: counters and gauges are observed from the store at each export,
+// histogram observations are recorded as they arrive.
+import type { Series, SeriesStore } from './store.js';
+
+export interface OtlpPusher {
+  /** Call for every histogram observation applied to the store. */
+  observe(series: Series, value: number): void;
+  /** Exports what is pending, then stops. */
+  close(): Promise<void>;
+}
+
+/** The SDK is imported here only, so recording apps never load it. */
+export async function pushOtlp(store: SeriesStore, url: string, intervalMs: number): Promise<OtlpPusher> {
+  const { MeterProvider, PeriodicExportingMetricReader } = await import('@opentelemetry/sdk-metrics');
+  const { OTLPMetricExporter } = await import('@opentelemetry/exporter-metrics-otlp-http');
+  const reader = new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter({ url }), exportIntervalMillis: intervalMs });
+  const provider = new MeterProvider({ readers: [reader] });
+  const meter = provider.getMeter('metrics-exporter-tcp-relay');
+  const attributes = (s: Series) => ({ ...s.labels, exporter: s.exporter });
+
+  const observed = new Set<string>();
+  const histograms = new Map<string, ReturnType<typeof meter.createHistogram>>();
+
+  /** Creates an observable instrument per name the first time it is seen. */
+  const ensureObservable = (s: Series): void => {
+    const id = `${s.kind}:${s.name}`;
+    if (observed.has(id) || s.kind === 'histogram') return;
+    observed.add(id);
+    const meta = store.describe(s.exporter, s.name);
+    const options = { description: meta.description, unit: meta.unit };
+    const instrument = s.kind === 'counter' ? meter.createObservableCounter(s.name, options) : meter.createObservableGauge(s.name, options);
+    instrument.addCallback((result) => {
+      for (const x of store.series.values()) if (x.name === s.name && x.kind === s.kind) result.observe(x.value, attributes(x));
+    });
+  };
+  const timer = setInterval(() => {
+    for (const s of store.series.values()) ensureObservable(s);
+  }, Math.min(intervalMs, 1000));
+  timer.unref();
+
+  return {
+    observe(series, value) {
+      let h = histograms.get(series.name);
+      if (h === undefined) {
+        const meta = store.describe(series.exporter, series.name);
+        h = meter.createHistogram(series.name, {
+          description: meta.description,
+          unit: meta.unit,
+          advice: { explicitBucketBoundaries: [...store.buckets] },
+        });
+        histograms.set(series.name, h);
+      }
+      h.record(value, attributes(series));
+    },
+    async close() {
+      clearInterval(timer);
+      for (const s of store.series.values()) ensureObservable(s);
+      await provider.forceFlush();
+      await provider.shutdown();
+    },
+  };
+}

@@ -1,0 +1,76 @@
+// `metrics-exporter-tcp relay`: reads any number of exporters and serves their metrics to
+// Prometheus (scrape) and/or an OpenTelemetry Collector (OTLP push).
+import type { Writable } from 'node:stream';
+import { TcpClient, type ClientProtocol } from '../client/index.js';
+import { parseListenAddress } from '../shared/address.js';
+import { pushOtlp, type OtlpPusher } from './otlp.js';
+import { servePrometheus, type PrometheusEndpoint } from './prometheus.js';
+import { SeriesStore } from './store.js';
+
+export interface RelayOptions {
+  /** Exporter addresses (`host:port`, `[v6]:port` or a socket path); each becomes the `exporter` label. */
+  readonly connect: readonly string[];
+  readonly protocol: ClientProtocol;
+  /** Where to serve GET /metrics, e.g. `127.0.0.1:9464`. */
+  readonly prometheus?: string;
+  /** OTLP/HTTP metrics endpoint, e.g. `http://127.0.0.1:4318/v1/metrics`. */
+  readonly otlp?: string;
+  readonly otlpIntervalMs: number;
+  /** Histogram bucket upper bounds, ascending. */
+  readonly buckets: readonly number[];
+  /** Most series kept; beyond it new series are refused, counted and logged once. */
+  readonly maxSeries: number;
+  readonly log: Writable;
+}
+
+export interface Relay {
+  readonly store: SeriesStore;
+  readonly prometheus?: PrometheusEndpoint;
+  /** Connection state per exporter. */
+  readonly state: Map<string, 'connecting' | 'connected' | 'reconnecting' | 'failed'>;
+  close(): Promise<void>;
+}
+
+export async function startRelay(o: RelayOptions): Promise<Relay> {
+  if (o.connect.length === 0) throw new TypeError('relay needs at least one --connect address');
+  if (o.prometheus === undefined && o.otlp === undefined) throw new TypeError('relay needs --prometheus and/or --otlp');
+  const store = new SeriesStore(o.buckets, o.maxSeries, () =>
+    o.log.write(`relay: more than ${o.maxSeries} series; new series are refused (see --max-series)\n`),
+  );
+  const prometheus = o.prometheus === undefined ? undefined : await servePrometheus(store, parseListenAddress(o.prometheus));
+  const otlp: OtlpPusher | undefined = o.otlp === undefined ? undefined : await pushOtlp(store, o.otlp, o.otlpIntervalMs);
+  const state: Relay['state'] = new Map();
+  const clients = o.connect.map((address) => {
+    const client = new TcpClient(address, { protocol: o.protocol, reconnect: true });
+    state.set(address, 'connecting');
+    client.on('connect', () => {
+      // Totals count from this connection on: a reconnect is a counter reset.
+      store.resetExporter(address);
+      state.set(address, 'connected');
+      o.log.write(`relay: connected to ${address}\n`);
+    });
+    client.on('disconnect', () => state.set(address, 'reconnecting'));
+    const done = (async () => {
+      for await (const ev of client) {
+        const s = store.apply(address, ev);
+        if (s !== undefined && otlp !== undefined && ev.kind === 'metric' && ev.op.type === 'histogramRecord') otlp.observe(s, ev.op.value);
+      }
+    })().catch((err: Error) => {
+      // A garbage stream ends this exporter only; the others keep flowing.
+      state.set(address, 'failed');
+      o.log.write(`relay: ${address} disconnected for good: ${err.message}\n`);
+    });
+    return { client, done };
+  });
+  return {
+    store,
+    prometheus,
+    state,
+    async close() {
+      await Promise.all(clients.map((c) => c.client.close()));
+      await Promise.all(clients.map((c) => c.done));
+      await otlp?.close();
+      await prometheus?.close();
+    },
+  };
+}
