@@ -1,0 +1,165 @@
+// The relay against a real Prometheus (scraping it, queried through its HTTP API) and a
+// loopback OTLP receiver; exporters run in child processes like separate app instances.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage } from 'node:http';
+import { createServer as createTcpServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { test } from 'node:test';
+import { startRelay, type Relay } from '../src/relay/run.js';
+import { DEFAULT_BUCKETS } from '../src/relay/store.js';
+import { waitFor } from './helpers.js';
+
+const PROMETHEUS = spawnSync('prometheus', ['--version']).status === 0 ? 'prometheus' : undefined;
+const NO_PROMETHEUS = 'prometheus not found (Debian package prometheus; .ci/run installs it)';
+if (PROMETHEUS === undefined) {
+  if (process.env.CI) throw new Error(`${NO_PROMETHEUS}: CI must run the Prometheus test`);
+  console.log(`# SKIP Prometheus test: ${NO_PROMETHEUS}`);
+}
+
+/** Starts the exporter-app fixture; resolves with its address once it listens. */
+function exporterApp(scale: number): Promise<{ child: ChildProcess; address: string }> {
+  const child = spawn(process.execPath, [new URL('./fixtures/exporter-app.js', import.meta.url).pathname, String(scale)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    child.stdout!.once('data', (d: Buffer) => {
+      const a = JSON.parse(d.toString()) as { host: string; port: number };
+      resolve({ child, address: `${a.host}:${a.port}` });
+    });
+    child.once('error', reject);
+  });
+}
+
+async function freePort(): Promise<number> {
+  const s = createTcpServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+function relayOptions(connect: string[], extra: Partial<Parameters<typeof startRelay>[0]>) {
+  return { connect, protocol: 'seed' as const, otlpIntervalMs: 200, buckets: DEFAULT_BUCKETS, maxSeries: 100_000, log: new PassThrough().resume(), ...extra };
+}
+
+test('two app instances → relay → a real Prometheus: exact sums, histogram counts, gauges', { skip: PROMETHEUS ? false : NO_PROMETHEUS, timeout: 60_000 }, async (t) => {
+  const apps = await Promise.all([exporterApp(1), exporterApp(2)]);
+  t.after(() => apps.forEach((a) => a.child.kill()));
+  const relay = await startRelay(relayOptions(apps.map((a) => a.address), { prometheus: '127.0.0.1:0' }));
+  t.after(() => relay.close());
+  const target = relay.prometheus!.address as { host: string; port: number };
+
+  const dir = mkdtempSync(join(tmpdir(), 'mtcp-prom-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(
+    join(dir, 'prometheus.yml'),
+    `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: relay\n    static_configs:\n      - targets: ['${target.host}:${target.port}']\n`,
+  );
+  const port = await freePort();
+  const prom = spawn(PROMETHEUS!, [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], {
+    stdio: 'ignore',
+  });
+  t.after(() => new Promise((r) => { prom.once('exit', r); prom.kill(); }));
+
+  const query = async (q: string): Promise<number[]> => {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/api/v1/query?query=${encodeURIComponent(q)}`);
+      const body = (await res.json()) as { data?: { result: { value: [number, string] }[] } };
+      return (body.data?.result ?? []).map((r) => Number(r.value[1])).sort((a, b) => a - b);
+    } catch {
+      return [];
+    }
+  };
+  let last: number[] = [];
+  const until = async (q: string, want: number[]) => {
+    const end = Date.now() + 30_000;
+    while (Date.now() < end) {
+      last = await query(q);
+      if (JSON.stringify(last) === JSON.stringify(want)) return;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    assert.deepEqual(last, want, q);
+  };
+  await until('requests_total{service="api"}', [100, 200]);
+  await until('sum(requests_total)', [300]);
+  await until('latency_seconds_count', [10, 10]);
+  await until('latency_seconds_bucket{le="0.05"}', [5, 5]);
+  await until('queue_depth', [42, 82]);
+  const seconds = await query('latency_seconds_sum');
+  assert.equal(seconds.length, 2);
+  for (const s of seconds) assert.ok(Math.abs(s - 0.55) < 1e-9);
+});
+
+test('the relay pushes OTLP to a collector endpoint', async (t) => {
+  const apps = await Promise.all([exporterApp(1), exporterApp(3)]);
+  t.after(() => apps.forEach((a) => a.child.kill()));
+  const bodies: unknown[] = [];
+  const receiver = createServer((req: IncomingMessage, res) => {
+    let data = '';
+    req.on('data', (d) => (data += d));
+    req.on('end', () => {
+      if (req.url === '/v1/metrics') bodies.push(JSON.parse(data));
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/v1/metrics`;
+  const relay: Relay = await startRelay(relayOptions(apps.map((a) => a.address), { otlp: url, otlpIntervalMs: 200 }));
+  // The relay's last export goes to the receiver: close the relay first.
+  t.after(async () => {
+    await relay.close();
+    await new Promise<void>((r) => receiver.close(() => r()));
+  });
+
+  type Point = { attributes: { key: string; value: { stringValue?: string } }[]; asDouble?: number; asInt?: string | number; count?: string | number };
+  type Metric = { name: string; sum?: { dataPoints: Point[] }; gauge?: { dataPoints: Point[] }; histogram?: { dataPoints: Point[] } };
+  const latest = (name: string): Point[] => {
+    for (let i = bodies.length - 1; i >= 0; i--) {
+      const b = bodies[i] as { resourceMetrics: { scopeMetrics: { metrics: Metric[] }[] }[] };
+      for (const rm of b.resourceMetrics) for (const sm of rm.scopeMetrics) for (const m of sm.metrics) {
+        if (m.name === name) return (m.sum ?? m.gauge ?? m.histogram)!.dataPoints;
+      }
+    }
+    return [];
+  };
+  const values = (points: Point[], field: 'value' | 'count') =>
+    points.map((p) => Number(field === 'count' ? p.count : (p.asDouble ?? p.asInt))).sort((a, b) => a - b);
+  await waitFor('OTLP counter totals', () => JSON.stringify(values(latest('requests'), 'value')) === '[100,300]', 20_000);
+  await waitFor('OTLP gauges', () => JSON.stringify(values(latest('queue_depth'), 'value')) === '[42,122]', 20_000);
+  await waitFor('OTLP histogram counts', () => JSON.stringify(values(latest('latency'), 'count')) === '[10,10]', 20_000);
+  const exporters = latest('requests').map((p) => p.attributes.find((a) => a.key === 'exporter')?.value.stringValue).sort();
+  assert.deepEqual(exporters, apps.map((a) => a.address).sort());
+});
+
+test('an exporter sending garbage is dropped and reported; the others keep flowing; series are capped', async (t) => {
+  const good = await exporterApp(1);
+  t.after(() => good.child.kill());
+  const junk = createTcpServer((s) => s.end(Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f])));
+  await new Promise<void>((r) => junk.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => junk.close(() => r())));
+  const bad = `127.0.0.1:${(junk.address() as { port: number }).port}`;
+  const log = new PassThrough();
+  let logged = '';
+  log.on('data', (d) => (logged += d));
+  const relay = await startRelay({ ...relayOptions([good.address, bad], { prometheus: '127.0.0.1:0' }), log, maxSeries: 2 });
+  t.after(() => relay.close());
+  await waitFor('the bad exporter is given up', () => relay.state.get(bad) === 'failed', 10_000);
+  assert.match(logged, /disconnected for good/);
+  const a = relay.prometheus!.address as { host: string; port: number };
+  let text = '';
+  const end = Date.now() + 10_000;
+  while (Date.now() < end && !/requests_total\{service="api",exporter="[^"]+"\} 100/.test(text)) {
+    text = await (await fetch(`http://${a.host}:${a.port}/metrics`)).text();
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.match(text, /# HELP requests_total Requests served/);
+  assert.match(text, /requests_total\{service="api",exporter="[^"]+"\} 100/);
+  // 3 series were offered (requests, latency, queue_depth) with a cap of 2.
+  await waitFor('cap reached', () => relay.store.refused > 0);
+  assert.equal(relay.store.series.size, 2);
+  assert.match(logged, /more than 2 series/);
+});
