@@ -1,5 +1,5 @@
 // `npm run bench [-- section… | --quick | tune --rate R --burst B --clients N]`
-// Sections: hotpath, e2e, clients, gc (default: all four). Results go to bench/results/ as
+// Sections: hotpath, e2e, clients, gc, relay (default: all five). Results go to bench/results/ as
 // JSON plus a readable .md table (with --quick, to a temporary folder: a smoke run, no timing).
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -9,6 +9,7 @@ import { runE2E, type E2EResult, type Load } from './e2e.js';
 import { runGcTrace } from './gc.js';
 import { runHotpath } from './hotpath.js';
 import { fmt, table } from './measure.js';
+import { runRelayBench } from './relay.js';
 import { runTune } from './tune.js';
 
 const { values, positionals } = parseArgs({
@@ -23,8 +24,8 @@ const { values, positionals } = parseArgs({
   },
 });
 const quick = values.quick ?? false;
-const sections = positionals.length > 0 ? positionals : ['hotpath', 'e2e', 'clients', 'gc'];
-const known = new Set(['hotpath', 'e2e', 'clients', 'gc', 'tune']);
+const sections = positionals.length > 0 ? positionals : ['hotpath', 'e2e', 'clients', 'gc', 'relay'];
+const known = new Set(['hotpath', 'e2e', 'clients', 'gc', 'relay', 'tune']);
 for (const s of sections) if (!known.has(s)) throw new Error(`unknown section ${s}; use ${[...known].join(', ')}`);
 
 const started = new Date();
@@ -123,6 +124,18 @@ if (sections.includes('gc')) {
   results.gc = g;
   say(
     `## Allocation on the producer thread\n\n${g.records.toLocaleString('en')} records with a client connected: ${g.gcEvents} GC events, heap ${g.heapGrowthBytes >= 0 ? '+' : ''}${g.heapGrowthBytes} bytes (${g.bytesPerRecord.toFixed(4)} bytes per record).\n`,
+  );
+}
+
+if (sections.includes('relay')) {
+  log('relay …');
+  const r = await runRelayBench(quick ? [1] : [1, 4, 16], quick ? 0.3 : 2);
+  results.relay = r;
+  const rows: (string | number)[][] = [['exporters', 'events/s decoded and aggregated']];
+  for (const x of r.results) rows.push([x.exporters, fmt(x.eventsPerSec)]);
+  say(
+    `## Relay (stand-in exporters replaying real frames as fast as TCP allows)\n\n\`\`\`\n${table(rows)}\n\`\`\`\n\n` +
+      `Memory: ${r.bytesPerSeries.toFixed(0)} bytes of heap per counter series (100 000 series).\n`,
   );
 }
 
