@@ -1,24 +1,18 @@
-import { MessageChannel, Worker } from 'node:worker_threads';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { formatAddress, type BoundAddress, type ListenAddress } from '../shared/address.js';
-import { CTL_CLIENTS, RING_CONTROL_SENT, ringViews, type RingDescriptor } from '../shared/layout.js';
+import { CTL_CLIENTS, RING_CONTROL_SENT, ringViews } from '../shared/layout.js';
 import type { ControlMessage, FromWorker, ToWorker, WorkerInit } from '../shared/messages.js';
 import { ExporterError } from '../errors.js';
-import type { Protocol } from '../shared/messages.js';
 
 const WORKER_URL = new URL('../worker/main.js', import.meta.url);
 
-/** Everything the host needs to (re)start the transport worker. */
-export interface HostOptions {
-  readonly ctl: SharedArrayBuffer;
-  readonly listen: ListenAddress;
-  readonly bufferSize: number;
-  readonly maxClients: number;
-  readonly protocol: Protocol;
-  readonly ring: RingDescriptor;
-  /** BroadcastChannel name for rings of other threads. */
-  readonly channel: string;
+/**
+ * Everything the host needs to (re)start the transport worker: the parts of its `WorkerInit`
+ * that never change, and a way to get the rest.
+ */
+export interface HostOptions extends Pick<WorkerInit, 'ctl' | 'listen' | 'bufferSize' | 'maxClients' | 'protocol' | 'ring' | 'channel'> {
   /** Called when a (re)started worker needs a new control port and the registry's state. */
-  readonly rebind: (port: import('node:worker_threads').MessagePort) => ControlMessage[];
+  readonly rebind: (port: MessagePort) => ControlMessage[];
 }
 
 /**
@@ -47,18 +41,8 @@ export class WorkerHost {
     const { port1, port2 } = new MessageChannel();
     const replay = this.opts.rebind(port1);
     const sentBase = Atomics.load(ringViews(this.opts.ring.sab).header, RING_CONTROL_SENT);
-    const init: WorkerInit = {
-      ctl: this.opts.ctl,
-      listen,
-      bufferSize: this.opts.bufferSize,
-      maxClients: this.opts.maxClients,
-      protocol: this.opts.protocol,
-      ring: this.opts.ring,
-      port: port2,
-      sentBase,
-      channel: this.opts.channel,
-      replay,
-    };
+    const { ctl, bufferSize, maxClients, protocol, ring, channel } = this.opts;
+    const init: WorkerInit = { ctl, listen, bufferSize, maxClients, protocol, ring, channel, port: port2, sentBase, replay };
     const worker = new Worker(WORKER_URL, { workerData: init, transferList: [port2] });
     this.worker = worker;
     this.exited = false;
