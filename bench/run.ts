@@ -1,5 +1,5 @@
 // `npm run bench [-- section… | --quick | tune --rate R --burst B --clients N]`
-// Sections: hotpath, e2e, clients, gc, relay (default: all five). Results go to bench/results/ as
+// Sections: hotpath, e2e, clients, threads, gc, relay (default: all six). Results go to bench/results/ as
 // JSON plus a readable .md table (with --quick, to a temporary folder: a smoke run, no timing).
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -10,6 +10,7 @@ import { runGcTrace } from './gc.js';
 import { runHotpath } from './hotpath.js';
 import { fmt, table } from './measure.js';
 import { runRelayBench } from './relay.js';
+import { runThreads } from './threads.js';
 import { runTune } from './tune.js';
 
 const { values, positionals } = parseArgs({
@@ -24,8 +25,8 @@ const { values, positionals } = parseArgs({
   },
 });
 const quick = values.quick ?? false;
-const sections = positionals.length > 0 ? positionals : ['hotpath', 'e2e', 'clients', 'gc', 'relay'];
-const known = new Set(['hotpath', 'e2e', 'clients', 'gc', 'relay', 'tune']);
+const sections = positionals.length > 0 ? positionals : ['hotpath', 'e2e', 'clients', 'threads', 'gc', 'relay'];
+const known = new Set(['hotpath', 'e2e', 'clients', 'threads', 'gc', 'relay', 'tune']);
 for (const s of sections) if (!known.has(s)) throw new Error(`unknown section ${s}; use ${[...known].join(', ')}`);
 
 const started = new Date();
@@ -116,6 +117,15 @@ if (sections.includes('clients')) {
     rows.push([r.clients, r.made, `${Math.min(...fast)} / ${Math.max(...fast)}`, slow ?? '-', slow === undefined ? '-' : r.made - r.ringFull - slow, r.ringFull]);
   }
   say(`## Clients (1M records/s for 2 s, bufferSize ${clientsBuffer}; with more than one client the last reads slowly)\n\n\`\`\`\n${table(rows)}\n\`\`\`\n`);
+}
+
+if (sections.includes('threads')) {
+  log('threads …');
+  const rs = await runThreads(quick ? [1] : [1, 2, 4], quick ? 0.3 : 2);
+  results.threads = rs;
+  const rows: (string | number)[][] = [['piscina threads', 'ns/op median (min) per thread', 'flood made/s', 'received/s', 'ring full']];
+  for (const r of rs) rows.push([r.threads, `${r.nsPerOpMedian.toFixed(2)} (${r.nsPerOpMin.toFixed(2)})`, fmt(r.madePerSec), fmt(r.receivedPerSec), r.ringFull]);
+  say(`## Threads (a piscina pool recording through attach(); one client; bufferSize 65536)\n\n\`\`\`\n${table(rows)}\n\`\`\`\n`);
 }
 
 if (sections.includes('gc')) {
