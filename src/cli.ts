@@ -75,8 +75,16 @@ if (command === 'observe') {
   });
 } else if (command === 'relay') {
   if (positionals.length > 0) fail(`unexpected arguments: ${positionals.join(' ')}`);
-  const buckets = values.buckets === undefined ? undefined : values.buckets.split(',').map((b) => Number(b));
+  const buckets = values.buckets === undefined ? undefined : values.buckets.split(',').map((b) => (b.trim() === '' ? Number.NaN : Number(b)));
   if (buckets?.some((b, i) => !Number.isFinite(b) || (i > 0 && b <= buckets[i - 1]!))) fail('--buckets must be ascending numbers');
+  // Stop on a signal, even while starting; give the last export a bounded time.
+  let stopping: (() => void) | undefined;
+  const stop = () => {
+    if (stopping) return stopping();
+    process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
   const { startRelay } = await import('./relay/run.js');
   const { DEFAULT_BUCKETS } = await import('./relay/store.js');
   let relay;
@@ -95,9 +103,11 @@ if (command === 'observe') {
     fail(`relay: ${(err as Error).message}`);
   }
   if (relay.prometheus) process.stderr.write(`relay: serving ${JSON.stringify(relay.prometheus.address)} /metrics\n`);
-  const stop = () => void relay.close().then(() => process.exit(0));
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  const running = relay;
+  stopping = () => {
+    setTimeout(() => process.exit(0), 5000).unref();
+    void running.close().then(() => process.exit(0));
+  };
 } else {
   fail(command === undefined ? 'a command is needed' : `unknown command ${JSON.stringify(command)}`);
 }

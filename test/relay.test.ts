@@ -163,3 +163,43 @@ test('an exporter sending garbage is dropped and reported; the others keep flowi
   assert.equal(relay.store.series.size, 2);
   assert.match(logged, /more than 2 series/);
 });
+
+test('exposition stays valid with clashing labels, odd names, kind conflicts and late metadata', async (t) => {
+  const { SeriesStore } = await import('../src/relay/store.js');
+  const { servePrometheus } = await import('../src/relay/prometheus.js');
+  const store = new SeriesStore(DEFAULT_BUCKETS, 1000, () => {});
+  const log = new PassThrough();
+  let logged = '';
+  log.on('data', (d) => (logged += d));
+  const endpoint = await servePrometheus(store, { host: '127.0.0.1', port: 0 }, log);
+  t.after(() => endpoint.close());
+  const a = endpoint.address as { host: string; port: number };
+  const scrape = async () => (await fetch(`http://${a.host}:${a.port}/metrics`)).text();
+  const m = (name: string, labels: Record<string, string>, op: Parameters<typeof store.apply>[1] extends infer E ? (E extends { op: infer O } ? O : never) : never) =>
+    store.apply('h:1', { kind: 'metric', name, labels, op });
+  m('hits', { exporter: 'a' }, { type: 'counterIncrement', value: 1n });
+  m('hits', { exporter: 'b' }, { type: 'counterIncrement', value: 2n });
+  m('lat', { le: 'x' }, { type: 'histogramRecord', value: 0.02 });
+  m('', { '': 'v' }, { type: 'gaugeSet', value: 7 });
+  m('dual', {}, { type: 'gaugeSet', value: 1 });
+  m('dual', {}, { type: 'counterIncrement', value: 1n }); // dual_total: no clash
+  m('lat_count', {}, { type: 'gaugeSet', value: 3 }); // clashes with histogram lat's _count
+  let text = await scrape();
+  assert.match(text, /^hits_total\{exported_exporter="a",exporter="h:1"\} 1$/m);
+  assert.match(text, /^hits_total\{exported_exporter="b",exporter="h:1"\} 2$/m);
+  assert.match(text, /^lat_bucket\{exported_le="x",exporter="h:1",le="0.025"\} 1$/m);
+  assert.match(text, /^lat_count\{exported_le="x",exporter="h:1"\} 1$/m);
+  assert.match(text, /^_\{_="v",exporter="h:1"\} 7$/m);
+  assert.match(text, /^dual 1$|^dual\{exporter="h:1"\} 1$/m);
+  assert.match(text, /^dual_total\{exporter="h:1"\} 1$/m);
+  assert.doesNotMatch(text, /^lat_count\{exporter="h:1"\} 3$/m);
+  assert.match(logged, /1 series left out/);
+  // Metadata that arrives after the first scrape still renames the family and sets HELP.
+  store.apply('h:1', { kind: 'metadata', name: 'lat', metricKind: 'histogram', unit: 'seconds', description: 'late' });
+  text = await scrape();
+  assert.match(text, /^# HELP lat_seconds late$/m);
+  assert.match(text, /^lat_seconds_count\{exported_le="x",exporter="h:1"\} 1$/m);
+  // Every sample line is name{labels} value, with unique name+labels.
+  const samples = text.split('\n').filter((l) => l !== '' && !l.startsWith('#'));
+  assert.equal(new Set(samples.map((l) => l.slice(0, l.lastIndexOf(' ')))).size, samples.length);
+});

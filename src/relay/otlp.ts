@@ -1,6 +1,8 @@
 // Pushes the relay's series to an OpenTelemetry Collector over OTLP/HTTP, with the
 // OpenTelemetry SDK: counters and gauges are observed from the store at each export,
 // histogram observations are recorded as they arrive.
+import type { Writable } from 'node:stream';
+import { exportLabels } from './naming.js';
 import type { Series, SeriesStore } from './store.js';
 
 export interface OtlpPusher {
@@ -11,13 +13,23 @@ export interface OtlpPusher {
 }
 
 /** The SDK is imported here only, so recording apps never load it. */
-export async function pushOtlp(store: SeriesStore, url: string, intervalMs: number): Promise<OtlpPusher> {
+export async function pushOtlp(store: SeriesStore, url: string, intervalMs: number, maxSeries: number, log: Writable): Promise<OtlpPusher> {
+  const { diag, DiagLogLevel } = await import('@opentelemetry/api');
   const { MeterProvider, PeriodicExportingMetricReader } = await import('@opentelemetry/sdk-metrics');
   const { OTLPMetricExporter } = await import('@opentelemetry/exporter-metrics-otlp-http');
-  const reader = new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter({ url }), exportIntervalMillis: intervalMs });
+  // The SDK reports failed exports through its diagnostic logger: send them to the relay's log.
+  const line = (m: string) => log.write(`relay: otlp: ${m}\n`);
+  diag.setLogger({ error: line, warn: line, info: () => {}, debug: () => {}, verbose: () => {} }, DiagLogLevel.WARN);
+  const reader = new PeriodicExportingMetricReader({
+    exporter: new OTLPMetricExporter({ url }),
+    exportIntervalMillis: intervalMs,
+    exportTimeoutMillis: Math.min(intervalMs, 10_000),
+    // The SDK keeps 2000 attribute sets per instrument unless told otherwise; --max-series rules.
+    cardinalityLimits: { default: maxSeries },
+  });
   const provider = new MeterProvider({ readers: [reader] });
   const meter = provider.getMeter('metrics-exporter-tcp-relay');
-  const attributes = (s: Series) => ({ ...s.labels, exporter: s.exporter });
+  const attributes = (s: Series) => exportLabels(s.labels, s.exporter, false);
 
   const observed = new Set<string>();
   const histograms = new Map<string, ReturnType<typeof meter.createHistogram>>();
@@ -31,7 +43,7 @@ export async function pushOtlp(store: SeriesStore, url: string, intervalMs: numb
     const options = { description: meta.description, unit: meta.unit };
     const instrument = s.kind === 'counter' ? meter.createObservableCounter(s.name, options) : meter.createObservableGauge(s.name, options);
     instrument.addCallback((result) => {
-      for (const x of store.series.values()) if (x.name === s.name && x.kind === s.kind) result.observe(x.value, attributes(x));
+      for (const x of store.byName.get(id) ?? []) result.observe(x.value, attributes(x));
     });
   };
   const timer = setInterval(() => {

@@ -2,45 +2,80 @@
 // by prom-client's Registry (metric families are custom collectors read at scrape time).
 import { createServer, type Server } from 'node:http';
 import type { BoundAddress, ListenAddress } from '../shared/address.js';
-import { familyName, sanitizeLabel } from './naming.js';
+import type { Writable } from 'node:stream';
+import { exportLabels, familyName } from './naming.js';
 import type { Series, SeriesStore } from './store.js';
 
 type PromValue = { value: number; labels: Record<string, string | number>; metricName?: string };
 
-/** One family: the series that map to one Prometheus name. */
+/** One family: the series that map to one Prometheus name, as prom-client's collector reads it. */
 class Family {
-  readonly series: Series[] = [];
+  readonly values: PromValue[] = [];
   readonly aggregator = 'sum';
+  /** Label sets already written: two sources that sanitize to the same series keep the first. */
+  private readonly seen = new Set<string>();
   constructor(
     readonly name: string,
     readonly type: 'counter' | 'gauge' | 'histogram',
     public help: string,
-    private readonly buckets: readonly number[],
   ) {}
 
-  get(): { name: string; help: string; type: string; aggregator: string; values: PromValue[] } {
-    const values: PromValue[] = [];
-    for (const s of this.series) {
-      const labels: Record<string, string> = {};
-      for (const [k, v] of Object.entries(s.labels)) labels[sanitizeLabel(k)] = v;
-      labels.exporter = s.exporter;
-      if (this.type !== 'histogram') {
-        values.push({ value: s.value, labels });
-        continue;
-      }
-      let cumulative = 0;
-      this.buckets.forEach((le, i) => {
-        cumulative += s.counts[i]!;
-        values.push({ metricName: `${this.name}_bucket`, value: cumulative, labels: { ...labels, le } });
-      });
-      values.push({ metricName: `${this.name}_bucket`, value: s.count, labels: { ...labels, le: '+Inf' } });
-      values.push({ metricName: `${this.name}_sum`, value: s.sum, labels });
-      values.push({ metricName: `${this.name}_count`, value: s.count, labels });
+  add(s: Series, buckets: readonly number[]): void {
+    const labels = exportLabels(s.labels, s.exporter, this.type === 'histogram');
+    const id = JSON.stringify(labels);
+    if (this.seen.has(id)) return;
+    this.seen.add(id);
+    if (this.type !== 'histogram') {
+      this.values.push({ value: s.value, labels });
+      return;
     }
-    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+    let cumulative = 0;
+    buckets.forEach((le, i) => {
+      cumulative += s.counts[i]!;
+      this.values.push({ metricName: `${this.name}_bucket`, value: cumulative, labels: { ...labels, le } });
+    });
+    this.values.push({ metricName: `${this.name}_bucket`, value: s.count, labels: { ...labels, le: '+Inf' } });
+    this.values.push({ metricName: `${this.name}_sum`, value: s.sum, labels });
+    this.values.push({ metricName: `${this.name}_count`, value: s.count, labels });
+  }
+
+  get(): { name: string; help: string; type: string; aggregator: string; values: PromValue[] } {
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: this.values };
   }
 
   reset(): void {}
+}
+
+/**
+ * The families of one scrape, built afresh each time so that metadata arriving late (a unit
+ * that renames a family, a description) always applies. A name that two kinds map to goes to
+ * the first; the others are counted in `conflicts` and left out (Prometheus cannot hold both).
+ */
+function families(store: SeriesStore): { families: Family[]; conflicts: number } {
+  const byName = new Map<string, Family>();
+  const taken = new Set<string>(); // histogram _bucket/_sum/_count names too
+  let conflicts = 0;
+  for (const s of store.series.values()) {
+    const meta = store.describe(s.exporter, s.name);
+    const name = familyName(s.name, s.kind, meta.unit);
+    let f = byName.get(name);
+    if (f === undefined) {
+      const own = s.kind === 'histogram' ? [name, `${name}_bucket`, `${name}_sum`, `${name}_count`] : [name];
+      if (own.some((n) => taken.has(n))) {
+        conflicts++;
+        continue;
+      }
+      own.forEach((n) => taken.add(n));
+      f = new Family(name, s.kind, meta.description ?? `${s.name} (from metrics-exporter-tcp)`);
+      byName.set(name, f);
+    } else if (f.type !== s.kind) {
+      conflicts++;
+      continue;
+    }
+    if (meta.description !== undefined) f.help = meta.description;
+    f.add(s, store.buckets);
+  }
+  return { families: [...byName.values()], conflicts };
 }
 
 export interface PrometheusEndpoint {
@@ -49,30 +84,18 @@ export interface PrometheusEndpoint {
 }
 
 /** Starts the /metrics endpoint. prom-client is imported here only, so recording apps never load it. */
-export async function servePrometheus(store: SeriesStore, listen: ListenAddress): Promise<PrometheusEndpoint> {
+export async function servePrometheus(store: SeriesStore, listen: ListenAddress, log: Writable): Promise<PrometheusEndpoint> {
   const { Registry } = await import('prom-client');
-  const registry = new Registry();
-  const families = new Map<string, Family>();
-  const known = new WeakSet<Series>();
-
-  /** Sorts new series into families (at scrape time, so recording stays cheap). */
-  const refresh = (): void => {
-    for (const s of store.series.values()) {
-      if (known.has(s)) continue;
-      known.add(s);
-      const meta = store.describe(s.exporter, s.name);
-      const name = familyName(s.name, s.kind, meta.unit);
-      let f = families.get(name);
-      if (f === undefined) {
-        f = new Family(name, s.kind, meta.description ?? `${s.name} (from metrics-exporter-tcp)`, store.buckets);
-        families.set(name, f);
-        registry.registerMetric(f as never);
-      } else if (f.type !== s.kind) {
-        continue; // a name used as two kinds: Prometheus cannot hold both under one name
-      }
-      if (meta.description !== undefined) f.help = meta.description;
-      f.series.push(s);
+  let reportedConflicts = 0;
+  const scrape = async (): Promise<{ text: string; contentType: string }> => {
+    const registry = new Registry();
+    const { families: fs, conflicts } = families(store);
+    for (const f of fs) registry.registerMetric(f as never);
+    if (conflicts > reportedConflicts) {
+      log.write(`relay: ${conflicts} series left out of /metrics: their name is already used by another kind\n`);
+      reportedConflicts = conflicts;
     }
+    return { text: await registry.metrics(), contentType: registry.contentType };
   };
 
   const server: Server = createServer((req, res) => {
@@ -80,9 +103,8 @@ export async function servePrometheus(store: SeriesStore, listen: ListenAddress)
       res.writeHead(404).end('not found: GET /metrics\n');
       return;
     }
-    refresh();
-    registry.metrics().then(
-      (text) => res.writeHead(200, { 'content-type': registry.contentType }).end(text),
+    scrape().then(
+      ({ text, contentType }) => res.writeHead(200, { 'content-type': contentType }).end(text),
       (err: Error) => res.writeHead(500).end(`${err.message}\n`),
     );
   });

@@ -37,8 +37,9 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
   const store = new SeriesStore(o.buckets, o.maxSeries, () =>
     o.log.write(`relay: more than ${o.maxSeries} series; new series are refused (see --max-series)\n`),
   );
-  const prometheus = o.prometheus === undefined ? undefined : await servePrometheus(store, parseListenAddress(o.prometheus));
-  const otlp: OtlpPusher | undefined = o.otlp === undefined ? undefined : await pushOtlp(store, o.otlp, o.otlpIntervalMs);
+  const prometheus = o.prometheus === undefined ? undefined : await servePrometheus(store, parseListenAddress(o.prometheus), o.log);
+  const otlp: OtlpPusher | undefined =
+    o.otlp === undefined ? undefined : await pushOtlp(store, o.otlp, o.otlpIntervalMs, o.maxSeries, o.log);
   const state: Relay['state'] = new Map();
   const clients = o.connect.map((address) => {
     const client = new TcpClient(address, { protocol: o.protocol, reconnect: true });
@@ -56,8 +57,10 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
         if (s !== undefined && otlp !== undefined && ev.kind === 'metric' && ev.op.type === 'histogramRecord') otlp.observe(s, ev.op.value);
       }
     })().catch((err: Error) => {
-      // A garbage stream ends this exporter only; the others keep flowing.
+      // A garbage stream ends this exporter only; the others keep flowing. Its last values
+      // are not published forever.
       state.set(address, 'failed');
+      store.dropExporter(address);
       o.log.write(`relay: ${address} disconnected for good: ${err.message}\n`);
     });
     return { client, done };

@@ -30,6 +30,8 @@ const kindOf = (t: string): MetricKind => (t.startsWith('counter') ? 'counter' :
  */
 export class SeriesStore {
   readonly series = new Map<string, Series>();
+  /** The series of each kind + name, for exporters that read one name at a time. */
+  readonly byName = new Map<string, Series[]>();
   /** Metadata by exporter and name. */
   private readonly meta = new Map<string, Description>();
   refused = 0;
@@ -45,7 +47,10 @@ export class SeriesStore {
   apply(exporter: string, ev: ClientEvent): Series | undefined {
     this.events++;
     if (ev.kind === 'metadata') {
-      this.meta.set(JSON.stringify([exporter, ev.name]), { unit: ev.unit, description: ev.description });
+      const key = JSON.stringify([exporter, ev.name]);
+      // Metadata is bounded like series are.
+      if (!this.meta.has(key) && this.meta.size >= this.maxSeries) return this.refuse();
+      this.meta.set(key, { unit: ev.unit, description: ev.description });
       return undefined;
     }
     const kind = kindOf(ev.op.type);
@@ -53,13 +58,14 @@ export class SeriesStore {
     const key = JSON.stringify([exporter, ev.name, kind, labels]);
     let s = this.series.get(key);
     if (s === undefined) {
-      if (this.series.size >= this.maxSeries) {
-        if (this.refused++ === 0) this.onFirstRefusal();
-        return undefined;
-      }
+      if (this.series.size >= this.maxSeries) return this.refuse();
       s = { exporter, name: ev.name, labels: Object.fromEntries(labels), kind, value: 0, counts: [], sum: 0, count: 0 };
       if (kind === 'histogram') s.counts.push(...new Array<number>(this.buckets.length + 1).fill(0));
       this.series.set(key, s);
+      const id = `${kind}:${ev.name}`;
+      let list = this.byName.get(id);
+      if (list === undefined) this.byName.set(id, (list = []));
+      list.push(s);
     }
     const op = ev.op;
     switch (op.type) {
@@ -88,6 +94,24 @@ export class SeriesStore {
       }
     }
     return s;
+  }
+
+  private refuse(): undefined {
+    if (this.refused++ === 0) this.onFirstRefusal();
+    return undefined;
+  }
+
+  /** Forgets an exporter that was given up on, so its last values are not published forever. */
+  dropExporter(exporter: string): void {
+    for (const [key, s] of this.series) {
+      if (s.exporter !== exporter) continue;
+      this.series.delete(key);
+      const id = `${s.kind}:${s.name}`;
+      const list = this.byName.get(id)!.filter((x) => x !== s);
+      if (list.length === 0) this.byName.delete(id);
+      else this.byName.set(id, list);
+    }
+    for (const key of this.meta.keys()) if ((JSON.parse(key) as string[])[0] === exporter) this.meta.delete(key);
   }
 
   describe(exporter: string, name: string): Description {
