@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 
 const USAGE = `usage:
   metrics-exporter-tcp observe [host:port | unix-socket-path]      (default 127.0.0.1:5000)
-      --protocol seed|observer-0.11   wire format (default seed)
+      --protocol auto|seed|observer-0.11   wire format (default auto: told by the first metric)
       --json                          print JSON snapshots instead of the live view
       --once                          with --json: one snapshot after --duration, then exit
       --duration <ms>                 collection time for --json (default 1000)
@@ -13,7 +13,7 @@ const USAGE = `usage:
       --otlp <url> [--otlp-interval <ms>]   push to an OTLP/HTTP metrics endpoint (default every 10000 ms)
       --buckets 0.005,0.01,…          histogram bucket bounds (default prom-client's)
       --max-series <n>                series kept at most (default 100000)
-      --protocol seed|observer-0.11`;
+      --protocol auto|seed|observer-0.11`;
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n${USAGE}\n`);
@@ -26,7 +26,7 @@ function parse(args: string[]) {
       args,
       allowPositionals: true,
       options: {
-        protocol: { type: 'string', default: 'seed' },
+        protocol: { type: 'string', default: 'auto' },
         json: { type: 'boolean', default: false },
         once: { type: 'boolean', default: false },
         duration: { type: 'string', default: '1000' },
@@ -57,7 +57,7 @@ if (values.help || command === '--help' || command === '-h') {
   process.exit(0);
 }
 const protocol = values.protocol;
-if (protocol !== 'seed' && protocol !== 'observer-0.11') fail(`--protocol must be seed or observer-0.11, got ${protocol}`);
+if (protocol !== 'seed' && protocol !== 'observer-0.11' && protocol !== 'auto') fail(`--protocol must be auto, seed or observer-0.11, got ${protocol}`);
 
 if (command === 'observe') {
   const [address = '127.0.0.1:5000', ...extra] = positionals;

@@ -117,6 +117,47 @@ for (const protocol of ['seed', 'observer-0.11'] as const) {
   });
 }
 
+test('detectProtocol tells the two formats apart by the value field, and leaves metadata undecided', async () => {
+  const { detectProtocol } = await import('../src/client/index.js');
+  const { FrameEncoder, GaugeOp } = await import('../src/worker/encoder.js');
+  const { KeyTable } = await import('../src/worker/keys.js');
+  const { encodeMetadata } = await import('../src/worker/metadata.js');
+  const key = new KeyTable().entry('k', 'requests', [['a', '1']]);
+  for (const protocol of ['seed', 'observer-0.11'] as const) {
+    const enc = new FrameEncoder(protocol);
+    enc.begin();
+    enc.counter(key, 3, 0);
+    enc.gauge(key, GaugeOp.Decrement, 1.5);
+    enc.histogram(key, 0);
+    const chunk = enc.finish()!;
+    let start = 0;
+    for (const end of chunk.ends) {
+      const framed = chunk.bytes.subarray(start, end);
+      start = end;
+      assert.equal(detectProtocol(framed.subarray(1)), protocol); // skip the 1-byte length prefix
+    }
+  }
+  assert.equal(detectProtocol(encodeMetadata('requests', 'counter', 'count').subarray(1)), undefined);
+});
+
+test('observe without --protocol reads an observer-0.11 exporter (auto-detected)', async (t) => {
+  const { recorder, client } = await withClient((b) => b.protocol('observer-0.11'));
+  t.after(() => recorder.close());
+  t.after(() => client.close());
+  const address = recorder.address as { host: string; port: number };
+  const run = cli(['observe', `${address.host}:${address.port}`, '--json', '--once', '--duration', '1200']);
+  await waitFor('the observer', () => recorder.stats().clients === 2);
+  recorder.registerGauge('depth', 'bytes');
+  recorder.gauge('depth').set(2048);
+  recorder.counter('jobs').increment(5);
+  const r = await run;
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(JSON.parse(r.stdout).metrics, [
+    { name: 'depth', labels: {}, kind: 'gauge', unit: 'bytes', value: 2048 },
+    { name: 'jobs', labels: {}, kind: 'counter', value: 5 },
+  ]);
+});
+
 test('observe exits non-zero with a message when it cannot connect', async () => {
   const r = await cli(['observe', '127.0.0.1:1', '--json', '--once', '--duration', '200']);
   assert.equal(r.code, 1);

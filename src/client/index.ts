@@ -4,11 +4,11 @@ import { EventEmitter } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { formatAddress, parseListenAddress, type ListenAddress } from '../shared/address.js';
 import { ClientError } from './errors.js';
-import { toClientEvent, type ClientEvent, type ClientProtocol } from './events.js';
+import { detectProtocol, toClientEvent, type ClientEvent, type ClientProtocol } from './events.js';
 import { FrameDecoder } from './frames.js';
 
 export { ClientError, type ClientErrorCode } from './errors.js';
-export { toClientEvent, type ClientEvent, type ClientProtocol, type MetadataEvent, type MetricEvent, type MetricKind, type MetricOp } from './events.js';
+export { detectProtocol, toClientEvent, type ClientEvent, type ClientProtocol, type MetadataEvent, type MetricEvent, type MetricKind, type MetricOp } from './events.js';
 export { FrameDecoder, DEFAULT_MAX_FRAME_BYTES } from './frames.js';
 
 /** Where to connect: `'host:port'`, `'[v6]:port'`, a unix socket path starting with `/` or `.`, `{ host, port }` or `{ path }`. */
@@ -23,8 +23,12 @@ export interface ReconnectOptions {
 }
 
 export interface ClientOptions {
-  /** The wire format the exporter speaks. Default `'seed'`. */
-  protocol?: ClientProtocol;
+  /**
+   * The wire format the exporter speaks. Default `'seed'`. `'auto'` tells from the first metric
+   * frame of each connection (the formats differ in the value field's wire type; metadata
+   * frames are the same in both).
+   */
+  protocol?: ClientProtocol | 'auto';
   /**
    * Whether to connect again when the connection cannot be made, fails or ends. Default
    * `false`: iteration then ends when the connection ends, and throws a `ClientError` code
@@ -77,7 +81,9 @@ const RESUME_AT = PAUSE_ABOVE / 2;
  */
 export class TcpClient extends EventEmitter<ClientEmitterEvents> implements AsyncIterable<ClientEvent>, AsyncDisposable {
   private readonly address: { host: string; port: number } | { path: string };
-  private readonly protocol: ClientProtocol;
+  private readonly protocol: ClientProtocol | 'auto';
+  /** With `'auto'`: the format seen on this connection, once a metric frame told. */
+  private detected: ClientProtocol | undefined;
   private readonly maxFrameBytes: number;
   private readonly backoff: Required<ReconnectOptions> | undefined;
   private attempts = 0;
@@ -100,8 +106,8 @@ export class TcpClient extends EventEmitter<ClientEmitterEvents> implements Asyn
     super();
     this.address = parseAddress(address);
     const protocol = options.protocol ?? 'seed';
-    if (protocol !== 'seed' && protocol !== 'observer-0.11') {
-      throw new TypeError(`protocol must be 'seed' or 'observer-0.11', got ${JSON.stringify(protocol)}`);
+    if (protocol !== 'seed' && protocol !== 'observer-0.11' && protocol !== 'auto') {
+      throw new TypeError(`protocol must be 'seed', 'observer-0.11' or 'auto', got ${JSON.stringify(protocol)}`);
     }
     this.protocol = protocol;
     this.maxFrameBytes = new FrameDecoder(options.maxFrameBytes).maxFrameBytes;
@@ -159,6 +165,7 @@ export class TcpClient extends EventEmitter<ClientEmitterEvents> implements Asyn
     let malformed: ClientError | undefined;
     socket.on('connect', () => {
       connected = true;
+      this.detected = undefined; // a restarted exporter may speak the other format
       this.emit('connect');
     });
     socket.on('data', (chunk: Buffer) => {
@@ -170,7 +177,7 @@ export class TcpClient extends EventEmitter<ClientEmitterEvents> implements Asyn
       }
       if (frames.length > 0) this.attempts = 0;
       try {
-        for (const frame of frames) this.queue.push(toClientEvent(frame, this.protocol));
+        for (const frame of frames) this.queue.push(toClientEvent(frame, this.formatOf(frame)));
       } catch (err) {
         malformed = err as ClientError; // this frame came before any bad length prefix
       }
@@ -224,6 +231,12 @@ export class TcpClient extends EventEmitter<ClientEmitterEvents> implements Asyn
     }
     if (waiting <= RESUME_AT && this.socket?.isPaused()) this.socket.resume();
     return event;
+  }
+
+  private formatOf(frame: Uint8Array): ClientProtocol {
+    if (this.protocol !== 'auto') return this.protocol;
+    this.detected ??= detectProtocol(frame);
+    return this.detected ?? 'seed'; // metadata decodes the same either way
   }
 
   private finish(failure: ClientError | undefined): void {

@@ -5,7 +5,7 @@ import { ObserverModel } from './model.js';
 export interface ObserveOptions {
   /** `host:port`, `[v6]:port` or a unix socket path. */
   readonly address: string;
-  readonly protocol: ClientProtocol;
+  readonly protocol: ClientProtocol | 'auto';
   /** Print JSON snapshots instead of the live view. */
   readonly json: boolean;
   /** With `json`: one snapshot after `durationMs`, then exit. */

@@ -10,7 +10,7 @@ import { SeriesStore } from './store.js';
 export interface RelayOptions {
   /** Exporter addresses (`host:port`, `[v6]:port` or a socket path); each becomes the `exporter` label. */
   readonly connect: readonly string[];
-  readonly protocol: ClientProtocol;
+  readonly protocol: ClientProtocol | 'auto';
   /** Where to serve GET /metrics, e.g. `127.0.0.1:9464`. */
   readonly prometheus?: string;
   /** OTLP/HTTP metrics endpoint, e.g. `http://127.0.0.1:4318/v1/metrics`. */
