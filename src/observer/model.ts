@@ -128,8 +128,8 @@ export class ObserverModel {
     }
   }
 
-  /** Rows in name order, as the JSON snapshot reports them. */
-  snapshot(): SnapshotMetric[] {
+  /** Rows in name order, each with its snapshot entry (one sort for both views). */
+  private entries(): { row: Row; m: SnapshotMetric }[] {
     const now = this.now();
     return [...this.rows.values()]
       .sort((a, b) => (a.text < b.text ? -1 : a.text > b.text ? 1 : 0))
@@ -141,8 +141,13 @@ export class ObserverModel {
         if (row.kind === 'counter') m.value = row.counter <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(row.counter) : row.counter.toString();
         else if (row.kind === 'gauge' && row.gauge !== undefined) m.value = row.gauge;
         else if (row.kind === 'histogram') Object.assign(m, row.histogram?.summary(now));
-        return m;
+        return { row, m };
       });
+  }
+
+  /** Rows in name order, as the JSON snapshot reports them. */
+  snapshot(): SnapshotMetric[] {
+    return this.entries().map((e) => e.m);
   }
 
   /**
@@ -151,10 +156,7 @@ export class ObserverModel {
    */
   lines(width: number, descriptions = false): string[] {
     const out: string[] = [];
-    const snap = this.snapshot();
-    const rows = [...this.rows.values()].sort((a, b) => (a.text < b.text ? -1 : a.text > b.text ? 1 : 0));
-    rows.forEach((row, i) => {
-      const m = snap[i]!;
+    for (const { row, m } of this.entries()) {
       const f = (v: number | undefined) => (v === undefined ? '-' : formatValue(v, m.unit));
       const value =
         m.kind === 'counter'
@@ -168,7 +170,7 @@ export class ObserverModel {
       const name = row.text.length > left ? `${row.text.slice(0, Math.max(0, left - 1))}…` : row.text;
       out.push(`${name}${' '.repeat(Math.max(1, width - name.length - value.length))}${value}`);
       if (descriptions && m.description !== undefined) out.push(`    ${m.description}`.slice(0, width));
-    });
+    }
     return out;
   }
 }

@@ -18,7 +18,10 @@ const ring = new RingReader(init.ring, init.port, init.sentBase);
 const counters = new Counters(new BigInt64Array(init.ctl, CTL_STATS_OFFSET, STAT_COUNT));
 
 let closing = false;
-const warn = (message: string, code: string): void => port.postMessage({ t: 'warning', message, code } satisfies FromWorker);
+function send(msg: FromWorker): void {
+  port.postMessage(msg);
+}
+const warn = (message: string, code: string): void => send({ t: 'warning', message, code });
 const transport = new Transport({
   bufferSize: init.bufferSize,
   maxClients: init.maxClients,
@@ -34,10 +37,6 @@ pipeline.apply(ring, init.replay);
 // Rings of other threads are announced here (see app/attach.ts).
 const channel = new BroadcastChannel(init.channel);
 channel.onmessage = (e) => pipeline.onChannel((e as MessageEvent).data as ChannelMessage);
-
-function send(msg: FromWorker): void {
-  port.postMessage(msg);
-}
 
 try {
   const address = await transport.listen(init.listen);

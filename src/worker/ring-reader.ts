@@ -58,7 +58,7 @@ export class RingReader {
   }
 
   /** Moves the producer's port messages into the local queue. */
-  pull(): void {
+  private pull(): void {
     if (this.port === undefined) return;
     for (let m = receiveMessageOnPort(this.port); m !== undefined; m = receiveMessageOnPort(this.port)) {
       this.deliver(m.message as ControlMessage);
