@@ -1,5 +1,5 @@
 // The public API. Everything not exported here is internal.
-export { TcpBuilder, type Protocol } from './builder.js';
+export { TcpBuilder, type Protocol } from './app/builder.js';
 export { ExporterError, type ExporterErrorCode } from './errors.js';
 export { TcpRecorder, type ExporterStats } from './app/recorder.js';
 export type { Recording, GaugeValue } from './app/recording.js';
@@ -7,5 +7,5 @@ export { attach, type Connector } from './app/attach.js';
 export type { Counter, Gauge, Histogram } from './app/handles.js';
 export type { Key, Labels } from './app/key.js';
 export type { ListenAddress, BoundAddress } from './shared/address.js';
-export { UNITS, type Unit } from './units.js';
+export { UNITS, type Unit } from './app/units.js';
 export { counter, gauge, histogram, describeCounter, describeGauge, describeHistogram } from './app/global.js';

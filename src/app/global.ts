@@ -1,4 +1,4 @@
-import type { Unit } from '../units.js';
+import type { Unit } from './units.js';
 import { noopHandle, type Counter, type Gauge, type Histogram } from './handles.js';
 import type { Key } from './key.js';
 import { getGlobal } from './recorder.js';

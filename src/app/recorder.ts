@@ -6,8 +6,14 @@ import type { Registry } from './registry.js';
 import type { RingWriter } from './ring-writer.js';
 import type { WorkerHost } from './worker-host.js';
 
-/** @internal Reaches the worker host (tests use it to crash the worker). */
-export const kHost = Symbol('metrics-exporter-tcp.host');
+// The host of each recorder, for tests (they end its worker abruptly, as a crash would). Not
+// reachable from the package: only index.ts is exported, and this is not re-exported there.
+const hosts = new WeakMap<TcpRecorder, WorkerHost>();
+
+/** @internal The worker host behind a recorder. */
+export function hostOf(recorder: TcpRecorder): WorkerHost {
+  return hosts.get(recorder)!;
+}
 
 /** Counters of what the exporter did; all plain numbers. */
 export interface ExporterStats {
@@ -51,6 +57,7 @@ export class TcpRecorder extends Recording {
   ) {
     super(writer, registry);
     this.stat = new BigInt64Array(connectorData.ctl, CTL_STATS_OFFSET, STAT_COUNT);
+    hosts.set(this, host);
   }
 
   /**
@@ -98,11 +105,6 @@ export class TcpRecorder extends Recording {
       this.closed = this.host.close(this.closeTimeoutMs).then(() => forgetGlobal(this));
     }
     return this.closed;
-  }
-
-  /** @internal */
-  get [kHost](): WorkerHost {
-    return this.host;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -1,4 +1,4 @@
-import type { Unit } from '../units.js';
+import type { Unit } from './units.js';
 import { CounterHandle, GaugeHandle, HistogramHandle, RefusedHandle } from './handles.js';
 import type { Counter, Gauge, Histogram } from './handles.js';
 import type { Key } from './key.js';

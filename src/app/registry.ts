@@ -1,5 +1,5 @@
 import type { ControlMessage, MetricKind } from '../shared/messages.js';
-import { checkDescription, checkUnit } from '../units.js';
+import { checkDescription, checkUnit } from './units.js';
 import { normalizeKey } from './key.js';
 import type { RingWriter } from './ring-writer.js';
 

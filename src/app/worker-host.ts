@@ -43,7 +43,7 @@ export class WorkerHost {
     const sentBase = Atomics.load(ringViews(this.opts.ring.sab).header, RING_CONTROL_SENT);
     const { ctl, bufferSize, maxClients, protocol, ring, channel } = this.opts;
     const init: WorkerInit = { ctl, listen, bufferSize, maxClients, protocol, ring, channel, port: port2, sentBase, replay };
-    const worker = new Worker(WORKER_URL, { workerData: init, transferList: [port2] });
+    const worker = new Worker(WORKER_URL, { name: 'metrics-exporter-tcp', workerData: init, transferList: [port2] });
     this.worker = worker;
     this.exited = false;
     return new Promise<BoundAddress>((resolve, reject) => {
@@ -106,9 +106,9 @@ export class WorkerHost {
     timer.unref();
   }
 
-  /** @internal For tests: makes the worker throw, as a bug in it would. */
-  crashForTest(): void {
-    this.worker.postMessage({ t: 'crash' } satisfies ToWorker);
+  /** @internal The running worker thread (tests end it abruptly, as a crash would). */
+  get thread(): Worker {
+    return this.worker;
   }
 
   /** Asks the worker to drain and flush within `timeoutMs`, then waits for it to exit. */

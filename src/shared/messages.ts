@@ -55,8 +55,8 @@ export interface WorkerInit {
   readonly replay: ControlMessage[];
 }
 
-/** Parent → worker. `crash` is a test hook: the worker throws, as a bug in it would. */
-export type ToWorker = { t: 'close'; timeoutMs: number } | { t: 'crash' };
+/** Parent → worker. */
+export type ToWorker = { t: 'close'; timeoutMs: number };
 
 /** Worker → parent. */
 export type FromWorker =

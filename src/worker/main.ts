@@ -53,12 +53,6 @@ try {
 }
 
 port.on('message', (msg: ToWorker) => {
-  if (msg?.t === 'crash') {
-    setImmediate(() => {
-      throw new Error('metrics-exporter-tcp: transport worker crash requested by a test');
-    });
-    return;
-  }
   if (msg?.t !== 'close' || closing) return; // not ours, or already closing
   closing = true;
   void (async () => {

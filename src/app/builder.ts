@@ -1,13 +1,13 @@
-import { DEFAULT_LISTEN, formatAddress, isWildcard, parseListenAddress, type ListenAddress } from './shared/address.js';
-import { CTL_BYTES, REFUSED_KEY_ID, UNBOUNDED_RECORDS, createRing, ringViews } from './shared/layout.js';
-import type { Protocol } from './shared/messages.js';
+import { DEFAULT_LISTEN, formatAddress, isWildcard, parseListenAddress, type ListenAddress } from '../shared/address.js';
+import { CTL_BYTES, REFUSED_KEY_ID, UNBOUNDED_RECORDS, createRing, ringViews } from '../shared/layout.js';
+import type { Protocol } from '../shared/messages.js';
 import { randomUUID } from 'node:crypto';
-import type { Connector } from './app/attach.js';
-import { ExporterError } from './errors.js';
-import { TcpRecorder, getGlobal, setGlobal } from './app/recorder.js';
-import { Registry } from './app/registry.js';
-import { RingWriter } from './app/ring-writer.js';
-import { WorkerHost } from './app/worker-host.js';
+import type { Connector } from './attach.js';
+import { ExporterError } from '../errors.js';
+import { TcpRecorder, getGlobal, setGlobal } from './recorder.js';
+import { Registry } from './registry.js';
+import { RingWriter } from './ring-writer.js';
+import { WorkerHost } from './worker-host.js';
 
 export type { Protocol };
 
