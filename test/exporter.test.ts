@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { test } from 'node:test';
 import { ExporterError, TcpBuilder } from '../src/index.js';
 import type { Event } from '../src/gen/event_pb.js';
-import { startExporter, TestClient, waitFor, withClient } from './helpers.js';
+import { DROPPED_METRIC, startExporter, tally, TestClient, waitFor, withClient } from './helpers.js';
 
 const plain = (events: Event[]) =>
   events.map((e) => {
@@ -76,7 +76,7 @@ test('metadata comes first, then every op with exact values, labels and order', 
   for (const x of ts) assert.ok(now - x.seconds <= 5n && x.seconds <= now, 'timestamps are the wall clock');
   const s = recorder.stats();
   assert.equal(s.recorded, 15);
-  assert.deepEqual(s.dropped, { ringFull: 0, clientQueue: 0, invalid: 0 });
+  assert.deepEqual(s.dropped, { ringFull: 0, clientQueue: 0, invalid: 0, metadata: 0 });
 });
 
 test('nothing is recorded or sent while no client is connected', async (t) => {
@@ -163,19 +163,25 @@ test('a client that never reads loses its oldest frames, only whole frames, and 
     // Let the worker keep up so the ring itself never overflows for the reading client.
     if (i % 500 === 0) await new Promise((r) => setTimeout(r, 1));
   }
-  await waitFor('fast client has everything', () => fast.frames().length + recorder.stats().dropped.ringFull === made, 20_000);
+  await waitFor('fast client has everything', () => tally(fast.events()).metrics + recorder.stats().dropped.ringFull === made, 20_000);
   const dropped = recorder.stats().dropped.clientQueue;
   assert.ok(dropped > 0, 'the paused client lost frames');
   slow.socket.resume();
   await waitFor(
     'slow client: received + dropped = made',
-    () => slow.frames().length + recorder.stats().dropped.ringFull + recorder.stats().dropped.clientQueue === made,
+    () => tally(slow.events()).metrics + recorder.stats().dropped.ringFull + recorder.stats().dropped.clientQueue === made,
     20_000,
   );
-  const got = slow.metrics().map((e) => (e.event.case === 'metric' && e.event.value.value.case === 'counter' ? Number(e.event.value.value.value.value) : -1));
+  // Each client was told, in-band, what it lost: the slow one its queue's drops, the fast one nothing.
+  await waitFor('the slow client\'s last loss report', () => tally(slow.events()).dropped.client_queue === recorder.stats().dropped.clientQueue);
+  assert.deepEqual(tally(fast.events()).dropped, { ring_full: recorder.stats().dropped.ringFull, client_queue: 0, invalid: 0 });
+  const got = slow
+    .metrics()
+    .filter((e) => e.event.case === 'metric' && e.event.value.name === 'flood')
+    .map((e) => (e.event.case === 'metric' && e.event.value.value.case === 'counter' ? Number(e.event.value.value.value.value) : -1));
   // Every frame decodes (no torn frame), values rise, and the newest records arrived.
   for (let i = 1; i < got.length; i++) assert.ok(got[i]! > got[i - 1]!, 'in order');
-  const fastLast = fast.metrics().at(-1)!;
+  const fastLast = fast.metrics().filter((e) => e.event.case === 'metric' && e.event.value.name === 'flood').at(-1)!;
   assert.equal(got.at(-1), fastLast.event.case === 'metric' && fastLast.event.value.value.case === 'counter' ? Number(fastLast.event.value.value.value.value) : NaN);
   assert.equal(slow.buffer().length, slow.frames().reduce((n, f) => n + f.length + (f.length < 128 ? 1 : 2), 0), 'no partial frame');
 });
@@ -207,9 +213,13 @@ test('invalid values are dropped and counted, never thrown; only while a client 
   h.record(Number.NaN);
   recorder.updateGauge('g', {} as never);
   c.increment(1);
-  await waitFor('the valid frame', () => client.frames().length === 1);
   await waitFor('13 invalid', () => recorder.stats().dropped.invalid === 13);
-  assert.deepEqual(plain(client.events()), [{ metric: 'c', labels: {}, counter: 1n }]);
+  // The client is told in-band: the drop counter's metadata, then its increments.
+  await waitFor('the valid frame and the loss report', () => tally(client.events()).dropped.invalid === 13);
+  const events = plain(client.events());
+  assert.deepEqual(events.filter((e) => e.metric === 'c'), [{ metric: 'c', labels: {}, counter: 1n }]);
+  assert.equal(events.filter((e) => e.meta === DROPPED_METRIC && e.unit === 'count').length, 1);
+  assert.equal(tally(client.events()).metrics, 1);
 });
 
 test('invalid keys, units and descriptions throw at the boundary', async (t) => {

@@ -5,7 +5,7 @@ import { connect, type Socket } from 'node:net';
 import { test } from 'node:test';
 import { hostOf } from '../src/app/recorder.js';
 import { ExporterError, TcpBuilder } from '../src/index.js';
-import { TestClient, startExporter, waitFor, withClient } from './helpers.js';
+import { DROPPED_METRIC, TestClient, startExporter, tally, waitFor, withClient } from './helpers.js';
 
 /** Collects process warnings with one of our codes while `fn` runs. */
 async function warningsDuring(fn: () => Promise<void>): Promise<{ code: string; message: string }[]> {
@@ -52,7 +52,8 @@ test('maxKeys: keys beyond the cap are refused with one warning and counted drop
     for (let i = 0; i < 5; i++) recorder.counter({ name: 'k', labels: { i: String(i) } }).increment();
     for (let i = 5; i < 50; i++) recorder.counter({ name: 'k', labels: { i: String(i) } }).increment();
     recorder.counter({ name: 'k', labels: { i: '0' } }).increment(); // a known key still works
-    await waitFor('frames and drops', () => client.frames().length === 6 && recorder.stats().dropped.invalid === 45);
+    await waitFor('frames and drops', () => tally(client.events()).metrics === 6 && recorder.stats().dropped.invalid === 45);
+    await waitFor('the client is told', () => tally(client.events()).dropped.invalid === 45);
   });
   assert.equal(warnings.filter((w) => w.code === 'MTCP_MAX_KEYS').length, 1);
 });
@@ -61,6 +62,7 @@ test('maxKeys bounds memory: refused names are not remembered, metadata names ar
   const { recorder, client } = await withClient((b) => b.maxKeys(5));
   t.after(() => recorder.close());
   t.after(() => client.close());
+  const described = () => client.events().flatMap((e) => (e.event.case === 'metadata' && e.event.value.name !== DROPPED_METRIC ? [e.event.value.name] : []));
   const gc = (globalThis as { gc?: () => void }).gc;
   const heap = () => {
     gc?.();
@@ -68,14 +70,14 @@ test('maxKeys bounds memory: refused names are not remembered, metadata names ar
   };
   const warnings = await warningsDuring(async () => {
     for (let i = 0; i < 10; i++) recorder.registerCounter(`described_${i}`, 'count');
-    await waitFor('5 metadata frames', () => client.frames().length === 5);
+    await waitFor('5 metadata frames', () => described().length === 5);
     for (let i = 0; i < 2000; i++) recorder.counter(`warm_${i}`);
     const before = heap();
     for (let i = 0; i < 100_000; i++) recorder.incrementCounter(`name_${i}_${'x'.repeat(40)}`, 1);
     const growth = heap() - before;
     if (gc) assert.ok(growth < 2 * 2 ** 20, `heap grew ${growth} bytes for 100 000 refused names`);
   });
-  assert.equal(client.frames().length, 5);
+  assert.deepEqual(described(), ['described_0', 'described_1', 'described_2', 'described_3', 'described_4']);
   assert.ok(warnings.some((w) => /metadata for more than 5 names/.test(w.message)));
 });
 
@@ -138,7 +140,7 @@ test('maxClients: connections beyond it are closed at once and counted', async (
   await waitFor('3 served, 2 rejected', () => recorder.stats().clients === 3 && recorder.stats().rejectedClients === 2);
   await waitFor('the 2 rejected see the connection closed', () => clients.filter((c) => c.closed).length === 2);
   recorder.counter('x').increment();
-  await waitFor('the 3 get the frame', () => clients.filter((c) => c.frames().length === 1).length === 3);
+  await waitFor('the 3 get the frame', () => clients.filter((c) => tally(c.events()).metrics === 1).length === 3);
 });
 
 test('clients that reset mid-stream are removed quietly; the others get everything', async (t) => {
@@ -154,8 +156,9 @@ test('clients that reset mid-stream are removed quietly; the others get everythi
     if (i === 5000) for (const d of doomed) d.socket.resetAndDestroy();
     if (i % 500 === 0) await pace();
   }
-  await waitFor('survivor has everything', () => client.frames().length + recorder.stats().dropped.ringFull === total, 10_000);
+  await waitFor('survivor has everything', () => tally(client.events()).metrics + recorder.stats().dropped.ringFull === total, 10_000);
   assert.equal(recorder.stats().dropped.ringFull, 0);
+  assert.equal(recorder.stats().dropped.clientQueue, 0, 'the survivor lost nothing, and the reset clients were not counted');
   await waitFor('count exact', () => recorder.stats().clients === 1);
 });
 

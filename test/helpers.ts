@@ -1,10 +1,13 @@
 // Test helpers: a real TCP client that collects and decodes what the exporter sends.
 import { fromBinary } from '@bufbuild/protobuf';
+import assert from 'node:assert/strict';
+import { Worker } from 'node:worker_threads';
 import { spawnSync } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { EventSchema, type Event } from '../src/gen/event_pb.js';
 import { TcpBuilder, type BoundAddress, type TcpRecorder } from '../src/index.js';
+import type { Step } from './fixtures/script-thread.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -84,11 +87,11 @@ export class TestClient {
   }
 }
 
-/** Polls `cond` until it holds; fails after `ms` with `what`. */
-export async function waitFor(what: string, cond: () => boolean, ms = 5000): Promise<void> {
+/** Polls `cond` until it holds; fails after `ms` with `what` (and `state()`, if given). */
+export async function waitFor(what: string, cond: () => boolean, ms = 5000, state?: () => unknown): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${state ? `: ${JSON.stringify(state())}` : ''}`);
     await new Promise((r) => setTimeout(r, 5));
   }
 }
@@ -127,3 +130,66 @@ export function protocDecode(frame: Uint8Array, protocol: 'seed' | 'observer-0.1
 }
 
 export const NO_PROTOC = 'protoc not found (install Debian packages protobuf-compiler and libprotobuf-dev); independent decoding skipped';
+
+/** The counter the exporter sends each client about what that client lost (issue: loss in-band). */
+export const DROPPED_METRIC = 'metrics_exporter_tcp_dropped';
+
+/** What one client got: the app's metric frames, and the drops the exporter reported to it. */
+export interface Tally {
+  metrics: number;
+  dropped: { ring_full: number; client_queue: number; invalid: number };
+}
+
+/** Counts a client's metric frames (not the in-band drop counter) and sums its drop reports. */
+export function tally(events: Event[]): Tally {
+  const t: Tally = { metrics: 0, dropped: { ring_full: 0, client_queue: 0, invalid: 0 } };
+  for (const e of events) {
+    if (e.event.case !== 'metric') continue;
+    const m = e.event.value;
+    if (m.name !== DROPPED_METRIC) {
+      t.metrics++;
+      continue;
+    }
+    const reason = m.labels.reason as keyof Tally['dropped'];
+    assert.ok(reason in t.dropped && m.value.case === 'counter', `a well-formed drop report: ${JSON.stringify(m.labels)}`);
+    t.dropped[reason] += Number(m.value.value.value);
+  }
+  return t;
+}
+
+/** A thread running test/fixtures/script-thread.js. */
+export interface ScriptThread {
+  readonly worker: Worker;
+  /** Settles when the thread has exited (listened for from the start, so never missed). */
+  readonly exited: Promise<number>;
+  /** Resolves when the thread has run its whole script. */
+  readonly done: Promise<void>;
+  /** Resolves when the thread reaches its `signal` step number `step`. */
+  signalled(step: number): Promise<void>;
+}
+
+export function startThread(recorder: TcpRecorder, script: Step[], end: 'exit' | 'linger' = 'exit'): ScriptThread {
+  const worker = new Worker(new URL('./fixtures/script-thread.js', import.meta.url), {
+    workerData: { connector: recorder.connector(), script, end },
+  });
+  const exited = new Promise<number>((r) => worker.once('exit', r));
+  const seen = new Set<number>();
+  const waiting = new Map<number, () => void>();
+  let finished: () => void;
+  const done = new Promise<void>((r) => (finished = r));
+  worker.on('message', (m: { step?: number; done?: boolean }) => {
+    if (m.done) finished();
+    if (m.step === undefined) return;
+    seen.add(m.step);
+    waiting.get(m.step)?.();
+  });
+  worker.on('error', (err) => {
+    throw err;
+  });
+  return {
+    worker,
+    exited,
+    done,
+    signalled: (step) => (seen.has(step) ? Promise.resolve() : new Promise((r) => waiting.set(step, r))),
+  };
+}

@@ -45,7 +45,7 @@ test('4 worker threads: the client sums are exact, and each thread lost nothing 
   const workers = await Promise.all([0, 1, 2, 3].map(() => runThread(recorder, { count })));
   await Promise.all(workers.map((w) => w.exited)); // each exits right after its last record
   await waitFor('every increment', () => (sums(client.events(), 'jobs').thread ?? 0) === 4 * count, 10_000);
-  assert.deepEqual(recorder.stats().dropped, { ringFull: 0, clientQueue: 0, invalid: 0 });
+  assert.deepEqual(recorder.stats().dropped, { ringFull: 0, clientQueue: 0, invalid: 0, metadata: 0 });
   assert.equal(recorder.stats().recorded, 4 * count);
   await waitFor('rings released', () => recorder.stats().attachedThreads === 0);
 });
@@ -128,6 +128,6 @@ test('a thread that creates keys while its earlier records are being drained los
   await waitFor('ring released', () => recorder.stats().attachedThreads === 0);
   const s = recorder.stats();
   assert.equal(s.recorded, 10_000);
-  assert.deepEqual(s.dropped, { ringFull: 0, clientQueue: 0, invalid: 0 });
+  assert.deepEqual(s.dropped, { ringFull: 0, clientQueue: 0, invalid: 0, metadata: 0 });
   assert.equal(client.metrics().length, 10_000);
 });

@@ -29,6 +29,7 @@ export class TcpBuilder {
   private keysMax = 10_000;
   private closeMs = 1000;
   private wire: Protocol = 'seed';
+  private lossInBand = true;
 
   /**
    * Where to listen: `'host:port'`, `'[::1]:port'`, `{ host, port }` or `{ path }` for a unix
@@ -86,6 +87,19 @@ export class TcpBuilder {
   }
 
   /**
+   * Whether each client is told, in the stream, what it lost: a counter
+   * `metrics_exporter_tcp_dropped` (unit `count`, label `reason` = `ring_full`, `client_queue` or
+   * `invalid`) carrying the records that client did not get, sent at most every 100 ms and only
+   * after a loss. It is an ordinary metric, so any client shows it; it is not a record in
+   * `stats()`. Default `true`.
+   */
+  selfMetrics(enabled: boolean): this {
+    if (typeof enabled !== 'boolean') throw new TypeError(`selfMetrics must be a boolean, got ${String(enabled)}`);
+    this.lossInBand = enabled;
+    return this;
+  }
+
+  /**
    * Binds the listener and starts the transport worker.
    * @throws ExporterError code `IO` (with `cause`) when the address cannot be bound.
    */
@@ -108,6 +122,8 @@ export class TcpBuilder {
       listen: this.listen,
       bufferSize: limit,
       maxClients: this.clientsMax,
+      maxKeys: this.keysMax,
+      selfMetrics: this.lossInBand,
       protocol: this.wire,
       ring,
       rebind: (port) => {

@@ -26,6 +26,11 @@ export interface ExporterStats {
     clientQueue: number;
     /** Records with an invalid value (or a key refused by `maxKeys`). */
     invalid: number;
+    /**
+     * Metadata frames a client did not get: it was more than 4 MiB behind when they were sent,
+     * or close() ran out of time. Counted once per client. Not records.
+     */
+    metadata: number;
   };
   /** Clients connected now. */
   clients: number;
@@ -39,6 +44,8 @@ export interface ExporterStats {
   workerRestarts: number;
   /** Rings of other threads (see `connector()`) currently attached. */
   attachedThreads: number;
+  /** Distinct keys (name + labels) the exporter's worker holds now, over all threads. */
+  keys: number;
 }
 
 /** The recorder `TcpBuilder.build()` returns: the recording API plus lifecycle and stats. */
@@ -84,13 +91,19 @@ export class TcpRecorder extends Recording {
       this.writer.unpublished();
     return {
       recorded: s(Stat.Recorded) + inRing,
-      dropped: { ringFull: s(Stat.RingFull), clientQueue: s(Stat.ClientQueue), invalid: s(Stat.Invalid) },
+      dropped: {
+        ringFull: s(Stat.RingFull),
+        clientQueue: s(Stat.ClientQueue),
+        invalid: s(Stat.Invalid),
+        metadata: s(Stat.MetadataDropped),
+      },
       clients: s(Stat.Clients),
       rejectedClients: s(Stat.RejectedClients),
       framesSent: s(Stat.FramesSent),
       bytesSent: s(Stat.BytesSent),
       workerRestarts: this.host.restarts,
       attachedThreads: s(Stat.AttachedThreads),
+      keys: s(Stat.Keys),
     };
   }
 

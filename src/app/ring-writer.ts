@@ -79,8 +79,9 @@ export class RingWriter {
     if (((t - this.headSeen) | 0) >= this.limit && !this.hasRoom(t)) return;
     const i = (t & this.mask) * 2;
     const f64 = this.f64;
-    f64[i] = recordHeader(id, op);
+    // Value first, header last: a non-empty header means a whole record (see Op).
     f64[i + 1] = value;
+    f64[i] = recordHeader(id, op);
     this.advance(t);
   }
 
@@ -93,8 +94,8 @@ export class RingWriter {
     const t = this.tail;
     if (((t - this.headSeen) | 0) >= this.limit && !this.hasRoom(t)) return;
     const i = (t & this.mask) * 2;
-    this.f64[i] = recordHeader(id, Op.CounterU64);
     this.u64[i + 1] = value;
+    this.f64[i] = recordHeader(id, Op.CounterU64);
     this.advance(t);
   }
 

@@ -10,7 +10,8 @@ const WORKER_URL = new URL('../worker/main.js', import.meta.url);
  * Everything the host needs to (re)start the transport worker: the parts of its `WorkerInit`
  * that never change, and a way to get the rest.
  */
-export interface HostOptions extends Pick<WorkerInit, 'ctl' | 'listen' | 'bufferSize' | 'maxClients' | 'protocol' | 'ring' | 'channel'> {
+export interface HostOptions
+  extends Pick<WorkerInit, 'ctl' | 'listen' | 'bufferSize' | 'maxClients' | 'maxKeys' | 'selfMetrics' | 'protocol' | 'ring' | 'channel'> {
   /** Called when a (re)started worker needs a new control port and the registry's state. */
   readonly rebind: (port: MessagePort) => ControlMessage[];
 }
@@ -41,8 +42,8 @@ export class WorkerHost {
     const { port1, port2 } = new MessageChannel();
     const replay = this.opts.rebind(port1);
     const sentBase = Atomics.load(ringViews(this.opts.ring.sab).header, RING_CONTROL_SENT);
-    const { ctl, bufferSize, maxClients, protocol, ring, channel } = this.opts;
-    const init: WorkerInit = { ctl, listen, bufferSize, maxClients, protocol, ring, channel, port: port2, sentBase, replay };
+    const { ctl, bufferSize, maxClients, maxKeys, selfMetrics, protocol, ring, channel } = this.opts;
+    const init: WorkerInit = { ctl, listen, bufferSize, maxClients, maxKeys, selfMetrics, protocol, ring, channel, port: port2, sentBase, replay };
     const worker = new Worker(WORKER_URL, { name: 'metrics-exporter-tcp', workerData: init, transferList: [port2] });
     this.worker = worker;
     this.exited = false;

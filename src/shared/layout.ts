@@ -42,17 +42,25 @@ export const enum Stat {
   RingFull,
   ClientQueue,
   Invalid,
+  MetadataDropped,
   Clients,
   RejectedClients,
   FramesSent,
   BytesSent,
   AttachedThreads,
+  Keys,
 }
-export const STAT_COUNT = 9;
+export const STAT_COUNT = 11;
 export const CTL_BYTES = CTL_STATS_OFFSET + STAT_COUNT * 8;
 
 /** Int32 slot of a ring header: the consumer's read position (free-running, wraps at 2^32). */
 export const RING_HEAD = 0;
+/**
+ * Int32 slot, written by the worker: the value of {@link RING_FULL_DROPS} it has counted so far.
+ * A fresh ring starts at 0, so drops made before any worker has seen the ring are counted; a
+ * restarted worker starts where the previous one stopped.
+ */
+export const RING_FULL_TAKEN = 1;
 /** Int32 slot: the producer's published write position (free-running, wraps at 2^32). */
 export const RING_TAIL = 16;
 /** Int32 slot: records the producer dropped because the ring was full (wraps at 2^32). */
@@ -90,7 +98,11 @@ export function recordHeader(id: number, op: Op): number {
   return id + op * KEY_ID_LIMIT;
 }
 
-/** What a record means. The value's type follows from the op. */
+/**
+ * What a record means. The value's type follows from the op. A header of 0 (op 0) marks an empty
+ * slot: the consumer zeroes each slot it has read, so after a producing thread has died, the
+ * records it wrote but never published are the non-empty slots that follow the published tail.
+ */
 export const enum Op {
   /** Counter increment given as a number (must be a safe integer >= 0; checked by the worker). */
   Counter = 1,

@@ -44,6 +44,10 @@ export interface WorkerInit {
   /** Frames each client may have queued; also the ring limit. */
   readonly bufferSize: number;
   readonly maxClients: number;
+  /** Most distinct metric names described at once (the `maxKeys` option). */
+  readonly maxKeys: number;
+  /** Whether each client is sent the in-band drop counter. */
+  readonly selfMetrics: boolean;
   readonly protocol: Protocol;
   readonly ring: RingDescriptor;
   readonly port: MessagePort;

@@ -7,7 +7,7 @@ import type { KeyEntry } from './keys.js';
  * so that a client's queue can drop whole frames from its front.
  */
 export interface Chunk {
-  readonly bytes: Buffer;
+  readonly bytes: Uint8Array;
   /** `ends[i]` is the offset in `bytes` just past frame i. */
   readonly ends: Uint32Array;
 }
@@ -85,7 +85,7 @@ export class FrameEncoder {
   }
 
   /** Starts a batch: reads the clock once and encodes `Metric.timestamp` for all its frames. */
-  begin(nowMs: number = performance.timeOrigin + performance.now()): void {
+  begin(nowMs: number = Date.now()): void {
     const seconds = Math.floor(nowMs / 1000);
     const nanos = Math.min(999_999_999, Math.floor((nowMs - seconds * 1000) * 1e6));
     const w = new BinaryWriter().tag(2, WireType.LengthDelimited).fork();

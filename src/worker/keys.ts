@@ -13,13 +13,27 @@ export interface KeyEntry {
   warned: boolean;
 }
 
+/** An entry of the table, with the number of rings using it. */
+interface Held extends KeyEntry {
+  readonly canonical: string;
+  refs: number;
+}
+
 /**
  * Every distinct key the worker knows, shared by all rings: equal keys coming from different
- * threads map to the same entry.
+ * threads map to the same entry. An entry lives while a ring uses it: when a thread is gone,
+ * its keys are released, so threads that come and go (a pool's idle churn) with keys of their
+ * own do not grow the table; it holds at most `maxKeys` keys per live thread.
  */
 export class KeyTable {
-  private readonly byCanonical = new Map<string, KeyEntry>();
+  private readonly byCanonical = new Map<string, Held>();
 
+  /** Distinct keys in use. */
+  get size(): number {
+    return this.byCanonical.size;
+  }
+
+  /** The entry of a key, created on first use; each call must be paired with a {@link release}. */
   entry(canonical: string, name: string, labels: readonly (readonly [string, string])[]): KeyEntry {
     let e = this.byCanonical.get(canonical);
     if (e === undefined) {
@@ -33,9 +47,18 @@ export class KeyTable {
         labels: l.finish(),
         text: labels.length === 0 ? name : `${name}{${labels.map(([k, v]) => `${k}=${v}`).join(',')}}`,
         warned: false,
+        canonical,
+        refs: 0,
       };
       this.byCanonical.set(canonical, e);
     }
+    e.refs++;
     return e;
+  }
+
+  /** A ring no longer uses `entry`; the last release forgets it. */
+  release(entry: KeyEntry): void {
+    const e = entry as Held;
+    if (--e.refs === 0) this.byCanonical.delete(e.canonical);
   }
 }

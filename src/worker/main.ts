@@ -2,19 +2,20 @@
 import { BroadcastChannel, parentPort, workerData } from 'node:worker_threads';
 import { CTL_CLIENTS, CTL_STATS_OFFSET, STAT_COUNT } from '../shared/layout.js';
 import type { ChannelMessage, FromWorker, ToWorker, WorkerInit } from '../shared/messages.js';
+import { WallClock } from './clock.js';
 import { KeyTable } from './keys.js';
 import { MetadataStore } from './metadata.js';
 import { Pipeline } from './pipeline.js';
 import { RingReader } from './ring-reader.js';
 import { Counters } from './stats.js';
+import { LossReport } from './transport/loss-report.js';
 import { Transport } from './transport/server.js';
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
 const ctl = new Int32Array(init.ctl);
-const metadata = new MetadataStore();
 const ring = new RingReader(init.ring, init.port, init.sentBase);
-
+const clock = new WallClock();
 const counters = new Counters(new BigInt64Array(init.ctl, CTL_STATS_OFFSET, STAT_COUNT));
 
 let closing = false;
@@ -22,17 +23,20 @@ function send(msg: FromWorker): void {
   port.postMessage(msg);
 }
 const warn = (message: string, code: string): void => send({ t: 'warning', message, code });
+const metadata = new MetadataStore(init.maxKeys, warn);
 const transport = new Transport({
   bufferSize: init.bufferSize,
   maxClients: init.maxClients,
   counters,
   metadata,
+  report: init.selfMetrics ? new LossReport(init.protocol) : null,
+  now: () => clock.now(),
   onClients: (n) => {
     if (!closing) Atomics.store(ctl, CTL_CLIENTS, n);
   },
   warn,
 });
-const pipeline = new Pipeline({ protocol: init.protocol, ctl, main: ring, keys: new KeyTable(), metadata, transport, counters, warn });
+const pipeline = new Pipeline({ protocol: init.protocol, ctl, main: ring, keys: new KeyTable(), metadata, transport, counters, clock, warn });
 pipeline.apply(ring, init.replay);
 // Rings of other threads are announced here (see app/attach.ts).
 const channel = new BroadcastChannel(init.channel);

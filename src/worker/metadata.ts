@@ -2,6 +2,7 @@ import { create } from '@bufbuild/protobuf';
 import { sizeDelimitedEncode } from '@bufbuild/protobuf/wire';
 import { EventSchema, Metadata_MetricType } from '../gen/event_pb.js';
 import type { MetricKind } from '../shared/messages.js';
+import type { Chunk } from './encoder.js';
 
 const TYPES: Record<MetricKind, Metadata_MetricType> = {
   counter: Metadata_MetricType.COUNTER,
@@ -29,18 +30,39 @@ export function encodeMetadata(name: string, kind: MetricKind, unit?: string, de
 
 /**
  * The metadata every client gets on connect, keyed by metric name (the wire message has no
- * labels). Registering a name again replaces its entry.
+ * labels). Registering a name again replaces its entry. Names outlive the threads that
+ * described them, so the store is capped instead: at most `maxNames` names (the `maxKeys`
+ * option), further names are refused with one warning.
  */
 export class MetadataStore {
   private readonly frames = new Map<string, Uint8Array>();
+  private warned = false;
 
-  set(name: string, frame: Uint8Array): void {
+  constructor(
+    private readonly maxNames: number,
+    private readonly warn: (message: string, code: string) => void,
+  ) {}
+
+  /** Stores `frame` for `name`; false (and nothing stored) when the name is new and the store full. */
+  set(name: string, frame: Uint8Array): boolean {
+    if (!this.frames.has(name) && this.frames.size >= this.maxNames) {
+      if (!this.warned) {
+        this.warned = true;
+        this.warn(`metrics-exporter-tcp: metadata for more than ${this.maxNames} names; further names are not described`, 'MTCP_MAX_KEYS');
+      }
+      return false;
+    }
     this.frames.set(name, frame);
+    return true;
   }
 
-  /** All frames, in registration order, as one buffer (null when there are none). */
-  replay(): { bytes: Buffer; count: number } | null {
+  /** All frames, in registration order, as one chunk (null when there are none). */
+  replay(): Chunk | null {
     if (this.frames.size === 0) return null;
-    return { bytes: Buffer.concat([...this.frames.values()]), count: this.frames.size };
+    const ends = new Uint32Array(this.frames.size);
+    let end = 0;
+    let i = 0;
+    for (const f of this.frames.values()) ends[i++] = end += f.length;
+    return { bytes: Buffer.concat([...this.frames.values()]), ends };
   }
 }

@@ -2,21 +2,33 @@ import { setImmediate as yieldToIo } from 'node:timers/promises';
 import { existsSync } from 'node:fs';
 import { CTL_DOORBELL, CTL_PARKED, KEY_ID_LIMIT, NAP_MS, Op, Park, RING_TAIL, createRing, recordHeader, ringViews } from '../shared/layout.js';
 import type { ChannelMessage, ControlMessage, Protocol } from '../shared/messages.js';
+import type { WallClock } from './clock.js';
 import { FrameEncoder, GaugeOp } from './encoder.js';
 import type { KeyTable } from './keys.js';
 import { encodeMetadata, type MetadataStore } from './metadata.js';
 import { RingReader } from './ring-reader.js';
 import type { Counters } from './stats.js';
+import { Loss } from './transport/loss-report.js';
 import type { Transport } from './transport/server.js';
 
 /** Records taken from one ring per round before the worker yields to socket I/O. */
 const ROUND_BUDGET = 4096;
+/**
+ * Control messages (key announcements, metadata) applied per round, over all rings. A burst of
+ * registrations then delays the records of other rings by a round, not by all of them.
+ */
+const CONTROL_BUDGET = 512;
 /** A sleeping worker re-checks the rings at least this often, even if a wake-up were missed. */
 const SLEEP_MS = 50;
 /** Empty naps in a row before the worker sleeps (about this many ms without a record). */
 const NAPS_BEFORE_SLEEP = 20;
 /** How often rings of other threads are checked for a thread that died without saying so. */
-const LIVENESS_MS = 1000;
+const LIVENESS_MS = 500;
+/**
+ * How long, after its thread died, a ring waits for control messages that thread sent; a
+ * terminated thread's last messages may never arrive.
+ */
+const CONTROL_GRACE_MS = 2000;
 /** Where, in a little-endian or big-endian u64 value slot, the low 32 bits are. */
 const LOW_WORD = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 0 : 1;
 
@@ -29,6 +41,7 @@ export interface PipelineParts {
   readonly metadata: MetadataStore;
   readonly transport: Transport;
   readonly counters: Counters;
+  readonly clock: WallClock;
   /** Reports a problem to the app as a process warning. */
   readonly warn: (message: string, code: string) => void;
 }
@@ -47,6 +60,8 @@ export class Pipeline {
   private readonly rings: RingReader[];
   private readonly attached = new Map<number, RingReader>();
   private lastLiveness = 0;
+  /** Control messages this round may still apply. */
+  private controlBudget = CONTROL_BUDGET;
 
   constructor(private readonly p: PipelineParts) {
     this.encoder = new FrameEncoder(p.protocol);
@@ -82,12 +97,13 @@ export class Pipeline {
   warmUp(rounds = 60): void {
     const desc = createRing(1024);
     const ring = new RingReader(desc, undefined, 0);
-    ring.keys[0] = this.p.keys.entry('\0warm-up', 'warm_up', [['label', 'value']]);
+    const key = this.p.keys.entry('\0warm-up', 'warm_up', [['label', 'value']]);
+    ring.keys[0] = key;
     const { header, f64, u64 } = ringViews(desc.sab);
     const ops = [Op.Counter, Op.CounterU64, Op.GaugeSet, Op.GaugeIncrement, Op.GaugeDecrement, Op.Histogram];
     let tail = 0;
     for (let r = 0; r < rounds; r++) {
-      this.encoder.begin();
+      this.encoder.begin(this.p.clock.now());
       for (let k = 0; k < 1000; k++, tail++) {
         const i = (tail & 1023) * 2;
         const op = ops[k % ops.length]!;
@@ -99,6 +115,7 @@ export class Pipeline {
       while (this.drain(ring, true) > 0);
       this.encoder.finish();
     }
+    this.p.keys.release(key);
   }
 
   /** Applies control messages that come before everything else (a restart's replay). */
@@ -127,31 +144,54 @@ export class Pipeline {
     }
   }
 
-  /** One pass over every ring; returns how many records it took. */
-  private round(): number {
+  /**
+   * One pass over every ring: takes their records, encodes them into one chunk for every
+   * client, and tells clients what was lost. Returns how much it did (records and control
+   * messages); 0 means there was nothing to do.
+   */
+  round(): number {
+    const { counters, transport } = this.p;
+    const invalidBefore = counters.invalid;
     let taken = 0;
-    this.encoder.begin();
-    const live = this.p.transport.clientCount > 0;
+    this.controlBudget = CONTROL_BUDGET;
+    this.encoder.begin(this.p.clock.now());
+    const live = transport.clientCount > 0;
+    transport.cork();
     for (const ring of this.rings) {
       taken += this.drain(ring, live);
-      this.p.counters.ringFull += ring.takeFullDrops();
+      this.takeFullDrops(ring);
     }
     this.forgetFinishedRings();
-    this.p.counters.recorded += taken;
+    counters.recorded += taken;
     const chunk = this.encoder.finish();
-    if (chunk !== null) this.p.transport.broadcast(chunk);
-    if (taken > 0) this.p.counters.changed();
-    return taken;
+    if (chunk !== null) transport.broadcast(chunk);
+    if (counters.invalid !== invalidBefore) transport.lose(Loss.Invalid, counters.invalid - invalidBefore);
+    transport.uncork();
+    const controls = CONTROL_BUDGET - this.controlBudget;
+    if (taken > 0 || controls > 0) counters.changed();
+    return taken + controls;
   }
 
-  /** Takes up to a round's budget of records from one ring; encodes them if `live`. */
+  /** Counts the records a ring's producer dropped because it was full; connected clients are told. */
+  private takeFullDrops(ring: RingReader): void {
+    const n = ring.takeFullDrops();
+    if (n === 0) return;
+    this.p.counters.ringFull += n;
+    this.p.transport.lose(Loss.RingFull, n);
+  }
+
+  /**
+   * Takes up to a round's budget of records from one ring, applying its control messages where
+   * they belong; encodes the records if `live`. Stops early, before a control message, when the
+   * round's control budget is spent.
+   */
   private drain(ring: RingReader, live: boolean): number {
     const limit = ring.limit();
     const { u32, f64, mask } = ring.views;
     let h = ring.head;
     let n = 0;
     while (h !== limit && n < ROUND_BUDGET) {
-      for (let m = ring.controlDue(h); m !== undefined; m = ring.controlDue(h)) this.control(ring, m);
+      if (!this.controlsAt(ring, h)) break;
       if (live) {
         const i = (h & mask) * 2;
         const header = f64[i]!;
@@ -160,9 +200,19 @@ export class Pipeline {
       h = (h + 1) | 0;
       n++;
     }
-    for (let m = ring.controlDue(h); m !== undefined; m = ring.controlDue(h)) this.control(ring, m);
+    if (h === limit) this.controlsAt(ring, h);
     if (n > 0) ring.commit(h);
     return n;
+  }
+
+  /** Applies a ring's control messages due at position `h`; false if the budget ran out first. */
+  private controlsAt(ring: RingReader, h: number): boolean {
+    while (ring.hasControlDue(h)) {
+      if (this.controlBudget === 0) return false;
+      this.controlBudget--;
+      this.control(ring, ring.controlDue(h)!);
+    }
+    return true;
   }
 
   /** Validates and encodes one record. Invalid values are counted, never sent. */
@@ -199,10 +249,13 @@ export class Pipeline {
 
   private control(ring: RingReader, m: ControlMessage): void {
     if (m.t === 'key') {
+      const old = ring.keys[m.id];
       ring.keys[m.id] = this.p.keys.entry(m.canonical, m.name, m.labels);
+      if (old !== undefined) this.p.keys.release(old); // announced again (a restarted worker's hello)
+      this.p.counters.keys = this.p.keys.size;
     } else {
       const frame = encodeMetadata(m.name, m.kind, m.unit, m.description);
-      this.p.metadata.set(m.name, frame);
+      if (!this.p.metadata.set(m.name, frame)) return;
       // Metric frames of this round that precede the metadata go out first.
       const chunk = this.encoder.finish();
       if (chunk !== null) this.p.transport.broadcast(chunk);
@@ -234,15 +287,23 @@ export class Pipeline {
   private forgetFinishedRings(): void {
     if (this.attached.size === 0) return;
     const now = Date.now();
-    const checkThreads = process.platform === 'linux' && now - this.lastLiveness > LIVENESS_MS;
+    const checkThreads = process.platform === 'linux' && now - this.lastLiveness >= LIVENESS_MS;
     if (checkThreads) this.lastLiveness = now;
     for (const [id, ring] of this.attached) {
-      if (checkThreads && ring.tid !== 0 && !existsSync(`/proc/self/task/${ring.tid}`)) ring.markClosed();
+      if (checkThreads && ring.diedAt === undefined && ring.tid !== 0 && !existsSync(`/proc/self/task/${ring.tid}`)) {
+        // Gone without its exit hook (terminated): what it wrote but never published is taken.
+        ring.diedAt = now;
+        ring.markClosed();
+        ring.adoptUnpublished();
+      }
+      if (ring.diedAt !== undefined && ring.missingControls > 0 && now - ring.diedAt >= CONTROL_GRACE_MS) ring.stopWaitingForControls();
       if (!ring.finished()) continue;
-      this.p.counters.ringFull += ring.takeFullDrops(); // its last drops, if any
+      this.takeFullDrops(ring); // its last drops, if any
+      for (const k of ring.keys) if (k !== undefined) this.p.keys.release(k);
       this.attached.delete(id);
       this.rings.splice(this.rings.indexOf(ring), 1);
       this.p.counters.attachedThreads = this.attached.size;
+      this.p.counters.keys = this.p.keys.size;
       this.p.counters.changed();
     }
   }

@@ -3,6 +3,7 @@ import {
   RING_CLOSED,
   RING_CONTROL_SENT,
   RING_FULL_DROPS,
+  RING_FULL_TAKEN,
   RING_HEAD,
   RING_TAIL,
   RING_TID,
@@ -28,7 +29,10 @@ export class RingReader {
   readonly keys: KeyEntry[] = [];
   /** Next position to read (free-running, wraps at 2^32). */
   head: number;
+  /** When the worker found the producing thread gone without its exit hook (ms), if it did. */
+  diedAt: number | undefined;
   private fullSeen = 0;
+  private readonly limitRecords: number;
   private controls: ControlMessage[] = [];
   private next = 0;
   private received = 0;
@@ -46,8 +50,10 @@ export class RingReader {
   ) {
     this.received = sentBase;
     this.views = ringViews(ring.sab);
+    this.limitRecords = ring.limit;
     this.head = Atomics.load(this.views.header, RING_HEAD);
-    this.fullSeen = Atomics.load(this.views.header, RING_FULL_DROPS);
+    // Not the drop count as it is now: what no worker has counted yet is counted by this one.
+    this.fullSeen = Atomics.load(this.views.header, RING_FULL_TAKEN);
   }
 
   /** Queues a control message that arrived on the channel. */
@@ -83,11 +89,15 @@ export class RingReader {
     return ((last - this.head) | 0) < ((tail - this.head) | 0) ? last : tail;
   }
 
+  /** True when a control message is due at or before ring position `pos`. */
+  hasControlDue(pos: number): boolean {
+    return this.next < this.controls.length && ((this.controls[this.next]!.pos - pos) | 0) <= 0;
+  }
+
   /** The next control message due at or before ring position `pos`, if any. */
   controlDue(pos: number): ControlMessage | undefined {
-    if (this.next === this.controls.length) return undefined;
+    if (!this.hasControlDue(pos)) return undefined;
     const m = this.controls[this.next]!;
-    if (((m.pos - pos) | 0) > 0) return undefined;
     if (++this.next === this.controls.length) {
       this.controls = [];
       this.next = 0;
@@ -98,21 +108,60 @@ export class RingReader {
   /** True when records or control messages can be processed now. */
   hasWork(): boolean {
     const limit = this.limit();
-    return limit !== this.head || (this.next < this.controls.length && ((this.controls[this.next]!.pos - limit) | 0) <= 0);
+    return limit !== this.head || this.hasControlDue(limit);
   }
 
-  /** Hands positions up to `head` back to the producer. */
+  /**
+   * Hands positions up to `head` back to the producer. Their slots are emptied first (see `Op`);
+   * the atomic store of the head orders that before the producer can write them again.
+   */
   commit(head: number): void {
+    const { f64, mask } = this.views;
+    for (let p = this.head; p !== head; p = (p + 1) | 0) f64[(p & mask) * 2] = 0;
     Atomics.store(this.views.header, RING_HEAD, head);
     this.head = head;
   }
 
-  /** Records the producer dropped (ring full) since the last call. */
+  /** Records the producer dropped (ring full) since the last call, and since any earlier worker counted. */
   takeFullDrops(): number {
     const now = Atomics.load(this.views.header, RING_FULL_DROPS);
     const delta = (now - this.fullSeen) >>> 0;
-    this.fullSeen = now;
+    if (delta !== 0) {
+      this.fullSeen = now;
+      Atomics.store(this.views.header, RING_FULL_TAKEN, now);
+    }
     return delta;
+  }
+
+  /**
+   * For a ring whose thread has died: publishes, on its behalf, the records it wrote but never
+   * published (it was in a synchronous loop, or was terminated before its microtask ran). They
+   * are the non-empty slots after the published tail. Reading them is safe only because the
+   * writer is gone: a thread's exit completes its stores.
+   * @returns how many records were adopted
+   */
+  adoptUnpublished(): number {
+    const { header, f64, mask } = this.views;
+    const tail = Atomics.load(header, RING_TAIL);
+    const room = this.limitRecords - ((tail - this.head) | 0);
+    let end = tail;
+    for (let n = 0; n < room && f64[(end & mask) * 2] !== 0; n++) end = (end + 1) | 0;
+    if (end !== tail) Atomics.store(header, RING_TAIL, end);
+    return (end - tail) | 0;
+  }
+
+  /**
+   * For a ring whose thread has died with control messages still on their way that will never
+   * come (a terminated thread's last messages can be lost): stops waiting for them. Records of
+   * keys never announced are then counted as invalid.
+   */
+  stopWaitingForControls(): void {
+    this.received = Atomics.load(this.views.header, RING_CONTROL_SENT);
+  }
+
+  /** Control messages the producer sent that have not arrived. */
+  get missingControls(): number {
+    return (Atomics.load(this.views.header, RING_CONTROL_SENT) - this.received) | 0;
   }
 
   /** The producing thread's OS thread id, or 0 if unknown. */

@@ -6,11 +6,13 @@ export class Counters {
   ringFull = 0;
   clientQueue = 0;
   invalid = 0;
+  metadataDropped = 0;
   clients = 0;
   rejectedClients = 0;
   framesSent = 0;
   bytesSent = 0;
   attachedThreads = 0;
+  keys = 0;
   private scheduled = false;
 
   /** Starts from the figures already in `stat`: a restarted worker continues its predecessor's. */
@@ -20,6 +22,7 @@ export class Counters {
     this.ringFull = at(Stat.RingFull);
     this.clientQueue = at(Stat.ClientQueue);
     this.invalid = at(Stat.Invalid);
+    this.metadataDropped = at(Stat.MetadataDropped);
     this.rejectedClients = at(Stat.RejectedClients);
     this.framesSent = at(Stat.FramesSent);
     this.bytesSent = at(Stat.BytesSent);
@@ -42,11 +45,13 @@ export class Counters {
       [Stat.RingFull]: this.ringFull,
       [Stat.ClientQueue]: this.clientQueue,
       [Stat.Invalid]: this.invalid,
+      [Stat.MetadataDropped]: this.metadataDropped,
       [Stat.Clients]: this.clients,
       [Stat.RejectedClients]: this.rejectedClients,
       [Stat.FramesSent]: this.framesSent,
       [Stat.BytesSent]: this.bytesSent,
       [Stat.AttachedThreads]: this.attachedThreads,
+      [Stat.Keys]: this.keys,
     };
     for (let i = 0; i < STAT_COUNT; i++) Atomics.store(this.stat, i, BigInt(values[i as Stat]));
   }

@@ -4,7 +4,8 @@ import type { BoundAddress, ListenAddress } from '../../shared/address.js';
 import type { Chunk } from '../encoder.js';
 import type { MetadataStore } from '../metadata.js';
 import type { Counters } from '../stats.js';
-import { Client } from './client.js';
+import { Client, type ClientContext } from './client.js';
+import type { Loss, LossReport } from './loss-report.js';
 
 export interface TransportOptions {
   /** Frames each client may have queued. */
@@ -12,6 +13,10 @@ export interface TransportOptions {
   readonly maxClients: number;
   readonly counters: Counters;
   readonly metadata: MetadataStore;
+  /** Encodes the in-band drop counter; null when self metrics are off. */
+  readonly report: LossReport | null;
+  /** The time, in ms since the epoch. */
+  readonly now: () => number;
   /** Called with the new client count whenever it changes. */
   readonly onClients: (n: number) => void;
   /** Reports a problem to the app as a process warning. */
@@ -23,9 +28,28 @@ export class Transport {
   private readonly clients = new Set<Client>();
   private readonly server: Server;
   private accepting = true;
+  private readonly context: ClientContext;
+  private reportTimer: NodeJS.Timeout | undefined;
+  private reportAt = Number.POSITIVE_INFINITY;
+  private readonly reportNow = (): void => {
+    this.reportTimer = undefined;
+    this.reportAt = Number.POSITIVE_INFINITY;
+    for (const c of this.clients) c.reportLoss();
+  };
 
   constructor(private readonly opts: TransportOptions) {
     this.server = createServer((socket) => this.accept(socket));
+    this.context = {
+      limit: opts.bufferSize,
+      counters: opts.counters,
+      report: opts.report,
+      now: opts.now,
+      wakeAt: (at) => this.wakeAt(at),
+      // Removal happens once per client, however many of 'error'/'close' fire: the count is exact.
+      onGone: (c) => {
+        if (this.clients.delete(c)) this.changed();
+      },
+    };
   }
 
   /** Binds; rejects with the OS error. A unix socket gets mode 0600. */
@@ -58,9 +82,34 @@ export class Transport {
     for (const c of this.clients) c.enqueue(chunk);
   }
 
-  /** Sends one metadata frame to every client, never dropped. */
+  /** Sends one metadata frame to every client, never dropped for queue space. */
   broadcastMetadata(frame: Uint8Array): void {
-    for (const c of this.clients) c.sendDirect(frame, 1);
+    if (this.clients.size === 0) return;
+    const chunk = { bytes: frame, ends: Uint32Array.of(frame.length) };
+    for (const c of this.clients) c.sendDirect(chunk);
+  }
+
+  /** Records every connected client did not get (ring full, invalid): each is told in-band. */
+  lose(reason: Loss, n: number): void {
+    for (const c of this.clients) c.noteLoss(reason, n);
+  }
+
+  /** Holds direct writes (metadata) until {@link uncork}, so that a round's go out in one write per client. */
+  cork(): void {
+    for (const c of this.clients) c.socket.cork();
+  }
+
+  uncork(): void {
+    for (const c of this.clients) c.socket.uncork();
+  }
+
+  /** Calls every client's `reportLoss()` at `at` (one timer for all of them). */
+  private wakeAt(at: number): void {
+    if (at >= this.reportAt) return;
+    clearTimeout(this.reportTimer);
+    this.reportAt = at;
+    this.reportTimer = setTimeout(this.reportNow, Math.max(0, at - this.opts.now()));
+    this.reportTimer.unref();
   }
 
   /**
@@ -74,21 +123,19 @@ export class Transport {
     while ([...this.clients].some((c) => !c.idle) && Date.now() < deadline) await sleep(2);
     const clients = [...this.clients];
     const closed = clients.map((c) => new Promise<void>((resolve) => c.socket.once('close', () => resolve())));
+    // Out of time for the others: what they will not get is counted as dropped.
     for (const c of clients) {
-      if (c.idle) {
-        c.end();
-      } else {
-        // Out of time: what never reached the kernel is lost for this client.
-        this.opts.counters.clientQueue += c.undelivered;
-        c.destroy();
-      }
+      if (c.idle) c.end();
+      else c.abandon();
     }
-    // Idle clients got a FIN; one that does not close its side in time is closed for it.
+    // Idle clients got their last loss report and a FIN; one that does not close its side in
+    // time is closed for it.
     const all = Promise.all(closed);
     if (!(await settlesWithin(all, Math.max(50, deadline - Date.now())))) {
-      for (const c of clients) c.destroy();
+      for (const c of clients) c.abandon();
       await all;
     }
+    clearTimeout(this.reportTimer);
     await serverClosed;
   }
 
@@ -100,13 +147,10 @@ export class Transport {
       socket.destroy();
       return;
     }
-    const client = new Client(socket, this.opts.bufferSize, this.opts.counters, (c) => {
-      // Removal happens once per client, however many of 'error'/'close' fire: the count is exact.
-      if (this.clients.delete(c)) this.changed();
-    });
+    const client = new Client(socket, this.context);
     this.clients.add(client);
     const replay = this.opts.metadata.replay();
-    if (replay !== null) client.sendDirect(replay.bytes, replay.count);
+    if (replay !== null) client.replay(replay);
     this.changed();
   }
 

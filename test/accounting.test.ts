@@ -1,0 +1,103 @@
+// Every record is delivered or counted, once: the defects found in review, each through the
+// public API (scenarios of issue "Nothing lost that need not be").
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { Step } from './fixtures/script-thread.js';
+import { TestClient, splitFrames, startThread, tally, waitFor, withClient } from './helpers.js';
+
+const bursts = (times: number, n: number, key: string): Step[] =>
+  Array.from({ length: times }, () => [{ do: 'burst', n, key } as Step, { do: 'sleep', ms: 0 } as Step]).flat();
+
+test('a client that keeps up loses nothing, however many threads record', async (t) => {
+  const { recorder, client } = await withClient((b) => b.bufferSize(256));
+  t.after(() => recorder.close());
+  t.after(() => client.close());
+  // 4 threads, bursts of 200 into rings of 256: one drain round can hold far more than 256
+  // frames, which the client's socket takes at once.
+  const threads = [0, 1, 2, 3].map((i) => startThread(recorder, bursts(100, 200, `burst_${i}`)));
+  await Promise.all(threads.map((th) => th.exited));
+  const made = 4 * 100 * 200;
+  await waitFor('every record delivered or counted', () => {
+    const s = recorder.stats();
+    return tally(client.events()).metrics + s.dropped.ringFull + s.dropped.invalid + s.dropped.clientQueue === made;
+  }, 20_000, () => ({ got: tally(client.events()), stats: recorder.stats() }));
+  assert.equal(recorder.stats().dropped.clientQueue, 0, 'the fast client lost nothing');
+});
+
+test('flush() publishes from a thread that never returns to its event loop', async (t) => {
+  const { recorder, client } = await withClient();
+  t.after(() => recorder.close());
+  t.after(() => client.close());
+  const th = startThread(recorder, [{ do: 'burst', n: 10, key: 'sync_job' }, { do: 'flush' }, { do: 'signal' }, { do: 'block' }]);
+  t.after(() => th.worker.terminate());
+  await th.signalled(2);
+  await waitFor('the 10 flushed records', () => tally(client.events()).metrics === 10);
+  assert.equal(recorder.stats().recorded, 10);
+});
+
+test('a terminated thread: what it wrote but never published is still delivered', async (t) => {
+  const { recorder, client } = await withClient();
+  t.after(() => recorder.close());
+  t.after(() => client.close());
+  const th = startThread(recorder, [{ do: 'burst', n: 10, key: 'sync_job' }, { do: 'signal' }, { do: 'block' }]);
+  await th.signalled(1);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(tally(client.events()).metrics, 0, 'nothing was published: the thread never yielded');
+  await th.worker.terminate();
+  await waitFor('the 10 records of the dead thread', () => tally(client.events()).metrics === 10, 5000);
+  await waitFor('its ring released', () => recorder.stats().attachedThreads === 0);
+  const s = recorder.stats();
+  assert.equal(s.recorded, 10);
+  assert.deepEqual(s.dropped, { ringFull: 0, clientQueue: 0, invalid: 0, metadata: 0 });
+});
+
+test('drops made before the worker has seen a thread\'s ring are counted', async (t) => {
+  const { recorder, client } = await withClient((b) => b.bufferSize(1024).maxKeys(30_000));
+  t.after(() => recorder.close());
+  t.after(() => client.close());
+  // Keep the worker busy: 20 000 registrations queued ahead of the thread's announcement.
+  for (let i = 0; i < 20_000; i++) recorder.registerCounter(`busy_${i}`, 'count');
+  const th = startThread(recorder, [{ do: 'burst', n: 200_000, key: 'early' }]);
+  await th.exited;
+  await waitFor('every record delivered or counted', () => {
+    const s = recorder.stats();
+    return tally(client.events()).metrics + s.dropped.ringFull === 200_000;
+  }, 20_000);
+  assert.ok(recorder.stats().dropped.ringFull > 0, 'the 1024 ring overflowed');
+});
+
+test('close() past its deadline: a frame is delivered whole or counted as dropped, once', async (t) => {
+  const { recorder, client } = await withClient((b) => b.bufferSize(1 << 16).closeTimeoutMs(200));
+  t.after(() => client.close());
+  client.socket.pause(); // reads nothing until the exporter has closed
+  const c = recorder.counter({ name: 'bulk', labels: { pad: 'p'.repeat(600) } });
+  const made = 10_000;
+  for (let i = 0; i < made; i++) c.increment();
+  await recorder.close();
+  const closed = new Promise((r) => client.socket.once('close', r));
+  client.socket.resume();
+  await closed;
+  const s = recorder.stats();
+  const { frames, rest } = splitFrames(client.buffer());
+  t.diagnostic(`received ${frames.length} whole frames and ${rest} bytes of a cut one; framesSent ${s.framesSent}, clientQueue ${s.dropped.clientQueue}`);
+  assert.ok(s.dropped.clientQueue > 0, 'the deadline passed with frames undelivered');
+  assert.equal(frames.length, s.framesSent, 'framesSent counts the frames the client got whole');
+  assert.equal(s.framesSent + s.dropped.clientQueue, made, 'each frame is sent or dropped, once');
+});
+
+test('metadata dropped for a client far behind has its own figure', async (t) => {
+  const { recorder, client } = await withClient((b) => b.maxKeys(20_000));
+  t.after(() => recorder.close());
+  t.after(() => client.close());
+  client.socket.pause();
+  // 20 MiB of metadata from a thread; once its ring is released, all of it has been applied.
+  const th = startThread(recorder, [{ do: 'register', n: 5000, prefix: 'described_', description: 'd'.repeat(4096) }]);
+  await th.exited;
+  await waitFor('every registration applied', () => recorder.stats().attachedThreads === 0, 10_000);
+  const s = recorder.stats();
+  assert.ok(s.dropped.metadata > 0, 'the paused client was more than 4 MiB behind');
+  assert.equal(s.dropped.clientQueue, 0, 'metadata frames are not records');
+  const late = await TestClient.connect(recorder.address);
+  t.after(() => late.close());
+  await waitFor('a new client gets all of it', () => late.frames().length === 5000, 10_000, () => late.frames().length);
+});
