@@ -99,3 +99,36 @@ test('a control message lands between the records written before and after it', 
   assert.deepEqual(drain(reader), [1, 2, 'meta:m', 3]);
   close();
 });
+
+test('drops are counted from the ring\'s creation, and a restarted worker counts only the rest', () => {
+  const ring = createRing(8);
+  const ctl = new SharedArrayBuffer(CTL_BYTES);
+  new Int32Array(ctl)[CTL_CLIENTS] = 1;
+  const writer = new RingWriter(ring, ctl);
+  for (let i = 0; i < 20; i++) writer.push(0, Op.Histogram, i); // no reader yet: 12 dropped
+  const first = new RingReader(ring, undefined, 0);
+  assert.equal(first.takeFullDrops(), 12, 'drops made before any worker saw the ring');
+  for (let i = 0; i < 5; i++) writer.push(0, Op.Histogram, i);
+  // The worker dies before taking these 5; its successor reads the ring afresh.
+  const second = new RingReader(ring, undefined, 0);
+  assert.equal(second.takeFullDrops(), 5);
+  assert.equal(second.takeFullDrops(), 0);
+});
+
+test('a dead producer\'s unpublished records are adopted; emptied slots of earlier laps are not', () => {
+  const { writer, reader, close } = pair(16); // published every 4 records
+  const lap = (n: number) => {
+    for (let i = 0; i < n; i++) writer.push(0, Op.Histogram, i);
+    writer.publish();
+    return drain(reader).length;
+  };
+  assert.equal(lap(16), 16);
+  assert.equal(lap(13), 13); // positions 16–28; slots 13–15 still hold the first lap's records, emptied
+  writer.push(0, Op.Histogram, 100); // positions 29 and 30, never published: the thread got stuck
+  writer.push(0, Op.Histogram, 101);
+  assert.equal(writer.unpublished(), 2);
+  assert.equal(reader.adoptUnpublished(), 2, 'the two, and not slot 15 of the first lap');
+  assert.deepEqual(drain(reader), [100, 101]);
+  assert.equal(reader.adoptUnpublished(), 0);
+  close();
+});

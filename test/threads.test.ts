@@ -6,7 +6,8 @@ import { Piscina } from 'piscina';
 import type { Event } from '../src/gen/event_pb.js';
 import { attach, type TcpRecorder } from '../src/index.js';
 import { withMetrics } from '../src/piscina.js';
-import { TestClient, waitFor, withClient } from './helpers.js';
+import type { Step } from './fixtures/script-thread.js';
+import { TestClient, startThread, tally, waitFor, withClient } from './helpers.js';
 
 const fixture = (name: string) => new URL(`./fixtures/${name}`, import.meta.url);
 
@@ -83,11 +84,11 @@ test('keys from different threads are one key; metadata from any thread reaches 
   assert.equal(replay.event.value.name, 'jobs');
 });
 
-test('500 threads attaching and exiting leave no ring behind', async (t) => {
+test('100 threads attaching and exiting leave no ring behind', async (t) => {
   const { recorder, client } = await withClient((b) => b.bufferSize(256));
   t.after(() => recorder.close());
   t.after(() => client.close());
-  const rounds = 50;
+  const rounds = 10;
   const perRound = 10;
   for (let r = 0; r < rounds; r++) {
     const ws = await Promise.all(Array.from({ length: perRound }, () => runThread(recorder, { count: 10 })));
@@ -130,4 +131,24 @@ test('a thread that creates keys while its earlier records are being drained los
   assert.equal(s.recorded, 10_000);
   assert.deepEqual(s.dropped, { ringFull: 0, clientQueue: 0, invalid: 0, metadata: 0 });
   assert.equal(client.metrics().length, 10_000);
+});
+
+test('keys of threads that are gone are released: churning threads do not grow the worker', async (t) => {
+  const { recorder, client } = await withClient();
+  t.after(() => recorder.close());
+  t.after(() => client.close());
+  recorder.counter('main_key').increment();
+  for (let round = 0; round < 5; round++) {
+    // Each thread has keys of its own (per-thread dynamic names), and one key all share.
+    const threads = Array.from({ length: 4 }, (_, i) =>
+      startThread(recorder, [
+        ...Array.from({ length: 50 }, (_, k): Step => ({ do: 'burst', n: 1, key: `r${round}_t${i}_k${k}` })),
+        { do: 'burst', n: 1, key: 'main_key' },
+      ]),
+    );
+    await Promise.all(threads.map((th) => th.exited));
+    await waitFor('rings released', () => recorder.stats().attachedThreads === 0);
+    assert.equal(recorder.stats().keys, 1, 'only the main thread\'s key is left');
+  }
+  await waitFor('every record', () => tally(client.events()).metrics === 1 + 5 * 4 * 51);
 });

@@ -1,9 +1,9 @@
 import { randomInt } from 'node:crypto';
-import { readlinkSync } from 'node:fs';
 import { BroadcastChannel } from 'node:worker_threads';
 import { RING_CLOSED, RING_CONTROL_SENT, RING_TID, createRing, ringViews } from '../shared/layout.js';
 import type { ChannelMessage, ControlMessage } from '../shared/messages.js';
 import { Recording } from './recording.js';
+import { threadId } from '../shared/thread-id.js';
 import { Registry } from './registry.js';
 import { RingWriter } from './ring-writer.js';
 
@@ -34,15 +34,6 @@ function isConnector(x: unknown): x is Connector {
     Number.isInteger(c.bufferSize) &&
     Number.isInteger(c.maxKeys)
   );
-}
-
-/** This thread's OS thread id on Linux (so the worker can tell when the thread is gone), else 0. */
-function threadId(): number {
-  try {
-    return Number(/task\/(\d+)$/.exec(readlinkSync('/proc/thread-self'))?.[1] ?? 0);
-  } catch {
-    return 0;
-  }
 }
 
 // Rings attached from this thread. When the thread exits, whatever is written is published and

@@ -1,5 +1,6 @@
 import type { BoundAddress } from '../shared/address.js';
-import { CTL_STATS_OFFSET, RING_HEAD, RING_TAIL, STAT_COUNT, Stat } from '../shared/layout.js';
+import { RING_HEAD, RING_TAIL, Stat } from '../shared/layout.js';
+import { StatsBlock } from '../shared/stats-block.js';
 import type { Connector } from './attach.js';
 import { Recording } from './recording.js';
 import type { Registry } from './registry.js';
@@ -46,11 +47,16 @@ export interface ExporterStats {
   attachedThreads: number;
   /** Distinct keys (name + labels) the exporter's worker holds now, over all threads. */
   keys: number;
+  /**
+   * Times the worker woke up to work (flush intervals, full rings, registrations). With no
+   * client, or with a client and no records, it does not grow: the worker sleeps.
+   */
+  wakeups: number;
 }
 
 /** The recorder `TcpBuilder.build()` returns: the recording API plus lifecycle and stats. */
 export class TcpRecorder extends Recording {
-  private readonly stat: BigInt64Array;
+  private readonly block: StatsBlock;
   private closed: Promise<void> | undefined;
 
   /** @internal */
@@ -63,7 +69,7 @@ export class TcpRecorder extends Recording {
     private readonly connectorData: Connector,
   ) {
     super(writer, registry);
-    this.stat = new BigInt64Array(connectorData.ctl, CTL_STATS_OFFSET, STAT_COUNT);
+    this.block = new StatsBlock(connectorData.ctl);
     hosts.set(this, host);
   }
 
@@ -81,11 +87,13 @@ export class TcpRecorder extends Recording {
   }
 
   /**
-   * Live counters. Records still in the ring count as recorded; the worker publishes its own
-   * figures after every batch, so they may trail by one batch. After `close()` they are final.
+   * Live counters, one consistent snapshot of what the worker published. Records still in this
+   * thread's ring count as recorded; the worker publishes its own figures after every batch,
+   * so they may trail by one batch. After `close()` they are final.
    */
   stats(): ExporterStats {
-    const s = (i: Stat): number => Number(Atomics.load(this.stat, i));
+    const figures = this.block.read();
+    const s = (i: Stat): number => figures[i]!;
     const inRing =
       ((Atomics.load(this.ringHeader, RING_TAIL) - Atomics.load(this.ringHeader, RING_HEAD)) | 0) +
       this.writer.unpublished();
@@ -104,6 +112,7 @@ export class TcpRecorder extends Recording {
       workerRestarts: this.host.restarts,
       attachedThreads: s(Stat.AttachedThreads),
       keys: s(Stat.Keys),
+      wakeups: s(Stat.Wakeups),
     };
   }
 

@@ -9,6 +9,7 @@ import {
   RING_TAIL,
   recordHeader,
   ringViews,
+  wakeMark,
   type RingDescriptor,
 } from '../shared/layout.js';
 import type { ControlMessage } from '../shared/messages.js';
@@ -66,7 +67,7 @@ export class RingWriter {
     let every = 64;
     while (every > 1 && every * 4 > ring.limit) every >>= 1;
     this.publishMask = every - 1;
-    this.wakeAt = Math.max(1, ring.limit >> 2);
+    this.wakeAt = wakeMark(ring.limit);
     this.ctl = new Int32Array(ctl);
     this.tail = Atomics.load(this.header, RING_TAIL);
     this.published = this.tail;
@@ -125,11 +126,11 @@ export class RingWriter {
     this.published = this.tail;
     Atomics.store(this.header, RING_TAIL, this.tail);
     // Sequentially consistent load after the store: either the worker sees our tail before it
-    // sleeps, or we see its flag here and ring the doorbell. A napping worker polls again
-    // within NAP_MS anyway, so it is woken early only when the ring is filling up.
+    // sleeps, or we see its flag here and ring the doorbell. A worker waiting out a flush
+    // interval comes back by itself, so it is woken early only when the ring is filling up.
     const park = Atomics.load(this.ctl, CTL_PARKED);
-    if (park === Park.Sleep) this.ring();
-    else if (park === Park.Nap) {
+    if (park === Park.Idle) this.ring();
+    else if (park === Park.Flush) {
       this.headSeen = Atomics.load(this.header, RING_HEAD);
       if (((this.tail - this.headSeen) | 0) >= this.wakeAt) this.ring();
     }
@@ -150,7 +151,9 @@ export class RingWriter {
     this.port?.postMessage(msg);
     // Counted after it is sent: a worker that sees the count also has (or awaits) the message.
     Atomics.add(this.header, RING_CONTROL_SENT, 1);
-    this.ring();
+    // Then, as for records: an idle worker is woken; one waiting out a flush interval applies
+    // it when that ends.
+    if (Atomics.load(this.ctl, CTL_PARKED) === Park.Idle) this.ring();
   }
 
   /** Points control messages at a (new) worker's port or channel. */

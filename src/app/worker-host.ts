@@ -11,7 +11,10 @@ const WORKER_URL = new URL('../worker/main.js', import.meta.url);
  * that never change, and a way to get the rest.
  */
 export interface HostOptions
-  extends Pick<WorkerInit, 'ctl' | 'listen' | 'bufferSize' | 'maxClients' | 'maxKeys' | 'selfMetrics' | 'protocol' | 'ring' | 'channel'> {
+  extends Pick<
+    WorkerInit,
+    'ctl' | 'listen' | 'bufferSize' | 'maxClients' | 'maxKeys' | 'selfMetrics' | 'flushIntervalMs' | 'protocol' | 'ring' | 'channel'
+  > {
   /** Called when a (re)started worker needs a new control port and the registry's state. */
   readonly rebind: (port: MessagePort) => ControlMessage[];
 }
@@ -42,8 +45,11 @@ export class WorkerHost {
     const { port1, port2 } = new MessageChannel();
     const replay = this.opts.rebind(port1);
     const sentBase = Atomics.load(ringViews(this.opts.ring.sab).header, RING_CONTROL_SENT);
-    const { ctl, bufferSize, maxClients, maxKeys, selfMetrics, protocol, ring, channel } = this.opts;
-    const init: WorkerInit = { ctl, listen, bufferSize, maxClients, maxKeys, selfMetrics, protocol, ring, channel, port: port2, sentBase, replay };
+    const { ctl, bufferSize, maxClients, maxKeys, selfMetrics, flushIntervalMs, protocol, ring, channel } = this.opts;
+    const init: WorkerInit = {
+      ...{ ctl, listen, bufferSize, maxClients, maxKeys, selfMetrics, flushIntervalMs, protocol, ring, channel },
+      ...{ port: port2, sentBase, replay },
+    };
     const worker = new Worker(WORKER_URL, { name: 'metrics-exporter-tcp', workerData: init, transferList: [port2] });
     this.worker = worker;
     this.exited = false;

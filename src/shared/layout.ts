@@ -18,25 +18,31 @@ export const CTL_CLIENTS = 0;
 export const CTL_PARKED = 16;
 /** Int32 slot: bumped by producers to wake a parked worker. */
 export const CTL_DOORBELL = 32;
+/** Int32 slot: the transport worker's OS thread id on Linux (0 elsewhere), for CPU accounting. */
+export const CTL_WORKER_TID = 33;
 /**
- * How the worker is waiting. A wake-up is a futex syscall costing the app thread microseconds,
- * so producers ring only when it matters:
- * - `Nap`: the worker polls again within {@link NAP_MS}; producers ring only when a ring is a
- *   quarter full. Sparse records then cost the app no syscall and wait at most a nap.
- * - `Sleep`: after a while with nothing to do the worker sleeps longer; the next publish rings.
+ * How the worker is waiting. Waking it is a futex syscall that costs the app thread
+ * microseconds, and every wake-up costs the worker a round; so producers ring only when it
+ * matters, and the worker works in batches:
+ * - `Flush`: the worker drained records and waits a flush interval (`flushIntervalMs`) for the
+ *   next batch; producers ring only when a ring is a quarter full. Records then wait at most
+ *   a flush interval and cost the app no syscall.
+ * - `Idle`: a flush interval passed with nothing to do; the worker sleeps until the next
+ *   publish (or control message) rings, then gives that batch a flush interval to gather.
  */
 export const enum Park {
   Running = 0,
-  Nap = 1,
-  Sleep = 2,
+  Flush = 1,
+  Idle = 2,
 }
-/** Longest nap; also the added latency of a sparse record. */
-export const NAP_MS = 1;
 
-/** Byte offset of the statistics (BigInt64 slots, written by the worker with Atomics). */
-export const CTL_STATS_OFFSET = 192;
+/**
+ * Int32 offset of the statistics: a sequence number, then two Int32 words (low, high) per
+ * figure, in the order of {@link Stat}. Only the worker writes them (see `shared/stats-block.ts`).
+ */
+export const CTL_STATS = 48;
 
-/** BigInt64 slots of the statistics area, in the order `stats()` reports them. */
+/** Figures of the statistics area, in the order `stats()` reports them. */
 export const enum Stat {
   Recorded = 0,
   RingFull,
@@ -49,9 +55,10 @@ export const enum Stat {
   BytesSent,
   AttachedThreads,
   Keys,
+  Wakeups,
 }
-export const STAT_COUNT = 11;
-export const CTL_BYTES = CTL_STATS_OFFSET + STAT_COUNT * 8;
+export const STAT_COUNT = 12;
+export const CTL_BYTES = (CTL_STATS + 1 + 2 * STAT_COUNT) * 4;
 
 /** Int32 slot of a ring header: the consumer's read position (free-running, wraps at 2^32). */
 export const RING_HEAD = 0;
@@ -114,6 +121,14 @@ export const enum Op {
   Histogram = 6,
   /** A value the producer already knows is invalid (e.g. a negative bigint): counted, not sent. */
   Invalid = 7,
+}
+
+/**
+ * Records in a ring at which a worker waiting out a flush interval is woken early (a quarter
+ * of the ring): it then has three quarters of the ring of headroom to drain it.
+ */
+export function wakeMark(limit: number): number {
+  return Math.max(1, limit >> 2);
 }
 
 /** Largest number of records a ring holds when `bufferSize` is `null` (16 MiB of ring). */

@@ -48,6 +48,8 @@ export interface WorkerInit {
   readonly maxKeys: number;
   /** Whether each client is sent the in-band drop counter. */
   readonly selfMetrics: boolean;
+  /** How long a batch of records may gather before it is sent. */
+  readonly flushIntervalMs: number;
   readonly protocol: Protocol;
   readonly ring: RingDescriptor;
   readonly port: MessagePort;

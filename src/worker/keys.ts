@@ -13,6 +13,11 @@ export interface KeyEntry {
   warned: boolean;
 }
 
+/** A label value as warnings show it: long ones cut to 64 characters. */
+function short(v: string): string {
+  return v.length <= 64 ? v : `${v.slice(0, 63)}…`;
+}
+
 /** An entry of the table, with the number of rings using it. */
 interface Held extends KeyEntry {
   readonly canonical: string;
@@ -45,7 +50,7 @@ export class KeyTable {
       e = {
         name: new BinaryWriter().tag(1, WireType.LengthDelimited).string(name).finish(),
         labels: l.finish(),
-        text: labels.length === 0 ? name : `${name}{${labels.map(([k, v]) => `${k}=${v}`).join(',')}}`,
+        text: labels.length === 0 ? name : `${name}{${labels.map(([k, v]) => `${k}=${short(v)}`).join(',')}}`,
         warned: false,
         canonical,
         refs: 0,

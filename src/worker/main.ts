@@ -1,6 +1,8 @@
 // Entry of the transport worker. It imports nothing from the app side but shared/ and gen/.
 import { BroadcastChannel, parentPort, workerData } from 'node:worker_threads';
-import { CTL_CLIENTS, CTL_STATS_OFFSET, STAT_COUNT } from '../shared/layout.js';
+import { CTL_CLIENTS, CTL_WORKER_TID } from '../shared/layout.js';
+import { StatsBlock } from '../shared/stats-block.js';
+import { threadId } from '../shared/thread-id.js';
 import type { ChannelMessage, FromWorker, ToWorker, WorkerInit } from '../shared/messages.js';
 import { WallClock } from './clock.js';
 import { KeyTable } from './keys.js';
@@ -16,7 +18,8 @@ const port = parentPort!;
 const ctl = new Int32Array(init.ctl);
 const ring = new RingReader(init.ring, init.port, init.sentBase);
 const clock = new WallClock();
-const counters = new Counters(new BigInt64Array(init.ctl, CTL_STATS_OFFSET, STAT_COUNT));
+const counters = new Counters(new StatsBlock(init.ctl));
+Atomics.store(ctl, CTL_WORKER_TID, threadId());
 
 let closing = false;
 function send(msg: FromWorker): void {
@@ -36,7 +39,18 @@ const transport = new Transport({
   },
   warn,
 });
-const pipeline = new Pipeline({ protocol: init.protocol, ctl, main: ring, keys: new KeyTable(), metadata, transport, counters, clock, warn });
+const pipeline = new Pipeline({
+  protocol: init.protocol,
+  ctl,
+  main: ring,
+  keys: new KeyTable(),
+  metadata,
+  transport,
+  counters,
+  clock,
+  flushIntervalMs: init.flushIntervalMs,
+  warn,
+});
 pipeline.apply(ring, init.replay);
 // Rings of other threads are announced here (see app/attach.ts).
 const channel = new BroadcastChannel(init.channel);

@@ -1,6 +1,6 @@
 import { setImmediate as yieldToIo } from 'node:timers/promises';
 import { existsSync } from 'node:fs';
-import { CTL_DOORBELL, CTL_PARKED, KEY_ID_LIMIT, NAP_MS, Op, Park, RING_TAIL, createRing, recordHeader, ringViews } from '../shared/layout.js';
+import { CTL_DOORBELL, CTL_PARKED, KEY_ID_LIMIT, Op, Park, RING_TAIL, createRing, recordHeader, ringViews } from '../shared/layout.js';
 import type { ChannelMessage, ControlMessage, Protocol } from '../shared/messages.js';
 import type { WallClock } from './clock.js';
 import { FrameEncoder, GaugeOp } from './encoder.js';
@@ -14,14 +14,17 @@ import type { Transport } from './transport/server.js';
 /** Records taken from one ring per round before the worker yields to socket I/O. */
 const ROUND_BUDGET = 4096;
 /**
- * Control messages (key announcements, metadata) applied per round, over all rings. A burst of
- * registrations then delays the records of other rings by a round, not by all of them.
+ * Control messages (key announcements, metadata) applied per ring per round. A burst of
+ * registrations in one thread then delays the records of other rings by a round, not by all of
+ * them.
  */
 const CONTROL_BUDGET = 512;
-/** A sleeping worker re-checks the rings at least this often, even if a wake-up were missed. */
-const SLEEP_MS = 50;
-/** Empty naps in a row before the worker sleeps (about this many ms without a record). */
-const NAPS_BEFORE_SLEEP = 20;
+/**
+ * An idle worker looks at the rings at least this often. Producers ring an idle worker's
+ * doorbell after publishing, and it re-checks the rings after saying it is idle, so a wake-up
+ * cannot be missed; this only bounds the cost of a bug.
+ */
+const IDLE_CHECK_MS = 10_000;
 /** How often rings of other threads are checked for a thread that died without saying so. */
 const LIVENESS_MS = 500;
 /**
@@ -42,26 +45,33 @@ export interface PipelineParts {
   readonly transport: Transport;
   readonly counters: Counters;
   readonly clock: WallClock;
+  /** How long a batch may gather (the `flushIntervalMs` option). */
+  readonly flushIntervalMs: number;
   /** Reports a problem to the app as a process warning. */
   readonly warn: (message: string, code: string) => void;
 }
 
 /**
  * The worker's main loop: drain every ring in rounds, encode each round into one chunk shared
- * by all clients, and park on the doorbell when there is nothing to do. Between rounds it
- * yields to the event loop so that sockets are served while producers are busy.
+ * by all clients, and wait in between (see {@link Park}): a flush interval after a round that
+ * found records, until a producer rings after one that found none. While a ring stays a quarter
+ * full it drains round after round, yielding to the event loop between them so that sockets
+ * are served.
  */
 export class Pipeline {
   private readonly encoder: FrameEncoder;
   private stopping = false;
-  private idleNaps = 0;
+  /** The last round left work behind (a budget ran out). */
+  private busy = false;
   private loop: Promise<void> | undefined;
   /** Every ring being drained: the recorder's own first, then those of other threads. */
   private readonly rings: RingReader[];
   private readonly attached = new Map<number, RingReader>();
   private lastLiveness = 0;
-  /** Control messages this round may still apply. */
+  /** Control messages the ring being drained may still apply this round. */
   private controlBudget = CONTROL_BUDGET;
+  /** Control messages applied this round. */
+  private controlsApplied = 0;
 
   constructor(private readonly p: PipelineParts) {
     this.encoder = new FrameEncoder(p.protocol);
@@ -82,7 +92,8 @@ export class Pipeline {
     } else {
       return; // not ours
     }
-    this.wake();
+    // An idle worker is woken; one waiting out a flush interval takes it when that ends.
+    if (Atomics.load(this.p.ctl, CTL_PARKED) === Park.Idle) this.wake();
   }
 
   start(): void {
@@ -134,12 +145,14 @@ export class Pipeline {
 
   private async run(): Promise<void> {
     while (!this.stopping) {
-      if (this.round() > 0) {
-        this.idleNaps = 0;
-        await yieldToIo();
-      } else {
-        await this.park(this.idleNaps < NAPS_BEFORE_SLEEP ? Park.Nap : Park.Sleep);
-        this.idleNaps++;
+      const did = this.round();
+      if (this.stopping) break;
+      if (this.busy || this.rings.some((r) => r.backlogged())) {
+        await yieldToIo(); // more is waiting already
+      } else if (did > 0) {
+        await this.park(Park.Flush); // let the next batch gather
+      } else if (await this.park(Park.Idle)) {
+        await this.park(Park.Flush); // woken by the first record of a batch: let the rest gather
       }
     }
   }
@@ -153,7 +166,8 @@ export class Pipeline {
     const { counters, transport } = this.p;
     const invalidBefore = counters.invalid;
     let taken = 0;
-    this.controlBudget = CONTROL_BUDGET;
+    this.controlsApplied = 0;
+    this.busy = false;
     this.encoder.begin(this.p.clock.now());
     const live = transport.clientCount > 0;
     transport.cork();
@@ -167,9 +181,8 @@ export class Pipeline {
     if (chunk !== null) transport.broadcast(chunk);
     if (counters.invalid !== invalidBefore) transport.lose(Loss.Invalid, counters.invalid - invalidBefore);
     transport.uncork();
-    const controls = CONTROL_BUDGET - this.controlBudget;
-    if (taken > 0 || controls > 0) counters.changed();
-    return taken + controls;
+    if (taken > 0 || this.controlsApplied > 0) counters.changed();
+    return taken + this.controlsApplied;
   }
 
   /** Counts the records a ring's producer dropped because it was full; connected clients are told. */
@@ -183,9 +196,10 @@ export class Pipeline {
   /**
    * Takes up to a round's budget of records from one ring, applying its control messages where
    * they belong; encodes the records if `live`. Stops early, before a control message, when the
-   * round's control budget is spent.
+   * ring's control budget for the round is spent.
    */
   private drain(ring: RingReader, live: boolean): number {
+    this.controlBudget = CONTROL_BUDGET;
     const limit = ring.limit();
     const { u32, f64, mask } = ring.views;
     let h = ring.head;
@@ -201,6 +215,7 @@ export class Pipeline {
       n++;
     }
     if (h === limit) this.controlsAt(ring, h);
+    else this.busy = true; // a budget ran out
     if (n > 0) ring.commit(h);
     return n;
   }
@@ -210,6 +225,7 @@ export class Pipeline {
     while (ring.hasControlDue(h)) {
       if (this.controlBudget === 0) return false;
       this.controlBudget--;
+      this.controlsApplied++;
       this.control(ring, ring.controlDue(h)!);
     }
     return true;
@@ -264,19 +280,28 @@ export class Pipeline {
   }
 
   /**
-   * Waits for the doorbell or the timeout of `how`. The flag is set before the final check of
-   * the rings, and producers read it after publishing their tail, so a record published
-   * during the check is either seen here or rings the doorbell (see {@link Park}).
+   * Waits as `how` says (see {@link Park}): a flush interval, or until a producer rings. The flag
+   * is set before the last look at the rings, and producers read it after publishing, so a
+   * record published meanwhile is either seen here or rings the doorbell.
+   * @returns false when the wait ended by its timeout, true otherwise
    */
-  private async park(how: Park.Nap | Park.Sleep): Promise<void> {
-    const { ctl } = this.p;
+  private async park(how: Park.Flush | Park.Idle): Promise<boolean> {
+    const { ctl, counters } = this.p;
     Atomics.store(ctl, CTL_PARKED, how);
     const bell = Atomics.load(ctl, CTL_DOORBELL);
-    if (!this.stopping && !this.rings.some((r) => r.hasWork())) {
-      const wait = Atomics.waitAsync(ctl, CTL_DOORBELL, bell, how === Park.Nap ? NAP_MS : SLEEP_MS);
-      if (wait.async) await wait.value;
+    let rung = true;
+    const ready = this.stopping || this.rings.some((r) => (how === Park.Idle ? r.hasWork() : r.backlogged()));
+    if (!ready) {
+      // An idle worker with rings of other threads still looks at them now and then, to
+      // notice a thread that died (forgetFinishedRings).
+      const timeout = how === Park.Flush ? this.p.flushIntervalMs : this.attached.size > 0 ? LIVENESS_MS : IDLE_CHECK_MS;
+      const wait = Atomics.waitAsync(ctl, CTL_DOORBELL, bell, timeout);
+      if (wait.async) rung = (await wait.value) === 'ok';
+      counters.wakeups++;
+      counters.changed();
     }
     Atomics.store(ctl, CTL_PARKED, Park.Running);
+    return rung;
   }
 
   /**

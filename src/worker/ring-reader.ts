@@ -8,6 +8,7 @@ import {
   RING_TAIL,
   RING_TID,
   ringViews,
+  wakeMark,
   type RingDescriptor,
   type RingViews,
 } from '../shared/layout.js';
@@ -33,6 +34,7 @@ export class RingReader {
   diedAt: number | undefined;
   private fullSeen = 0;
   private readonly limitRecords: number;
+  private readonly wakeAt: number;
   private controls: ControlMessage[] = [];
   private next = 0;
   private received = 0;
@@ -51,6 +53,7 @@ export class RingReader {
     this.received = sentBase;
     this.views = ringViews(ring.sab);
     this.limitRecords = ring.limit;
+    this.wakeAt = wakeMark(ring.limit);
     this.head = Atomics.load(this.views.header, RING_HEAD);
     // Not the drop count as it is now: what no worker has counted yet is counted by this one.
     this.fullSeen = Atomics.load(this.views.header, RING_FULL_TAKEN);
@@ -109,6 +112,11 @@ export class RingReader {
   hasWork(): boolean {
     const limit = this.limit();
     return limit !== this.head || this.hasControlDue(limit);
+  }
+
+  /** True when the ring holds as many records as make its producer wake a waiting worker. */
+  backlogged(): boolean {
+    return ((Atomics.load(this.views.header, RING_TAIL) - this.head) | 0) >= this.wakeAt;
   }
 
   /**

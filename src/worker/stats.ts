@@ -1,4 +1,5 @@
 import { STAT_COUNT, Stat } from '../shared/layout.js';
+import type { StatsBlock } from '../shared/stats-block.js';
 
 /** What the worker counts; published into the control block for the app's `stats()`. */
 export class Counters {
@@ -13,46 +14,50 @@ export class Counters {
   bytesSent = 0;
   attachedThreads = 0;
   keys = 0;
+  wakeups = 0;
   private scheduled = false;
+  private readonly values = new Float64Array(STAT_COUNT);
+  private readonly publishNow = (): void => {
+    this.scheduled = false;
+    this.publish();
+  };
 
-  /** Starts from the figures already in `stat`: a restarted worker continues its predecessor's. */
-  constructor(private readonly stat: BigInt64Array) {
-    const at = (i: Stat): number => Number(Atomics.load(stat, i));
-    this.recorded = at(Stat.Recorded);
-    this.ringFull = at(Stat.RingFull);
-    this.clientQueue = at(Stat.ClientQueue);
-    this.invalid = at(Stat.Invalid);
-    this.metadataDropped = at(Stat.MetadataDropped);
-    this.rejectedClients = at(Stat.RejectedClients);
-    this.framesSent = at(Stat.FramesSent);
-    this.bytesSent = at(Stat.BytesSent);
+  /** Starts from the figures already published: a restarted worker continues its predecessor's. */
+  constructor(private readonly block: StatsBlock) {
+    const was = block.read();
+    this.recorded = was[Stat.Recorded]!;
+    this.ringFull = was[Stat.RingFull]!;
+    this.clientQueue = was[Stat.ClientQueue]!;
+    this.invalid = was[Stat.Invalid]!;
+    this.metadataDropped = was[Stat.MetadataDropped]!;
+    this.rejectedClients = was[Stat.RejectedClients]!;
+    this.framesSent = was[Stat.FramesSent]!;
+    this.bytesSent = was[Stat.BytesSent]!;
+    this.wakeups = was[Stat.Wakeups]!;
   }
 
   /** Publishes once, at the end of the current job, however many counters changed. */
   changed(): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    queueMicrotask(() => {
-      this.scheduled = false;
-      this.publish();
-    });
+    queueMicrotask(this.publishNow);
   }
 
-  /** Stores every figure with Atomics so that the app never reads a torn value. */
+  /** Publishes every figure as one snapshot (nothing is allocated). */
   publish(): void {
-    const values: Record<Stat, number> = {
-      [Stat.Recorded]: this.recorded,
-      [Stat.RingFull]: this.ringFull,
-      [Stat.ClientQueue]: this.clientQueue,
-      [Stat.Invalid]: this.invalid,
-      [Stat.MetadataDropped]: this.metadataDropped,
-      [Stat.Clients]: this.clients,
-      [Stat.RejectedClients]: this.rejectedClients,
-      [Stat.FramesSent]: this.framesSent,
-      [Stat.BytesSent]: this.bytesSent,
-      [Stat.AttachedThreads]: this.attachedThreads,
-      [Stat.Keys]: this.keys,
-    };
-    for (let i = 0; i < STAT_COUNT; i++) Atomics.store(this.stat, i, BigInt(values[i as Stat]));
+    const v = this.values;
+    v[Stat.Recorded] = this.recorded;
+    v[Stat.RingFull] = this.ringFull;
+    v[Stat.ClientQueue] = this.clientQueue;
+    v[Stat.Invalid] = this.invalid;
+    v[Stat.MetadataDropped] = this.metadataDropped;
+    v[Stat.Clients] = this.clients;
+    v[Stat.RejectedClients] = this.rejectedClients;
+    v[Stat.FramesSent] = this.framesSent;
+    v[Stat.BytesSent] = this.bytesSent;
+    v[Stat.AttachedThreads] = this.attachedThreads;
+    v[Stat.Keys] = this.keys;
+    v[Stat.Wakeups] = this.wakeups;
+    this.block.write(v);
   }
 }

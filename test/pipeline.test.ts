@@ -1,0 +1,73 @@
+// The worker's drain loop on its own, with a transport that records what it is given.
+import assert from 'node:assert/strict';
+import { MessageChannel } from 'node:worker_threads';
+import { test } from 'node:test';
+import { CTL_BYTES, Op, RING_CONTROL_SENT, RING_TAIL, createRing, recordHeader, ringViews } from '../src/shared/layout.js';
+import { StatsBlock } from '../src/shared/stats-block.js';
+import type { ControlMessage } from '../src/shared/messages.js';
+import { WallClock } from '../src/worker/clock.js';
+import type { Chunk } from '../src/worker/encoder.js';
+import { KeyTable } from '../src/worker/keys.js';
+import { MetadataStore } from '../src/worker/metadata.js';
+import { Pipeline } from '../src/worker/pipeline.js';
+import { RingReader } from '../src/worker/ring-reader.js';
+import { Counters } from '../src/worker/stats.js';
+import type { Transport } from '../src/worker/transport/server.js';
+
+/** What the pipeline handed to the transport, in order: 'm' per metric frame, 'd' per metadata frame. */
+function recordingTransport(log: string[]): Transport {
+  const fake = {
+    clientCount: 1,
+    broadcast: (chunk: Chunk) => log.push(...Array.from(chunk.ends, () => 'm')),
+    broadcastMetadata: () => log.push('d'),
+    lose: () => {},
+    cork: () => {},
+    uncork: () => {},
+  };
+  return fake as unknown as Transport;
+}
+
+test('a burst of registrations does not hold back the records of other rings', () => {
+  const ctl = new SharedArrayBuffer(CTL_BYTES);
+  const log: string[] = [];
+  const main = createRing(1024);
+  const { port1, port2 } = new MessageChannel();
+  const registrations = 5000;
+  for (let i = 0; i < registrations; i++) {
+    const m: ControlMessage = { t: 'meta', pos: 0, name: `n${i}`, kind: 'counter', unit: undefined, description: undefined };
+    port1.postMessage(m);
+  }
+  Atomics.store(ringViews(main.sab).header, RING_CONTROL_SENT, registrations);
+  const pipeline = new Pipeline({
+    protocol: 'seed',
+    ctl: new Int32Array(ctl),
+    main: new RingReader(main, port2, 0),
+    keys: new KeyTable(),
+    metadata: new MetadataStore(10_000, () => {}),
+    transport: recordingTransport(log),
+    counters: new Counters(new StatsBlock(ctl)),
+    clock: new WallClock(),
+    flushIntervalMs: 50,
+    warn: () => {},
+  });
+  // Another thread's ring, announced, with a key and 100 records.
+  const other = createRing(1024);
+  const { header, f64 } = ringViews(other.sab);
+  pipeline.onChannel({ t: 'attach', ring: 1, desc: other, sentBase: 0 });
+  pipeline.onChannel({ t: 'key', ring: 1, pos: 0, id: 0, canonical: 'k', name: 'k', labels: [] });
+  Atomics.store(header, RING_CONTROL_SENT, 1);
+  for (let i = 0; i < 100; i++) {
+    f64[i * 2 + 1] = i;
+    f64[i * 2] = recordHeader(0, Op.GaugeSet);
+  }
+  Atomics.store(header, RING_TAIL, 100);
+
+  pipeline.round();
+  const firstRound = log.filter((x) => x === 'd').length;
+  assert.ok(firstRound < registrations / 4, `the first round applied ${firstRound} registrations, not all of them`);
+  assert.equal(log.filter((x) => x === 'm').length, 100, 'and the other ring was drained in that round');
+  while (pipeline.round() > 0);
+  assert.equal(log.filter((x) => x === 'd').length, registrations, 'every registration, over later rounds');
+  port1.close();
+  port2.close();
+});
