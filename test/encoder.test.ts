@@ -140,3 +140,49 @@ test('a batch grows its buffer for frames larger than the initial one', () => {
     Buffer.from(expected(big, 1000, { case: 'histogram', value: 3 })).toString('hex'),
   );
 });
+
+for (const protocol of ['seed', 'observer-0.11'] as const) {
+  test(`random mixes of keys, ops and batches encode exactly as toBinary does, across slabs (${protocol})`, () => {
+    let seed = 12345;
+    const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
+    const table = new KeyTable();
+    // Large keys make batches cross the 1 MiB slab, which moves them.
+    const all = [...keys, { name: 'big', labels: { a: 'p'.repeat(1000), b: 'q'.repeat(1000), c: 'r'.repeat(1000) } }];
+    const entries = all.map((k) => entry(table, k));
+    const enc = new FrameEncoder(protocol);
+    let checked = 0;
+    for (let batch = 0; batch < 40; batch++) {
+      const t = pick(times) + batch;
+      enc.begin(t);
+      const want: Uint8Array[] = [];
+      for (let i = Math.floor(rand() * 800); i > 0; i--) {
+        const ki = Math.floor(rand() * all.length);
+        const what = rand();
+        if (what < 0.4) {
+          const u = pick([...counters.map(BigInt), ...u64s]);
+          enc.counter(entries[ki]!, Number(u & 0xffffffffn), Number(u >> 32n));
+          want.push(expected(all[ki], t, { case: 'counter', value: u }, protocol));
+        } else if (what < 0.7) {
+          const [name, op] = pick(gauges);
+          const d = pick(doubles);
+          enc.gauge(entries[ki]!, op, d);
+          want.push(expected(all[ki], t, { case: 'gauge', value: { case: name, value: d } }, protocol));
+        } else {
+          const d = pick(doubles);
+          enc.histogram(entries[ki]!, d);
+          want.push(expected(all[ki], t, { case: 'histogram', value: d }, protocol));
+        }
+      }
+      const chunk = enc.finish();
+      if (want.length === 0) {
+        assert.equal(chunk, null);
+        continue;
+      }
+      assert.equal(Buffer.from(chunk!.bytes).toString('hex'), Buffer.concat(want).toString('hex'), `batch ${batch}`);
+      assert.equal(chunk!.ends.length, want.length);
+      checked += want.length;
+    }
+    assert.ok(checked > 10_000);
+  });
+}

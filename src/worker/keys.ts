@@ -11,6 +11,14 @@ export interface KeyEntry {
   readonly text: string;
   /** Whether an invalid value of this key was reported already (once per key). */
   warned: boolean;
+  /**
+   * The encoder's cache of this key's last frame prefix: where it starts in the encoder's
+   * slab, its length, the value shape it was written for, and the batch it belongs to.
+   */
+  at: number;
+  len: number;
+  shape: number;
+  stamp: number;
 }
 
 /** A label value as warnings show it: long ones cut to 64 characters. */
@@ -52,6 +60,10 @@ export class KeyTable {
         labels: l.finish(),
         text: labels.length === 0 ? name : `${name}{${labels.map(([k, v]) => `${k}=${short(v)}`).join(',')}}`,
         warned: false,
+        at: 0,
+        len: 0,
+        shape: -1,
+        stamp: 0,
         canonical,
         refs: 0,
       };

@@ -76,7 +76,7 @@ port.on('message', (msg: ToWorker) => {
   void (async () => {
     // Producers stop recording; what they published is drained and flushed.
     Atomics.store(ctl, CTL_CLIENTS, 0);
-    await pipeline.stop();
+    pipeline.stop();
     await transport.shutdown(msg.timeoutMs);
     counters.clients = 0;
     counters.publish();

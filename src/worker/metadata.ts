@@ -2,7 +2,7 @@ import { create } from '@bufbuild/protobuf';
 import { sizeDelimitedEncode } from '@bufbuild/protobuf/wire';
 import { EventSchema, Metadata_MetricType } from '../gen/event_pb.js';
 import type { MetricKind } from '../shared/messages.js';
-import type { Chunk } from './encoder.js';
+import { Chunk } from './chunk.js';
 
 const TYPES: Record<MetricKind, Metadata_MetricType> = {
   counter: Metadata_MetricType.COUNTER,
@@ -63,6 +63,6 @@ export class MetadataStore {
     let end = 0;
     let i = 0;
     for (const f of this.frames.values()) ends[i++] = end += f.length;
-    return { bytes: Buffer.concat([...this.frames.values()]), ends };
+    return new Chunk(Buffer.concat([...this.frames.values()]), ends);
   }
 }

@@ -1,6 +1,5 @@
-import { setImmediate as yieldToIo } from 'node:timers/promises';
 import { existsSync } from 'node:fs';
-import { CTL_DOORBELL, CTL_PARKED, KEY_ID_LIMIT, Op, Park, RING_TAIL, createRing, recordHeader, ringViews } from '../shared/layout.js';
+import { KEY_ID_LIMIT, Op, Park, RING_TAIL, createRing, recordHeader, ringViews } from '../shared/layout.js';
 import type { ChannelMessage, ControlMessage, Protocol } from '../shared/messages.js';
 import type { WallClock } from './clock.js';
 import { FrameEncoder, GaugeOp } from './encoder.js';
@@ -10,6 +9,7 @@ import { RingReader } from './ring-reader.js';
 import type { Counters } from './stats.js';
 import { Loss } from './transport/loss-report.js';
 import type { Transport } from './transport/server.js';
+import { Waiter } from './waiter.js';
 
 /** Records taken from one ring per round before the worker yields to socket I/O. */
 const ROUND_BUDGET = 4096;
@@ -21,8 +21,8 @@ const ROUND_BUDGET = 4096;
 const CONTROL_BUDGET = 512;
 /**
  * An idle worker looks at the rings at least this often. Producers ring an idle worker's
- * doorbell after publishing, and it re-checks the rings after saying it is idle, so a wake-up
- * cannot be missed; this only bounds the cost of a bug.
+ * doorbell after publishing, and it takes a last look at the rings after saying it is idle, so
+ * a wake-up cannot be missed; this only bounds the cost of a bug.
  */
 const IDLE_CHECK_MS = 10_000;
 /** How often rings of other threads are checked for a thread that died without saying so. */
@@ -60,10 +60,18 @@ export interface PipelineParts {
  */
 export class Pipeline {
   private readonly encoder: FrameEncoder;
+  private readonly waiter: Waiter;
   private stopping = false;
   /** The last round left work behind (a budget ran out). */
   private busy = false;
-  private loop: Promise<void> | undefined;
+  /** Runs a round, then decides how to wait for the next. */
+  private readonly step = (): void => {
+    if (this.stopping) return;
+    const did = this.round();
+    if (this.busy || this.rings.some((r) => r.backlogged())) this.waiter.soon(); // more is waiting already
+    else if (did > 0) this.waiter.flush(); // let the next batch gather
+    else this.waiter.idle(this.attached.size > 0 ? LIVENESS_MS : IDLE_CHECK_MS);
+  };
   /** Every ring being drained: the recorder's own first, then those of other threads. */
   private readonly rings: RingReader[];
   private readonly attached = new Map<number, RingReader>();
@@ -76,6 +84,13 @@ export class Pipeline {
   constructor(private readonly p: PipelineParts) {
     this.encoder = new FrameEncoder(p.protocol);
     this.rings = [p.main];
+    this.waiter = new Waiter(
+      p.ctl,
+      p.flushIntervalMs,
+      p.counters,
+      (how) => this.stopping || this.rings.some((r) => (how === Park.Idle ? r.hasWork() : r.backlogged())),
+      this.step,
+    );
   }
 
   /** A message from the exporter's BroadcastChannel: a ring announced, or a ring's control message. */
@@ -93,11 +108,11 @@ export class Pipeline {
       return; // not ours
     }
     // An idle worker is woken; one waiting out a flush interval takes it when that ends.
-    if (Atomics.load(this.p.ctl, CTL_PARKED) === Park.Idle) this.wake();
+    this.waiter.poke();
   }
 
   start(): void {
-    this.loop = this.run();
+    this.step();
   }
 
   /**
@@ -124,7 +139,7 @@ export class Pipeline {
       }
       Atomics.store(header, RING_TAIL, tail);
       while (this.drain(ring, true) > 0);
-      this.encoder.finish();
+      this.encoder.finish()?.release();
     }
     this.p.keys.release(key);
   }
@@ -134,27 +149,12 @@ export class Pipeline {
     for (const m of msgs) this.control(ring, m);
   }
 
-  /** Stops the loop after draining every ring completely. */
-  async stop(): Promise<void> {
+  /** Stops waiting and drains every ring completely. */
+  stop(): void {
     this.stopping = true;
-    this.wake();
-    await this.loop;
+    this.waiter.stop();
     while (this.round() > 0);
     this.p.counters.publish();
-  }
-
-  private async run(): Promise<void> {
-    while (!this.stopping) {
-      const did = this.round();
-      if (this.stopping) break;
-      if (this.busy || this.rings.some((r) => r.backlogged())) {
-        await yieldToIo(); // more is waiting already
-      } else if (did > 0) {
-        await this.park(Park.Flush); // let the next batch gather
-      } else if (await this.park(Park.Idle)) {
-        await this.park(Park.Flush); // woken by the first record of a batch: let the rest gather
-      }
-    }
   }
 
   /**
@@ -177,12 +177,19 @@ export class Pipeline {
     }
     this.forgetFinishedRings();
     counters.recorded += taken;
-    const chunk = this.encoder.finish();
-    if (chunk !== null) transport.broadcast(chunk);
+    this.send();
     if (counters.invalid !== invalidBefore) transport.lose(Loss.Invalid, counters.invalid - invalidBefore);
     transport.uncork();
     if (taken > 0 || this.controlsApplied > 0) counters.changed();
     return taken + this.controlsApplied;
+  }
+
+  /** Hands the frames encoded so far to every client. */
+  private send(): void {
+    const chunk = this.encoder.finish();
+    if (chunk === null) return;
+    this.p.transport.broadcast(chunk);
+    chunk.release(); // the clients hold it now
   }
 
   /** Counts the records a ring's producer dropped because it was full; connected clients are told. */
@@ -273,35 +280,9 @@ export class Pipeline {
       const frame = encodeMetadata(m.name, m.kind, m.unit, m.description);
       if (!this.p.metadata.set(m.name, frame)) return;
       // Metric frames of this round that precede the metadata go out first.
-      const chunk = this.encoder.finish();
-      if (chunk !== null) this.p.transport.broadcast(chunk);
+      this.send();
       this.p.transport.broadcastMetadata(frame);
     }
-  }
-
-  /**
-   * Waits as `how` says (see {@link Park}): a flush interval, or until a producer rings. The flag
-   * is set before the last look at the rings, and producers read it after publishing, so a
-   * record published meanwhile is either seen here or rings the doorbell.
-   * @returns false when the wait ended by its timeout, true otherwise
-   */
-  private async park(how: Park.Flush | Park.Idle): Promise<boolean> {
-    const { ctl, counters } = this.p;
-    Atomics.store(ctl, CTL_PARKED, how);
-    const bell = Atomics.load(ctl, CTL_DOORBELL);
-    let rung = true;
-    const ready = this.stopping || this.rings.some((r) => (how === Park.Idle ? r.hasWork() : r.backlogged()));
-    if (!ready) {
-      // An idle worker with rings of other threads still looks at them now and then, to
-      // notice a thread that died (forgetFinishedRings).
-      const timeout = how === Park.Flush ? this.p.flushIntervalMs : this.attached.size > 0 ? LIVENESS_MS : IDLE_CHECK_MS;
-      const wait = Atomics.waitAsync(ctl, CTL_DOORBELL, bell, timeout);
-      if (wait.async) rung = (await wait.value) === 'ok';
-      counters.wakeups++;
-      counters.changed();
-    }
-    Atomics.store(ctl, CTL_PARKED, Park.Running);
-    return rung;
   }
 
   /**
@@ -331,10 +312,5 @@ export class Pipeline {
       this.p.counters.keys = this.p.keys.size;
       this.p.counters.changed();
     }
-  }
-
-  private wake(): void {
-    Atomics.add(this.p.ctl, CTL_DOORBELL, 1);
-    Atomics.notify(this.p.ctl, CTL_DOORBELL);
   }
 }

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import type { Chunk } from '../encoder.js';
+import type { Chunk } from '../chunk.js';
 import type { Counters } from '../stats.js';
 import { Loss, REPORT_EVERY_MS, type LossReport } from './loss-report.js';
 
@@ -118,6 +118,7 @@ export class Client {
       this.ctx.counters.changed();
       return;
     }
+    chunk.use();
     this.write({ chunk, first: 0, kind: Kind.Metadata });
   }
 
@@ -128,6 +129,7 @@ export class Client {
    */
   enqueue(chunk: Chunk): void {
     if (this.closed) return;
+    chunk.use();
     this.queue.push({ chunk, first: 0, kind: Kind.Metric });
     this.queued += chunk.ends.length;
     this.pump();
@@ -199,6 +201,7 @@ export class Client {
       }
     }
     c.changed();
+    this.releaseAll();
     this.socket.destroy();
   }
 
@@ -213,6 +216,7 @@ export class Client {
       if (left <= n) {
         n -= left;
         this.shiftQueue();
+        p.chunk.release();
       } else {
         p.first += n;
         n = 0;
@@ -254,11 +258,13 @@ export class Client {
     if (chunk === null) return;
     if (!this.described) {
       this.described = true;
+      report.metadata.use();
       this.write({ chunk: report.metadata, first: 0, kind: Kind.Report });
     }
-    this.write({ chunk, first: 0, kind: Kind.Report });
+    this.write({ chunk, first: 0, kind: Kind.Report }); // the encoder's use passes to this client
   }
 
+  /** Hands a span to the socket; it is released when the write completes or the client goes. */
   private write(span: Span): void {
     this.flight.push(span);
     this.socket.write(span.chunk.bytes.subarray(frameStart(span.chunk, span.first)), this.written);
@@ -269,6 +275,7 @@ export class Client {
     if (this.closed || this.abandoned) return;
     const span = this.flight[this.flightHead]!;
     this.flightHead = shift(this.flight, this.flightHead);
+    span.chunk.release();
     if (err) return; // the socket failed: 'error' removes the client
     const c = this.ctx.counters;
     c.framesSent += span.chunk.ends.length - span.first;
@@ -279,12 +286,19 @@ export class Client {
   private gone(): void {
     if (this.closed) return;
     this.closed = true;
+    this.releaseAll();
+    this.ctx.onGone(this);
+  }
+
+  /** Lets go of every chunk queued or in flight (their memory is reused: nothing of them is sent after this). */
+  private releaseAll(): void {
+    for (let i = this.queueHead; i < this.queue.length; i++) this.queue[i]!.chunk.release();
+    for (let i = this.flightHead; i < this.flight.length; i++) this.flight[i]!.chunk.release();
     this.queue.length = 0;
     this.queueHead = 0;
     this.queued = 0;
     this.flight.length = 0;
     this.flightHead = 0;
-    this.ctx.onGone(this);
   }
 }
 

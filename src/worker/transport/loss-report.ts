@@ -1,5 +1,6 @@
 import type { Protocol } from '../../shared/messages.js';
-import { FrameEncoder, type Chunk } from '../encoder.js';
+import { Chunk } from '../chunk.js';
+import { FrameEncoder } from '../encoder.js';
 import { KeyTable, type KeyEntry } from '../keys.js';
 import { encodeMetadata } from '../metadata.js';
 
@@ -36,10 +37,9 @@ export class LossReport {
     this.encoder = new FrameEncoder(protocol);
     const table = new KeyTable();
     this.keys = LOSS_REASONS.map((reason) => table.entry(`\0loss:${reason}`, DROPPED_METRIC, [['reason', reason]]));
-    const bytes = Buffer.from(
+    this.metadata = Chunk.of(
       encodeMetadata(DROPPED_METRIC, 'counter', 'count', 'Records this client did not receive, by reason (ring_full, client_queue, invalid)'),
     );
-    this.metadata = { bytes, ends: Uint32Array.of(bytes.length) };
   }
 
   /** One frame per reason with a nonzero count in `lost` (indexed by {@link Loss}), stamped `nowMs`. */

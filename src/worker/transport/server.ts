@@ -1,7 +1,7 @@
 import { chmodSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { BoundAddress, ListenAddress } from '../../shared/address.js';
-import type { Chunk } from '../encoder.js';
+import { Chunk } from '../chunk.js';
 import type { MetadataStore } from '../metadata.js';
 import type { Counters } from '../stats.js';
 import { Client, type ClientContext } from './client.js';
@@ -77,7 +77,7 @@ export class Transport {
     return this.clients.size;
   }
 
-  /** Queues a batch of metric frames for every client. */
+  /** Queues a batch of metric frames for every client (each takes a use of it). */
   broadcast(chunk: Chunk): void {
     for (const c of this.clients) c.enqueue(chunk);
   }
@@ -85,7 +85,7 @@ export class Transport {
   /** Sends one metadata frame to every client, never dropped for queue space. */
   broadcastMetadata(frame: Uint8Array): void {
     if (this.clients.size === 0) return;
-    const chunk = { bytes: frame, ends: Uint32Array.of(frame.length) };
+    const chunk = Chunk.of(frame);
     for (const c of this.clients) c.sendDirect(chunk);
   }
 

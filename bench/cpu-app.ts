@@ -1,0 +1,86 @@
+// The app measured by the cpu section, in a process of its own: records one labeled counter at
+// a paced rate (plus a latency probe now and then) with the exporter (`ours`) or with a no-op
+// (`none`, the baseline), and measures the CPU of each of its threads from /proc.
+//   node dist/bench/cpu-app.js <ours|none> <records/s> <warm-up s> <measured s> <flushIntervalMs>
+// Prints `{ "port": …, "workerTid": … }`, waits for a line on stdin (the client is connected),
+// then prints the result as one JSON line and exits.
+import { readdirSync, readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { TcpBuilder, type Counter, type Gauge } from '../src/index.js';
+import { CTL_WORKER_TID } from '../src/shared/layout.js';
+import { PROBE_EVERY, PROBE_NAME, type AppResult } from './cpu.js';
+
+/** CPU time of every thread of this process so far, in ns (schedstat: ns resolution). */
+function threadCpuNs(): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      out.set(tid, Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]));
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return out;
+}
+
+const [mode = 'ours', rateArg = '0', warmArg = '1', secondsArg = '5', flushArg = '50'] = process.argv.slice(2);
+const rate = Number(rateArg);
+const noop = { increment() {}, set() {} };
+let counter: Counter = noop as unknown as Counter;
+let probe: Gauge = noop as unknown as Gauge;
+const recorder =
+  mode === 'ours'
+    ? await new TcpBuilder().listenAddress('127.0.0.1:0').bufferSize(65_536).flushIntervalMs(Number(flushArg)).build()
+    : undefined;
+if (recorder !== undefined) {
+  counter = recorder.counter({ name: 'requests', labels: { route: '/users', status: '200' } });
+  probe = recorder.gauge(PROBE_NAME);
+}
+const workerTid = recorder === undefined ? 0 : Atomics.load(new Int32Array(recorder.connector().ctl), CTL_WORKER_TID);
+console.log(JSON.stringify({ port: recorder === undefined ? 0 : (recorder.address as { port: number }).port, workerTid }));
+const lines = createInterface({ input: process.stdin });
+await new Promise((r) => lines.once('line', r));
+
+// Pacing: every millisecond, the records that have fallen due. At rate 0 the app is idle.
+let made = 0;
+const t0 = performance.now();
+const origin = performance.timeOrigin;
+const tick =
+  rate > 0
+    ? setInterval(() => {
+        const due = Math.floor(((performance.now() - t0) * rate) / 1000);
+        while (made < due) {
+          if (++made % PROBE_EVERY === 0) probe.set(origin + performance.now());
+          else counter.increment();
+        }
+      }, 1)
+    : undefined;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+await sleep(Number(warmArg) * 1000);
+const made0 = made;
+const stats0 = recorder?.stats();
+const before = threadCpuNs();
+const m0 = performance.now();
+await sleep(Number(secondsArg) * 1000);
+const after = threadCpuNs();
+const measuredMs = performance.now() - m0;
+const cpuMs = { main: 0, worker: 0, other: 0 };
+for (const [tid, ns] of after) {
+  const ms = (ns - (before.get(tid) ?? 0)) / 1e6;
+  if (tid === String(process.pid)) cpuMs.main += ms;
+  else if (tid === String(workerTid)) cpuMs.worker += ms;
+  else cpuMs.other += ms;
+}
+clearInterval(tick);
+const stats = recorder?.stats();
+const result: AppResult = {
+  cpuMs,
+  measuredMs,
+  made: made - made0,
+  ringFull: (stats?.dropped.ringFull ?? 0) - (stats0?.dropped.ringFull ?? 0),
+  clientQueue: (stats?.dropped.clientQueue ?? 0) - (stats0?.dropped.clientQueue ?? 0),
+  wakeups: (stats?.wakeups ?? 0) - (stats0?.wakeups ?? 0),
+};
+console.log(JSON.stringify(result));
+await recorder?.close();
+lines.close();

@@ -1,0 +1,180 @@
+// What the whole exporter costs, per record rate: an app process (bench/cpu-app.ts) records at a
+// paced rate with the exporter and without it (the baseline), one client in this process
+// reads everything; the app measures the CPU of each of its threads from /proc. The exporter's
+// cost is the difference of the two processes' totals: its worker thread, the hot path on the
+// app's thread, and the V8 helper threads (GC, compiler) its allocations cause.
+import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
+import { createInterface } from 'node:readline';
+import { fmt, percentile, table } from './measure.js';
+
+/** The latency probe: a gauge whose value is the wall-clock time it was recorded at. */
+export const PROBE_NAME = 'bench_probe';
+/** One record in this many is a probe. */
+export const PROBE_EVERY = 1000;
+
+/** What bench/cpu-app.ts reports. */
+export interface AppResult {
+  /** CPU time over the measured interval, in ms, by thread. */
+  cpuMs: { main: number; worker: number; other: number };
+  measuredMs: number;
+  made: number;
+  ringFull: number;
+  clientQueue: number;
+  wakeups: number;
+}
+
+export interface CpuRow {
+  label: string;
+  rate: number;
+  client: boolean;
+  flushIntervalMs: number;
+  /** % of one core over the measured interval. */
+  mainPct: number;
+  workerPct: number;
+  otherPct: number;
+  totalPct: number;
+  /** The same app without the exporter, at the same rate. */
+  baselinePct: number;
+  /** totalPct - baselinePct. */
+  exporterPct: number;
+  /** The exporter's CPU per record, in µs. */
+  usPerRecord: number;
+  made: number;
+  received: number;
+  ringFull: number;
+  clientQueue: number;
+  wakeupsPerSec: number;
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+}
+
+const APP = new URL('./cpu-app.js', import.meta.url).pathname;
+const PROBE = Buffer.from(PROBE_NAME);
+
+/** Counts whole frames and measures record → receipt latency on probe frames. */
+class Reader {
+  frames = 0;
+  readonly latencies: number[] = [];
+  private rest: Buffer = Buffer.alloc(0);
+
+  take(chunk: Buffer): void {
+    const buf = this.rest.length === 0 ? chunk : Buffer.concat([this.rest, chunk]);
+    const now = performance.timeOrigin + performance.now();
+    let p = 0;
+    for (;;) {
+      let len = 0;
+      let shift = 0;
+      let q = p;
+      while (q < buf.length && buf[q]! >= 0x80) len += (buf[q++]! & 0x7f) * 2 ** (7 * shift++);
+      if (q >= buf.length) break;
+      len += buf[q++]! * 2 ** (7 * shift);
+      if (q + len > buf.length) break;
+      this.frames++;
+      if (isProbe(buf, q)) this.latencies.push(now - buf.readDoubleLE(q + len - 8));
+      p = q + len;
+    }
+    this.rest = buf.subarray(p);
+  }
+}
+
+/** A metric frame (Event.metric, then Metric.name) whose name is the probe's. */
+function isProbe(buf: Buffer, at: number): boolean {
+  if (buf[at] !== 0x12) return false;
+  let p = at + 1;
+  while (buf[p]! >= 0x80) p++;
+  p++;
+  return buf[p] === 0x0a && buf[p + 1] === PROBE.length && buf.subarray(p + 2, p + 2 + PROBE.length).equals(PROBE);
+}
+
+/** Runs the app once; with `client`, reads what its exporter sends. */
+async function runApp(mode: 'ours' | 'none', rate: number, client: boolean, warmS: number, seconds: number, flushMs: number) {
+  const child = spawn(process.execPath, [APP, mode, String(rate), String(warmS), String(seconds), String(flushMs)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout! });
+  const next = (): Promise<string> => new Promise((resolve) => lines.once('line', resolve));
+  const hello = JSON.parse(await next()) as { port: number };
+  const reader = new Reader();
+  const socket = client ? connect(hello.port, '127.0.0.1') : undefined;
+  if (socket !== undefined) {
+    await new Promise((r) => socket.once('connect', r));
+    socket.on('data', (d: Buffer) => reader.take(d));
+    await new Promise((r) => setTimeout(r, 100)); // the worker has seen the client
+  }
+  const resultLine = next();
+  child.stdin!.write('go\n');
+  const result = JSON.parse(await resultLine) as AppResult;
+  await new Promise((r) => child.once('exit', r));
+  socket?.destroy();
+  return { result, reader };
+}
+
+const pct = (ms: number, of: number) => (ms / of) * 100;
+
+export async function runCpu(quick: boolean, log: (s: string) => void): Promise<{ rows: CpuRow[]; sweep: CpuRow[]; text: string }> {
+  const warm = quick ? 0.2 : 1;
+  const seconds = quick ? 0.3 : 5;
+  const rates = quick ? [0, 1000] : [0, 1000, 10_000, 100_000, 1_000_000];
+  const baseline = new Map<number, number>();
+  const rows: CpuRow[] = [];
+  const measure = async (label: string, rate: number, client: boolean, flushMs: number, secs = seconds): Promise<CpuRow> => {
+    if (!baseline.has(rate)) {
+      log(`cpu: baseline (no exporter) at ${fmt(rate)}/s …`);
+      const b = await runApp('none', rate, false, warm, secs, flushMs);
+      baseline.set(rate, pct(b.result.cpuMs.main + b.result.cpuMs.other, b.result.measuredMs));
+    }
+    log(`cpu: ${label} …`);
+    const { result: r, reader } = await runApp('ours', rate, client, warm, secs, flushMs);
+    const total = pct(r.cpuMs.main + r.cpuMs.worker + r.cpuMs.other, r.measuredMs);
+    const exporterPct = total - baseline.get(rate)!;
+    const lat = [...reader.latencies].sort((a, b) => a - b);
+    return {
+      label,
+      rate,
+      client,
+      flushIntervalMs: flushMs,
+      mainPct: pct(r.cpuMs.main, r.measuredMs),
+      workerPct: pct(r.cpuMs.worker, r.measuredMs),
+      otherPct: pct(r.cpuMs.other, r.measuredMs),
+      totalPct: total,
+      baselinePct: baseline.get(rate)!,
+      exporterPct,
+      usPerRecord: r.made > 0 ? ((exporterPct / 100) * r.measuredMs * 1000) / r.made : Number.NaN,
+      made: r.made,
+      received: reader.frames,
+      ringFull: r.ringFull,
+      clientQueue: r.clientQueue,
+      wakeupsPerSec: (r.wakeups / r.measuredMs) * 1000,
+      latencyP50Ms: percentile(lat, 50),
+      latencyP99Ms: percentile(lat, 99),
+    };
+  };
+  rows.push(await measure('no client, app idle', 0, false, 50));
+  rows.push(await measure('no client, 1k records/s', 1000, false, 50));
+  for (const rate of rates) rows.push(await measure(`1 client, ${fmt(rate, 0)} records/s`, rate, true, 50));
+  // The flush interval's trade-off: CPU against latency.
+  const sweep: CpuRow[] = [];
+  if (!quick) {
+    for (const rate of [1000, 100_000]) {
+      for (const flushMs of [10, 20, 100, 200]) sweep.push(await measure(`flushIntervalMs ${flushMs}, ${fmt(rate, 0)}/s`, rate, true, flushMs, 3));
+    }
+  }
+  const head = ['', 'worker %', 'app thread %', 'other threads %', 'process %', 'baseline %', 'exporter %', 'µs/record', 'wake-ups/s', 'p50 ms', 'p99 ms', 'lost'];
+  const line = (r: CpuRow) => [
+    r.label,
+    r.workerPct.toFixed(2),
+    r.mainPct.toFixed(2),
+    r.otherPct.toFixed(2),
+    r.totalPct.toFixed(2),
+    r.baselinePct.toFixed(2),
+    r.exporterPct.toFixed(2),
+    Number.isFinite(r.usPerRecord) ? r.usPerRecord.toFixed(3) : '-',
+    r.wakeupsPerSec.toFixed(1),
+    Number.isFinite(r.latencyP50Ms) ? r.latencyP50Ms.toFixed(1) : '-',
+    Number.isFinite(r.latencyP99Ms) ? r.latencyP99Ms.toFixed(1) : '-',
+    r.ringFull + r.clientQueue,
+  ];
+  let text = table([head, ...rows.map(line)]);
+  if (sweep.length > 0) text += `\n\n${table([head, ...sweep.map(line)])}`;
+  return { rows, sweep, text };
+}
+
