@@ -87,11 +87,37 @@ function isProbe(buf: Buffer, at: number): boolean {
   return buf[p] === 0x0a && buf[p + 1] === PROBE.length && buf.subarray(p + 2, p + 2 + PROBE.length).equals(PROBE);
 }
 
-/** Runs the app once; with `client`, reads what its exporter sends. */
-async function runApp(mode: 'ours' | 'none', rate: number, client: boolean, warmS: number, seconds: number, flushMs: number) {
-  const child = spawn(process.execPath, [APP, mode, String(rate), String(warmS), String(seconds), String(flushMs)], { stdio: ['pipe', 'pipe', 'inherit'] });
+/** GC events of the exporter's worker isolate, from `--trace-gc` lines (see `gcTrace`). */
+export interface WorkerGc {
+  rate: number;
+  seconds: number;
+  events: number;
+  pauseMs: number;
+  /** The trace lines, as V8 printed them. */
+  lines: string[];
+}
+
+/** Runs the app once; with `client`, reads what its exporter sends. With `traceGc`, collects V8's GC trace. */
+async function runApp(mode: 'ours' | 'none', rate: number, client: boolean, warmS: number, seconds: number, flushMs: number, traceGc = false) {
+  const flags = traceGc ? ['--trace-gc', '--expose-gc'] : [];
+  const child = spawn(process.execPath, [...flags, APP, mode, String(rate), String(warmS), String(seconds), String(flushMs)], {
+    stdio: ['pipe', 'pipe', traceGc ? 'pipe' : 'inherit'],
+  });
+  const trace: string[] = [];
+  if (traceGc) createInterface({ input: child.stderr! }).on('line', (l) => trace.push(l));
   const lines = createInterface({ input: child.stdout! });
-  const next = (): Promise<string> => new Promise((resolve) => lines.once('line', resolve));
+  const next = (): Promise<string> => {
+    // V8's GC trace goes to stdout too: keep it, pass on the app's own lines.
+    return new Promise((resolve) => {
+      const take = (l: string): void => {
+        if (l.startsWith('{')) {
+          lines.off('line', take);
+          resolve(l);
+        } else trace.push(l);
+      };
+      lines.on('line', take);
+    });
+  };
   const hello = JSON.parse(await next()) as { port: number };
   const reader = new Reader();
   const socket = client ? connect(hello.port, '127.0.0.1') : undefined;
@@ -105,12 +131,30 @@ async function runApp(mode: 'ours' | 'none', rate: number, client: boolean, warm
   const result = JSON.parse(await resultLine) as AppResult;
   await new Promise((r) => child.once('exit', r));
   socket?.destroy();
-  return { result, reader };
+  return { result, reader, trace };
+}
+
+/**
+ * GC events of the worker isolate while the app records `rate` records/s for `seconds`: the
+ * isolate is told apart by its address (the app forces one GC on the main isolate first), and
+ * only events in the measured window count (V8 stamps them with the isolate's age, which the
+ * app's window is given in, from the moment it started the exporter; off by the worker's start-up time).
+ */
+export async function gcTrace(rate: number, seconds: number): Promise<WorkerGc> {
+  const { trace } = await runApp('ours', rate, true, 1, seconds, 50, true);
+  const main = /\[\d+:(0x[0-9a-f]+)\].*testing/.exec(trace.join('\n'))?.[1];
+  const window = JSON.parse(trace.find((l) => l.startsWith('cpu-app: window '))!.slice('cpu-app: window '.length)) as { from: number; to: number };
+  const lines = trace.filter((l) => {
+    const m = /^\[\d+:(0x[0-9a-f]+)\]\s+(\d+) ms: /.exec(l);
+    return m !== null && m[1] !== main && Number(m[2]) >= window.from && Number(m[2]) <= window.to;
+  });
+  const pauseMs = lines.reduce((sum, l) => sum + Number(/MB, ([\d.]+) \//.exec(l)?.[1] ?? 0), 0);
+  return { rate, seconds, events: lines.length, pauseMs, lines };
 }
 
 const pct = (ms: number, of: number) => (ms / of) * 100;
 
-export async function runCpu(quick: boolean, log: (s: string) => void): Promise<{ rows: CpuRow[]; sweep: CpuRow[]; text: string }> {
+export async function runCpu(quick: boolean, log: (s: string) => void): Promise<{ rows: CpuRow[]; sweep: CpuRow[]; gc: WorkerGc; text: string }> {
   const warm = quick ? 0.2 : 1;
   const seconds = quick ? 0.3 : 5;
   const rates = quick ? [0, 1000] : [0, 1000, 10_000, 100_000, 1_000_000];
@@ -175,6 +219,10 @@ export async function runCpu(quick: boolean, log: (s: string) => void): Promise<
   ];
   let text = table([head, ...rows.map(line)]);
   if (sweep.length > 0) text += `\n\n${table([head, ...sweep.map(line)])}`;
-  return { rows, sweep, text };
+  log('cpu: GC trace of the worker at 10k records/s …');
+  const gc = await gcTrace(10_000, quick ? 1 : 10);
+  text += `\n\nThe worker isolate at 10k records/s for ${gc.seconds} s (one client): ${gc.events} GC events, ${gc.pauseMs.toFixed(1)} ms in all.`;
+  if (gc.lines.length > 0) text += `\n${gc.lines.join('\n')}`;
+  return { rows, sweep, gc, text };
 }
 

@@ -1,10 +1,11 @@
 // `npm run bench [-- section… | --quick | tune --rate R --burst B --clients N]`
-// Sections: hotpath, e2e, clients, threads, gc, relay, cpu (default: all of them). Results go to bench/results/ as
+// Sections: hotpath, e2e, clients, threads, gc, relay, cpu, app (default: all of them). Results go to bench/results/ as
 // JSON plus a readable .md table (with --quick, to a temporary folder: a smoke run, no timing).
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { runApp } from './app.js';
 import { runCpu } from './cpu.js';
 import { runE2E, type E2EResult, type Load } from './e2e.js';
 import { runGcTrace } from './gc.js';
@@ -26,8 +27,8 @@ const { values, positionals } = parseArgs({
   },
 });
 const quick = values.quick ?? false;
-const sections = positionals.length > 0 ? positionals : ['hotpath', 'e2e', 'clients', 'threads', 'gc', 'relay', 'cpu'];
-const known = new Set(['hotpath', 'e2e', 'clients', 'threads', 'gc', 'relay', 'cpu', 'tune']);
+const sections = positionals.length > 0 ? positionals : ['hotpath', 'e2e', 'clients', 'threads', 'gc', 'relay', 'cpu', 'app'];
+const known = new Set(['hotpath', 'e2e', 'clients', 'threads', 'gc', 'relay', 'cpu', 'app', 'tune']);
 for (const s of sections) if (!known.has(s)) throw new Error(`unknown section ${s}; use ${[...known].join(', ')}`);
 
 const started = new Date();
@@ -155,12 +156,21 @@ if (sections.includes('cpu')) {
     say('## CPU\n\nSkipped: it reads per-thread CPU time from /proc, which only Linux has.\n');
   } else {
     const c = await runCpu(quick, log);
-    results.cpu = { rows: c.rows, sweep: c.sweep };
+    results.cpu = { rows: c.rows, sweep: c.sweep, workerGc: c.gc };
     say(
       `## CPU of the whole exporter, by record rate (% of one core; one labeled counter, bufferSize 65536, flushIntervalMs 50 unless said; one client in another process)\n\n` +
         `\`exporter %\` is the app process with the exporter minus the same app recording into a no-op (\`baseline %\`): the worker, the hot path on the app thread, and the V8 threads its garbage keeps busy. Latency is record → client receipt, from probe records.\n\n\`\`\`\n${c.text}\n\`\`\`\n`,
     );
   }
+}
+
+if (sections.includes('app')) {
+  const a = await runApp(quick, log);
+  results.app = a.rows;
+  say(
+    `## A node:http server under autocannon (16 connections, 4 records per request; interleaved 2 s slices, 6 rounds)\n\n` +
+      `Requests per second of the server, and the CPU of its whole process per request (all threads: our worker, V8's helpers).\n\n\`\`\`\n${a.text}\n\`\`\`\n`,
+  );
 }
 
 if (sections.includes('tune')) {

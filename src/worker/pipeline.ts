@@ -68,7 +68,7 @@ export class Pipeline {
   private readonly step = (): void => {
     if (this.stopping) return;
     const did = this.round();
-    if (this.busy || this.rings.some((r) => r.backlogged())) this.waiter.soon(); // more is waiting already
+    if (this.busy || this.backlogged()) this.waiter.soon(); // more is waiting already
     else if (did > 0) this.waiter.flush(); // let the next batch gather
     else this.waiter.idle(this.attached.size > 0 ? LIVENESS_MS : IDLE_CHECK_MS);
   };
@@ -88,7 +88,7 @@ export class Pipeline {
       p.ctl,
       p.flushIntervalMs,
       p.counters,
-      (how) => this.stopping || this.rings.some((r) => (how === Park.Idle ? r.hasWork() : r.backlogged())),
+      (how) => this.stopping || (how === Park.Idle ? this.hasWork() : this.backlogged()),
       this.step,
     );
   }
@@ -182,6 +182,18 @@ export class Pipeline {
     transport.uncork();
     if (taken > 0 || this.controlsApplied > 0) counters.changed();
     return taken + this.controlsApplied;
+  }
+
+  /** A ring is a quarter full (loops, not closures: nothing is allocated per round). */
+  private backlogged(): boolean {
+    for (const r of this.rings) if (r.backlogged()) return true;
+    return false;
+  }
+
+  /** Records or control messages can be processed now. */
+  private hasWork(): boolean {
+    for (const r of this.rings) if (r.hasWork()) return true;
+    return false;
   }
 
   /** Hands the frames encoded so far to every client. */
