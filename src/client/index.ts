@@ -3,5 +3,6 @@
 export { ClientError, type ClientErrorCode } from './errors.js';
 export { toClientEvent, type ClientEvent, type MetadataEvent, type MetricEvent, type MetricKind, type MetricOp } from './events.js';
 export { FrameDecoder, DEFAULT_MAX_FRAME_BYTES } from './frames.js';
+export { Series, SeriesModel, seriesKind, type HistogramState, type SeriesMetadata, type SeriesModelOptions } from './series.js';
 export { CLIENT_PROTOCOLS, detectProtocol, parseProtocol, type ClientProtocol } from './protocol.js';
 export { TcpClient, type ClientAddress, type ClientEmitterEvents, type ClientOptions, type ReconnectOptions } from './tcp-client.js';

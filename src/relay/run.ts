@@ -5,7 +5,7 @@ import { TcpClient, type ClientProtocol } from '../client/index.js';
 import { parseListenAddress } from '../shared/address.js';
 import { pushOtlp, type OtlpPusher } from './otlp.js';
 import { servePrometheus, type PrometheusEndpoint } from './prometheus.js';
-import { SeriesStore } from './store.js';
+import { createStore, type SeriesStore } from './store.js';
 
 export interface RelayOptions {
   /** Exporter addresses (`host:port`, `[v6]:port` or a socket path); each becomes the `exporter` label. */
@@ -34,33 +34,33 @@ export interface Relay {
 export async function startRelay(o: RelayOptions): Promise<Relay> {
   if (o.connect.length === 0) throw new TypeError('relay needs at least one --connect address');
   if (o.prometheus === undefined && o.otlp === undefined) throw new TypeError('relay needs --prometheus and/or --otlp');
-  const store = new SeriesStore(o.buckets, o.maxSeries, () =>
+  const store = createStore(o.buckets, o.maxSeries, () =>
     o.log.write(`relay: more than ${o.maxSeries} series; new series are refused (see --max-series)\n`),
   );
   const prometheus = o.prometheus === undefined ? undefined : await servePrometheus(store, parseListenAddress(o.prometheus), o.log);
   const otlp: OtlpPusher | undefined =
-    o.otlp === undefined ? undefined : await pushOtlp(store, o.otlp, o.otlpIntervalMs, o.maxSeries, o.log);
+    o.otlp === undefined ? undefined : await pushOtlp(store, o.buckets, o.otlp, o.otlpIntervalMs, o.maxSeries, o.log);
   const state: Relay['state'] = new Map();
   const clients = o.connect.map((address) => {
     const client = new TcpClient(address, { protocol: o.protocol, reconnect: true });
     state.set(address, 'connecting');
     client.on('connect', () => {
       // Totals count from this connection on: a reconnect is a counter reset.
-      store.resetExporter(address);
+      store.resetScope(address);
       state.set(address, 'connected');
       o.log.write(`relay: connected to ${address}\n`);
     });
     client.on('disconnect', () => state.set(address, 'reconnecting'));
     const done = (async () => {
       for await (const ev of client) {
-        const s = store.apply(address, ev);
+        const s = store.apply(ev, address);
         if (s !== undefined && otlp !== undefined && ev.kind === 'metric' && ev.op.type === 'histogramRecord') otlp.observe(s, ev.op.value);
       }
     })().catch((err: Error) => {
       // A garbage stream ends this exporter only; the others keep flowing. Its last values
       // are not published forever.
       state.set(address, 'failed');
-      store.dropExporter(address);
+      store.dropScope(address);
       o.log.write(`relay: ${address} disconnected for good: ${err.message}\n`);
     });
     return { client, done };
