@@ -64,6 +64,9 @@ if (command === 'observe') {
   if (extra.length > 0) fail(`unexpected arguments: ${extra.join(' ')}`);
   if (values.once && !values.json) fail('--once goes with --json');
   const { observe } = await import('./observer/run.js');
+  const stop = new AbortController();
+  process.once('SIGINT', () => stop.abort());
+  process.once('SIGTERM', () => stop.abort());
   process.exitCode = await observe({
     address,
     protocol,
@@ -72,9 +75,12 @@ if (command === 'observe') {
     durationMs: positive('--duration', values.duration),
     out: process.stdout,
     err: process.stderr,
+    signal: stop.signal,
   });
 } else if (command === 'relay') {
   if (positionals.length > 0) fail(`unexpected arguments: ${positionals.join(' ')}`);
+  if (values.connect.length === 0) fail('relay needs at least one --connect host:port');
+  if (values.prometheus === undefined && values.otlp === undefined) fail('relay needs --prometheus and/or --otlp');
   const buckets = values.buckets === undefined ? undefined : values.buckets.split(',').map((b) => (b.trim() === '' ? Number.NaN : Number(b)));
   if (buckets?.some((b, i) => !Number.isFinite(b) || (i > 0 && b <= buckets[i - 1]!))) fail('--buckets must be ascending numbers');
   // Stop on a signal, even while starting; give the last export a bounded time.

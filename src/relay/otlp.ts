@@ -31,7 +31,7 @@ export async function pushOtlp(
     exporter: new OTLPMetricExporter({ url }),
     exportIntervalMillis: intervalMs,
     exportTimeoutMillis: Math.min(intervalMs, 10_000),
-    // The SDK keeps 2000 attribute sets per instrument unless told otherwise; --max-series rules.
+    // The SDK keeps 2000 attribute sets per instrument unless told otherwise; maxSeries rules.
     cardinalityLimits: { default: maxSeries },
   });
   const provider = new MeterProvider({ readers: [reader] });

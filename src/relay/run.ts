@@ -32,10 +32,10 @@ export interface Relay {
 }
 
 export async function startRelay(o: RelayOptions): Promise<Relay> {
-  if (o.connect.length === 0) throw new TypeError('relay needs at least one --connect address');
-  if (o.prometheus === undefined && o.otlp === undefined) throw new TypeError('relay needs --prometheus and/or --otlp');
+  if (o.connect.length === 0) throw new TypeError('startRelay needs at least one exporter address in connect');
+  if (o.prometheus === undefined && o.otlp === undefined) throw new TypeError('startRelay needs prometheus and/or otlp');
   const store = createStore(o.buckets, o.maxSeries, () =>
-    o.log.write(`relay: more than ${o.maxSeries} series; new series are refused (see --max-series)\n`),
+    o.log.write(`relay: more than ${o.maxSeries} series; new series are refused\n`),
   );
   const prometheus = o.prometheus === undefined ? undefined : await servePrometheus(store, parseListenAddress(o.prometheus), o.log);
   const otlp: OtlpPusher | undefined =
@@ -56,12 +56,12 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
         const s = store.apply(ev, address);
         if (s !== undefined && otlp !== undefined && ev.kind === 'metric' && ev.op.type === 'histogramRecord') otlp.observe(s, ev.op.value);
       }
-    })().catch((err: Error) => {
+    })().catch((err: Error & { code?: string }) => {
       // A garbage stream ends this exporter only; the others keep flowing. Its last values
       // are not published forever.
       state.set(address, 'failed');
       store.dropScope(address);
-      o.log.write(`relay: ${address} disconnected for good: ${err.message}\n`);
+      o.log.write(`relay: ${address} disconnected for good (${err.code ?? err.name}): ${err.message}\n`);
     });
     return { client, done };
   });
