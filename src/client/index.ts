@@ -5,4 +5,5 @@ export { toClientEvent, type ClientEvent, type MetadataEvent, type MetricEvent, 
 export { FrameDecoder, DEFAULT_MAX_FRAME_BYTES } from './frames.js';
 export { Series, SeriesModel, seriesKind, type HistogramState, type SeriesMetadata, type SeriesModelOptions } from './series.js';
 export { CLIENT_PROTOCOLS, detectProtocol, parseProtocol, type ClientProtocol } from './protocol.js';
+export { formatAddress, parseListenAddress } from '../shared/address.js';
 export { TcpClient, type ClientAddress, type ClientEmitterEvents, type ClientOptions, type ReconnectOptions } from './tcp-client.js';

@@ -1,5 +1,5 @@
 import { DDSketch } from '@datadog/sketches-js';
-import { SeriesModel, type ClientEvent, type HistogramState, type MetricKind, type Series } from '../client/index.js';
+import { SeriesModel, type ClientEvent, type HistogramState, type MetricKind, type Series } from 'metrics-exporter-tcp/client';
 import { formatValue } from './format.js';
 
 /** Histogram quantiles cover the last one to two of these windows. */

@@ -1,8 +1,7 @@
 // `metrics-exporter-tcp relay`: reads any number of exporters and serves their metrics to
 // Prometheus (scrape) and/or an OpenTelemetry Collector (OTLP push).
 import type { Writable } from 'node:stream';
-import { TcpClient, type ClientProtocol } from '../client/index.js';
-import { parseListenAddress } from '../shared/address.js';
+import { TcpClient, parseListenAddress, type ClientProtocol } from 'metrics-exporter-tcp/client';
 import { pushOtlp, type OtlpPusher } from './otlp.js';
 import { servePrometheus, type PrometheusEndpoint } from './prometheus.js';
 import { createStore, type SeriesStore } from './store.js';

@@ -9,10 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
-import type { MetricOp } from '../src/client/index.js';
-import { startRelay, type Relay } from '../src/relay/run.js';
-import { DEFAULT_BUCKETS } from '../src/relay/store.js';
-import { waitFor } from './helpers.js';
+import type { MetricOp } from 'metrics-exporter-tcp/client';
+import { startRelay, type Relay } from '../src/run.js';
+import { DEFAULT_BUCKETS } from '../src/store.js';
+import { waitFor } from './wait.js';
 
 const PROMETHEUS = spawnSync('prometheus', ['--version']).status === 0 ? 'prometheus' : undefined;
 const NO_PROMETHEUS = 'prometheus not found (Debian package prometheus; .ci/run installs it)';
@@ -166,8 +166,8 @@ test('an exporter sending garbage is dropped and reported; the others keep flowi
 });
 
 test('exposition stays valid with clashing labels, odd names, kind conflicts and late metadata', async (t) => {
-  const { createStore } = await import('../src/relay/store.js');
-  const { servePrometheus } = await import('../src/relay/prometheus.js');
+  const { createStore } = await import('../src/store.js');
+  const { servePrometheus } = await import('../src/prometheus.js');
   const store = createStore(DEFAULT_BUCKETS, 1000, () => {});
   const log = new PassThrough();
   let logged = '';

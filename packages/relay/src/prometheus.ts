@@ -1,7 +1,7 @@
 // Serves the relay's series to Prometheus: GET /metrics in the text exposition format, written
 // by prom-client's Registry (metric families are custom collectors read at scrape time).
 import { createServer, type Server } from 'node:http';
-import type { BoundAddress, ListenAddress } from '../shared/address.js';
+import type { BoundAddress, ListenAddress } from 'metrics-exporter-tcp';
 import type { Writable } from 'node:stream';
 import { exportLabels, familyName } from './naming.js';
 import type { RelaySeries, SeriesStore } from './store.js';

@@ -1,6 +1,6 @@
 // What the relay keeps: the client's series model, one scope per exporter, bounded, with
 // histograms aggregated into Prometheus-style buckets.
-import { SeriesModel, type HistogramState, type Series } from '../client/index.js';
+import { SeriesModel, type HistogramState, type Series } from 'metrics-exporter-tcp/client';
 
 /** Default histogram buckets (seconds-friendly, like prom-client's). */
 export const DEFAULT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];

@@ -1,5 +1,5 @@
 import type { Writable } from 'node:stream';
-import { TcpClient, type ClientProtocol } from '../client/index.js';
+import { TcpClient, type ClientProtocol } from 'metrics-exporter-tcp/client';
 import { ObserverModel } from './model.js';
 
 export interface ObserveOptions {
