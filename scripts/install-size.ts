@@ -34,7 +34,7 @@ try {
   rows.at(-1)!.what = `\`prom-client\` ${promVersion}, for comparison`;
 
   const lines = [
-    `Installed into an empty app with \`npm install\` (npm ${execSync('npm --version', { encoding: 'utf8' }).trim()}, Node ${process.version}):`,
+    `Installed into an empty app with \`npm install\` (npm ${execSync('npm --version', { encoding: 'utf8' }).trim()}, Node ${process.version}; MB: the sizes of the files under node_modules, summed, in 10^6 bytes):`,
     '',
     '| package | packages added | MB on disk | install scripts |',
     '| --- | ---: | ---: | --- |',

@@ -1,4 +1,4 @@
-// `metrics-exporter-tcp relay`: reads any number of exporters and serves their metrics to
+// The relay: reads any number of exporters and serves their metrics to
 // Prometheus (scrape) and/or an OpenTelemetry Collector (OTLP push).
 import type { Writable } from 'node:stream';
 import { TcpClient, parseListenAddress, type ClientProtocol } from 'metrics-exporter-tcp/client';
