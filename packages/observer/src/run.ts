@@ -2,9 +2,11 @@ import type { Writable } from 'node:stream';
 import { TcpClient, type ClientProtocol } from 'metrics-exporter-tcp/client';
 import { ObserverModel } from './model.js';
 
+/** What {@link observe} takes; the command's flags map onto it. */
 export interface ObserveOptions {
   /** `host:port`, `[v6]:port` or a unix socket path. */
   readonly address: string;
+  /** The exporter's wire format; `'auto'` tells it from the first metric frame. */
   readonly protocol: ClientProtocol | 'auto';
   /** Print JSON snapshots instead of the live view. */
   readonly json: boolean;
@@ -12,7 +14,9 @@ export interface ObserveOptions {
   readonly once: boolean;
   /** With `json`: how long to collect before a snapshot (and between snapshots). */
   readonly durationMs: number;
+  /** Where JSON snapshots go. */
   readonly out: Writable;
+  /** Where errors are reported. */
   readonly err: Writable;
   /** Ends a run that would otherwise go on (the JSON stream without `once`). */
   readonly signal?: AbortSignal;
