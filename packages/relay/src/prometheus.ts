@@ -79,8 +79,11 @@ function families(store: SeriesStore): { families: Family[]; conflicts: number }
   return { families: [...byName.values()], conflicts };
 }
 
+/** The relay's GET /metrics server. */
 export interface PrometheusEndpoint {
+  /** What was bound (the real port when 0 was asked). */
   readonly address: BoundAddress;
+  /** Stops serving. */
   close(): Promise<void>;
 }
 
