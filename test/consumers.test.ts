@@ -226,6 +226,7 @@ test('npx runs each tool from its tarball: the observer prints a snapshot, the r
   recorder.counter({ name: 'jobs', labels: { q: 'a' } }).increment(3);
   assert.equal(await observer.closed, 0, errors);
   assert.deepEqual(JSON.parse(out).metrics, [{ name: 'jobs', labels: { q: 'a' }, kind: 'counter', value: 3 }]);
+  await waitFor('the observer to leave', () => recorder.stats().clients === 0, 10_000);
 
   // The relay: it serves GET /metrics until SIGTERM, then exits 0.
   const relay = npx(tools, ['metrics-exporter-tcp-relay', '--connect', address, '--prometheus', '127.0.0.1:0']);
