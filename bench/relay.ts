@@ -6,8 +6,7 @@ import { PassThrough } from 'node:stream';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { getHeapStatistics } from 'node:v8';
 import { normalizeKey } from '../src/app/key.js';
-import { startRelay } from '../src/relay/run.js';
-import { DEFAULT_BUCKETS, SeriesStore } from '../src/relay/store.js';
+import { createStore, DEFAULT_BUCKETS, startRelay } from 'metrics-exporter-tcp-relay';
 import { FrameEncoder, GaugeOp } from '../src/worker/encoder.js';
 import { KeyTable } from '../src/worker/keys.js';
 import { sleep } from './measure.js';
@@ -81,10 +80,10 @@ export async function runRelayBench(exporterCounts: number[], seconds: number): 
   // Memory per series: 100 000 distinct series in a store.
   (globalThis as { gc?: () => void }).gc?.();
   const before = getHeapStatistics().used_heap_size;
-  const store = new SeriesStore(DEFAULT_BUCKETS, 1_000_000, () => {});
+  const store = createStore(DEFAULT_BUCKETS, 1_000_000, () => {});
   const count = 100_000;
   for (let i = 0; i < count; i++) {
-    store.apply('127.0.0.1:5000', { kind: 'metric', name: 'requests', labels: { route: `/r${i}`, service: 'api' }, op: { type: 'counterIncrement', value: 1n } });
+    store.apply({ kind: 'metric', name: 'requests', labels: { route: `/r${i}`, service: 'api' }, op: { type: 'counterIncrement', value: 1n } }, '127.0.0.1:5000');
   }
   (globalThis as { gc?: () => void }).gc?.();
   const bytesPerSeries = (getHeapStatistics().used_heap_size - before) / store.series.size; // (keeps `store` alive)

@@ -5,7 +5,7 @@ import { TcpBuilder } from '../src/index.js';
 import { withMetrics } from '../src/piscina.js';
 
 const recorder = await new TcpBuilder().listenAddress('127.0.0.1:0').build();
-console.log('exporter on', recorder.address, '- connect a client to watch (e.g. npx metrics-exporter-tcp observe)');
+console.log('exporter on', recorder.address, '- connect a client to watch (e.g. npx metrics-exporter-tcp-observer)');
 
 // withMetrics() adds the recorder's connector to workerData; nothing else changes.
 const pool = new Piscina(withMetrics(recorder, { filename: new URL('./pool-task.js', import.meta.url).href, maxThreads: 4 }));

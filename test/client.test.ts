@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import * as seed from '../src/gen/event_pb.js';
 import * as observer from '../src/gen/observer_event_pb.js';
-import { ClientError, FrameDecoder, TcpClient, toClientEvent, type ClientEvent, type MetricOp } from '../src/client/index.js';
+import { ClientError, FrameDecoder, TcpClient, detectProtocol, toClientEvent, type ClientEvent, type MetricOp } from '../src/client/index.js';
 
 function varint(n: bigint): number[] {
   const out: number[] = [];
@@ -154,6 +154,28 @@ test('toClientEvent: malformed frames are DECODE errors', () => {
   decode(sizeDelimitedEncode(seed.EventSchema, seedMetric({ case: undefined })).subarray(1)); // a metric without a value
   decode(sizeDelimitedEncode(seed.EventSchema, seedMetric({ case: 'gauge', value: { value: { case: undefined } } })).subarray(1));
   decode(sizeDelimitedEncode(observer.EventSchema, observerMetric({ case: undefined })).subarray(1), 'observer-0.11');
+});
+
+test('detectProtocol tells the two formats apart by the value field, and leaves metadata undecided', async () => {
+  const { FrameEncoder, GaugeOp } = await import('../src/worker/encoder.js');
+  const { KeyTable } = await import('../src/worker/keys.js');
+  const { encodeMetadata } = await import('../src/worker/metadata.js');
+  const key = new KeyTable().entry('k', 'requests', [['a', '1']]);
+  for (const protocol of ['seed', 'observer-0.11'] as const) {
+    const enc = new FrameEncoder(protocol);
+    enc.begin();
+    enc.counter(key, 3, 0);
+    enc.gauge(key, GaugeOp.Decrement, 1.5);
+    enc.histogram(key, 0);
+    const chunk = enc.finish()!;
+    let start = 0;
+    for (const end of chunk.ends) {
+      const framed = chunk.bytes.subarray(start, end);
+      start = end;
+      assert.equal(detectProtocol(framed.subarray(1)), protocol); // skip the 1-byte length prefix
+    }
+  }
+  assert.equal(detectProtocol(encodeMetadata('requests', 'counter', 'count').subarray(1)), undefined);
 });
 
 /** A loopback (or unix socket) server; `cleanup()` destroys its connections and closes it. */

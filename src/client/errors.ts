@@ -8,7 +8,8 @@ export type ClientErrorCode = 'FRAME_TOO_LARGE' | 'BAD_LENGTH' | 'DECODE' | 'CON
  * - `FRAME_TOO_LARGE`: a length prefix announced a frame over `maxFrameBytes`.
  * - `BAD_LENGTH`: a length prefix was not a varint of at most 10 bytes.
  * - `DECODE`: a frame is not a valid `Event` of the chosen protocol (the protobuf error, if
- *   any, is in `cause`).
+ *   any, is in `cause`). A string field that is not valid UTF-8 is one: it is never replaced
+ *   with U+FFFD.
  * - `CONNECT`: the connection could not be made, failed, or ended in the middle of a frame
  *   (the OS error, if any, is in `cause`).
  *

@@ -1,5 +1,5 @@
 import { DDSketch } from '@datadog/sketches-js';
-import type { ClientEvent, MetricKind } from '../client/events.js';
+import { SeriesModel, type ClientEvent, type HistogramState, type MetricKind, type Series } from 'metrics-exporter-tcp/client';
 import { formatValue } from './format.js';
 
 /** Histogram quantiles cover the last one to two of these windows. */
@@ -9,20 +9,31 @@ const ACCURACY = 0.01;
 
 /**
  * Observations over a sliding window: two DDSketches (the same sketch the Rust observer uses),
- * the older dropped every window, so quantiles reflect the last one to two windows.
+ * the older dropped every window, so quantiles reflect the last one to two windows. A sketch
+ * holds finite values only: ±Infinity (a valid double on the wire) is passed to `onSkip`.
  */
-class WindowedSketch {
+class WindowedSketch implements HistogramState {
   private current = new DDSketch({ relativeAccuracy: ACCURACY });
   private previous = new DDSketch({ relativeAccuracy: ACCURACY });
   private rotatedAt: number;
 
-  constructor(now: number) {
-    this.rotatedAt = now;
+  constructor(
+    private readonly now: () => number,
+    private readonly onSkip: () => void,
+  ) {
+    this.rotatedAt = now();
   }
 
-  add(v: number, now: number): void {
-    this.rotate(now);
+  record(v: number): void {
+    if (!Number.isFinite(v)) return this.onSkip();
+    this.rotate(this.now());
     this.current.accept(v);
+  }
+
+  reset(): void {
+    this.current = new DDSketch({ relativeAccuracy: ACCURACY });
+    this.previous = new DDSketch({ relativeAccuracy: ACCURACY });
+    this.rotatedAt = this.now();
   }
 
   summary(now: number): { count: number; min: number; p50: number; p99: number; p999: number; max: number } | undefined {
@@ -44,16 +55,6 @@ class WindowedSketch {
   }
 }
 
-interface Row {
-  readonly name: string;
-  readonly labels: Record<string, string>;
-  readonly text: string;
-  kind: MetricKind;
-  counter: bigint;
-  gauge: number | undefined;
-  histogram: WindowedSketch | undefined;
-}
-
 /** One entry of the JSON snapshot (`observe --json`). */
 export interface SnapshotMetric {
   name: string;
@@ -71,77 +72,51 @@ export interface SnapshotMetric {
   max?: number;
 }
 
-/** What the observer knows: one row per name + labels, metadata per name. */
+/** What the observer knows: one row per kind + name + labels (a series), metadata per name. */
 export class ObserverModel {
-  private readonly rows = new Map<string, Row>();
-  private readonly metadata = new Map<string, { kind: MetricKind; unit?: string; description?: string }>();
-  /** Events applied so far. */
-  events = 0;
+  private readonly model: SeriesModel<WindowedSketch>;
+  /** Each row's `name [labels]` text, made once. */
+  private readonly texts = new WeakMap<Series<WindowedSketch>, string>();
   /** Histogram values that were not finite, so not summarised. */
   skipped = 0;
 
-  constructor(private readonly now: () => number = Date.now) {}
+  constructor(private readonly now: () => number = Date.now) {
+    this.model = new SeriesModel({ histogram: () => new WindowedSketch(now, () => void this.skipped++) });
+  }
+
+  /** Events applied so far. */
+  get events(): number {
+    return this.model.events;
+  }
 
   apply(ev: ClientEvent): void {
-    this.events++;
-    if (ev.kind === 'metadata') {
-      this.metadata.set(ev.name, { kind: ev.metricKind, unit: ev.unit, description: ev.description });
-      return;
-    }
-    const labels = Object.entries(ev.labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    const id = JSON.stringify([ev.name, labels]); // unambiguous, unlike the display text
-    let row = this.rows.get(id);
-    if (row === undefined) {
-      const text = labels.length === 0 ? ev.name : `${ev.name} [${labels.map(([k, v]) => `${k} = ${v}`).join(', ')}]`;
-      row = { name: ev.name, labels: Object.fromEntries(labels), text, kind: 'counter', counter: 0n, gauge: undefined, histogram: undefined };
-      this.rows.set(id, row);
-    }
-    const op = ev.op;
-    switch (op.type) {
-      case 'counterIncrement':
-        row.kind = 'counter';
-        row.counter += op.value;
-        break;
-      case 'counterSet':
-        row.kind = 'counter';
-        row.counter = op.value;
-        break;
-      case 'gaugeSet':
-        row.kind = 'gauge';
-        row.gauge = op.value;
-        break;
-      case 'gaugeIncrement':
-        row.kind = 'gauge';
-        row.gauge = (row.gauge ?? 0) + op.value;
-        break;
-      case 'gaugeDecrement':
-        row.kind = 'gauge';
-        row.gauge = (row.gauge ?? 0) - op.value;
-        break;
-      case 'histogramRecord':
-        row.kind = 'histogram';
-        row.histogram ??= new WindowedSketch(this.now());
-        // A sketch holds finite values only (±Infinity is a valid double on the wire).
-        if (Number.isFinite(op.value)) row.histogram.add(op.value, this.now());
-        else this.skipped++;
-        break;
-    }
+    this.model.apply(ev);
+  }
+
+  private textOf(s: Series<WindowedSketch>): string {
+    const cached = this.texts.get(s);
+    if (cached !== undefined) return cached;
+    const labels = Object.entries(s.labels);
+    const text = labels.length === 0 ? s.name : `${s.name} [${labels.map(([k, v]) => `${k} = ${v}`).join(', ')}]`;
+    this.texts.set(s, text);
+    return text;
   }
 
   /** Rows in name order, each with its snapshot entry (one sort for both views). */
-  private entries(): { row: Row; m: SnapshotMetric }[] {
+  private entries(): { text: string; m: SnapshotMetric }[] {
     const now = this.now();
-    return [...this.rows.values()]
+    return [...this.model.series.values()]
+      .map((s) => ({ s, text: this.textOf(s) }))
       .sort((a, b) => (a.text < b.text ? -1 : a.text > b.text ? 1 : 0))
-      .map((row) => {
-        const meta = this.metadata.get(row.name);
-        const m: SnapshotMetric = { name: row.name, labels: row.labels, kind: row.kind };
+      .map(({ s, text }) => {
+        const meta = this.model.describe(s.name);
+        const m: SnapshotMetric = { name: s.name, labels: { ...s.labels }, kind: s.kind };
         if (meta?.unit !== undefined) m.unit = meta.unit;
         if (meta?.description !== undefined) m.description = meta.description;
-        if (row.kind === 'counter') m.value = row.counter <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(row.counter) : row.counter.toString();
-        else if (row.kind === 'gauge' && row.gauge !== undefined) m.value = row.gauge;
-        else if (row.kind === 'histogram') Object.assign(m, row.histogram?.summary(now));
-        return { row, m };
+        if (s.kind === 'counter') m.value = s.total <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(s.total) : s.total.toString();
+        else if (s.kind === 'gauge') m.value = s.value;
+        else Object.assign(m, s.histogram?.summary(now));
+        return { text, m };
       });
   }
 
@@ -156,7 +131,7 @@ export class ObserverModel {
    */
   lines(width: number, descriptions = false): string[] {
     const out: string[] = [];
-    for (const { row, m } of this.entries()) {
+    for (const { text, m } of this.entries()) {
       const f = (v: number | undefined) => (v === undefined ? '-' : formatValue(v, m.unit));
       const value =
         m.kind === 'counter'
@@ -167,7 +142,7 @@ export class ObserverModel {
               ? 'no data in window'
               : `count: ${m.count} min: ${f(m.min)} p50: ${f(m.p50)} p99: ${f(m.p99)} p999: ${f(m.p999)} max: ${f(m.max)}`;
       const left = width - value.length - 1;
-      const name = row.text.length > left ? `${row.text.slice(0, Math.max(0, left - 1))}…` : row.text;
+      const name = text.length > left ? `${text.slice(0, Math.max(0, left - 1))}…` : text;
       out.push(`${name}${' '.repeat(Math.max(1, width - name.length - value.length))}${value}`);
       if (descriptions && m.description !== undefined) out.push(`    ${m.description}`.slice(0, width));
     }

@@ -1,8 +1,8 @@
 // `npm start`: a small app recording a realistic mix of metrics into an exporter, watched by
 // the observer. In a terminal it shows the live view (q quits); otherwise (or with
 // DEMO_SECONDS set) it collects for a few seconds and prints one JSON snapshot.
-import { TcpBuilder } from '../src/index.js';
-import { observe } from '../src/observer/run.js';
+import { TcpBuilder } from 'metrics-exporter-tcp';
+import { observe } from '../src/run.js';
 
 const recorder = await new TcpBuilder().listenAddress('127.0.0.1:0').build();
 const { host, port } = recorder.address as { host: string; port: number };

@@ -9,9 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
-import { startRelay, type Relay } from '../src/relay/run.js';
-import { DEFAULT_BUCKETS } from '../src/relay/store.js';
-import { waitFor } from './helpers.js';
+import type { MetricOp } from 'metrics-exporter-tcp/client';
+import { startRelay, type Relay } from '../src/run.js';
+import { DEFAULT_BUCKETS } from '../src/store.js';
+import { waitFor } from './wait.js';
 
 const PROMETHEUS = spawnSync('prometheus', ['--version']).status === 0 ? 'prometheus' : undefined;
 const NO_PROMETHEUS = 'prometheus not found (Debian package prometheus; .ci/run installs it)';
@@ -165,9 +166,9 @@ test('an exporter sending garbage is dropped and reported; the others keep flowi
 });
 
 test('exposition stays valid with clashing labels, odd names, kind conflicts and late metadata', async (t) => {
-  const { SeriesStore } = await import('../src/relay/store.js');
-  const { servePrometheus } = await import('../src/relay/prometheus.js');
-  const store = new SeriesStore(DEFAULT_BUCKETS, 1000, () => {});
+  const { createStore } = await import('../src/store.js');
+  const { servePrometheus } = await import('../src/prometheus.js');
+  const store = createStore(DEFAULT_BUCKETS, 1000, () => {});
   const log = new PassThrough();
   let logged = '';
   log.on('data', (d) => (logged += d));
@@ -175,8 +176,7 @@ test('exposition stays valid with clashing labels, odd names, kind conflicts and
   t.after(() => endpoint.close());
   const a = endpoint.address as { host: string; port: number };
   const scrape = async () => (await fetch(`http://${a.host}:${a.port}/metrics`)).text();
-  const m = (name: string, labels: Record<string, string>, op: Parameters<typeof store.apply>[1] extends infer E ? (E extends { op: infer O } ? O : never) : never) =>
-    store.apply('h:1', { kind: 'metric', name, labels, op });
+  const m = (name: string, labels: Record<string, string>, op: MetricOp) => store.apply({ kind: 'metric', name, labels, op }, 'h:1');
   m('hits', { exporter: 'a' }, { type: 'counterIncrement', value: 1n });
   m('hits', { exporter: 'b' }, { type: 'counterIncrement', value: 2n });
   m('lat', { le: 'x' }, { type: 'histogramRecord', value: 0.02 });
@@ -195,7 +195,7 @@ test('exposition stays valid with clashing labels, odd names, kind conflicts and
   assert.doesNotMatch(text, /^lat_count\{exporter="h:1"\} 3$/m);
   assert.match(logged, /1 series left out/);
   // Metadata that arrives after the first scrape still renames the family and sets HELP.
-  store.apply('h:1', { kind: 'metadata', name: 'lat', metricKind: 'histogram', unit: 'seconds', description: 'late' });
+  store.apply({ kind: 'metadata', name: 'lat', metricKind: 'histogram', unit: 'seconds', description: 'late' }, 'h:1');
   text = await scrape();
   assert.match(text, /^# HELP lat_seconds late$/m);
   assert.match(text, /^lat_seconds_count\{exported_le="x",exporter="h:1"\} 1$/m);

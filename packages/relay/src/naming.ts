@@ -1,5 +1,5 @@
 // Prometheus naming conventions for what exporters send.
-import type { MetricKind } from '../client/index.js';
+import type { MetricKind } from 'metrics-exporter-tcp/client';
 
 /** Letters, digits, `_` and `:`, not starting with a digit. */
 export function sanitizeName(name: string): string {

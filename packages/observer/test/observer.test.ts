@@ -5,11 +5,12 @@ import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import { render } from 'ink-testing-library';
 import React from 'react';
-import type { ClientEvent } from '../src/client/index.js';
-import { formatValue } from '../src/observer/format.js';
-import { HISTOGRAM_WINDOW_MS, ObserverModel } from '../src/observer/model.js';
-import { ObserverView } from '../src/observer/tui.js';
-import { ROOT, withClient, waitFor } from './helpers.js';
+import { TcpBuilder, type TcpRecorder } from 'metrics-exporter-tcp';
+import type { ClientEvent } from 'metrics-exporter-tcp/client';
+import { formatValue } from '../src/format.js';
+import { HISTOGRAM_WINDOW_MS, ObserverModel } from '../src/model.js';
+import { ObserverView } from '../src/tui.js';
+import { waitFor } from './wait.js';
 
 test('values are shown scaled to their unit', () => {
   assert.equal(formatValue(1536, 'bytes'), '1.50 KiB');
@@ -81,7 +82,7 @@ test('the live view renders the status bar and the lines, and d shows descriptio
 });
 
 function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [`${ROOT}/dist/src/cli.js`, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [new URL('../src/cli.js', import.meta.url).pathname, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
@@ -89,15 +90,20 @@ function cli(args: string[]): Promise<{ code: number | null; stdout: string; std
   return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
 }
 
+/** An exporter on a free loopback port, and its `host:port`. */
+async function exporter(protocol: 'seed' | 'observer-0.11'): Promise<{ recorder: TcpRecorder; address: string }> {
+  const recorder = await new TcpBuilder().listenAddress('127.0.0.1:0').protocol(protocol).build();
+  const a = recorder.address as { host: string; port: number };
+  return { recorder, address: `${a.host}:${a.port}` };
+}
+
 for (const protocol of ['seed', 'observer-0.11'] as const) {
   test(`observe --json --once prints one snapshot of what the exporter sent (${protocol})`, async (t) => {
-    const { recorder, client } = await withClient((b) => b.protocol(protocol));
+    const { recorder, address } = await exporter(protocol);
     t.after(() => recorder.close());
-    t.after(() => client.close());
     recorder.registerCounter('jobs', 'count', 'jobs done');
-    const address = recorder.address as { host: string; port: number };
-    const run = cli(['observe', `${address.host}:${address.port}`, '--protocol', protocol, '--json', '--once', '--duration', '1500']);
-    await waitFor('the observer', () => recorder.stats().clients === 2);
+    const run = cli([address, '--protocol', protocol, '--json', '--once', '--duration', '1500']);
+    await waitFor('the observer', () => recorder.stats().clients === 1);
     const jobs = recorder.counter({ name: 'jobs', labels: { q: 'a' } });
     for (let i = 0; i < 10; i++) jobs.increment(3);
     recorder.gauge('depth').set(5);
@@ -117,36 +123,11 @@ for (const protocol of ['seed', 'observer-0.11'] as const) {
   });
 }
 
-test('detectProtocol tells the two formats apart by the value field, and leaves metadata undecided', async () => {
-  const { detectProtocol } = await import('../src/client/index.js');
-  const { FrameEncoder, GaugeOp } = await import('../src/worker/encoder.js');
-  const { KeyTable } = await import('../src/worker/keys.js');
-  const { encodeMetadata } = await import('../src/worker/metadata.js');
-  const key = new KeyTable().entry('k', 'requests', [['a', '1']]);
-  for (const protocol of ['seed', 'observer-0.11'] as const) {
-    const enc = new FrameEncoder(protocol);
-    enc.begin();
-    enc.counter(key, 3, 0);
-    enc.gauge(key, GaugeOp.Decrement, 1.5);
-    enc.histogram(key, 0);
-    const chunk = enc.finish()!;
-    let start = 0;
-    for (const end of chunk.ends) {
-      const framed = chunk.bytes.subarray(start, end);
-      start = end;
-      assert.equal(detectProtocol(framed.subarray(1)), protocol); // skip the 1-byte length prefix
-    }
-  }
-  assert.equal(detectProtocol(encodeMetadata('requests', 'counter', 'count').subarray(1)), undefined);
-});
-
 test('observe without --protocol reads an observer-0.11 exporter (auto-detected)', async (t) => {
-  const { recorder, client } = await withClient((b) => b.protocol('observer-0.11'));
+  const { recorder, address } = await exporter('observer-0.11');
   t.after(() => recorder.close());
-  t.after(() => client.close());
-  const address = recorder.address as { host: string; port: number };
-  const run = cli(['observe', `${address.host}:${address.port}`, '--json', '--once', '--duration', '1200']);
-  await waitFor('the observer', () => recorder.stats().clients === 2);
+  const run = cli([address, '--json', '--once', '--duration', '1200']);
+  await waitFor('the observer', () => recorder.stats().clients === 1);
   recorder.registerGauge('depth', 'bytes');
   recorder.gauge('depth').set(2048);
   recorder.counter('jobs').increment(5);
@@ -159,10 +140,10 @@ test('observe without --protocol reads an observer-0.11 exporter (auto-detected)
 });
 
 test('observe exits non-zero with a message when it cannot connect', async () => {
-  const r = await cli(['observe', '127.0.0.1:1', '--json', '--once', '--duration', '200']);
+  const r = await cli(['127.0.0.1:1', '--json', '--once', '--duration', '200']);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /cannot read from 127\.0\.0\.1:1/);
-  const bad = await cli(['observe', '--protocol', 'nope']);
+  const bad = await cli(['--protocol', 'nope']);
   assert.equal(bad.code, 2);
-  assert.match(bad.stderr, /usage:/);
+  assert.match(bad.stderr, /--protocol: protocol must be 'auto', 'seed', 'observer-0.11', got "nope"\n.*usage:/s);
 });

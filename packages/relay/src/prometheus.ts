@@ -1,10 +1,10 @@
 // Serves the relay's series to Prometheus: GET /metrics in the text exposition format, written
 // by prom-client's Registry (metric families are custom collectors read at scrape time).
 import { createServer, type Server } from 'node:http';
-import type { BoundAddress, ListenAddress } from '../shared/address.js';
+import type { BoundAddress, ListenAddress } from 'metrics-exporter-tcp';
 import type { Writable } from 'node:stream';
 import { exportLabels, familyName } from './naming.js';
-import type { Series, SeriesStore } from './store.js';
+import type { RelaySeries, SeriesStore } from './store.js';
 
 type PromValue = { value: number; labels: Record<string, string | number>; metricName?: string };
 
@@ -20,23 +20,24 @@ class Family {
     public help: string,
   ) {}
 
-  add(s: Series, buckets: readonly number[]): void {
-    const labels = exportLabels(s.labels, s.exporter, this.type === 'histogram');
+  add(s: RelaySeries): void {
+    const labels = exportLabels(s.labels, s.scope, this.type === 'histogram');
     const id = JSON.stringify(labels);
     if (this.seen.has(id)) return;
     this.seen.add(id);
-    if (this.type !== 'histogram') {
-      this.values.push({ value: s.value, labels });
+    const h = s.histogram;
+    if (h === undefined) {
+      this.values.push({ value: s.kind === 'counter' ? Number(s.total) : s.value, labels });
       return;
     }
     let cumulative = 0;
-    buckets.forEach((le, i) => {
-      cumulative += s.counts[i]!;
+    h.bounds.forEach((le, i) => {
+      cumulative += h.counts[i]!;
       this.values.push({ metricName: `${this.name}_bucket`, value: cumulative, labels: { ...labels, le } });
     });
-    this.values.push({ metricName: `${this.name}_bucket`, value: s.count, labels: { ...labels, le: '+Inf' } });
-    this.values.push({ metricName: `${this.name}_sum`, value: s.sum, labels });
-    this.values.push({ metricName: `${this.name}_count`, value: s.count, labels });
+    this.values.push({ metricName: `${this.name}_bucket`, value: h.count, labels: { ...labels, le: '+Inf' } });
+    this.values.push({ metricName: `${this.name}_sum`, value: h.sum, labels });
+    this.values.push({ metricName: `${this.name}_count`, value: h.count, labels });
   }
 
   get(): { name: string; help: string; type: string; aggregator: string; values: PromValue[] } {
@@ -56,8 +57,8 @@ function families(store: SeriesStore): { families: Family[]; conflicts: number }
   const taken = new Set<string>(); // histogram _bucket/_sum/_count names too
   let conflicts = 0;
   for (const s of store.series.values()) {
-    const meta = store.describe(s.exporter, s.name);
-    const name = familyName(s.name, s.kind, meta.unit);
+    const meta = store.describe(s.name, s.scope);
+    const name = familyName(s.name, s.kind, meta?.unit);
     let f = byName.get(name);
     if (f === undefined) {
       const own = s.kind === 'histogram' ? [name, `${name}_bucket`, `${name}_sum`, `${name}_count`] : [name];
@@ -66,20 +67,23 @@ function families(store: SeriesStore): { families: Family[]; conflicts: number }
         continue;
       }
       own.forEach((n) => taken.add(n));
-      f = new Family(name, s.kind, meta.description ?? `${s.name} (from metrics-exporter-tcp)`);
+      f = new Family(name, s.kind, meta?.description ?? `${s.name} (from metrics-exporter-tcp)`);
       byName.set(name, f);
     } else if (f.type !== s.kind) {
       conflicts++;
       continue;
     }
-    if (meta.description !== undefined) f.help = meta.description;
-    f.add(s, store.buckets);
+    if (meta?.description !== undefined) f.help = meta.description;
+    f.add(s);
   }
   return { families: [...byName.values()], conflicts };
 }
 
+/** The relay's GET /metrics server. */
 export interface PrometheusEndpoint {
+  /** What was bound (the real port when 0 was asked). */
   readonly address: BoundAddress;
+  /** Stops serving. */
   close(): Promise<void>;
 }
 

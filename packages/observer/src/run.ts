@@ -1,10 +1,12 @@
 import type { Writable } from 'node:stream';
-import { TcpClient, type ClientProtocol } from '../client/index.js';
+import { TcpClient, type ClientProtocol } from 'metrics-exporter-tcp/client';
 import { ObserverModel } from './model.js';
 
+/** What {@link observe} takes; the command's flags map onto it. */
 export interface ObserveOptions {
   /** `host:port`, `[v6]:port` or a unix socket path. */
   readonly address: string;
+  /** The exporter's wire format; `'auto'` tells it from the first metric frame. */
   readonly protocol: ClientProtocol | 'auto';
   /** Print JSON snapshots instead of the live view. */
   readonly json: boolean;
@@ -12,9 +14,16 @@ export interface ObserveOptions {
   readonly once: boolean;
   /** With `json`: how long to collect before a snapshot (and between snapshots). */
   readonly durationMs: number;
+  /** Where JSON snapshots go. */
   readonly out: Writable;
+  /** Where errors are reported. */
   readonly err: Writable;
+  /** Ends a run that would otherwise go on (the JSON stream without `once`). */
+  readonly signal?: AbortSignal;
 }
+
+/** How messages on `err` start. */
+const SAYS = 'metrics-exporter-tcp-observer:';
 
 /** Runs `observe`; resolves to the process exit code. */
 export async function observe(o: ObserveOptions): Promise<number> {
@@ -46,7 +55,7 @@ export async function observe(o: ObserveOptions): Promise<number> {
       void ended.then(() => resolve(false));
     });
     if (!connected) {
-      o.err.write(`metrics-exporter-tcp observe: cannot read from ${o.address}: ${lastError || 'connection closed'}\n`);
+      o.err.write(`${SAYS} cannot read from ${o.address}: ${lastError || 'connection closed'}\n`);
       await client.close();
       return 1;
     }
@@ -56,7 +65,7 @@ export async function observe(o: ObserveOptions): Promise<number> {
     await client.close();
     await ended;
     if (failure !== undefined) {
-      o.err.write(`metrics-exporter-tcp observe: ${o.address}: ${failure.message}\n`);
+      o.err.write(`${SAYS} ${o.address}: ${failure.message}\n`);
       return 1;
     }
     o.out.write(`${JSON.stringify({ metrics: model.snapshot() })}\n`);
@@ -65,12 +74,10 @@ export async function observe(o: ObserveOptions): Promise<number> {
 
   if (o.json) {
     const timer = setInterval(() => o.out.write(`${JSON.stringify({ metrics: model.snapshot() })}\n`), o.durationMs);
-    const stop = () => client.close();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    o.signal?.addEventListener('abort', () => void client.close(), { once: true });
     await ended;
     clearInterval(timer);
-    if (failure !== undefined) o.err.write(`metrics-exporter-tcp observe: ${o.address}: ${failure.message}\n`);
+    if (failure !== undefined) o.err.write(`${SAYS} ${o.address}: ${failure.message}\n`);
     return failure === undefined ? 0 : 1;
   }
 

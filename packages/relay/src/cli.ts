@@ -1,0 +1,90 @@
+#!/usr/bin/env node
+// The `metrics-exporter-tcp-relay` command: parses flags, owns the process's signals and exit
+// code, and hands over to startRelay().
+import { parseArgs } from 'node:util';
+import { parseListenAddress, parseProtocol } from 'metrics-exporter-tcp/client';
+
+const USAGE = `usage: metrics-exporter-tcp-relay --connect host:port [--connect host:port …]
+    --prometheus host:port                serve GET /metrics (Prometheus text format) there
+    --otlp <url> [--otlp-interval <ms>]   push to an OTLP/HTTP metrics endpoint (default every 10000 ms)
+    --buckets 0.005,0.01,…                histogram bucket bounds (default prom-client's)
+    --max-series <n>                      series kept at most (default 100000)
+    --protocol auto|seed|observer-0.11    wire format (default auto: told by the first metric)`;
+
+function fail(message: string): never {
+  process.stderr.write(`metrics-exporter-tcp-relay: ${message}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+/** `f()`, or a usage error naming `flag`. */
+function check<T>(flag: string, f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    fail(`${flag}: ${(err as Error).message}`);
+  }
+}
+
+function positive(flag: string, value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) fail(`${flag} must be a positive number, got ${value}`);
+  return n;
+}
+
+const { values, positionals } = check('arguments', () =>
+  parseArgs({
+    allowPositionals: true,
+    options: {
+      connect: { type: 'string', multiple: true, default: [] },
+      prometheus: { type: 'string' },
+      otlp: { type: 'string' },
+      'otlp-interval': { type: 'string', default: '10000' },
+      buckets: { type: 'string' },
+      'max-series': { type: 'string', default: '100000' },
+      protocol: { type: 'string', default: 'auto' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  }),
+);
+if (values.help) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
+if (positionals.length > 0) fail(`unexpected arguments: ${positionals.join(' ')}`);
+if (values.connect.length === 0) fail('at least one --connect host:port is needed');
+if (values.prometheus === undefined && values.otlp === undefined) fail('--prometheus and/or --otlp is needed');
+const protocol = check('--protocol', () => parseProtocol(values.protocol));
+if (values.prometheus !== undefined) check('--prometheus', () => parseListenAddress(values.prometheus));
+const buckets = values.buckets?.split(',').map((b) => (b.trim() === '' ? Number.NaN : Number(b)));
+if (buckets?.some((b, i) => !Number.isFinite(b) || (i > 0 && b <= buckets[i - 1]!))) fail('--buckets must be ascending numbers');
+const otlpIntervalMs = positive('--otlp-interval', values['otlp-interval']);
+const maxSeries = positive('--max-series', values['max-series']);
+
+// Stop on a signal, even while starting; give the last export a bounded time.
+let stopping: (() => void) | undefined;
+const stop = () => (stopping ? stopping() : process.exit(0));
+process.once('SIGINT', stop);
+process.once('SIGTERM', stop);
+const { startRelay, DEFAULT_BUCKETS } = await import('./index.js');
+let relay;
+try {
+  relay = await startRelay({
+    connect: values.connect,
+    protocol,
+    prometheus: values.prometheus,
+    otlp: values.otlp,
+    otlpIntervalMs,
+    buckets: buckets ?? DEFAULT_BUCKETS,
+    maxSeries,
+    log: process.stderr,
+  });
+} catch (err) {
+  process.stderr.write(`metrics-exporter-tcp-relay: ${(err as Error).message}\n`);
+  process.exit(1);
+}
+if (relay.prometheus) process.stderr.write(`relay: serving ${JSON.stringify(relay.prometheus.address)} /metrics\n`);
+const running = relay;
+stopping = () => {
+  setTimeout(() => process.exit(0), 5000).unref();
+  void running.close().then(() => process.exit(0));
+};

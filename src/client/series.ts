@@ -1,0 +1,195 @@
+// One model of what exporters said: series keyed by kind + name + sorted labels (and a scope,
+// e.g. which exporter), each updated in place by the six ops, with the histogram aggregation
+// plugged in by the tool that reads it.
+import type { ClientEvent, MetricKind, MetricOp } from './events.js';
+
+/**
+ * What a tool keeps for one histogram series (a sketch, buckets, …). The model calls it for
+ * every observation of the series, and when the stream it came from starts afresh.
+ */
+export interface HistogramState {
+  /** One observation: any double, ±Infinity included (NaN is never sent). */
+  record(value: number): void;
+  /** Forgets every observation. */
+  reset(): void;
+}
+
+/** A metric name's registration, as the last metadata event for it said. */
+export interface SeriesMetadata {
+  readonly kind: MetricKind;
+  readonly unit?: string;
+  readonly description?: string;
+}
+
+/** The kind of series an op belongs to. */
+export function seriesKind(op: MetricOp['type']): MetricKind {
+  return op === 'counterIncrement' || op === 'counterSet' ? 'counter' : op === 'histogramRecord' ? 'histogram' : 'gauge';
+}
+
+/**
+ * One series: what a scope (an exporter, for the relay) sent for one kind + name + labels.
+ * Its state changes in place; the identity fields never do.
+ */
+export class Series<H extends HistogramState> {
+  /** Counters: the total of the increments (or the last set value) since the series began or was reset. */
+  total = 0n;
+  /** Gauges: the current value (0 until the first update). */
+  value = 0;
+
+  constructor(
+    /** `''` unless the model was given one. */
+    readonly scope: string,
+    readonly kind: MetricKind,
+    readonly name: string,
+    /** Label names in ascending order. */
+    readonly labels: Readonly<Record<string, string>>,
+    /** Histograms: the tool's aggregation; `undefined` for counters and gauges. */
+    readonly histogram: H | undefined,
+  ) {}
+
+  /** Applies one op of this series' kind (see {@link seriesKind}); ops of another kind are ignored. */
+  update(op: MetricOp): void {
+    switch (op.type) {
+      case 'counterIncrement':
+        if (this.kind === 'counter') this.total += op.value;
+        break;
+      case 'counterSet':
+        if (this.kind === 'counter') this.total = op.value;
+        break;
+      case 'gaugeSet':
+        if (this.kind === 'gauge') this.value = op.value;
+        break;
+      case 'gaugeIncrement':
+        if (this.kind === 'gauge') this.value += op.value;
+        break;
+      case 'gaugeDecrement':
+        if (this.kind === 'gauge') this.value -= op.value;
+        break;
+      case 'histogramRecord':
+        this.histogram?.record(op.value);
+        break;
+    }
+  }
+
+  /** The stream started afresh: counters go back to 0 and histograms forget; gauges keep their value. */
+  reset(): void {
+    this.total = 0n;
+    this.histogram?.reset();
+  }
+}
+
+/** Options of a {@link SeriesModel}. */
+export interface SeriesModelOptions<H extends HistogramState> {
+  /** Makes the aggregation of a new histogram series. */
+  readonly histogram: (series: { readonly scope: string; readonly name: string; readonly labels: Readonly<Record<string, string>> }) => H;
+  /**
+   * The most series kept, and separately the most metric names with metadata kept, over all
+   * scopes. Beyond it new ones are refused and counted in `refused`. Default: no limit.
+   */
+  readonly maxSeries?: number;
+  /** Called once, on the first refusal. */
+  readonly onFirstRefusal?: () => void;
+}
+
+const byName = ([a]: [string, string], [b]: [string, string]) => (a < b ? -1 : a > b ? 1 : 0);
+
+/**
+ * Series and metadata from client events. Used by the observer (one scope) and the relay (a
+ * scope per exporter):
+ *
+ * ```ts
+ * const model = new SeriesModel({ histogram: () => new MyBuckets() });
+ * for await (const ev of client) model.apply(ev);
+ * for (const s of model.series.values()) console.log(s.name, s.labels, s.total, s.value);
+ * ```
+ *
+ * {@link SeriesModel.seriesFor} finds (or makes) a series once, so a caller that knows the
+ * key already can keep the series and call {@link Series.update} for every op.
+ */
+export class SeriesModel<H extends HistogramState> {
+  /** Every series, in the order first seen. */
+  readonly series = new Map<string, Series<H>>();
+  /** Events applied. */
+  events = 0;
+  /** Series and metadata names refused beyond `maxSeries`. */
+  refused = 0;
+  private readonly metadata = new Map<string, SeriesMetadata>();
+  private readonly named = new Map<string, Series<H>[]>();
+  private readonly maxSeries: number;
+
+  constructor(private readonly options: SeriesModelOptions<H>) {
+    this.maxSeries = options.maxSeries ?? Number.POSITIVE_INFINITY;
+  }
+
+  /**
+   * Applies an event from `scope`: metadata is kept by name, a metric updates its series
+   * (made on first sight). Returns the series updated; `undefined` for metadata and refusals.
+   */
+  apply(ev: ClientEvent, scope = ''): Series<H> | undefined {
+    this.events++;
+    if (ev.kind === 'metadata') {
+      const key = JSON.stringify([scope, ev.name]);
+      if (!this.metadata.has(key) && this.metadata.size >= this.maxSeries) return this.refuse();
+      const m: { -readonly [K in keyof SeriesMetadata]: SeriesMetadata[K] } = { kind: ev.metricKind };
+      if (ev.unit !== undefined) m.unit = ev.unit;
+      if (ev.description !== undefined) m.description = ev.description;
+      this.metadata.set(key, m);
+      return undefined;
+    }
+    const s = this.seriesFor(seriesKind(ev.op.type), ev.name, ev.labels, scope);
+    s?.update(ev.op);
+    return s;
+  }
+
+  /** The series for `kind` + `name` + `labels` (in any order) in `scope`, made if new; `undefined` if refused. */
+  seriesFor(kind: MetricKind, name: string, labels: Readonly<Record<string, string>>, scope = ''): Series<H> | undefined {
+    const sorted = Object.entries(labels).sort(byName);
+    const key = JSON.stringify([scope, kind, name, sorted]); // unambiguous, whatever the strings hold
+    let s = this.series.get(key);
+    if (s === undefined) {
+      if (this.series.size >= this.maxSeries) return this.refuse();
+      const sortedLabels = Object.fromEntries(sorted);
+      const histogram = kind === 'histogram' ? this.options.histogram({ scope, name, labels: sortedLabels }) : undefined;
+      s = new Series(scope, kind, name, sortedLabels, histogram);
+      this.series.set(key, s);
+      const id = `${kind}:${name}`;
+      const list = this.named.get(id);
+      if (list === undefined) this.named.set(id, [s]);
+      else list.push(s);
+    }
+    return s;
+  }
+
+  /** What `scope` registered for `name`, if anything. */
+  describe(name: string, scope = ''): SeriesMetadata | undefined {
+    return this.metadata.get(JSON.stringify([scope, name]));
+  }
+
+  /** Every scope's series of `kind` and `name`, in the order first seen. */
+  seriesNamed(kind: MetricKind, name: string): readonly Series<H>[] {
+    return this.named.get(`${kind}:${name}`) ?? [];
+  }
+
+  /** `scope`'s stream started afresh (a reconnect): its counters and histograms restart. */
+  resetScope(scope: string): void {
+    for (const s of this.series.values()) if (s.scope === scope) s.reset();
+  }
+
+  /** Forgets `scope`'s series and metadata. */
+  dropScope(scope: string): void {
+    for (const [key, s] of this.series) {
+      if (s.scope !== scope) continue;
+      this.series.delete(key);
+      const id = `${s.kind}:${s.name}`;
+      const list = this.named.get(id)!.filter((x) => x !== s);
+      if (list.length === 0) this.named.delete(id);
+      else this.named.set(id, list);
+    }
+    for (const key of this.metadata.keys()) if ((JSON.parse(key) as string[])[0] === scope) this.metadata.delete(key);
+  }
+
+  private refuse(): undefined {
+    if (this.refused++ === 0) this.options.onFirstRefusal?.();
+    return undefined;
+  }
+}
