@@ -1,7 +1,8 @@
 // The public API. Everything not exported here is internal.
 export { TcpBuilder, type Protocol } from './app/builder.js';
 export { ExporterError, type ExporterErrorCode } from './errors.js';
-export { TcpRecorder, type ExporterStats } from './app/recorder.js';
+// A recorder comes from TcpBuilder.build(): the class is exported as a type only (no constructor to call).
+export type { TcpRecorder, ExporterStats } from './app/recorder.js';
 export type { Recording, GaugeValue } from './app/recording.js';
 export { attach, type Connector } from './app/attach.js';
 export type { Counter, Gauge, Histogram } from './app/handles.js';

@@ -1,6 +1,6 @@
 import { DEFAULT_LISTEN, formatAddress, isWildcard, parseListenAddress, type ListenAddress } from '../shared/address.js';
 import { CTL_BYTES, REFUSED_KEY_ID, UNBOUNDED_RECORDS, createRing, ringViews } from '../shared/layout.js';
-import type { Protocol } from '../shared/messages.js';
+import { checkProtocol, type Protocol } from '../shared/protocol.js';
 import { randomUUID } from 'node:crypto';
 import type { Connector } from './attach.js';
 import { ExporterError } from '../errors.js';
@@ -83,10 +83,7 @@ export class TcpBuilder {
 
   /** Wire format; see {@link Protocol}. Default `'seed'`. */
   protocol(p: Protocol): this {
-    if (p !== 'seed' && p !== 'observer-0.11') {
-      throw new TypeError(`protocol must be 'seed' or 'observer-0.11', got ${JSON.stringify(p)}`);
-    }
-    this.wire = p;
+    this.wire = checkProtocol(p, false);
     return this;
   }
 

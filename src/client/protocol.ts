@@ -1,5 +1,5 @@
-// Protocol names and detection: the one place that knows which wire formats a client reads.
-import type { Protocol } from '../shared/messages.js';
+// Which wire format a client reads: names (checked in shared/protocol.ts) and detection.
+import { checkProtocol, PROTOCOLS, type Protocol } from '../shared/protocol.js';
 
 /**
  * The wire format to read: `'seed'` (the Rust crate of 2021, what this package's exporter
@@ -8,17 +8,14 @@ import type { Protocol } from '../shared/messages.js';
 export type ClientProtocol = Protocol;
 
 /** The wire formats a client reads, and `'auto'`: tell them apart by the first metric frame. */
-export const CLIENT_PROTOCOLS: readonly (ClientProtocol | 'auto')[] = ['auto', 'seed', 'observer-0.11'];
+export const CLIENT_PROTOCOLS: readonly (ClientProtocol | 'auto')[] = ['auto', ...PROTOCOLS];
 
 /**
  * `value` as a protocol name a client takes.
  * @throws TypeError unless it is `'auto'`, `'seed'` or `'observer-0.11'`.
  */
 export function parseProtocol(value: unknown): ClientProtocol | 'auto' {
-  if (!(CLIENT_PROTOCOLS as readonly unknown[]).includes(value)) {
-    throw new TypeError(`protocol must be ${CLIENT_PROTOCOLS.map((p) => `'${p}'`).join(', ')}, got ${JSON.stringify(value)}`);
-  }
-  return value as ClientProtocol | 'auto';
+  return checkProtocol(value, true);
 }
 
 /**

@@ -8,11 +8,9 @@ import type { MessagePort } from 'node:worker_threads';
 
 export type MetricKind = 'counter' | 'gauge' | 'histogram';
 
-/**
- * Wire formats: `'seed'`, the Rust crate's 2021 `event.proto` (the default), or
- * `'observer-0.11'`, today's Rust metrics-exporter-tcp / metrics-observer format.
- */
-export type Protocol = 'seed' | 'observer-0.11';
+import type { Protocol } from './protocol.js';
+
+export type { Protocol };
 
 /**
  * Control messages a producer sends: on its MessagePort (the recorder's own ring) or on the
