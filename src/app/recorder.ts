@@ -81,6 +81,10 @@ export class TcpRecorder extends Recording {
     return this.connectorData;
   }
 
+  protected override runtimeScope(): 'process' | 'thread' {
+    return 'process';
+  }
+
   /** What was bound: `{ host, port }` (the real port when 0 was asked) or `{ path }`. */
   get address(): BoundAddress {
     return this.host.address;
@@ -123,6 +127,7 @@ export class TcpRecorder extends Recording {
    */
   close(): Promise<void> {
     if (this.closed === undefined) {
+      for (const c of this.collectors) c.stop();
       this.writer.publish();
       this.closed = this.host.close(this.closeTimeoutMs).then(() => forgetGlobal(this));
     }

@@ -1,3 +1,4 @@
+import { startRuntimeMetrics, type RuntimeMetrics, type RuntimeMetricsOptions } from './runtime-metrics.js';
 import type { Unit } from './units.js';
 import { CounterHandle, GaugeHandle, HistogramHandle, RefusedHandle } from './handles.js';
 import type { Counter, Gauge, Histogram } from './handles.js';
@@ -56,6 +57,8 @@ export class Recording {
   private readonly counters: HandleCache<Counter>;
   private readonly gauges: HandleCache<Gauge>;
   private readonly histograms: HandleCache<Histogram>;
+  /** Runtime collectors started here and not stopped yet. */
+  protected readonly collectors = new Set<RuntimeMetrics>();
 
   /** @internal */
   constructor(
@@ -81,6 +84,31 @@ export class Recording {
    */
   flush(): void {
     this.writer.publish();
+  }
+
+  /**
+   * Records Node's runtime figures every `intervalMs` (default 5000) under prom-client's default
+   * metric names: CPU, memory, heap and heap spaces, event-loop lag and utilization, active
+   * handles and requests, open file descriptors (Linux), version, and one histogram record per
+   * GC. On an attached thread, only that thread's heap, event loop and GC, labeled `thread`.
+   * The timer never keeps the process alive; `close()` stops it too.
+   * @throws TypeError for an invalid interval or prefix.
+   */
+  collectRuntimeMetrics(options: RuntimeMetricsOptions = {}): RuntimeMetrics {
+    const inner = startRuntimeMetrics(this, options, this.runtimeScope());
+    const handle: RuntimeMetrics = {
+      stop: () => {
+        this.collectors.delete(handle);
+        inner.stop();
+      },
+    };
+    this.collectors.add(handle);
+    return handle;
+  }
+
+  /** Which runtime figures this recording reports: a thread's own (overridden by the main recorder). */
+  protected runtimeScope(): 'process' | 'thread' {
+    return 'thread';
   }
 
   /** Describes a counter: unit and description reach every client, now and on connect. */
