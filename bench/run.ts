@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runApp } from './app.js';
 import { runCpu } from './cpu.js';
+import { runRuntimeCost } from './runtime.js';
 import { runE2E, type E2EResult, type Load } from './e2e.js';
 import { runGcTrace } from './gc.js';
 import { runHotpath } from './hotpath.js';
@@ -156,10 +157,13 @@ if (sections.includes('cpu')) {
     say('## CPU\n\nSkipped: it reads per-thread CPU time from /proc, which only Linux has.\n');
   } else {
     const c = await runCpu(quick, log);
-    results.cpu = { rows: c.rows, sweep: c.sweep, workerGc: c.gc };
+    log('cpu: runtime metrics …');
+    const rt = await runRuntimeCost(quick ? 0.3 : 3);
+    results.cpu = { rows: c.rows, sweep: c.sweep, workerGc: c.gc, runtimeMetrics: rt };
     say(
       `## CPU of the whole exporter, by record rate (% of one core; one labeled counter, bufferSize 65536, flushIntervalMs 50 unless said; one client in another process)\n\n` +
-        `\`exporter %\` is the app process with the exporter minus the same app recording into a no-op (\`baseline %\`): the worker, the hot path on the app thread, and the V8 threads its garbage keeps busy. Latency is record → client receipt, from probe records.\n\n\`\`\`\n${c.text}\n\`\`\`\n`,
+        `\`exporter %\` is the app process with the exporter minus the same app recording into a no-op (\`baseline %\`): the worker, the hot path on the app thread, and the V8 threads its garbage keeps busy. Latency is record → client receipt, from probe records.\n\n\`\`\`\n${c.text}\n\`\`\`\n\n` +
+        `collectRuntimeMetrics(): ${rt.usPerCollection.toFixed(0)} µs of the app thread's CPU per collection (${rt.collections} collections, no client), ${rt.pctAtDefault.toFixed(4)} % of a core at the default 5 s interval.\n`,
     );
   }
 }
