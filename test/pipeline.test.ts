@@ -48,6 +48,7 @@ test('a burst of registrations does not hold back the records of other rings', (
     counters: new Counters(new StatsBlock(ctl)),
     clock: new WallClock(),
     flushIntervalMs: 50,
+    replay: undefined,
     warn: () => {},
   });
   // Another thread's ring, announced, with a key and 100 records.

@@ -20,6 +20,8 @@ export interface Connector {
   readonly channel: string;
   readonly bufferSize: number;
   readonly maxKeys: number;
+  /** Whether the exporter replays totals to new clients (`replayOnConnect`). */
+  readonly replay: boolean;
 }
 
 function isConnector(x: unknown): x is Connector {
@@ -32,7 +34,8 @@ function isConnector(x: unknown): x is Connector {
     c.ctl instanceof SharedArrayBuffer &&
     typeof c.channel === 'string' &&
     Number.isInteger(c.bufferSize) &&
-    Number.isInteger(c.maxKeys)
+    Number.isInteger(c.maxKeys) &&
+    typeof c.replay === 'boolean'
   );
 }
 
@@ -70,7 +73,7 @@ export function attach(connector: unknown): Recording {
   const header = ringViews(desc.sab).header;
   header[RING_TID] = threadId();
   const writer = new RingWriter(desc, connector.ctl);
-  const registry = new Registry(writer, connector.maxKeys);
+  const registry = new Registry(writer, connector.maxKeys, connector.replay);
   const ring = randomInt(2 ** 47);
   const channel = new BroadcastChannel(connector.channel);
   const announce = (): void => {

@@ -1,6 +1,6 @@
 import { startRuntimeMetrics, type RuntimeMetrics, type RuntimeMetricsOptions } from './runtime-metrics.js';
 import type { Unit } from './units.js';
-import { CounterHandle, GaugeHandle, HistogramHandle, RefusedHandle } from './handles.js';
+import { CounterHandle, GaugeHandle, HistogramHandle, RefusedHandle, ReplayCounterHandle, ReplayGaugeHandle } from './handles.js';
 import type { Counter, Gauge, Histogram } from './handles.js';
 import type { Key } from './key.js';
 import { REFUSED, type Registry } from './registry.js';
@@ -70,8 +70,13 @@ export class Recording {
       <H>(make: (id: number) => H) =>
       (id: number): H =>
         id === REFUSED ? (refused as H) : make(id);
-    this.counters = new HandleCache<Counter>(pick((id) => new CounterHandle(writer, id)));
-    this.gauges = new HandleCache<Gauge>(pick((id) => new GaugeHandle(writer, id)));
+    const state = (id: number) => registry.stateOf(id);
+    this.counters = new HandleCache<Counter>(
+      pick((id) => (registry.replay ? new ReplayCounterHandle(writer, id, state(id).page, state(id).at) : new CounterHandle(writer, id))),
+    );
+    this.gauges = new HandleCache<Gauge>(
+      pick((id) => (registry.replay ? new ReplayGaugeHandle(writer, id, state(id).page, state(id).at) : new GaugeHandle(writer, id))),
+    );
     this.histograms = new HandleCache<Histogram>(pick((id) => new HistogramHandle(writer, id)));
   }
 

@@ -1,3 +1,4 @@
+import { STATE_PAGE_KEYS, STATE_SLOTS } from '../shared/layout.js';
 import type { ControlMessage, MetricKind } from '../shared/messages.js';
 import { checkDescription, checkUnit } from './units.js';
 import { normalizeKey } from './key.js';
@@ -17,11 +18,20 @@ export class Registry {
   private readonly sentMeta = new Map<string, ControlMessage>();
   private warned = false;
   private warnedMeta = false;
+  /** `replayOnConnect`: this thread's state pages (see `State`), one per 1024 keys, made as keys come. */
+  private readonly pages: Float64Array[] = [];
 
+  /** @param replay whether the exporter replays totals to new clients (`replayOnConnect`) */
   constructor(
     private readonly writer: RingWriter,
     private readonly maxKeys: number,
+    readonly replay = false,
   ) {}
+
+  /** `replayOnConnect`: where key `id`'s state is: its page and the index of its first slot. */
+  stateOf(id: number): { page: Float64Array; at: number } {
+    return { page: this.pages[Math.floor(id / STATE_PAGE_KEYS)]!, at: (id % STATE_PAGE_KEYS) * STATE_SLOTS };
+  }
 
   /**
    * The id of a key, allocating and announcing it on first use.
@@ -45,6 +55,12 @@ export class Registry {
     const id = this.ids.size;
     this.ids.set(k.canonical, id);
     const msg: ControlMessage = { t: 'key', pos: 0, id, canonical: k.canonical, name: k.name, labels: k.labels };
+    if (this.replay && id % STATE_PAGE_KEYS === 0) {
+      // A new page of state, shared with the worker along with its first key.
+      const sab = new SharedArrayBuffer(STATE_PAGE_KEYS * STATE_SLOTS * 8);
+      this.pages.push(new Float64Array(sab));
+      msg.statePage = sab;
+    }
     this.sentKeys.push(msg);
     this.writer.control(msg);
     return id;

@@ -15,6 +15,8 @@ export interface HostOptions
     WorkerInit,
     'ctl' | 'listen' | 'bufferSize' | 'maxClients' | 'maxKeys' | 'selfMetrics' | 'flushIntervalMs' | 'protocol' | 'ring' | 'channel'
   > {
+  /** `replayOnConnect`: the table of totals (shared with every worker this host starts). */
+  readonly replayTable: SharedArrayBuffer | undefined;
   /** Called when a (re)started worker needs a new control port and the registry's state. */
   readonly rebind: (port: MessagePort) => ControlMessage[];
 }
@@ -31,6 +33,8 @@ export class WorkerHost {
   private startedAt = Date.now();
   private backoffMs = 0;
   private closing: Promise<void> | undefined;
+  /** `replayOnConnect`: the slot of each key in the replay table, as the worker said (a restart keeps them). */
+  private readonly slots = new Map<string, number>();
 
   private constructor(private readonly opts: HostOptions) {}
 
@@ -43,12 +47,13 @@ export class WorkerHost {
 
   private spawn(listen: ListenAddress): Promise<BoundAddress> {
     const { port1, port2 } = new MessageChannel();
-    const replay = this.opts.rebind(port1);
+    const restore = this.opts.rebind(port1);
     const sentBase = Atomics.load(ringViews(this.opts.ring.sab).header, RING_CONTROL_SENT);
-    const { ctl, bufferSize, maxClients, maxKeys, selfMetrics, flushIntervalMs, protocol, ring, channel } = this.opts;
+    const { ctl, bufferSize, maxClients, maxKeys, selfMetrics, flushIntervalMs, protocol, ring, channel, replayTable } = this.opts;
+    const replay = replayTable === undefined ? undefined : { table: replayTable, slots: [...this.slots] };
     const init: WorkerInit = {
       ...{ ctl, listen, bufferSize, maxClients, maxKeys, selfMetrics, flushIntervalMs, protocol, ring, channel },
-      ...{ port: port2, sentBase, replay },
+      ...{ port: port2, sentBase, restore, replay },
     };
     const worker = new Worker(WORKER_URL, { name: 'metrics-exporter-tcp', workerData: init, transferList: [port2] });
     this.worker = worker;
@@ -67,6 +72,8 @@ export class WorkerHost {
           reject(new ExporterError('IO', `cannot listen on ${formatAddress(listen)}: ${msg.message}`, { cause }));
         } else if (msg?.t === 'warning') {
           process.emitWarning(msg.message, { code: msg.code });
+        } else if (msg?.t === 'slot') {
+          this.slots.set(msg.canonical, msg.slot);
         }
       });
       // An 'error' event with no listener would be thrown into the app: always listen.

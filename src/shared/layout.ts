@@ -131,6 +131,49 @@ export function wakeMark(limit: number): number {
   return Math.max(1, limit >> 2);
 }
 
+/**
+ * State for `replayOnConnect`, per thread: pages of {@link STATE_PAGE_KEYS} keys, each key
+ * {@link STATE_SLOTS} doubles. The producer writes the first four only while no client is
+ * connected (its records are then not sent, so this is how the worker learns of them); the
+ * worker writes the last three when it folds them into the exporter's totals. Both live in
+ * shared memory, so a restarted worker folds only what its predecessor did not.
+ */
+export const STATE_PAGE_KEYS = 1024;
+export const STATE_SLOTS = 7;
+export const enum State {
+  /** Producer: sum of the counter increments made with no client. */
+  CounterSum = 0,
+  /** Producer: how many gauge sets were made with no client. */
+  GaugeSets,
+  /** Producer: the last of them. */
+  GaugeSetValue,
+  /** Producer: gauge increments minus decrements since that set (or since the start). */
+  GaugeDelta,
+  /** Worker: `CounterSum` as last folded. */
+  FoldedCounterSum,
+  /** Worker: `GaugeSets` as last folded. */
+  FoldedGaugeSets,
+  /** Worker: `GaugeDelta` as last folded. */
+  FoldedGaugeDelta,
+}
+
+/**
+ * The exporter's replay table (one per exporter, for `replayOnConnect`): per key the worker
+ * has given a slot, {@link REPLAY_SLOTS} doubles. It lives in shared memory so that the totals
+ * survive a worker restart.
+ */
+export const REPLAY_SLOTS = 4;
+export const enum Replay {
+  /** The counter's total, low 32 bits. */
+  CounterLo = 0,
+  /** The counter's total divided by 2^32. */
+  CounterHi,
+  /** The gauge's value. */
+  Gauge,
+  /** Which of them the key has been used as: 1 counter, 2 gauge. */
+  Kinds,
+}
+
 /** Largest number of records a ring holds when `bufferSize` is `null` (16 MiB of ring). */
 export const UNBOUNDED_RECORDS = 1 << 20;
 

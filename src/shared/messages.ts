@@ -20,7 +20,16 @@ export type { Protocol };
  * in that order.
  */
 export type ControlMessage = (
-  | { t: 'key'; pos: number; id: number; canonical: string; name: string; labels: [string, string][] }
+  | {
+      t: 'key';
+      pos: number;
+      id: number;
+      canonical: string;
+      name: string;
+      labels: [string, string][];
+      /** With `replayOnConnect`: the state page of keys `id…id+1023`, sent with its first key. */
+      statePage?: SharedArrayBuffer;
+    }
   | { t: 'meta'; pos: number; name: string; kind: MetricKind; unit: string | undefined; description: string | undefined }
 ) & { ring?: number };
 
@@ -48,6 +57,8 @@ export interface WorkerInit {
   readonly selfMetrics: boolean;
   /** How long a batch of records may gather before it is sent. */
   readonly flushIntervalMs: number;
+  /** `replayOnConnect`: the exporter's table of totals, and which key has which slot in it. */
+  readonly replay: { readonly table: SharedArrayBuffer; readonly slots: readonly (readonly [string, number])[] } | undefined;
   readonly protocol: Protocol;
   readonly ring: RingDescriptor;
   readonly port: MessagePort;
@@ -56,7 +67,7 @@ export interface WorkerInit {
   /** Name of the BroadcastChannel that rings of other threads are announced on. */
   readonly channel: string;
   /** Control messages to apply before anything else (a restart replays the app's registry). */
-  readonly replay: ControlMessage[];
+  readonly restore: ControlMessage[];
 }
 
 /** Parent → worker. */
@@ -67,4 +78,6 @@ export type FromWorker =
   | { t: 'ready'; address: BoundAddress }
   | { t: 'listen-error'; message: string; code: string | undefined; errno: number | undefined; syscall: string | undefined }
   | { t: 'warning'; message: string; code: string }
+  /** `replayOnConnect`: the worker gave `canonical` this slot of the replay table (a restart keeps it). */
+  | { t: 'slot'; canonical: string; slot: number }
   | { t: 'closed' };

@@ -19,6 +19,8 @@ export interface KeyEntry {
   len: number;
   shape: number;
   stamp: number;
+  /** `replayOnConnect`: the key's slot in the replay table, or -1. */
+  slot: number;
 }
 
 /** A label value as warnings show it: long ones cut to 64 characters. */
@@ -64,6 +66,7 @@ export class KeyTable {
         len: 0,
         shape: -1,
         stamp: 0,
+        slot: -1,
         canonical,
         refs: 0,
       };

@@ -8,6 +8,8 @@ import { WallClock } from './clock.js';
 import { KeyTable } from './keys.js';
 import { MetadataStore } from './metadata.js';
 import { Pipeline } from './pipeline.js';
+import type { Chunk } from './chunk.js';
+import { ReplayTable } from './replay.js';
 import { RingReader } from './ring-reader.js';
 import { Counters } from './stats.js';
 import { LossReport } from './transport/loss-report.js';
@@ -27,19 +29,25 @@ function send(msg: FromWorker): void {
 }
 const warn = (message: string, code: string): void => send({ t: 'warning', message, code });
 const metadata = new MetadataStore(init.maxKeys, warn);
-const transport = new Transport({
+const replay =
+  init.replay === undefined
+    ? undefined
+    : new ReplayTable(init.replay.table, init.replay.slots, init.protocol, (canonical, slot) => send({ t: 'slot', canonical, slot }), warn);
+const transport: Transport = new Transport({
   bufferSize: init.bufferSize,
   maxClients: init.maxClients,
   counters,
   metadata,
   report: init.selfMetrics ? new LossReport(init.protocol) : null,
   now: () => clock.now(),
+  // Called when a client is accepted, after the metadata (the pipeline exists by then).
+  state: (): Chunk | null => pipeline.replayFrames(),
   onClients: (n) => {
     if (!closing) Atomics.store(ctl, CTL_CLIENTS, n);
   },
   warn,
 });
-const pipeline = new Pipeline({
+const pipeline: Pipeline = new Pipeline({
   protocol: init.protocol,
   ctl,
   main: ring,
@@ -49,9 +57,10 @@ const pipeline = new Pipeline({
   counters,
   clock,
   flushIntervalMs: init.flushIntervalMs,
+  replay,
   warn,
 });
-pipeline.apply(ring, init.replay);
+pipeline.apply(ring, init.restore);
 // Rings of other threads are announced here (see app/attach.ts).
 const channel = new BroadcastChannel(init.channel);
 channel.onmessage = (e) => pipeline.onChannel((e as MessageEvent).data as ChannelMessage);

@@ -1,10 +1,12 @@
 import { existsSync } from 'node:fs';
-import { KEY_ID_LIMIT, Op, Park, RING_TAIL, createRing, recordHeader, ringViews } from '../shared/layout.js';
+import { KEY_ID_LIMIT, Op, Park, RING_TAIL, STATE_PAGE_KEYS, createRing, recordHeader, ringViews } from '../shared/layout.js';
 import type { ChannelMessage, ControlMessage, Protocol } from '../shared/messages.js';
 import type { WallClock } from './clock.js';
+import type { Chunk } from './chunk.js';
 import { FrameEncoder, GaugeOp } from './encoder.js';
-import type { KeyTable } from './keys.js';
+import type { KeyEntry, KeyTable } from './keys.js';
 import { encodeMetadata, type MetadataStore } from './metadata.js';
+import type { ReplayTable } from './replay.js';
 import { RingReader } from './ring-reader.js';
 import type { Counters } from './stats.js';
 import { Loss } from './transport/loss-report.js';
@@ -47,6 +49,8 @@ export interface PipelineParts {
   readonly clock: WallClock;
   /** How long a batch may gather (the `flushIntervalMs` option). */
   readonly flushIntervalMs: number;
+  /** `replayOnConnect`: the totals replayed to new clients. */
+  readonly replay: ReplayTable | undefined;
   /** Reports a problem to the app as a process warning. */
   readonly warn: (message: string, code: string) => void;
 }
@@ -184,6 +188,20 @@ export class Pipeline {
     return taken + this.controlsApplied;
   }
 
+  /**
+   * `replayOnConnect`: every total, for a client about to be added. A round first takes what the
+   * rings hold (and the keys and metadata announced so far) for the clients already there, so
+   * that the totals cover every record before the new client's live stream and none after it;
+   * then what threads recorded while no client was connected is folded in.
+   */
+  replayFrames(): Chunk | null {
+    const replay = this.p.replay;
+    if (replay === undefined) return null;
+    while (this.round() > 0 && this.busy);
+    replay.fold(this.rings);
+    return replay.frames(this.p.clock.now());
+  }
+
   /** A ring is a quarter full (loops, not closures: nothing is allocated per round). */
   private backlogged(): boolean {
     for (const r of this.rings) if (r.backlogged()) return true;
@@ -225,10 +243,10 @@ export class Pipeline {
     let n = 0;
     while (h !== limit && n < ROUND_BUDGET) {
       if (!this.controlsAt(ring, h)) break;
-      if (live) {
+      if (live || this.p.replay !== undefined) {
         const i = (h & mask) * 2;
         const header = f64[i]!;
-        this.record(ring, header & (KEY_ID_LIMIT - 1), header >>> 24, f64[i + 1]!, u32, 2 * i + 2);
+        this.record(ring, header & (KEY_ID_LIMIT - 1), header >>> 24, f64[i + 1]!, u32, 2 * i + 2, live);
       }
       h = (h + 1) | 0;
       n++;
@@ -251,43 +269,63 @@ export class Pipeline {
   }
 
   /** Validates and encodes one record. Invalid values are counted, never sent. */
-  private record(ring: RingReader, id: number, op: number, v: number, u32: Uint32Array, valueAt: number): void {
+  /**
+   * Validates one record; if `live`, encodes it for the clients, and with `replayOnConnect` adds
+   * it to the totals. Invalid values are counted (when live), never sent.
+   */
+  private record(ring: RingReader, id: number, op: number, v: number, u32: Uint32Array, valueAt: number, live: boolean): void {
     const key = ring.keys[id];
-    const enc = this.encoder;
     if (key !== undefined) {
       switch (op) {
         case Op.Counter:
-          if (Number.isSafeInteger(v) && v >= 0) return enc.counter(key, v % 0x100000000, Math.floor(v / 0x100000000));
+          if (Number.isSafeInteger(v) && v >= 0) return this.counter(key, v % 0x100000000, Math.floor(v / 0x100000000), live);
           break;
         case Op.CounterU64:
-          return enc.counter(key, u32[valueAt + LOW_WORD]!, u32[valueAt + 1 - LOW_WORD]!);
+          return this.counter(key, u32[valueAt + LOW_WORD]!, u32[valueAt + 1 - LOW_WORD]!, live);
         case Op.GaugeSet:
-          if (v === v) return enc.gauge(key, GaugeOp.Set, v);
+          if (v === v) return this.gauge(key, GaugeOp.Set, v, live);
           break;
         case Op.GaugeIncrement:
-          if (v === v) return enc.gauge(key, GaugeOp.Increment, v);
+          if (v === v) return this.gauge(key, GaugeOp.Increment, v, live);
           break;
         case Op.GaugeDecrement:
-          if (v === v) return enc.gauge(key, GaugeOp.Decrement, v);
+          if (v === v) return this.gauge(key, GaugeOp.Decrement, v, live);
           break;
         case Op.Histogram:
-          if (v === v) return enc.histogram(key, v);
+          if (v === v) {
+            if (live) this.encoder.histogram(key, v);
+            return;
+          }
           break;
       }
+      if (!live) return;
       if (!key.warned) {
         key.warned = true;
         this.p.warn(`metrics-exporter-tcp: dropped an invalid value for ${key.text} (further ones are counted in stats().dropped.invalid)`, 'MTCP_INVALID_VALUE');
       }
     }
-    this.p.counters.invalid++;
+    if (live) this.p.counters.invalid++;
+  }
+
+  private counter(key: KeyEntry, lo: number, hi: number, live: boolean): void {
+    if (live) this.encoder.counter(key, lo, hi);
+    if (key.slot >= 0) this.p.replay!.counter(key.slot, lo, hi);
+  }
+
+  private gauge(key: KeyEntry, op: GaugeOp, v: number, live: boolean): void {
+    if (live) this.encoder.gauge(key, op, v);
+    if (key.slot >= 0) this.p.replay!.gauge(key.slot, op, v);
   }
 
   private control(ring: RingReader, m: ControlMessage): void {
     if (m.t === 'key') {
       const old = ring.keys[m.id];
-      ring.keys[m.id] = this.p.keys.entry(m.canonical, m.name, m.labels);
+      const key = this.p.keys.entry(m.canonical, m.name, m.labels);
+      ring.keys[m.id] = key;
       if (old !== undefined) this.p.keys.release(old); // announced again (a restarted worker's hello)
       this.p.counters.keys = this.p.keys.size;
+      if (m.statePage !== undefined) ring.statePages[Math.floor(m.id / STATE_PAGE_KEYS)] = new Float64Array(m.statePage);
+      this.p.replay?.assign(key, m.canonical);
     } else {
       const frame = encodeMetadata(m.name, m.kind, m.unit, m.description);
       if (!this.p.metadata.set(m.name, frame)) return;
@@ -317,6 +355,7 @@ export class Pipeline {
       if (ring.diedAt !== undefined && ring.missingControls > 0 && now - ring.diedAt >= CONTROL_GRACE_MS) ring.stopWaitingForControls();
       if (!ring.finished()) continue;
       this.takeFullDrops(ring); // its last drops, if any
+      this.p.replay?.fold([ring]); // what it recorded with no client connected stays in the totals
       for (const k of ring.keys) if (k !== undefined) this.p.keys.release(k);
       this.attached.delete(id);
       this.rings.splice(this.rings.indexOf(ring), 1);

@@ -28,6 +28,8 @@ export class RingReader {
   readonly views: RingViews;
   /** Local key id → entry, filled by the producer's `key` messages. */
   readonly keys: KeyEntry[] = [];
+  /** `replayOnConnect`: the producer's state pages (see `State`), by key id / 1024. */
+  readonly statePages: Float64Array[] = [];
   /** Next position to read (free-running, wraps at 2^32). */
   head: number;
   /** When the worker found the producing thread gone without its exit hook (ms), if it did. */

@@ -22,8 +22,8 @@ const enum Kind {
   Metric,
   /** Lost ones count in `dropped.metadata`. */
   Metadata,
-  /** The in-band drop counter: not records, counted nowhere if lost. */
-  Report,
+  /** State frames (the in-band drop counter, replayed totals): not records, counted nowhere if lost. */
+  State,
 }
 
 /** Frames of one chunk from `first` on: waiting in the queue, or written and not completed. */
@@ -108,6 +108,12 @@ export class Client {
   replay(chunk: Chunk): void {
     this.directLimit = DIRECT_LIMIT + chunk.bytes.length;
     this.sendDirect(chunk);
+  }
+
+  /** Sends the totals a new client gets after the metadata (`replayOnConnect`); takes over the chunk's use. */
+  sendState(chunk: Chunk): void {
+    if (this.closed) return chunk.release();
+    this.write({ chunk, first: 0, kind: Kind.State });
   }
 
   /** Writes frames that are not dropped for queue space (metadata) straight to the socket, in order. */
@@ -259,9 +265,9 @@ export class Client {
     if (!this.described) {
       this.described = true;
       report.metadata.use();
-      this.write({ chunk: report.metadata, first: 0, kind: Kind.Report });
+      this.write({ chunk: report.metadata, first: 0, kind: Kind.State });
     }
-    this.write({ chunk, first: 0, kind: Kind.Report }); // the encoder's use passes to this client
+    this.write({ chunk, first: 0, kind: Kind.State }); // the encoder's use passes to this client
   }
 
   /** Hands a span to the socket; it is released when the write completes or the client goes. */

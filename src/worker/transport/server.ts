@@ -17,6 +17,8 @@ export interface TransportOptions {
   readonly report: LossReport | null;
   /** The time, in ms since the epoch. */
   readonly now: () => number;
+  /** Frames a new client gets after the metadata (`replayOnConnect`'s totals), if any. */
+  readonly state: () => Chunk | null;
   /** Called with the new client count whenever it changes. */
   readonly onClients: (n: number) => void;
   /** Reports a problem to the app as a process warning. */
@@ -147,10 +149,13 @@ export class Transport {
       socket.destroy();
       return;
     }
+    // Totals first, before the client is added: they cover every record it will not get live.
+    const state = this.opts.state();
     const client = new Client(socket, this.context);
     this.clients.add(client);
     const replay = this.opts.metadata.replay();
     if (replay !== null) client.replay(replay);
+    if (state !== null) client.sendState(state);
     this.changed();
   }
 

@@ -1,0 +1,140 @@
+import { REPLAY_SLOTS, Replay, STATE_PAGE_KEYS, STATE_SLOTS, State } from '../shared/layout.js';
+import type { Protocol } from '../shared/messages.js';
+import type { Chunk } from './chunk.js';
+import { FrameEncoder, GaugeOp } from './encoder.js';
+import { KeyTable, type KeyEntry } from './keys.js';
+import type { RingReader } from './ring-reader.js';
+
+const WORD = 2 ** 32;
+const COUNTER = 1;
+const GAUGE = 2;
+
+/**
+ * `replayOnConnect`: each counter's total and each gauge's value, as a client connected from the
+ * start would have them, kept in the exporter's shared table (so that they survive a worker
+ * restart) and sent to every client that connects, after the metadata.
+ *
+ * Records sent while clients are connected are added as the worker drains them (their order is
+ * the stream's order). Records made while no client is connected are not sent: their threads
+ * keep them in shared state pages (see `State`), which are folded in when a client connects.
+ * Folding goes ring by ring (the recorder's own first, then threads in the order they
+ * attached): counters add up; for a gauge, a thread that set it while no client was connected
+ * replaces the value with its last set plus its own increments since, and a thread that did not
+ * adds its increments and decrements.
+ */
+export class ReplayTable {
+  private readonly t: Float64Array;
+  private readonly slots = new Map<string, number>();
+  /** The key of each slot, for encoding its frames (kept after the key's threads are gone). */
+  private readonly entries: KeyEntry[] = [];
+  private readonly capacity: number;
+  private readonly encoder: FrameEncoder;
+  private warned = false;
+
+  /**
+   * @param slots the slots given before (by an earlier worker)
+   * @param onSlot tells the app a slot was given, so a restarted worker gets the same
+   */
+  constructor(
+    table: SharedArrayBuffer,
+    slots: readonly (readonly [string, number])[],
+    protocol: Protocol,
+    private readonly onSlot: (canonical: string, slot: number) => void,
+    private readonly warn: (message: string, code: string) => void,
+  ) {
+    this.t = new Float64Array(table);
+    this.capacity = this.t.length / REPLAY_SLOTS;
+    this.encoder = new FrameEncoder(protocol);
+    const keys = new KeyTable();
+    for (const [canonical, slot] of slots) {
+      const [name, labels = []] = JSON.parse(canonical) as [string, [string, string][]?];
+      this.slots.set(canonical, slot);
+      this.entries[slot] = keys.entry(canonical, name, labels);
+    }
+  }
+
+  /** Gives `key` its slot (once; the same after a restart), or none when the table is full. */
+  assign(key: KeyEntry, canonical: string): void {
+    if (key.slot >= 0) return;
+    let slot = this.slots.get(canonical);
+    if (slot === undefined) {
+      if (this.slots.size >= this.capacity) {
+        if (!this.warned) {
+          this.warned = true;
+          this.warn(`metrics-exporter-tcp: more than ${this.capacity} keys to replay; later keys are not replayed to new clients`, 'MTCP_MAX_KEYS');
+        }
+        return;
+      }
+      slot = this.slots.size;
+      this.slots.set(canonical, slot);
+      this.onSlot(canonical, slot);
+    }
+    this.entries[slot] = key;
+    key.slot = slot;
+  }
+
+  /** Adds `hi * 2^32 + lo` to a counter's total. */
+  counter(slot: number, lo: number, hi: number): void {
+    const t = this.t;
+    const at = slot * REPLAY_SLOTS;
+    let low = t[at + Replay.CounterLo]! + lo;
+    let high = t[at + Replay.CounterHi]! + hi;
+    if (low >= WORD) {
+      low -= WORD;
+      high++;
+    }
+    t[at + Replay.CounterLo] = low;
+    t[at + Replay.CounterHi] = high % WORD; // a u64 wraps, as it does on the wire
+    t[at + Replay.Kinds] = t[at + Replay.Kinds]! | COUNTER;
+  }
+
+  gauge(slot: number, op: GaugeOp, v: number): void {
+    const t = this.t;
+    const at = slot * REPLAY_SLOTS;
+    if (op === GaugeOp.Set) t[at + Replay.Gauge] = v;
+    else t[at + Replay.Gauge] = t[at + Replay.Gauge]! + (op === GaugeOp.Increment ? v : -v);
+    t[at + Replay.Kinds] = t[at + Replay.Kinds]! | GAUGE;
+  }
+
+  /** Folds what the rings' threads recorded while no client was connected into the totals. */
+  fold(rings: readonly RingReader[]): void {
+    for (const ring of rings) {
+      for (let id = 0; id < ring.keys.length; id++) {
+        const key = ring.keys[id];
+        const page = ring.statePages[Math.floor(id / STATE_PAGE_KEYS)];
+        if (key === undefined || key.slot < 0 || page === undefined) continue;
+        const at = (id % STATE_PAGE_KEYS) * STATE_SLOTS;
+        const sum = page[at + State.CounterSum]!;
+        const added = sum - page[at + State.FoldedCounterSum]!;
+        if (added > 0) {
+          this.counter(key.slot, added % WORD, Math.floor(added / WORD));
+          page[at + State.FoldedCounterSum] = sum;
+        }
+        const sets = page[at + State.GaugeSets]!;
+        const delta = page[at + State.GaugeDelta]!;
+        if (sets !== page[at + State.FoldedGaugeSets]) {
+          this.gauge(key.slot, GaugeOp.Set, page[at + State.GaugeSetValue]! + delta);
+          page[at + State.FoldedGaugeSets] = sets;
+        } else if (delta !== page[at + State.FoldedGaugeDelta]) {
+          this.gauge(key.slot, GaugeOp.Increment, delta - page[at + State.FoldedGaugeDelta]!);
+        }
+        page[at + State.FoldedGaugeDelta] = delta;
+      }
+    }
+  }
+
+  /** One counter frame per counter (its total) and one absolute gauge frame per gauge, stamped `nowMs`. */
+  frames(nowMs: number): Chunk | null {
+    const t = this.t;
+    this.encoder.begin(nowMs);
+    for (let slot = 0; slot < this.slots.size; slot++) {
+      const key = this.entries[slot];
+      const at = slot * REPLAY_SLOTS;
+      const kinds = t[at + Replay.Kinds]!;
+      if (key === undefined) continue;
+      if (kinds & COUNTER) this.encoder.counter(key, t[at + Replay.CounterLo]!, t[at + Replay.CounterHi]!);
+      if (kinds & GAUGE) this.encoder.gauge(key, GaugeOp.Set, t[at + Replay.Gauge]!);
+    }
+    return this.encoder.finish();
+  }
+}
