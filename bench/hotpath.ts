@@ -81,6 +81,16 @@ export async function runHotpath(opts: { rounds: number; runMs: number }): Promi
   });
   const o0 = ours(idle);
   const o1 = ours(live);
+  // The same with replayOnConnect(true): with no client, a record adds to its thread's state.
+  const replayIdle = await new TcpBuilder().listenAddress('127.0.0.1:0').replayOnConnect(true).build();
+  cleanup.push(() => replayIdle.close());
+  const replayLive = await new TcpBuilder().listenAddress('127.0.0.1:0').bufferSize(bufferSize).replayOnConnect(true).build();
+  cleanup.push(() => replayLive.close());
+  const replaySink = await Sink.start({ port: (replayLive.address as { port: number }).port, clients: 1, slow: -1, probeMinLength: 1e9 });
+  cleanup.unshift(() => replaySink.close());
+  while (replayLive.stats().clients !== 1) await tick();
+  const r0 = ours(replayIdle);
+  const r1 = ours(replayLive);
   // Each timed run records half a ring; the pause before it lets the worker empty the ring
   // (it drains millions of records per second), so the run measures accepted records.
   const drained = () => new Promise<void>((r) => setTimeout(r, 20));
@@ -119,6 +129,9 @@ export async function runHotpath(opts: { rounds: number; runMs: number }): Promi
     { group: 'ours, 1 client', name: 'gauge.set(v)', target: o1, body: 't.g.set(i)', fixedCalls: liveCalls, recorder: live, between: drained },
     { group: 'ours, 1 client', name: 'histogram.record(v)', target: o1, body: 't.h.record(0.25)', fixedCalls: liveCalls, recorder: live, between: drained },
     { group: 'ours, 1 client', name: "incrementCounter(key, 1)", target: o1, body: 't.r.incrementCounter(t.key, 1)', fixedCalls: liveCalls, recorder: live, between: drained },
+    { group: 'ours + replay, no client', name: 'counter.increment()', target: r0, body: 't.c.increment()' },
+    { group: 'ours + replay, no client', name: 'gauge.set(v)', target: r0, body: 't.g.set(i)' },
+    { group: 'ours + replay, 1 client', name: 'counter.increment()', target: r1, body: 't.c.increment()', fixedCalls: liveCalls, recorder: replayLive, between: drained },
     { group: 'prom-client', name: 'inc() (no labels)', target: prom, body: 't.plain.inc()' },
     { group: 'prom-client', name: 'labels(...).inc() cached child', target: prom, body: 't.child.inc()' },
     { group: 'prom-client', name: 'inc(labels)', target: prom, body: 't.c.inc(t.labels)' },
@@ -181,6 +194,7 @@ function formatHotpath(results: HotpathResult[]): string {
     '',
     `labeled counter.increment() with a client: ${ourInc.medianNs.toFixed(2)} ns median (target ≤ 8 ns); ring drops while measured: ${((ourInc.droppedShare ?? 0) * 100).toFixed(2)} %`,
     `with no client: ${ourIdle.medianNs.toFixed(2)} ns median (target ≤ 2 ns)`,
+    `replayOnConnect(true): ${find('ours + replay, no client', 'counter.increment()').medianNs.toFixed(2)} ns with no client (target ≤ ${(ourIdle.medianNs + 1).toFixed(2)}), ${find('ours + replay, 1 client', 'counter.increment()').medianNs.toFixed(2)} ns with a client (target ≤ ${ourInc.medianNs.toFixed(2)})`,
     `key-based incrementCounter(key, 1) / handle: ${(ourKey.medianNs / ourInc.medianNs).toFixed(2)}× (target ≤ 4×)`,
     `prom-client cached labeled child is ${ratio(find('prom-client', 'labels(...).inc() cached child'))} slower (target ≥ 30×)`,
     `prom-client inc(labels) is ${ratio(find('prom-client', 'inc(labels)'))} slower`,

@@ -128,3 +128,19 @@ test('replayOnConnect is validated like the other options', async () => {
   const { TcpBuilder } = await import('../src/index.js');
   for (const bad of [1, 'yes', undefined]) assert.throws(() => new TcpBuilder().replayOnConnect(bad as unknown as boolean), TypeError);
 });
+
+test('totals made with no client are exact past 2^31, for bigint and large increments', async (t) => {
+  const recorder = await startExporter((b) => b.replayOnConnect(true).flushIntervalMs(5));
+  t.after(() => recorder.close());
+  const c = recorder.counter('bytes');
+  c.increment(2 ** 31 - 1); // fills the int32 sum
+  c.increment(1); // does not fit: goes to the double
+  c.increment(2 ** 40); // not an int32
+  c.increment(5n);
+  c.increment(1.5); // invalid: dropped
+  c.increment(-3); // invalid: dropped
+  const late = await connect(recorder, 1);
+  t.after(() => late.close());
+  await waitFor('the total', () => view(late.events()).counters.bytes !== undefined);
+  assert.equal(view(late.events()).counters.bytes, 2 ** 31 + 2 ** 40 + 5);
+});

@@ -37,12 +37,16 @@ abstract class BoundHandle {
   }
 }
 
+/** Writes a counter increment (the value checked by the worker, or here for a bigint). */
+function pushCounter(w: RingWriter, id: number, value: number | bigint): void {
+  if (typeof value === 'number') w.push(id, Op.Counter, value);
+  else if (typeof value === 'bigint') w.pushBigint(id, value);
+  else w.push(id, Op.Invalid, 0);
+}
+
 export class CounterHandle extends BoundHandle implements Counter {
   increment(value: number | bigint = 1): void {
-    if (this.ctl[CTL_CLIENTS] === 0) return;
-    if (typeof value === 'number') this.w.push(this.id, Op.Counter, value);
-    else if (typeof value === 'bigint') this.w.pushBigint(this.id, value);
-    else this.w.push(this.id, Op.Invalid, 0);
+    if (this.ctl[CTL_CLIENTS] !== 0) pushCounter(this.w, this.id, value);
   }
 }
 
@@ -73,53 +77,74 @@ const U64_MAX = (1n << 64n) - 1n;
 // into the totals it replays when a client connects. Invalid values are dropped, as records
 // made with no client always are. With a client connected they record exactly as above.
 
-export class ReplayCounterHandle extends CounterHandle {
-  constructor(
-    w: RingWriter,
-    id: number,
-    private readonly st: Float64Array,
-    private readonly at: number,
-  ) {
+/** A handle's state slots (see `State`), as doubles and as int32s. */
+export interface StateSlots {
+  readonly f64: Float64Array;
+  readonly i32: Int32Array;
+}
+
+export class ReplayCounterHandle extends BoundHandle implements Counter {
+  private readonly f64: Float64Array;
+  private readonly i32: Int32Array;
+
+  constructor(w: RingWriter, id: number, state: StateSlots) {
     super(w, id);
+    this.f64 = state.f64;
+    this.i32 = state.i32;
   }
 
-  override increment(value: number | bigint = 1): void {
-    if (this.ctl[CTL_CLIENTS] !== 0) return super.increment(value);
+  increment(value: number | bigint = 1): void {
+    if (this.ctl[CTL_CLIENTS] !== 0) return pushCounter(this.w, this.id, value);
+    if (typeof value === 'number' && (value | 0) === value && value >= 0) {
+      const sum = this.i32[State.CounterFast]! + value;
+      if (sum <= 0x7fffffff) {
+        this.i32[State.CounterFast] = sum;
+        return;
+      }
+    }
+    this.spill(value);
+  }
+
+  /**
+   * What the int32 cannot take (its sum would pass 2^31, or the value is not an int32) adds to
+   * the double. Nothing ever moves from one to the other, so a worker folding meanwhile reads
+   * two sums that only grow: it can see too little (the next fold gets the rest), never too much.
+   */
+  private spill(value: unknown): void {
     if (typeof value === 'number') {
-      if (value >= 0 && value <= Number.MAX_SAFE_INTEGER && value % 1 === 0) this.st[this.at + State.CounterSum] += value;
+      if (Number.isSafeInteger(value) && value >= 0) this.f64[State.CounterSpill] += value;
     } else if (typeof value === 'bigint' && value >= 0n && value <= U64_MAX) {
-      this.st[this.at + State.CounterSum] += Number(value); // exact up to 2^53
+      this.f64[State.CounterSpill] += Number(value); // exact up to 2^53
     }
   }
 }
 
 export class ReplayGaugeHandle extends GaugeHandle {
-  constructor(
-    w: RingWriter,
-    id: number,
-    private readonly st: Float64Array,
-    private readonly at: number,
-  ) {
+  private readonly f64: Float64Array;
+  private readonly i32: Int32Array;
+
+  constructor(w: RingWriter, id: number, state: StateSlots) {
     super(w, id);
+    this.f64 = state.f64;
+    this.i32 = state.i32;
   }
 
   override set(value: number): void {
     if (this.ctl[CTL_CLIENTS] !== 0) return super.set(value);
     if (value !== value) return;
-    const st = this.st;
-    st[this.at + State.GaugeSetValue] = value;
-    st[this.at + State.GaugeDelta] = 0;
-    st[this.at + State.GaugeSets]++;
+    this.f64[State.GaugeSetValue] = value;
+    this.f64[State.GaugeDelta] = 0;
+    this.i32[State.GaugeSets] = (this.i32[State.GaugeSets]! + 1) | 0;
   }
 
   override increment(value: number): void {
     if (this.ctl[CTL_CLIENTS] !== 0) return super.increment(value);
-    if (value === value) this.st[this.at + State.GaugeDelta] += value;
+    if (value === value) this.f64[State.GaugeDelta] += value;
   }
 
   override decrement(value: number): void {
     if (this.ctl[CTL_CLIENTS] !== 0) return super.decrement(value);
-    if (value === value) this.st[this.at + State.GaugeDelta] -= value;
+    if (value === value) this.f64[State.GaugeDelta] -= value;
   }
 }
 

@@ -70,12 +70,11 @@ export class Recording {
       <H>(make: (id: number) => H) =>
       (id: number): H =>
         id === REFUSED ? (refused as H) : make(id);
-    const state = (id: number) => registry.stateOf(id);
     this.counters = new HandleCache<Counter>(
-      pick((id) => (registry.replay ? new ReplayCounterHandle(writer, id, state(id).page, state(id).at) : new CounterHandle(writer, id))),
+      pick((id) => (registry.replay ? new ReplayCounterHandle(writer, id, registry.stateOf(id)) : new CounterHandle(writer, id))),
     );
     this.gauges = new HandleCache<Gauge>(
-      pick((id) => (registry.replay ? new ReplayGaugeHandle(writer, id, state(id).page, state(id).at) : new GaugeHandle(writer, id))),
+      pick((id) => (registry.replay ? new ReplayGaugeHandle(writer, id, registry.stateOf(id)) : new GaugeHandle(writer, id))),
     );
     this.histograms = new HandleCache<Histogram>(pick((id) => new HistogramHandle(writer, id)));
   }

@@ -1,4 +1,4 @@
-import { STATE_PAGE_KEYS, STATE_SLOTS } from '../shared/layout.js';
+import { STATE_BYTES, STATE_PAGE_KEYS } from '../shared/layout.js';
 import type { ControlMessage, MetricKind } from '../shared/messages.js';
 import { checkDescription, checkUnit } from './units.js';
 import { normalizeKey } from './key.js';
@@ -19,7 +19,7 @@ export class Registry {
   private warned = false;
   private warnedMeta = false;
   /** `replayOnConnect`: this thread's state pages (see `State`), one per 1024 keys, made as keys come. */
-  private readonly pages: Float64Array[] = [];
+  private readonly pages: SharedArrayBuffer[] = [];
 
   /** @param replay whether the exporter replays totals to new clients (`replayOnConnect`) */
   constructor(
@@ -28,9 +28,11 @@ export class Registry {
     readonly replay = false,
   ) {}
 
-  /** `replayOnConnect`: where key `id`'s state is: its page and the index of its first slot. */
-  stateOf(id: number): { page: Float64Array; at: number } {
-    return { page: this.pages[Math.floor(id / STATE_PAGE_KEYS)]!, at: (id % STATE_PAGE_KEYS) * STATE_SLOTS };
+  /** `replayOnConnect`: key `id`'s state slots (see `State`), as doubles and as int32s. */
+  stateOf(id: number): { f64: Float64Array; i32: Int32Array } {
+    const page = this.pages[Math.floor(id / STATE_PAGE_KEYS)]!;
+    const at = (id % STATE_PAGE_KEYS) * STATE_BYTES;
+    return { f64: new Float64Array(page, at, STATE_BYTES / 8), i32: new Int32Array(page, at, STATE_BYTES / 4) };
   }
 
   /**
@@ -57,8 +59,8 @@ export class Registry {
     const msg: ControlMessage = { t: 'key', pos: 0, id, canonical: k.canonical, name: k.name, labels: k.labels };
     if (this.replay && id % STATE_PAGE_KEYS === 0) {
       // A new page of state, shared with the worker along with its first key.
-      const sab = new SharedArrayBuffer(STATE_PAGE_KEYS * STATE_SLOTS * 8);
-      this.pages.push(new Float64Array(sab));
+      const sab = new SharedArrayBuffer(STATE_PAGE_KEYS * STATE_BYTES);
+      this.pages.push(sab);
       msg.statePage = sab;
     }
     this.sentKeys.push(msg);

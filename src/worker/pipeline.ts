@@ -324,7 +324,7 @@ export class Pipeline {
       ring.keys[m.id] = key;
       if (old !== undefined) this.p.keys.release(old); // announced again (a restarted worker's hello)
       this.p.counters.keys = this.p.keys.size;
-      if (m.statePage !== undefined) ring.statePages[Math.floor(m.id / STATE_PAGE_KEYS)] = new Float64Array(m.statePage);
+      if (m.statePage !== undefined) ring.statePages[Math.floor(m.id / STATE_PAGE_KEYS)] = m.statePage;
       this.p.replay?.assign(key, m.canonical);
     } else {
       const frame = encodeMetadata(m.name, m.kind, m.unit, m.description);

@@ -1,4 +1,4 @@
-import { REPLAY_SLOTS, Replay, STATE_PAGE_KEYS, STATE_SLOTS, State } from '../shared/layout.js';
+import { REPLAY_SLOTS, Replay, STATE_BYTES, STATE_PAGE_KEYS, State } from '../shared/layout.js';
 import type { Protocol } from '../shared/messages.js';
 import type { Chunk } from './chunk.js';
 import { FrameEncoder, GaugeOp } from './encoder.js';
@@ -103,24 +103,29 @@ export class ReplayTable {
         const key = ring.keys[id];
         const page = ring.statePages[Math.floor(id / STATE_PAGE_KEYS)];
         if (key === undefined || key.slot < 0 || page === undefined) continue;
-        const at = (id % STATE_PAGE_KEYS) * STATE_SLOTS;
-        const sum = page[at + State.CounterSum]!;
-        const added = sum - page[at + State.FoldedCounterSum]!;
-        if (added > 0) {
-          this.counter(key.slot, added % WORD, Math.floor(added / WORD));
-          page[at + State.FoldedCounterSum] = sum;
-        }
-        const sets = page[at + State.GaugeSets]!;
-        const delta = page[at + State.GaugeDelta]!;
-        if (sets !== page[at + State.FoldedGaugeSets]) {
-          this.gauge(key.slot, GaugeOp.Set, page[at + State.GaugeSetValue]! + delta);
-          page[at + State.FoldedGaugeSets] = sets;
-        } else if (delta !== page[at + State.FoldedGaugeDelta]) {
-          this.gauge(key.slot, GaugeOp.Increment, delta - page[at + State.FoldedGaugeDelta]!);
-        }
-        page[at + State.FoldedGaugeDelta] = delta;
+        const at = (id % STATE_PAGE_KEYS) * STATE_BYTES;
+        this.foldKey(key.slot, new Float64Array(page, at, STATE_BYTES / 8), new Int32Array(page, at, STATE_BYTES / 4));
       }
     }
+  }
+
+  private foldKey(slot: number, f64: Float64Array, i32: Int32Array): void {
+    // Two sums that only grow (see ReplayCounterHandle): what is read is at most the true total.
+    const total = f64[State.CounterSpill]! + i32[State.CounterFast]!;
+    const added = total - f64[State.FoldedCounter]!;
+    if (added > 0) {
+      this.counter(slot, added % WORD, Math.floor(added / WORD));
+      f64[State.FoldedCounter] = total;
+    }
+    const sets = i32[State.GaugeSets]!;
+    const delta = f64[State.GaugeDelta]!;
+    if (sets !== i32[State.FoldedGaugeSets]) {
+      this.gauge(slot, GaugeOp.Set, f64[State.GaugeSetValue]! + delta);
+      i32[State.FoldedGaugeSets] = sets;
+    } else if (delta !== f64[State.FoldedGaugeDelta]) {
+      this.gauge(slot, GaugeOp.Increment, delta - f64[State.FoldedGaugeDelta]!);
+    }
+    f64[State.FoldedGaugeDelta] = delta;
   }
 
   /** One counter frame per counter (its total) and one absolute gauge frame per gauge, stamped `nowMs`. */

@@ -29,7 +29,7 @@ export class RingReader {
   /** Local key id → entry, filled by the producer's `key` messages. */
   readonly keys: KeyEntry[] = [];
   /** `replayOnConnect`: the producer's state pages (see `State`), by key id / 1024. */
-  readonly statePages: Float64Array[] = [];
+  readonly statePages: SharedArrayBuffer[] = [];
   /** Next position to read (free-running, wraps at 2^32). */
   head: number;
   /** When the worker found the producing thread gone without its exit hook (ms), if it did. */
