@@ -8,7 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { TcpBuilder, type Counter, type Gauge } from '../src/index.js';
 import { CTL_WORKER_TID } from '../src/shared/layout.js';
-import { PROBE_EVERY, PROBE_NAME, type AppResult } from './cpu.js';
+import { PROBE_EVERY, PROBE_MIN_MS, PROBE_NAME, type AppResult } from './cpu.js';
 
 /** CPU time of every thread of this process so far, in ns (schedstat: ns resolution). */
 function threadCpuNs(): Map<string, number> {
@@ -46,12 +46,21 @@ await new Promise((r) => lines.once('line', r));
 
 // Pacing: every millisecond, the records that have fallen due. At rate 0 the app is idle.
 let made = 0;
+let lastProbe = 0;
 const t0 = performance.now();
 const origin = performance.timeOrigin;
 const tick =
   rate > 0
     ? setInterval(() => {
-        const due = Math.floor(((performance.now() - t0) * rate) / 1000);
+        const now = performance.now();
+        const due = Math.floor(((now - t0) * rate) / 1000);
+        // At low rates one record in PROBE_EVERY would give a handful of latency samples: the
+        // first record due after PROBE_MIN_MS without a probe is one too.
+        if (made < due && now - lastProbe >= PROBE_MIN_MS) {
+          made++;
+          lastProbe = now;
+          probe.set(origin + now);
+        }
         while (made < due) {
           if (++made % PROBE_EVERY === 0) probe.set(origin + performance.now());
           else counter.increment();

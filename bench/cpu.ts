@@ -12,6 +12,8 @@ import { fmt, percentile, table } from './measure.js';
 export const PROBE_NAME = 'bench_probe';
 /** One record in this many is a probe. */
 export const PROBE_EVERY = 1000;
+/** …and at least one every this many ms (so that low rates give enough samples). */
+export const PROBE_MIN_MS = 10;
 
 /** What bench/cpu-app.ts reports. */
 export interface AppResult {
@@ -199,7 +201,7 @@ export async function runCpu(quick: boolean, log: (s: string) => void): Promise<
   const sweep: CpuRow[] = [];
   if (!quick) {
     for (const rate of [1000, 100_000]) {
-      for (const flushMs of [10, 20, 100, 200]) sweep.push(await measure(`flushIntervalMs ${flushMs}, ${fmt(rate, 0)}/s`, rate, true, flushMs, 3));
+      for (const flushMs of [10, 20, 50, 100, 200]) sweep.push(await measure(`flushIntervalMs ${flushMs}, ${fmt(rate, 0)}/s`, rate, true, flushMs, 3));
     }
   }
   const head = ['', 'worker %', 'app thread %', 'other threads %', 'process %', 'baseline %', 'exporter %', 'µs/record', 'wake-ups/s', 'p50 ms', 'p99 ms', 'lost'];
