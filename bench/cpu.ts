@@ -157,7 +157,7 @@ export async function gcTrace(rate: number, seconds: number): Promise<WorkerGc> 
 const pct = (ms: number, of: number) => (ms / of) * 100;
 
 export async function runCpu(quick: boolean, log: (s: string) => void): Promise<{ rows: CpuRow[]; sweep: CpuRow[]; gc: WorkerGc; text: string }> {
-  const warm = quick ? 0.2 : 1;
+  const warm = quick ? 0.2 : 3; // long enough for the worker's code to be optimized at low rates (JIT tiering counts calls)
   const seconds = quick ? 0.3 : 5;
   const rates = quick ? [0, 1000] : [0, 1000, 10_000, 100_000, 1_000_000];
   const baseline = new Map<number, number>();
