@@ -5,6 +5,7 @@ import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import StatsD from 'hot-shots';
 import promClient from 'prom-client';
 import { TcpBuilder, type TcpRecorder } from '../src/index.js';
+import { TcpMeterProvider } from '../src/otel/index.js';
 import { fmt, summary, table, tick } from './measure.js';
 import { Sink } from './sink.js';
 
@@ -81,6 +82,13 @@ export async function runHotpath(opts: { rounds: number; runMs: number }): Promi
   });
   const o0 = ours(idle);
   const o1 = ours(live);
+  // Ours through the OpenTelemetry API (metrics-exporter-tcp/otel): the same recorders.
+  const viaOtel = (r: TcpRecorder) => {
+    const m = new TcpMeterProvider(r).getMeter('bench');
+    return { c: m.createCounter('requests'), h: m.createHistogram('latency'), attrs: { ...labels } };
+  };
+  const t0 = viaOtel(idle);
+  const t1 = viaOtel(live);
   // The same with replayOnConnect(true): with no client, a record adds to its thread's state.
   const replayIdle = await new TcpBuilder().listenAddress('127.0.0.1:0').replayOnConnect(true).build();
   cleanup.push(() => replayIdle.close());
@@ -129,6 +137,10 @@ export async function runHotpath(opts: { rounds: number; runMs: number }): Promi
     { group: 'ours, 1 client', name: 'gauge.set(v)', target: o1, body: 't.g.set(i)', fixedCalls: liveCalls, recorder: live, between: drained },
     { group: 'ours, 1 client', name: 'histogram.record(v)', target: o1, body: 't.h.record(0.25)', fixedCalls: liveCalls, recorder: live, between: drained },
     { group: 'ours, 1 client', name: "incrementCounter(key, 1)", target: o1, body: 't.r.incrementCounter(t.key, 1)', fixedCalls: liveCalls, recorder: live, between: drained },
+    { group: 'ours via OpenTelemetry API, no client', name: 'counter.add(1, attrs) reused attrs', target: t0, body: 't.c.add(1, t.attrs)' },
+    { group: 'ours via OpenTelemetry API, 1 client', name: 'counter.add(1, attrs) reused attrs', target: t1, body: 't.c.add(1, t.attrs)', fixedCalls: liveCalls, recorder: live, between: drained },
+    { group: 'ours via OpenTelemetry API, 1 client', name: 'counter.add(1, {…}) new equal attrs', target: t1, body: "t.c.add(1, { service: 'api', region: 'eu' })", fixedCalls: liveCalls, recorder: live, between: drained },
+    { group: 'ours via OpenTelemetry API, 1 client', name: 'histogram.record(v, attrs) reused attrs', target: t1, body: 't.h.record(0.25, t.attrs)', fixedCalls: liveCalls, recorder: live, between: drained },
     { group: 'ours + replay, no client', name: 'counter.increment()', target: r0, body: 't.c.increment()' },
     { group: 'ours + replay, no client', name: 'gauge.set(v)', target: r0, body: 't.g.set(i)' },
     { group: 'ours + replay, 1 client', name: 'counter.increment()', target: r1, body: 't.c.increment()', fixedCalls: liveCalls, recorder: replayLive, between: drained },
