@@ -28,7 +28,7 @@ abstract class TcpObservable implements Observable {
 /**
  * `ObservableCounter` → our counter. Callbacks observe cumulative totals; the wire carries
  * increments, so each series sends the difference from its previous observation (the first
- * observation is sent whole). A total lower than the previous one is a restart of what it
+ * observation is sent whole; an unchanged total sends nothing). A total lower than the previous one is a restart of what it
  * counts: it is sent whole, from zero. Fractions are carried as for `Counter.add`; a negative,
  * NaN or infinite total is dropped and counted in `stats().dropped.invalid`.
  */
@@ -45,7 +45,7 @@ export class ObservedCounter extends TcpObservable {
     if (!(value >= 0 && value < Infinity)) return series.handle.increment(value);
     const delta = value >= series.observed ? value - series.observed : value;
     series.observed = value;
-    addToCounter(series, delta);
+    if (delta !== 0) addToCounter(series, delta); // an unchanged total sends nothing
   }
 }
 

@@ -36,6 +36,11 @@ function ownOnly(attributes: object): boolean {
   return proto !== Object.prototype && proto !== null;
 }
 
+function isEmpty(labels: Labels): boolean {
+  for (const _ in labels) return false;
+  return true;
+}
+
 /** Content paths kept per series on average (one per order its attributes came in). */
 const PATHS_PER_SERIES = 4;
 
@@ -115,7 +120,9 @@ export class SeriesCache<H extends object> {
   }
 
   private resolveNew(attributes: Attributes): Series<H> {
-    const series = this.make(toLabels(attributes));
+    const labels = toLabels(attributes);
+    // No labels is the bare name, whichever object said so.
+    const series = isEmpty(labels) ? (this.plain ??= this.make(undefined)) : this.make(labels);
     this.byObject.set(attributes, series);
     if (series.handle instanceof RefusedHandle || series === this.invalidSeries) return series;
     if (this.paths >= PATHS_PER_SERIES * this.byHandle.size) return series;
