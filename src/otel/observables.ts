@@ -3,14 +3,17 @@ import type { Counter, Gauge } from '../app/handles.js';
 import { addToCounter } from './instruments.js';
 import type { SeriesCache } from './series.js';
 
-/** An observable instrument: its callbacks, and what an observation does. */
-abstract class TcpObservable implements Observable {
+/** An observable instrument: its callbacks, its series, and what an observation does. */
+abstract class TcpObservable<H extends object = object> implements Observable {
   /** The callbacks added with `addCallback`, run at each collection. */
   readonly callbacks = new Set<ObservableCallback>();
   /** What its own callbacks observe through. */
   readonly result: ObservableResult = { observe: (value, attributes) => this.observe(value, attributes) };
 
-  constructor(private readonly collection: Collection) {}
+  constructor(
+    private readonly collection: Collection,
+    protected readonly series: SeriesCache<H>,
+  ) {}
 
   addCallback(callback: ObservableCallback): void {
     this.callbacks.add(callback);
@@ -32,14 +35,7 @@ abstract class TcpObservable implements Observable {
  * counts: it is sent whole, from zero. Fractions are carried as for `Counter.add`; a negative,
  * NaN or infinite total is dropped and counted in `stats().dropped.invalid`.
  */
-export class ObservedCounter extends TcpObservable {
-  constructor(
-    collection: Collection,
-    private readonly series: SeriesCache<Counter>,
-  ) {
-    super(collection);
-  }
-
+export class ObservedCounter extends TcpObservable<Counter> {
   observe(value: number, attributes?: Attributes): void {
     const series = this.series.get(attributes);
     if (!(value >= 0 && value < Infinity)) return series.handle.increment(value);
@@ -50,14 +46,7 @@ export class ObservedCounter extends TcpObservable {
 }
 
 /** `ObservableGauge` and `ObservableUpDownCounter` → our gauge, set to each observed value. */
-export class ObservedGauge extends TcpObservable {
-  constructor(
-    collection: Collection,
-    private readonly series: SeriesCache<Gauge>,
-  ) {
-    super(collection);
-  }
-
+export class ObservedGauge extends TcpObservable<Gauge> {
   observe(value: number, attributes?: Attributes): void {
     this.series.get(attributes).handle.set(value);
   }

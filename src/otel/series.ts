@@ -99,17 +99,7 @@ export class SeriesCache<H extends object> {
   }
 
   private byContent(attributes: Attributes): Series<H> {
-    let node = this.root;
-    const own = ownOnly(attributes);
-    for (const key in attributes) {
-      if (own && !Object.hasOwn(attributes, key)) continue;
-      const value = labelValue(attributes[key]);
-      if (value === undefined) continue;
-      const next = node.next?.get(key)?.get(value);
-      if (next === undefined) return this.resolveNew(attributes);
-      node = next;
-    }
-    const series = node.series;
+    const series = this.walk(attributes, false)?.series;
     if (series === undefined) return this.resolveNew(attributes);
     // Seen again through its content, with no other object of this content in between: a
     // reused object, worth a WeakMap entry. (A new object per call is not put in the WeakMap:
@@ -126,22 +116,33 @@ export class SeriesCache<H extends object> {
     this.byObject.set(attributes, series);
     if (series.handle instanceof RefusedHandle || series === this.invalidSeries) return series;
     if (this.paths >= PATHS_PER_SERIES * this.byHandle.size) return series;
+    this.walk(attributes, true)!.series = series;
+    this.paths++;
+    return series;
+  }
+
+  /**
+   * The trie node at the end of the attributes' path, taken in their key order. With `grow`,
+   * missing nodes are made; without, a missing one ends the walk with undefined.
+   */
+  private walk(attributes: Attributes, grow: boolean): Node<H> | undefined {
     let node = this.root;
     const own = ownOnly(attributes);
     for (const key in attributes) {
       if (own && !Object.hasOwn(attributes, key)) continue;
       const value = labelValue(attributes[key]);
       if (value === undefined) continue;
-      node.next ??= new Map();
-      let byValue = node.next.get(key);
-      if (byValue === undefined) node.next.set(key, (byValue = new Map()));
-      let next = byValue.get(value);
-      if (next === undefined) byValue.set(value, (next = newNode()));
+      let next = node.next?.get(key)?.get(value);
+      if (next === undefined) {
+        if (!grow) return undefined;
+        node.next ??= new Map();
+        let byValue = node.next.get(key);
+        if (byValue === undefined) node.next.set(key, (byValue = new Map()));
+        byValue.set(value, (next = newNode()));
+      }
       node = next;
     }
-    node.series = series;
-    this.paths++;
-    return series;
+    return node;
   }
 
   private make(labels: Labels | undefined): Series<H> {
