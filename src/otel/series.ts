@@ -15,13 +15,35 @@ export class Series<H> {
   constructor(readonly handle: H) {}
 }
 
-/** A node of the content trie: one attribute (key, then value) per level, in the order given. */
+/**
+ * A node of the content trie: one attribute (key, then value) per level, in the order given.
+ * The first key seen at a node has its values in `values`, found by comparing the key (keys
+ * from `for…in` are internalized strings, so that is a pointer comparison): objects with their
+ * keys in one order, the usual case, need one Map lookup per attribute. Other keys at the same
+ * level go in `others`.
+ */
 interface Node<H> {
   series: Series<H> | undefined;
-  next: Map<string, Map<string, Node<H>>> | undefined;
+  key: string | undefined;
+  values: Map<string, Node<H>> | undefined;
+  others: Map<string, Map<string, Node<H>>> | undefined;
 }
 
-const newNode = <H>(): Node<H> => ({ series: undefined, next: undefined });
+const newNode = <H>(): Node<H> => ({ series: undefined, key: undefined, values: undefined, others: undefined });
+
+/** The values of `key` at `node`, made if `grow` and missing. */
+function valuesOf<H>(node: Node<H>, key: string, grow: boolean): Map<string, Node<H>> | undefined {
+  if (node.key === key) return node.values;
+  let values = node.others?.get(key);
+  if (values === undefined && grow) {
+    values = new Map();
+    if (node.key === undefined) {
+      node.key = key;
+      node.values = values;
+    } else (node.others ??= new Map()).set(key, values);
+  }
+  return values;
+}
 
 /** What the last-call cache starts with: no attributes object is this one. */
 const NONE = Object.freeze({});
@@ -48,18 +70,18 @@ const PATHS_PER_SERIES = 4;
  * Finds the series of an attribute set, fast, for one instrument.
  *
  * How a call finds its series:
- * 1. The attributes object of the previous call, compared by identity: a caller that reuses one
- *    object pays one comparison.
+ * 1. The attributes object of the previous call found in step 2, compared by identity: a
+ *    caller that reuses one object pays one comparison.
  * 2. A WeakMap by attributes object: callers that keep a few objects (one per route, say) pay
  *    one lookup and allocate nothing. An entry lives as long as its object. Objects get an
  *    entry when their content is new (step 4) or when they come back through step 3 a second
  *    time in a row for their series; a new object per call gets none, since a WeakMap insert
  *    (about 250 ns here, and work for the GC) costs more than step 3. Like key objects elsewhere
  *    in this package, an attributes object must not be changed once it has been used.
- * 3. The content: a trie walked with the object's own attributes in the order they come (a
- *    Map by key, then a Map by label value, per attribute), so a new object with the same
- *    content costs a few Map lookups and no string building. Each order seen gets a path of
- *    its own, up to {@link PATHS_PER_SERIES} per series on average.
+ * 3. The content: a trie walked with the object's own attributes in the order they come (per
+ *    attribute: its key, then a Map by label value; see `Node`), so a new object with the same
+ *    content costs a Map lookup per attribute and no string building. Each order seen gets a
+ *    path of its own, up to {@link PATHS_PER_SERIES} per series on average.
  * 4. Else the labels are built and the recording resolves them: equal label sets (whatever
  *    their order) get one key and one handle there, so one `Series` here. The recording's
  *    `maxKeys` bounds the keys; a refused key gets the shared refused handle, which counts
@@ -91,8 +113,10 @@ export class SeriesCache<H extends object> {
   get(attributes: Attributes | undefined): Series<H> {
     if (attributes === this.lastAttributes) return this.lastSeries!;
     if (typeof attributes !== 'object' || attributes === null) return (this.plain ??= this.make(undefined));
-    let series = this.byObject.get(attributes);
-    if (series === undefined) series = this.byContent(attributes);
+    const series = this.byObject.get(attributes);
+    // Found by content: most likely a new object per call, not worth remembering here (the
+    // store costs a write barrier); a reused one comes back through the WeakMap.
+    if (series === undefined) return this.byContent(attributes);
     this.lastAttributes = attributes;
     this.lastSeries = series;
     return series;
@@ -132,13 +156,11 @@ export class SeriesCache<H extends object> {
       if (own && !Object.hasOwn(attributes, key)) continue;
       const value = labelValue(attributes[key]);
       if (value === undefined) continue;
-      let next = node.next?.get(key)?.get(value);
+      const values = valuesOf(node, key, grow);
+      let next = values?.get(value);
       if (next === undefined) {
         if (!grow) return undefined;
-        node.next ??= new Map();
-        let byValue = node.next.get(key);
-        if (byValue === undefined) node.next.set(key, (byValue = new Map()));
-        byValue.set(value, (next = newNode()));
+        values!.set(value, (next = newNode())); // growing: valuesOf made the Map
       }
       node = next;
     }
