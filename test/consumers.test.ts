@@ -1,38 +1,32 @@
 // The packages as users get them: packed tarballs installed into fresh temporary apps (npm's
 // cache first, so a cache warmed by `npm ci` needs no network), then used the ways users use
 // them: ESM import, CommonJS require(), TypeScript (nodenext ESM and CommonJS, bundler
-// resolution, skipLibCheck off), and npx of each tool's bin; `/otel` both in an app that has
-// @opentelemetry/api (through the API's global provider) and in one that has not (the root
-// never needs it, and `/otel` uses only its types). Nothing here reads the source tree.
+// resolution, skipLibCheck off), and npx of each tool's bin. (`/otel`, with and without
+// @opentelemetry/api: otel-consumers.test.ts.) Nothing here reads the source tree.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { after, before, test } from 'node:test';
-import { cleanEnv, emptyApp, install, measure, packAll, pinnedSpec, ROOT, runOk, type InstallFigures, type PackageName } from '../scripts/packaging.js';
+import { cleanEnv, emptyApp, install, measure, packAll, pinnedSpec, ROOT, type InstallFigures, type PackageName } from '../scripts/packaging.js';
+import { LOAD, runBoth, typecheck } from './consumer-apps.js';
 import { startExporter, waitFor } from './helpers.js';
-
-const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
 
 let packs: string;
 let tarballs: Record<PackageName, string>;
 /** An app that installed the root package only (and then @types/node for TypeScript). */
 let app: string;
-/** An app that installed the root package and @opentelemetry/api (and @types/node). */
-let otelApp: string;
 let figures: InstallFigures;
 const dirs: string[] = [];
 
 before(async () => {
   packs = emptyApp('mtcp-packs-');
   app = emptyApp('mtcp-consumer-');
-  otelApp = emptyApp('mtcp-consumer-otel-');
-  dirs.push(packs, app, otelApp);
+  dirs.push(packs, app);
   tarballs = await packAll(packs);
   await install(app, [tarballs['metrics-exporter-tcp']]);
   figures = measure(app);
   await install(app, [pinnedSpec('@types/node')]);
-  await install(otelApp, [tarballs['metrics-exporter-tcp'], pinnedSpec('@opentelemetry/api'), pinnedSpec('@types/node')]);
 }, { timeout: 180_000 });
 
 after(() => {
@@ -87,73 +81,8 @@ test('the shipped declarations carry the public API only: nothing @internal', ()
   for (const file of filesUnder(lib, '.js')) assert.doesNotMatch(readFileSync(file, 'utf8'), /crashForTest|kHost/, relative(lib, file));
 });
 
-/** How the programs record `jobs{q="a"}` 3 with unit count and a description: the recorder's own API. */
-const RECORD = `recorder.registerCounter('jobs', 'count', 'jobs done');
-  recorder.counter({ name: 'jobs', labels: { q: 'a' } }).increment(3);`;
-
-/** The same through /otel, without @opentelemetry/api: the provider's meter, called directly. */
-const RECORD_OTEL = `new TcpMeterProvider(recorder).getMeter('lib').createCounter('jobs', { unit: '1', description: 'jobs done' }).add(3, { q: 'a' });`;
-
-/** The same through @opentelemetry/api's global provider, as an instrumented library would. */
-const RECORD_API = `metrics.setGlobalMeterProvider(new TcpMeterProvider(recorder));
-  metrics.getMeter('lib').createCounter('jobs', { unit: '{job}', description: 'jobs done' }).add(3, { q: 'a' });`;
-
-/** A program using the entry points: it records, reads it back with a client, and prints what it saw. */
-function program(load: string, record = RECORD): string {
-  return `${load}
-async function main() {
-  const recorder = await new TcpBuilder().listenAddress('127.0.0.1:0').build();
-  const { host, port } = recorder.address;
-  const client = new TcpClient(host + ':' + port);
-  while (recorder.stats().clients === 0) await new Promise((r) => setTimeout(r, 5));
-  ${record}
-  const model = new SeriesModel({ histogram: () => ({ record() {}, reset() {} }) });
-  for await (const ev of client) if (model.apply(ev)) break;
-  const [series] = model.series.values();
-  const data = withMetrics(recorder, {}).workerData;
-  await recorder.close();
-  console.log(JSON.stringify({ name: series.name, labels: series.labels, total: String(series.total), unit: model.describe('jobs').unit, workerData: Object.keys(data) }));
-}
-main().catch((err) => { console.error(err); process.exit(1); });
-`;
-}
-
-const EXPECTED = { name: 'jobs', labels: { q: 'a' }, total: '3', unit: 'count', workerData: ['metricsExporterTcp'] };
-
-/** The entry points a program loads, as ESM imports; {@link runBoth} also writes them as require() calls. */
-const LOAD = [
-  ['TcpBuilder', 'metrics-exporter-tcp'],
-  ['SeriesModel, TcpClient', 'metrics-exporter-tcp/client'],
-  ['withMetrics', 'metrics-exporter-tcp/piscina'],
-];
-const LOAD_OTEL = [...LOAD, ['TcpMeterProvider', 'metrics-exporter-tcp/otel']];
-const LOAD_API = [...LOAD_OTEL, ['metrics', '@opentelemetry/api']];
-
-/** Writes the program as an ES module and as CommonJS into `dir`, runs both, and checks what they saw. */
-async function runBoth(dir: string, name: string, load: string[][], record?: string): Promise<void> {
-  const esm = load.map(([names, from]) => `import { ${names} } from '${from}';`).join('\n');
-  const cjs = load.map(([names, from]) => `const { ${names} } = require('${from}');`).join('\n');
-  writeFileSync(join(dir, `${name}.mjs`), program(esm, record));
-  writeFileSync(join(dir, `${name}.cjs`), program(cjs, record));
-  for (const file of [`${name}.mjs`, `${name}.cjs`]) {
-    const r = await runOk(process.execPath, [file], dir, 30_000);
-    assert.deepEqual(JSON.parse(r.stdout), EXPECTED, file);
-  }
-}
-
 test('ESM import and CommonJS require() of the entry points work', async () => {
   await runBoth(app, 'recorder', LOAD);
-});
-
-test('/otel loads and records without @opentelemetry/api installed', async () => {
-  assert.throws(() => readFileSync(join(app, 'node_modules', '@opentelemetry', 'api', 'package.json')), /ENOENT/);
-  await runBoth(app, 'otel-no-api', LOAD_OTEL, RECORD_OTEL);
-});
-
-test('/otel with @opentelemetry/api: a library using the global provider records through the exporter (ESM and CommonJS)', async () => {
-  await runBoth(otelApp, 'otel-api', LOAD_API, RECORD_API);
-  // The root is the same with the API installed.
-  await runBoth(otelApp, 'recorder', LOAD);
 });
 
 /** TypeScript using the public types of all three entry points (strict, skipLibCheck off). */
@@ -192,64 +121,8 @@ export async function main(): Promise<ExporterStats> {
 main().then((s) => console.log(JSON.stringify({ recorded: typeof s.recorded })));
 `;
 
-const TS_CONFIGS: Record<string, { type: 'module' | 'commonjs'; compilerOptions: Record<string, unknown>; run: boolean }> = {
-  'nodenext-esm': { type: 'module', compilerOptions: { module: 'nodenext' }, run: true },
-  'nodenext-cjs': { type: 'commonjs', compilerOptions: { module: 'nodenext' }, run: true },
-  bundler: { type: 'module', compilerOptions: { module: 'esnext', moduleResolution: 'bundler', noEmit: true }, run: false },
-};
-
-/** TypeScript using /otel through @opentelemetry/api's types (strict, skipLibCheck off). */
-const TS_OTEL_SOURCE = `import { metrics, type Meter, type MeterProvider, type ObservableResult } from '@opentelemetry/api';
-import { TcpBuilder, attach, type Recording } from 'metrics-exporter-tcp';
-import { TcpMeterProvider, type TcpMeterProviderOptions } from 'metrics-exporter-tcp/otel';
-
-export async function main(): Promise<number> {
-  const recorder = await new TcpBuilder().listenAddress('127.0.0.1:0').build();
-  const options: TcpMeterProviderOptions = { collectIntervalMs: 1000 };
-  const provider = new TcpMeterProvider(recorder, options);
-  const asApi: MeterProvider = provider;
-  metrics.setGlobalMeterProvider(asApi);
-  const meter: Meter = metrics.getMeter('lib', '1.0.0');
-  meter.createCounter<{ route: string }>('requests', { unit: '{request}' }).add(1, { route: '/users' });
-  meter.createObservableGauge('ready').addCallback((result: ObservableResult) => result.observe(1));
-  const inThread: (r: Recording) => TcpMeterProvider = (r) => new TcpMeterProvider(r);
-  void inThread;
-  void attach;
-  await provider.forceFlush();
-  await provider.shutdown();
-  await recorder.close();
-  return recorder.stats().recorded;
-}
-main().then((n) => console.log(JSON.stringify({ recorded: typeof n })));
-`;
-
-/** Type-checks `source` in `app` under every configuration of {@link TS_CONFIGS}, and runs what nodenext emits. */
-async function typecheck(app: string, source: string): Promise<void> {
-  await Promise.all(
-    Object.entries(TS_CONFIGS).map(async ([name, c]) => {
-      const dir = join(app, name);
-      mkdirSync(dir, { recursive: true });
-      writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: c.type }));
-      writeFileSync(join(dir, 'index.ts'), source);
-      const compilerOptions = { target: 'es2022', strict: true, skipLibCheck: false, types: ['node'], outDir: 'out', ...c.compilerOptions };
-      writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['index.ts'] }));
-      await runOk(process.execPath, [TSC, '-p', dir], dir, 60_000);
-      if (c.run) {
-        const emitted = readFileSync(join(dir, 'out', 'index.js'), 'utf8');
-        if (c.type === 'commonjs') assert.match(emitted, /require\("metrics-exporter-tcp"\)/, 'a CommonJS app require()s the package');
-        const r = await runOk(process.execPath, [join(dir, 'out', 'index.js')], dir, 30_000);
-        assert.deepEqual(JSON.parse(r.stdout), { recorded: 'number' }, name);
-      }
-    }),
-  );
-}
-
 test('TypeScript: nodenext (ESM and CommonJS apps) and bundler resolution type-check with skipLibCheck off', async () => {
   await typecheck(app, TS_SOURCE); // without @opentelemetry/api: the root's types never need it
-});
-
-test('TypeScript: /otel with @opentelemetry/api type-checks the same ways', async () => {
-  await typecheck(otelApp, TS_OTEL_SOURCE);
 });
 
 /**
