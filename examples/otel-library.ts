@@ -54,8 +54,9 @@ const watching = (async () => {
 while (recorder.stats().clients === 0) await new Promise((r) => setTimeout(r, 5));
 
 for (let i = 0; i < 100; i++) await library.handle(i % 3 === 0 ? '/orders' : '/users');
-await provider.forceFlush(); // runs the observable callback now and publishes
-await new Promise((r) => setTimeout(r, 200)); // let the frames arrive
+await provider.shutdown(); // runs the observable callback a last time, stops its timer, publishes
+await recorder.close(); // delivers everything to the client, then closes its connection
+await watching; // the client has read it all
 
 for (const s of model.series.values()) {
   const value = s.kind === 'counter' ? String(s.total) : s.kind === 'gauge' ? String(s.value) : `${s.histogram?.n} values`;
@@ -63,8 +64,3 @@ for (const s of model.series.values()) {
 }
 console.log('metadata of http_requests:', model.describe('http_requests'));
 console.log('stats:', recorder.stats());
-
-await provider.shutdown();
-await client.close();
-await recorder.close();
-await watching;

@@ -2,6 +2,7 @@
 // exporter, read back by a real client.
 import { metrics, type Attributes, type BatchObservableResult, type Meter } from '@opentelemetry/api';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { test, type TestContext } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -10,7 +11,7 @@ import { Metadata_MetricType, type Event } from '../src/gen/event_pb.js';
 import type { TcpBuilder } from '../src/index.js';
 import { TcpMeterProvider, type TcpMeterProviderOptions } from '../src/otel/index.js';
 import { wireUnit } from '../src/otel/units.js';
-import { TestClient, waitFor, withClient } from './helpers.js';
+import { ROOT, TestClient, waitFor, withClient } from './helpers.js';
 
 /** One metric frame, flattened: its labels, what it does and its value. */
 interface Seen {
@@ -456,4 +457,22 @@ test('counter.add(1, attributes) with a reused attributes object allocates (almo
   t.diagnostic(`1e6 calls allocated ${allocated} B`);
   assert.ok(allocated < 256 * 1024, `the loop allocated ${allocated} bytes`);
   await waitFor('the worker drained', () => recorder.stats().recorded > 0);
+});
+
+test('examples/otel-library.ts: a library that knows only the API records through the provider', async () => {
+  const example = `${ROOT}dist/examples/otel-library.js`;
+  const stdout = await new Promise<string>((resolve, reject) =>
+    execFile(process.execPath, [example], { timeout: 30_000 }, (err, out) => (err ? reject(err) : resolve(out))),
+  );
+  const lines = stdout.split('\n');
+  for (const expected of [
+    'counter   http_requests{"method":"GET","route":"/orders","status":"200"} 34',
+    'counter   http_requests{"method":"GET","route":"/users","status":"200"} 66',
+    'histogram http_request_duration{"method":"GET","route":"/users"} 66 values',
+    'gauge     http_active_requests{"method":"GET","route":"/users"} 0',
+    'gauge     http_cache_entries{"cache":"responses"} 2',
+    "metadata of http_requests: { kind: 'counter', unit: 'count', description: 'Requests served' }",
+  ]) {
+    assert.ok(lines.includes(expected), `${expected}\nnot in:\n${stdout}`);
+  }
 });
