@@ -1,4 +1,4 @@
-import type { Meter, MeterProvider } from '@opentelemetry/api';
+import type { Meter, MeterOptions, MeterProvider } from '@opentelemetry/api';
 import type { Recording } from '../app/recording.js';
 import { TcpMeter } from './meter.js';
 import { Collection } from './observables.js';
@@ -50,7 +50,8 @@ export class TcpMeterProvider implements MeterProvider {
    * instrumentation scope, so every meter of a provider is the same one, and an instrument is
    * its name and kind whichever meter made it.
    */
-  getMeter(_name?: string): Meter {
+  getMeter(name: string, version?: string, options?: MeterOptions): Meter {
+    void [name, version, options]; // not used: see above
     return this.meter;
   }
 
