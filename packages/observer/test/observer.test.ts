@@ -42,7 +42,7 @@ test('the model totals counters, applies gauge updates and summarises histograms
   m.apply(metric('depth', { type: 'gaugeIncrement', value: 2.5 }));
   m.apply(metric('depth', { type: 'gaugeDecrement', value: 0.5 }));
   for (let i = 1; i <= 1000; i++) m.apply(metric('latency', { type: 'histogramRecord', value: i / 1000 }));
-  const snap = m.snapshot();
+  const snap = m.snapshot().metrics;
   assert.deepEqual(snap.slice(0, 2), [
     { name: 'depth', labels: {}, kind: 'gauge', value: 12 },
     { name: 'latency', labels: {}, kind: 'histogram', unit: 'seconds', description: 'how long', count: 1000, min: 0.001, p50: snap[1]!.p50, p99: snap[1]!.p99, p999: snap[1]!.p999, max: 1 },
@@ -58,10 +58,10 @@ test('the model totals counters, applies gauge updates and summarises histograms
   // ±Infinity is a valid double on the wire but not for a sketch: skipped, not a crash.
   m.apply(metric('latency', { type: 'histogramRecord', value: Number.POSITIVE_INFINITY }));
   assert.equal(m.skipped, 1);
-  assert.equal(m.snapshot()[1]!.count, 1000);
+  assert.equal(m.snapshot().metrics[1]!.count, 1000);
   // Two windows later the old observations are gone.
   now += 2 * HISTOGRAM_WINDOW_MS + 1;
-  assert.equal(m.snapshot()[1]!.count, undefined);
+  assert.equal(m.snapshot().metrics[1]!.count, undefined);
 });
 
 test('the live view renders the status bar and the lines, and d shows descriptions', async () => {
