@@ -6,7 +6,7 @@ import { create, toBinary } from '@bufbuild/protobuf';
 import { BinaryWriter, WireType, sizeDelimitedPeek } from '@bufbuild/protobuf/wire';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { test } from 'node:test';
 import { TcpBuilder } from '../src/index.js';
 import * as seedPb from '../src/gen/event_pb.js';
@@ -356,4 +356,30 @@ test('TcpClient.consume: a real exporter streamed through the reader; refused fr
   await done;
   assert.deepEqual([...model.series.values()].map((s) => s.total), [2000n, 2000n]);
   assert.equal(client.reader.refusedFrames, 1000);
+});
+
+test("TcpClient.consume: a reset on 'connect' is exact at the connection boundary", async (t) => {
+  // Each connection gets 20 000 increments of 1 (many chunks), then the server ends it.
+  const body = toBinary(seedPb.EventSchema, create(seedPb.EventSchema, { event: { case: 'metric', value: { name: 'jobs', value: { case: 'counter', value: { value: 1n } } } } }));
+  const burst = Buffer.concat(Array.from({ length: 20_000 }, () => framed(body)));
+  let connections = 0;
+  const server = createServer((s) => {
+    connections++;
+    s.end(burst);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => server.close(() => r())));
+  const { port } = server.address() as { port: number };
+  const client = new TcpClient(`127.0.0.1:${port}`, { reconnect: { initialDelayMs: 10 } });
+  const model = new SeriesModel({ histogram: () => new Values() });
+  const feed = model.feed();
+  const totals: bigint[] = [];
+  client.on('connect', () => model.resetScope(''));
+  client.on('disconnect', () => totals.push(model.seriesNamed('counter', 'jobs')[0]?.total ?? 0n));
+  const done = client.consume((reader) => feed.drain(reader));
+  await waitFor('three connections', () => totals.length >= 3);
+  await client.close();
+  await done;
+  assert.ok(connections >= 3);
+  assert.deepEqual(totals.slice(0, 3), [20_000n, 20_000n, 20_000n], 'each connection counted alone, whole');
 });
