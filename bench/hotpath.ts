@@ -5,6 +5,8 @@ import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import StatsD from 'hot-shots';
 import promClient from 'prom-client';
 import { TcpBuilder, type TcpRecorder } from '../src/index.js';
+import { TcpMeterProvider } from '../src/otel/index.js';
+import { traceAllocation, type AllocationTrace } from './gc.js';
 import { fmt, summary, table, tick } from './measure.js';
 import { Sink } from './sink.js';
 
@@ -59,7 +61,19 @@ class NoopReader extends MetricReader {
   protected override async onShutdown(): Promise<void> {}
 }
 
-export async function runHotpath(opts: { rounds: number; runMs: number }): Promise<{ results: HotpathResult[]; text: string }> {
+/** Allocation of ours through the OpenTelemetry API, with a client: `calls` calls traced. */
+export interface OtelGcTrace {
+  calls: number;
+  reused: AllocationTrace;
+  newEqual: AllocationTrace;
+}
+
+export async function runHotpath(opts: {
+  rounds: number;
+  runMs: number;
+  /** Calls per allocation trace of the OpenTelemetry API cases. */
+  gcCalls: number;
+}): Promise<{ results: HotpathResult[]; otelGc: OtelGcTrace; text: string }> {
   const labels = { service: 'api', region: 'eu' };
   const cleanup: (() => Promise<unknown> | void)[] = [];
 
@@ -81,6 +95,13 @@ export async function runHotpath(opts: { rounds: number; runMs: number }): Promi
   });
   const o0 = ours(idle);
   const o1 = ours(live);
+  // Ours through the OpenTelemetry API (metrics-exporter-tcp/otel): the same recorders.
+  const viaOtel = (r: TcpRecorder) => {
+    const m = new TcpMeterProvider(r).getMeter('bench');
+    return { c: m.createCounter('requests'), h: m.createHistogram('latency'), attrs: { ...labels } };
+  };
+  const t0 = viaOtel(idle);
+  const t1 = viaOtel(live);
   // The same with replayOnConnect(true): with no client, a record adds to its thread's state.
   const replayIdle = await new TcpBuilder().listenAddress('127.0.0.1:0').replayOnConnect(true).build();
   cleanup.push(() => replayIdle.close());
@@ -129,6 +150,10 @@ export async function runHotpath(opts: { rounds: number; runMs: number }): Promi
     { group: 'ours, 1 client', name: 'gauge.set(v)', target: o1, body: 't.g.set(i)', fixedCalls: liveCalls, recorder: live, between: drained },
     { group: 'ours, 1 client', name: 'histogram.record(v)', target: o1, body: 't.h.record(0.25)', fixedCalls: liveCalls, recorder: live, between: drained },
     { group: 'ours, 1 client', name: "incrementCounter(key, 1)", target: o1, body: 't.r.incrementCounter(t.key, 1)', fixedCalls: liveCalls, recorder: live, between: drained },
+    { group: 'ours via OpenTelemetry API, no client', name: 'counter.add(1, attrs) reused attrs', target: t0, body: 't.c.add(1, t.attrs)' },
+    { group: 'ours via OpenTelemetry API, 1 client', name: 'counter.add(1, attrs) reused attrs', target: t1, body: 't.c.add(1, t.attrs)', fixedCalls: liveCalls, recorder: live, between: drained },
+    { group: 'ours via OpenTelemetry API, 1 client', name: 'counter.add(1, {…}) new equal attrs', target: t1, body: "t.c.add(1, { service: 'api', region: 'eu' })", fixedCalls: liveCalls, recorder: live, between: drained },
+    { group: 'ours via OpenTelemetry API, 1 client', name: 'histogram.record(v, attrs) reused attrs', target: t1, body: 't.h.record(0.25, t.attrs)', fixedCalls: liveCalls, recorder: live, between: drained },
     { group: 'ours + replay, no client', name: 'counter.increment()', target: r0, body: 't.c.increment()' },
     { group: 'ours + replay, no client', name: 'gauge.set(v)', target: r0, body: 't.g.set(i)' },
     { group: 'ours + replay, 1 client', name: 'counter.increment()', target: r1, body: 't.c.increment()', fixedCalls: liveCalls, recorder: replayLive, between: drained },
@@ -167,6 +192,17 @@ export async function runHotpath(opts: { rounds: number; runMs: number }): Promi
       await tick();
     }
   }
+  // Allocation of the OpenTelemetry API cases (with the client: the ring fills and drops, which
+  // allocates nothing either).
+  const otelGc: OtelGcTrace = {
+    calls: opts.gcCalls,
+    reused: await traceAllocation((n) => {
+      for (let i = 0; i < n; i++) t1.c.add(1, t1.attrs);
+    }, opts.gcCalls),
+    newEqual: await traceAllocation((n) => {
+      for (let i = 0; i < n; i++) t1.c.add(1, { service: 'api', region: 'eu' });
+    }, opts.gcCalls),
+  };
   for (const f of cleanup) await f();
 
   const results: HotpathResult[] = candidates.map((c, i) => {
@@ -175,10 +211,14 @@ export async function runHotpath(opts: { rounds: number; runMs: number }): Promi
     if (c.recorder) r.droppedShare = drops[i]! / made[i]!;
     return r;
   });
-  return { results, text: formatHotpath(results) };
+  return { results, otelGc, text: formatHotpath(results, otelGc) };
 }
 
-function formatHotpath(results: HotpathResult[]): string {
+function gcLine(trace: AllocationTrace, calls: number): string {
+  return `${trace.gcEvents} GC events, heap ${trace.heapGrowthBytes >= 0 ? '+' : ''}${trace.heapGrowthBytes} bytes (${(trace.heapGrowthBytes / calls).toFixed(4)} bytes per call)`;
+}
+
+function formatHotpath(results: HotpathResult[], otelGc: OtelGcTrace): string {
   const floor = results.find((r) => r.group === 'floor')!;
   const rows: (string | number)[][] = [['call', 'min ns', 'median ns', '× floor']];
   for (const r of results) {
@@ -189,6 +229,9 @@ function formatHotpath(results: HotpathResult[]): string {
   const ourIdle = find('ours, no client', 'counter.increment()');
   const ourKey = find('ours, 1 client', 'incrementCounter(key, 1)');
   const ratio = (peer: HotpathResult) => `${fmt(peer.medianNs / ourInc.medianNs)}×`;
+  const otelReused = find('ours via OpenTelemetry API, 1 client', 'counter.add(1, attrs) reused attrs');
+  const otelNew = find('ours via OpenTelemetry API, 1 client', 'counter.add(1, {…}) new equal attrs');
+  const otelSdk = find('OpenTelemetry', 'counter.add(1, attributes)');
   const lines = [
     table(rows),
     '',
@@ -199,6 +242,8 @@ function formatHotpath(results: HotpathResult[]): string {
     `prom-client cached labeled child is ${ratio(find('prom-client', 'labels(...).inc() cached child'))} slower (target ≥ 30×)`,
     `prom-client inc(labels) is ${ratio(find('prom-client', 'inc(labels)'))} slower`,
     `OpenTelemetry counter.add with attributes is ${ratio(find('OpenTelemetry', 'counter.add(1, attributes)'))} slower (target ≥ 100×)`,
+    `through the OpenTelemetry API (metrics-exporter-tcp/otel), with a client: counter.add(1, attrs) ${otelReused.medianNs.toFixed(2)} ns median with a reused attributes object (target ≤ 30 ns; ${fmt(otelReused.medianNs / ourInc.medianNs, 2)}× our handle), ${otelNew.medianNs.toFixed(2)} ns with a new object of equal content (target ≤ 150 ns; ${fmt(otelNew.medianNs / ourInc.medianNs, 2)}× our handle); the OpenTelemetry SDK's counter.add(1, attributes) is ${fmt(otelSdk.medianNs / otelReused.medianNs)}× the first and ${fmt(otelSdk.medianNs / otelNew.medianNs)}× the second`,
+    `allocation, ${otelGc.calls.toLocaleString('en')} calls of counter.add(1, attrs) with a client: reused object ${gcLine(otelGc.reused, otelGc.calls)}; new equal object ${gcLine(otelGc.newEqual, otelGc.calls)}`,
     `hot-shots increment over UDP is ${ratio(find('hot-shots', 'increment with tags (UDP)'))} slower`,
   ];
   return lines.join('\n');

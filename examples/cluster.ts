@@ -6,7 +6,7 @@
 //   npx metrics-exporter-tcp-relay --connect '/tmp/app-metrics/metrics-*.sock' --prometheus 127.0.0.1:9464
 //
 // Environment: METRICS_DIR (default <tmpdir>/app-metrics), WORKERS (default 2), PORT (default
-// 3000; 0 picks a free one, shared by every worker).
+// 3000; 0 picks a free one, shared by every worker). SIGTERM or Ctrl-C stops it cleanly.
 import cluster from 'node:cluster';
 import { mkdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -21,23 +21,35 @@ if (cluster.isPrimary) {
   // Only this user may enter the folder: the stream is unauthenticated (see "Operating it safely").
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   let stopping = false;
+  let lastExit = 0;
+  let delayMs = 0;
   for (let i = 0; i < Number(process.env.WORKERS ?? 2); i++) cluster.fork();
   cluster.on('exit', (worker, code, signal) => {
     // A worker that crashed could not remove its socket: do it for it, so the relay's glob stops
-    // matching it, then replace the worker (a new process, so a new pid and a new socket).
+    // matching it, then replace the worker (a new process, so a new pid and a new socket), with
+    // a back-off if workers keep dying (one that cannot start would otherwise fork in a loop).
     rmSync(socketOf(worker.process.pid), { force: true });
-    if (!stopping) {
-      console.log(`worker ${worker.process.pid} ended (${signal ?? code}), starting another`);
-      cluster.fork();
-    }
+    if (stopping) return;
+    delayMs = Date.now() - lastExit < 5000 ? Math.min(Math.max(delayMs * 2, 100), 10_000) : 0;
+    lastExit = Date.now();
+    console.log(`worker ${worker.process.pid} ended (${signal ?? code}), starting another in ${delayMs} ms`);
+    setTimeout(() => stopping || cluster.fork(), delayMs);
   });
   const stop = (): void => {
     stopping = true;
-    for (const worker of Object.values(cluster.workers ?? {})) worker?.send('stop');
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  console.log(`primary ${process.pid}: started ${Object.keys(cluster.workers ?? {}).length} workers, metrics sockets in ${dir}`);
 } else {
+  // SIGTERM (from the primary) or SIGINT (Ctrl-C reaches every process of the group) stops the
+  // worker; listened for before anything is awaited, so a stop while starting is not lost.
+  let stopRequested = false;
+  let stop = (): void => void (stopRequested = true);
+  process.on('SIGTERM', () => stop());
+  process.on('SIGINT', () => stop());
+
   // replayOnConnect: a relay that connects late (or reconnects) gets each counter's total since
   // this worker started, so `sum(requests_total)` over the workers is the true figure.
   const recorder = await new TcpBuilder().listenAddress({ path: socketOf(process.pid) }).replayOnConnect(true).build();
@@ -54,11 +66,12 @@ if (cluster.isPrimary) {
     console.log(`worker ${process.pid}: http://127.0.0.1:${port}/, metrics on ${socketOf(process.pid)}`);
   });
 
-  // On 'stop': stop taking requests, then close the exporter: it delivers what is buffered to
-  // connected clients (within closeTimeoutMs) and removes its socket.
-  process.on('message', (message) => {
-    if (message !== 'stop') return;
+  // Stopping: no new requests, then close the exporter: it delivers what is buffered to
+  // connected clients (within closeTimeoutMs) and removes its socket. Once more is a no-op.
+  stop = () => {
+    stop = () => {};
     server.close();
     void recorder.close().then(() => process.disconnect());
-  });
+  };
+  if (stopRequested) stop();
 }

@@ -65,6 +65,17 @@ export async function packAll(dest: string): Promise<Record<PackageName, string>
   return out;
 }
 
+/**
+ * `name@version` as the root's devDependencies pin it, for installing into an app the same
+ * version this repository builds and tests with (e.g. `@types/node`, `@opentelemetry/api`).
+ */
+export function pinnedSpec(name: string): string {
+  const { devDependencies } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> };
+  const version = devDependencies[name];
+  if (version === undefined) throw new Error(`${name} is not a devDependency of the root package`);
+  return `${name}@${version}`;
+}
+
 /** A new empty app (`package.json` only) in a temporary folder. */
 export function emptyApp(prefix: string, manifest: Record<string, unknown> = {}): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));

@@ -83,3 +83,15 @@ test('a cluster app: one exporter per worker process on its own unix socket; the
   assert.equal(await exited, 0);
   assert.deepEqual(readdirSync(dir), [], 'every exporter removed its socket on close');
 });
+
+test('a cluster app stopped while its workers start still stops, and leaves no socket', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'mtcp-cluster-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const app = spawn(process.execPath, [EXAMPLE], { env: { ...process.env, METRICS_DIR: dir, WORKERS: '2', PORT: '0' }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<number | null>((resolve) => app.once('exit', (code) => resolve(code)));
+  t.after(() => app.kill('SIGKILL'));
+  // As soon as the primary has forked its workers (they are still starting):
+  createInterface({ input: app.stdout }).once('line', () => app.kill('SIGTERM'));
+  assert.equal(await exited, 0);
+  assert.deepEqual(readdirSync(dir), []);
+});

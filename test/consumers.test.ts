@@ -1,17 +1,16 @@
 // The packages as users get them: packed tarballs installed into fresh temporary apps (npm's
 // cache first, so a cache warmed by `npm ci` needs no network), then used the ways users use
 // them: ESM import, CommonJS require(), TypeScript (nodenext ESM and CommonJS, bundler
-// resolution, skipLibCheck off), and npx of each tool's bin. Nothing here reads the source tree.
+// resolution, skipLibCheck off), and npx of each tool's bin. (`/otel`, with and without
+// @opentelemetry/api: otel-consumers.test.ts.) Nothing here reads the source tree.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { after, before, test } from 'node:test';
-import { cleanEnv, emptyApp, install, measure, packAll, ROOT, runOk, type InstallFigures, type PackageName } from '../scripts/packaging.js';
+import { cleanEnv, emptyApp, install, measure, packAll, pinnedSpec, ROOT, type InstallFigures, type PackageName } from '../scripts/packaging.js';
+import { LOAD, runBoth, typecheck } from './consumer-apps.js';
 import { startExporter, waitFor } from './helpers.js';
-
-const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-const TYPES_NODE = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { devDependencies: Record<string, string> }).devDependencies['@types/node']!;
 
 let packs: string;
 let tarballs: Record<PackageName, string>;
@@ -27,7 +26,7 @@ before(async () => {
   tarballs = await packAll(packs);
   await install(app, [tarballs['metrics-exporter-tcp']]);
   figures = measure(app);
-  await install(app, [`@types/node@${TYPES_NODE}`]);
+  await install(app, [pinnedSpec('@types/node')]);
 }, { timeout: 180_000 });
 
 after(() => {
@@ -82,46 +81,8 @@ test('the shipped declarations carry the public API only: nothing @internal', ()
   for (const file of filesUnder(lib, '.js')) assert.doesNotMatch(readFileSync(file, 'utf8'), /crashForTest|kHost/, relative(lib, file));
 });
 
-/** A program using all three entry points: it records, reads it back with a client, and prints what it saw. */
-function program(load: string): string {
-  return `${load}
-async function main() {
-  const recorder = await new TcpBuilder().listenAddress('127.0.0.1:0').build();
-  const { host, port } = recorder.address;
-  const client = new TcpClient(host + ':' + port);
-  while (recorder.stats().clients === 0) await new Promise((r) => setTimeout(r, 5));
-  recorder.registerCounter('jobs', 'count', 'jobs done');
-  recorder.counter({ name: 'jobs', labels: { q: 'a' } }).increment(3);
-  const model = new SeriesModel({ histogram: () => ({ record() {}, reset() {} }) });
-  for await (const ev of client) if (model.apply(ev)) break;
-  const [series] = model.series.values();
-  const data = withMetrics(recorder, {}).workerData;
-  await recorder.close();
-  console.log(JSON.stringify({ name: series.name, labels: series.labels, total: String(series.total), unit: model.describe('jobs').unit, workerData: Object.keys(data) }));
-}
-main().catch((err) => { console.error(err); process.exit(1); });
-`;
-}
-
-const EXPECTED = { name: 'jobs', labels: { q: 'a' }, total: '3', unit: 'count', workerData: ['metricsExporterTcp'] };
-
-test('ESM import and CommonJS require() of the three entry points work', async () => {
-  writeFileSync(
-    join(app, 'esm.mjs'),
-    program(`import { TcpBuilder } from 'metrics-exporter-tcp';
-import { SeriesModel, TcpClient } from 'metrics-exporter-tcp/client';
-import { withMetrics } from 'metrics-exporter-tcp/piscina';`),
-  );
-  writeFileSync(
-    join(app, 'cjs.cjs'),
-    program(`const { TcpBuilder } = require('metrics-exporter-tcp');
-const { SeriesModel, TcpClient } = require('metrics-exporter-tcp/client');
-const { withMetrics } = require('metrics-exporter-tcp/piscina');`),
-  );
-  for (const file of ['esm.mjs', 'cjs.cjs']) {
-    const r = await runOk(process.execPath, [file], app, 30_000);
-    assert.deepEqual(JSON.parse(r.stdout), EXPECTED, file);
-  }
+test('ESM import and CommonJS require() of the entry points work', async () => {
+  await runBoth(app, 'recorder', LOAD);
 });
 
 /** TypeScript using the public types of all three entry points (strict, skipLibCheck off). */
@@ -160,30 +121,8 @@ export async function main(): Promise<ExporterStats> {
 main().then((s) => console.log(JSON.stringify({ recorded: typeof s.recorded })));
 `;
 
-const TS_CONFIGS: Record<string, { type: 'module' | 'commonjs'; compilerOptions: Record<string, unknown>; run: boolean }> = {
-  'nodenext-esm': { type: 'module', compilerOptions: { module: 'nodenext' }, run: true },
-  'nodenext-cjs': { type: 'commonjs', compilerOptions: { module: 'nodenext' }, run: true },
-  bundler: { type: 'module', compilerOptions: { module: 'esnext', moduleResolution: 'bundler', noEmit: true }, run: false },
-};
-
 test('TypeScript: nodenext (ESM and CommonJS apps) and bundler resolution type-check with skipLibCheck off', async () => {
-  await Promise.all(
-    Object.entries(TS_CONFIGS).map(async ([name, c]) => {
-      const dir = join(app, name);
-      mkdirSync(dir, { recursive: true });
-      writeFileSync(join(dir, 'package.json'), JSON.stringify({ type: c.type }));
-      writeFileSync(join(dir, 'index.ts'), TS_SOURCE);
-      const compilerOptions = { target: 'es2022', strict: true, skipLibCheck: false, types: ['node'], outDir: 'out', ...c.compilerOptions };
-      writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({ compilerOptions, files: ['index.ts'] }));
-      await runOk(process.execPath, [TSC, '-p', dir], dir, 60_000);
-      if (c.run) {
-        const emitted = readFileSync(join(dir, 'out', 'index.js'), 'utf8');
-        if (c.type === 'commonjs') assert.match(emitted, /require\("metrics-exporter-tcp"\)/, 'a CommonJS app require()s the package');
-        const r = await runOk(process.execPath, [join(dir, 'out', 'index.js')], dir, 30_000);
-        assert.deepEqual(JSON.parse(r.stdout), { recorded: 'number' }, name);
-      }
-    }),
-  );
+  await typecheck(app, TS_SOURCE); // without @opentelemetry/api: the root's types never need it
 });
 
 /**

@@ -224,6 +224,22 @@ test('invalid values are dropped and counted, never thrown; only while a client 
   assert.equal(tally(client.events()).metrics, 1);
 });
 
+test('a name with no labels is one key however it is written', async (t) => {
+  const { recorder, client } = await withClient();
+  t.after(async () => {
+    await client.close();
+    await recorder.close();
+  });
+  recorder.counter('jobs').increment();
+  recorder.counter({ name: 'jobs' }).increment();
+  recorder.counter({ name: 'jobs', labels: {} }).increment();
+  recorder.incrementCounter({ name: 'jobs', labels: {} }, 1);
+  await waitFor('four frames', () => client.frames().length === 4);
+  await waitFor('the key counted', () => recorder.stats().keys > 0); // stats trail by a round
+  assert.equal(recorder.stats().keys, 1);
+  assert.deepEqual(new Set(client.events().map((e) => JSON.stringify(e.event.case === 'metric' ? e.event.value.labels : null))), new Set(['{}']));
+});
+
 test('invalid keys, units and descriptions throw at the boundary', async (t) => {
   const recorder = await startExporter();
   t.after(() => recorder.close());

@@ -75,6 +75,13 @@ test('a socket file left by a process that died is replaced; one a live exporter
   await waitFor('the live exporter still serves its socket', () => client.frames().length === 1);
 });
 
+test('a unix socket path too long for the kernel is refused when the address is given', { skip: process.platform === 'win32' }, () => {
+  const path = join(tmpdir(), 'x'.repeat(120), 'metrics.sock');
+  assert.throws(() => new TcpBuilder().listenAddress({ path }), RangeError);
+  const fits = `/tmp/${'y'.repeat(107 - '/tmp/'.length)}`;
+  assert.doesNotThrow(() => new TcpBuilder().listenAddress({ path: process.platform === 'linux' ? fits : fits.slice(4) }));
+});
+
 test('binding a wildcard address warns once that metrics become readable from the network', async () => {
   const warnings: Error[] = [];
   const onWarning = (w: Error) => warnings.push(w);

@@ -3,10 +3,17 @@
 // threads, a worker restart.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Event } from '../src/gen/event_pb.js';
+import { Worker } from 'node:worker_threads';
+import { fromBinary } from '@bufbuild/protobuf';
+import { EventSchema, type Event } from '../src/gen/event_pb.js';
 import { hostOf } from '../src/app/recorder.js';
+import { REPLAY_SLOTS, STATE_BYTES, STATE_PAGE_KEYS, State } from '../src/shared/layout.js';
+import { KeyTable } from '../src/worker/keys.js';
+import { ReplayTable } from '../src/worker/replay.js';
+import type { RingReader } from '../src/worker/ring-reader.js';
 import type { TcpRecorder } from '../src/index.js';
-import { startExporter, startThread, TestClient, waitFor } from './helpers.js';
+import { recordSteadily } from './fixtures/steady.js';
+import { splitFrames, startExporter, startThread, TestClient, waitFor } from './helpers.js';
 
 /** What a client makes of its stream: counter totals and current gauge values, by name. */
 function view(events: Event[]): { counters: Record<string, number>; gauges: Record<string, number>; histograms: number } {
@@ -25,6 +32,14 @@ function view(events: Event[]): { counters: Record<string, number>; gauges: Reco
     }
   }
   return { counters, gauges, histograms };
+}
+
+/** Resolves once `client` has received nothing new for 200 ms. */
+async function quiet(client: TestClient): Promise<void> {
+  for (let last = -1; client.bytes !== last; ) {
+    last = client.bytes;
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 async function connect(recorder: TcpRecorder, clients: number): Promise<TestClient> {
@@ -143,4 +158,69 @@ test('totals made with no client are exact past 2^31, for bigint and large incre
   t.after(() => late.close());
   await waitFor('the total', () => view(late.events()).counters.bytes !== undefined);
   assert.equal(view(late.events()).counters.bytes, 2 ** 31 + 2 ** 40 + 5);
+});
+
+test('records made while a client connects reach it: its totals and gauges, and a later client\'s, equal what was recorded', async () => {
+  // A thread that read "no client" just before the worker said there is one writes its state
+  // page after the worker folded it: that record must still reach the client (and the gauge's
+  // newer live value must not be replaced by it later). The race is narrow: run it a few times,
+  // on the recorder's thread and on an attached one at once.
+  for (let run = 0; run < 4; run++) {
+    const recorder = await startExporter((b) => b.replayOnConnect(true).bufferSize(null).flushIntervalMs(5));
+    const thread = new Worker(new URL('./fixtures/steady-thread.js', import.meta.url), { workerData: { connector: recorder.connector(), ms: 900 } });
+    const threadCount = new Promise<number>((r) => thread.once('message', r));
+    const threadExited = new Promise((r) => thread.once('exit', r));
+    const mainCount = recordSteadily(recorder, 900);
+    await new Promise((r) => setTimeout(r, 300 + run * 50));
+    const a = await TestClient.connect(recorder.address);
+    const made = (await threadCount) + (await mainCount);
+    await threadExited;
+    recorder.flush();
+    await waitFor('the thread\'s ring released', () => recorder.stats().attachedThreads === 0);
+    const b = await TestClient.connect(recorder.address);
+    await waitFor('the later client\'s replay', () => b.frames().length >= 2);
+    await quiet(a); // decoding the whole stream is slow: once, when it has stopped growing
+    const va = view(a.events());
+    const vb = view(b.events());
+    await Promise.all([a.close(), b.close()]);
+    await recorder.close();
+    assert.equal(va.counters.jobs, made, `run ${run}: the client connected mid-way`);
+    assert.equal(vb.counters.jobs, made, `run ${run}: the later client`);
+    // Each thread ends with level = its own count; which thread's set comes last differs, but
+    // both clients must agree with the table, and neither may hold a value older than both.
+    assert.equal(vb.gauges.level, va.gauges.level, `run ${run}: both clients see the same gauge`);
+  }
+});
+
+test('a gauge set being written while the worker folds is folded whole, never half', () => {
+  // The producer's set changes two slots (value, and the delta since the set); its count is a
+  // seqlock. Fold at each step of a set written by hand, as a racing producer would leave it.
+  const table = new ReplayTable(new SharedArrayBuffer(8 * REPLAY_SLOTS * 8), [], 'seed', () => {}, () => {});
+  const key = new KeyTable().entry('"level"', 'level', []);
+  table.assign(key, '"level"');
+  const page = new SharedArrayBuffer(STATE_PAGE_KEYS * STATE_BYTES);
+  const f64 = new Float64Array(page);
+  const i32 = new Int32Array(page);
+  const ring = { keys: [key], statePages: [{ f64, i32 }] } as unknown as RingReader;
+  const replayed = (): number => {
+    const frames = table.frames(0)!;
+    const gauges = splitFrames(frames.bytes).frames.map((f) => fromBinary(EventSchema, f)).flatMap((e) => (e.event.case === 'metric' && e.event.value.value.case === 'gauge' ? [e.event.value.value.value.value.value] : []));
+    frames.release();
+    return gauges.at(-1) as number;
+  };
+  // set(10), then increment(5): 15.
+  i32[State.GaugeSets] = 2;
+  f64[State.GaugeSetValue] = 10;
+  f64[State.GaugeDelta] = 5;
+  table.foldRing(ring, null);
+  assert.equal(replayed(), 15);
+  // set(100) half written: the count is odd, the delta already reset.
+  i32[State.GaugeSets] = 3;
+  f64[State.GaugeDelta] = 0;
+  table.foldRing(ring, null);
+  assert.equal(replayed(), 15, 'a set in progress is not folded (an increment of -5 would give 10)');
+  f64[State.GaugeSetValue] = 100;
+  i32[State.GaugeSets] = 4;
+  table.foldRing(ring, null);
+  assert.equal(replayed(), 100, 'folded once written');
 });

@@ -66,7 +66,11 @@ test('runtime metrics: prom-client names, kinds and units, plausible values, a f
   assert.ok(elu.every((u) => u >= 0 && u <= 1));
   assert.ok(byName('nodejs_eventloop_lag_seconds')[0]!.values.every((v) => v >= 0 && v < 5));
   assert.ok(byName('nodejs_eventloop_lag_p99_seconds').length === 1);
-  assert.ok(byName('nodejs_active_handles')[0]!.values.every((v) => v >= 0));
+  // prom-client's names: a total, and one gauge per type (this test's client socket is one).
+  for (const what of ['handles', 'requests', 'resources']) assert.ok(byName(`nodejs_active_${what}_total`)[0]!.values.every((v) => v >= 0), what);
+  const handleTypes = byName('nodejs_active_handles').map((s) => s.labels.type);
+  assert.ok(handleTypes.includes('TCPSocketWrap'), `handle types: ${handleTypes.join(', ')}`);
+  assert.ok(byName('nodejs_active_resources').some((s) => s.labels.type === 'Timeout'), 'timers are resources, not handles');
   if (process.platform === 'linux') assert.ok(byName('process_open_fds')[0]!.values[0]! > 3);
   const version = byName('nodejs_version_info')[0]!;
   assert.equal(version.labels.version, process.version);

@@ -40,7 +40,10 @@ export class TcpBuilder {
    * Where to listen: `'host:port'`, `'[::1]:port'`, `{ host, port }` or `{ path }` for a unix
    * socket (created with mode 0600, removed on close). Port 0 picks a free port; read it from
    * `recorder.address`. Default `127.0.0.1:5000` (the seed binds 0.0.0.0). Binding a wildcard
-   * address emits a warning: metrics become readable from the network.
+   * address emits a warning: metrics become readable from the network. A socket file left by a
+   * process that died is replaced at `build()`; one a live process listens on is not.
+   * @throws TypeError for an address that cannot be parsed; RangeError for a unix socket path
+   *   longer than the kernel takes (107 bytes on Linux, 103 elsewhere).
    */
   listenAddress(addr: string | ListenAddress): this {
     this.listen = parseListenAddress(addr);

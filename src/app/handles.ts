@@ -1,4 +1,4 @@
-import { CTL_CLIENTS, Op, REFUSED_KEY_ID, State } from '../shared/layout.js';
+import { CTL_CLIENTS, Op, REFUSED_KEY_ID, State, type StateViews } from '../shared/layout.js';
 import type { RingWriter } from './ring-writer.js';
 
 /** A counter bound to one key. `increment` costs a few nanoseconds and never throws. */
@@ -77,17 +77,12 @@ const U64_MAX = (1n << 64n) - 1n;
 // into the totals it replays when a client connects. Invalid values are dropped, as records
 // made with no client always are. With a client connected they record exactly as above.
 
-/** A handle's state slots (see `State`), as doubles and as int32s. */
-export interface StateSlots {
-  readonly f64: Float64Array;
-  readonly i32: Int32Array;
-}
 
 export class ReplayCounterHandle extends BoundHandle implements Counter {
   private readonly f64: Float64Array;
   private readonly i32: Int32Array;
 
-  constructor(w: RingWriter, id: number, state: StateSlots) {
+  constructor(w: RingWriter, id: number, state: StateViews) {
     super(w, id);
     this.f64 = state.f64;
     this.i32 = state.i32;
@@ -123,7 +118,7 @@ export class ReplayGaugeHandle extends GaugeHandle {
   private readonly f64: Float64Array;
   private readonly i32: Int32Array;
 
-  constructor(w: RingWriter, id: number, state: StateSlots) {
+  constructor(w: RingWriter, id: number, state: StateViews) {
     super(w, id);
     this.f64 = state.f64;
     this.i32 = state.i32;
@@ -132,9 +127,15 @@ export class ReplayGaugeHandle extends GaugeHandle {
   override set(value: number): void {
     if (this.ctl[CTL_CLIENTS] !== 0) return super.set(value);
     if (value !== value) return;
+    // A seqlock: the worker may fold this state at any time, and a set changes two slots. The
+    // count is odd while they change; the worker retries a read that saw an odd count, or a
+    // count that changed under it. (Plain stores: they are not reordered on the platforms Node
+    // runs on, and the count is what the worker compares.)
+    const sets = this.i32[State.GaugeSets]!;
+    this.i32[State.GaugeSets] = (sets + 1) | 0;
     this.f64[State.GaugeSetValue] = value;
     this.f64[State.GaugeDelta] = 0;
-    this.i32[State.GaugeSets] = (this.i32[State.GaugeSets]! + 1) | 0;
+    this.i32[State.GaugeSets] = (sets + 2) | 0;
   }
 
   override increment(value: number): void {

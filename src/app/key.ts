@@ -60,5 +60,6 @@ export function normalizeKey(key: unknown): NormalKey {
   }
   if (labels.length > MAX_LABELS) throw new RangeError(`a key may have at most ${MAX_LABELS} labels`);
   labels.sort(byUtf8);
-  return { name, labels, canonical: JSON.stringify([name, labels]) };
+  // No labels is the bare name: one key, however it is written.
+  return { name, labels, canonical: JSON.stringify(labels.length === 0 ? [name] : [name, labels]) };
 }

@@ -95,7 +95,8 @@ export class Recording {
    * metric names: CPU, memory, heap and heap spaces, event-loop lag and utilization, active
    * handles and requests, open file descriptors (Linux), version, and one histogram record per
    * GC. On an attached thread, only that thread's heap, event loop and GC, labeled `thread`.
-   * The timer never keeps the process alive; `close()` stops it too.
+   * The timer never keeps the process alive. The recorder's `close()` stops it too (on an
+   * attached thread: `stop()`, or the thread's end).
    * @throws TypeError for an invalid interval or prefix.
    */
   collectRuntimeMetrics(options: RuntimeMetricsOptions = {}): RuntimeMetrics {

@@ -64,20 +64,37 @@ export function startRuntimeMetrics(sink: RuntimeSink, options: RuntimeMetricsOp
     describe('gauge', name, unit, description);
     return sink.gauge(key(name, labels));
   };
+  /** A gauge per value of `label`, resolved once per value (a handful: heap spaces, resource types). */
+  const gaugesBy = (name: string, label: string, unit: Unit | undefined, description: string): ((value: string) => Gauge) => {
+    describe('gauge', name, unit, description);
+    const byValue = new Map<string, Gauge>();
+    return (value) => {
+      let g = byValue.get(value);
+      if (g === undefined) byValue.set(value, (g = sink.gauge(key(name, { [label]: value }))));
+      return g;
+    };
+  };
 
   // This thread's heap, event loop and GC.
   const heapTotal = gauge('nodejs_heap_size_total_bytes', 'bytes', 'Process heap size from Node.js in bytes.');
   const heapUsed = gauge('nodejs_heap_size_used_bytes', 'bytes', 'Process heap size used from Node.js in bytes.');
   const external = gauge('nodejs_external_memory_bytes', 'bytes', 'Node.js external memory size in bytes.');
-  describe('gauge', 'nodejs_heap_space_size_used_bytes', 'bytes', 'Process heap space size used from Node.js in bytes.');
-  const spaces = new Map<string, Gauge>();
+  const space = gaugesBy('nodejs_heap_space_size_used_bytes', 'space', 'bytes', 'Process heap space size used from Node.js in bytes.');
   const lag = gauge('nodejs_eventloop_lag_seconds', 'seconds', 'Lag of event loop in seconds.');
   const lagStats = (['min', 'max', 'mean', 'p50', 'p90', 'p99'] as const).map(
     (s) => [s, gauge(`nodejs_eventloop_lag_${s}_seconds`, 'seconds', `The ${s} of the recorded event loop delays.`)] as const,
   );
   const utilization = gauge('nodejs_eventloop_utilization', undefined, 'Share of the interval the event loop was busy (0 to 1).');
-  const handles = gauge('nodejs_active_handles', 'count', 'Number of active libuv handles grouped by handle type.');
-  const requests = gauge('nodejs_active_requests', 'count', 'Number of active libuv requests grouped by request type.');
+  // As prom-client: per type and in all, for libuv handles, libuv requests, and every resource
+  // that keeps the event loop alive (handles, requests, timers). Types are Node's resource
+  // names (`TCPSocketWrap`, `FSReqCallback`, `Timeout`…), where prom-client's handle and request
+  // types are JavaScript class names (from an undocumented API).
+  const active = (['handles', 'requests', 'resources'] as const).map((what) => ({
+    what,
+    total: gauge(`nodejs_active_${what}_total`, 'count', `Total number of active ${what}.`),
+    byType: gaugesBy(`nodejs_active_${what}`, 'type', 'count', `Number of active ${what} grouped by type.`),
+    counts: new Map<string, number>(),
+  }));
   describe('histogram', 'nodejs_gc_duration_seconds', 'seconds', 'Garbage collection duration by kind, one of major, minor, incremental or weakcb.');
   const gcKinds = new Map(Object.entries(GC_KINDS).map(([k, kind]) => [Number(k), sink.histogram(key('nodejs_gc_duration_seconds', { kind }))]));
   const monitor = monitorEventLoopDelay({ resolution: 10 });
@@ -131,12 +148,7 @@ export function startRuntimeMetrics(sink: RuntimeSink, options: RuntimeMetricsOp
     heapTotal.set(h.total_heap_size);
     heapUsed.set(h.used_heap_size);
     external.set(h.external_memory);
-    for (const s of getHeapSpaceStatistics()) {
-      const space = s.space_name.replace(/_space$/, '');
-      let g = spaces.get(space);
-      if (g === undefined) spaces.set(space, (g = sink.gauge(key('nodejs_heap_space_size_used_bytes', { space }))));
-      g.set(s.space_used_size);
-    }
+    for (const s of getHeapSpaceStatistics()) space(s.space_name.replace(/_space$/, '')).set(s.space_used_size);
     if (monitor.count > 0) {
       const stat = { min: monitor.min, max: monitor.max, mean: monitor.mean, p50: monitor.percentile(50), p90: monitor.percentile(90), p99: monitor.percentile(99) };
       for (const [s, g] of lagStats) g.set(stat[s] / NS_PER_S);
@@ -145,11 +157,19 @@ export function startRuntimeMetrics(sink: RuntimeSink, options: RuntimeMetricsOp
     const now = performance.eventLoopUtilization();
     utilization.set(performance.eventLoopUtilization(now, elu).utilization);
     elu = now;
-    let req = 0;
-    const resources = process.getActiveResourcesInfo();
-    for (const r of resources) if (/Req(Wrap|Callback)?$/.test(r)) req++;
-    requests.set(req);
-    handles.set(resources.length - req);
+    for (const a of active) for (const type of a.counts.keys()) a.counts.set(type, 0); // a type gone since reads 0
+    for (const type of process.getActiveResourcesInfo()) {
+      const kind = /Req(Wrap|Callback)?$/.test(type) ? 1 : type === 'Timeout' || type === 'Immediate' ? -1 : 0;
+      for (const a of kind === -1 ? [active[2]!] : [active[kind]!, active[2]!]) a.counts.set(type, (a.counts.get(type) ?? 0) + 1);
+    }
+    for (const a of active) {
+      let total = 0;
+      for (const [type, n] of a.counts) {
+        a.byType(type).set(n);
+        total += n;
+      }
+      a.total.set(total);
+    }
     const asked = performance.now();
     setImmediate(() => lag.set((performance.now() - asked) / 1000)).unref();
   };

@@ -1,3 +1,6 @@
+/** Longest unix socket path: sun_path holds 108 bytes on Linux, 104 on macOS and the BSDs, with the terminating NUL. */
+const MAX_SOCKET_PATH_BYTES = process.platform === 'linux' ? 107 : 103;
+
 /** Where the exporter listens: a TCP host and port, or a unix socket path. */
 export type ListenAddress = { readonly host: string; readonly port: number } | { readonly path: string };
 /** What was actually bound (port 0 resolved to the real port). */
@@ -20,7 +23,14 @@ export function parseListenAddress(addr: unknown): ListenAddress {
   }
   if (typeof addr === 'object' && addr !== null) {
     const a = addr as Record<string, unknown>;
-    if (typeof a.path === 'string' && a.path.length > 0) return { path: a.path };
+    if (typeof a.path === 'string' && a.path.length > 0) {
+      // The kernel keeps a socket's path in a fixed array (sun_path): a longer one would be
+      // bound cut short, somewhere else.
+      if (Buffer.byteLength(a.path) > MAX_SOCKET_PATH_BYTES) {
+        throw new RangeError(`a unix socket path may be at most ${MAX_SOCKET_PATH_BYTES} bytes, got ${Buffer.byteLength(a.path)}: ${a.path}`);
+      }
+      return { path: a.path };
+    }
     if (typeof a.host === 'string' && a.host.length > 0 && typeof a.port === 'number') {
       return checkPort({ host: a.host, port: a.port });
     }

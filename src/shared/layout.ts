@@ -134,10 +134,11 @@ export function wakeMark(limit: number): number {
 /**
  * State for `replayOnConnect`, per thread: pages of {@link STATE_PAGE_KEYS} keys, each key
  * {@link STATE_BYTES} of shared memory, read through a Float64Array and an Int32Array. The
- * producer writes its part only while no client is connected (its records are then not sent,
+ * producer writes its part when it finds no client connected (its records are then not sent,
  * so this is how the worker learns of them); the worker writes its part when it folds them into
- * the exporter's totals. Both live in shared memory, so a restarted worker folds only what its
- * predecessor did not.
+ * the exporter's totals: when a client connects, for a while after (a producer that read "no
+ * client" just before may write its state a little later), and when the thread ends. Both live
+ * in shared memory, so a restarted worker folds only what its predecessor did not.
  *
  * A counter adds to an Int32 first: a double's add-and-store chain cost 2.3 ns per increment
  * where an integer's costs 0.3; past 2^31 (or for a value that is not an int32) the sum moves to
@@ -145,6 +146,11 @@ export function wakeMark(limit: number): number {
  * of the key's slots.
  */
 export const STATE_PAGE_KEYS = 1024;
+/** A page (or one key's slots) of `replayOnConnect` state, through both of its views. */
+export interface StateViews {
+  readonly f64: Float64Array;
+  readonly i32: Int32Array;
+}
 /** Bytes per key: one 64-byte cache line. */
 export const STATE_BYTES = 64;
 export const enum State {
@@ -152,7 +158,7 @@ export const enum State {
   CounterSpill = 0,
   /** i32, producer: counter increments with no client, while their sum fits an int32. */
   CounterFast = 2,
-  /** i32, producer: how many gauge sets were made with no client (mod 2^32). */
+  /** i32, producer: twice the gauge sets made with no client (mod 2^32); odd while one is being written (a seqlock). */
   GaugeSets = 3,
   /** f64, producer: the last of them. */
   GaugeSetValue = 2,

@@ -34,6 +34,14 @@ const LIVENESS_MS = 500;
  * terminated thread's last messages may never arrive.
  */
 const CONTROL_GRACE_MS = 2000;
+/**
+ * `replayOnConnect`: how long after a client connects the rings' state pages are still folded
+ * every round. A thread that read "no client" just before the worker said there is one writes
+ * its record to its state page a moment later; folding it then sends it to the clients (it is
+ * in no ring). A thread stalled longer than this between the two has its record folded when the
+ * next client connects or when it ends (in the totals, but not sent to the clients meanwhile).
+ */
+const FOLD_AFTER_CONNECT_MS = 1000;
 /** Where, in a little-endian or big-endian u64 value slot, the low 32 bits are. */
 const LOW_WORD = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 0 : 1;
 
@@ -84,6 +92,12 @@ export class Pipeline {
   private controlBudget = CONTROL_BUDGET;
   /** Control messages applied this round. */
   private controlsApplied = 0;
+  /** `replayOnConnect`: state pages are folded every round until then (`performance.now()`). */
+  private foldUntil = 0;
+  /** This round folds state pages (`foldUntil` had not passed when it began). */
+  private folding = false;
+  /** This round encodes for clients. */
+  private live = false;
 
   constructor(private readonly p: PipelineParts) {
     this.encoder = new FrameEncoder(p.protocol);
@@ -173,7 +187,9 @@ export class Pipeline {
     this.controlsApplied = 0;
     this.busy = false;
     this.encoder.begin(this.p.clock.now());
-    const live = transport.clientCount > 0;
+    const live = (this.live = transport.clientCount > 0);
+    this.folding = this.p.replay !== undefined && this.foldUntil > 0 && performance.now() < this.foldUntil;
+    if (!this.folding) this.foldUntil = 0;
     transport.cork();
     for (const ring of this.rings) {
       taken += this.drain(ring, live);
@@ -191,14 +207,17 @@ export class Pipeline {
   /**
    * `replayOnConnect`: every total, for a client about to be added. A round first takes what the
    * rings hold (and the keys and metadata announced so far) for the clients already there, so
-   * that the totals cover every record before the new client's live stream and none after it;
-   * then what threads recorded while no client was connected is folded in.
+   * that the totals cover every record before the new client's live stream and none after it,
+   * and folds in what threads recorded while no client was connected. The app already reads
+   * that a client is connected (the transport said so first), so new records go to the rings;
+   * state written late is folded, and sent, by the rounds of the next `FOLD_AFTER_CONNECT_MS`.
    */
   replayFrames(): Chunk | null {
     const replay = this.p.replay;
     if (replay === undefined) return null;
+    this.foldUntil = performance.now() + FOLD_AFTER_CONNECT_MS;
+    // At least one round, which folds every state page.
     while (this.round() > 0 && this.busy);
-    replay.fold(this.rings);
     return replay.frames(this.p.clock.now());
   }
 
@@ -238,6 +257,8 @@ export class Pipeline {
   private drain(ring: RingReader, live: boolean): number {
     this.controlBudget = CONTROL_BUDGET;
     const limit = ring.limit();
+    // After the tail was read, before the records up to it: see ReplayTable.foldRing.
+    if (this.folding) this.p.replay!.foldRing(ring, live ? this.encoder : null);
     const { u32, f64, mask } = ring.views;
     let h = ring.head;
     let n = 0;
@@ -324,8 +345,10 @@ export class Pipeline {
       ring.keys[m.id] = key;
       if (old !== undefined) this.p.keys.release(old); // announced again (a restarted worker's hello)
       this.p.counters.keys = this.p.keys.size;
-      if (m.statePage !== undefined) ring.statePages[Math.floor(m.id / STATE_PAGE_KEYS)] = m.statePage;
+      if (m.statePage !== undefined) ring.statePages[Math.floor(m.id / STATE_PAGE_KEYS)] = { f64: new Float64Array(m.statePage), i32: new Int32Array(m.statePage) };
       this.p.replay?.assign(key, m.canonical);
+      // A key announced after this round's fold: its state is folded before its records.
+      if (this.folding) this.p.replay!.foldKeyOf(ring, m.id, this.live ? this.encoder : null);
     } else {
       const frame = encodeMetadata(m.name, m.kind, m.unit, m.description);
       if (!this.p.metadata.set(m.name, frame)) return;
@@ -355,7 +378,7 @@ export class Pipeline {
       if (ring.diedAt !== undefined && ring.missingControls > 0 && now - ring.diedAt >= CONTROL_GRACE_MS) ring.stopWaitingForControls();
       if (!ring.finished()) continue;
       this.takeFullDrops(ring); // its last drops, if any
-      this.p.replay?.fold([ring]); // what it recorded with no client connected stays in the totals
+      this.p.replay?.foldRing(ring, this.live ? this.encoder : null); // what it recorded with no client connected
       for (const k of ring.keys) if (k !== undefined) this.p.keys.release(k);
       this.attached.delete(id);
       this.rings.splice(this.rings.indexOf(ring), 1);

@@ -1,4 +1,4 @@
-import { REPLAY_SLOTS, Replay, STATE_BYTES, STATE_PAGE_KEYS, State } from '../shared/layout.js';
+import { REPLAY_SLOTS, Replay, STATE_BYTES, STATE_PAGE_KEYS, State, type StateViews } from '../shared/layout.js';
 import type { Protocol } from '../shared/messages.js';
 import type { Chunk } from './chunk.js';
 import { FrameEncoder, GaugeOp } from './encoder.js';
@@ -16,7 +16,9 @@ const GAUGE = 2;
  *
  * Records sent while clients are connected are added as the worker drains them (their order is
  * the stream's order). Records made while no client is connected are not sent: their threads
- * keep them in shared state pages (see `State`), which are folded in when a client connects.
+ * keep them in shared state pages (see `State`), which are folded in when a client connects,
+ * for a while after (see `Pipeline`), and when a thread ends; what is folded while clients are
+ * connected is sent to them too.
  * Folding goes ring by ring (the recorder's own first, then threads in the order they
  * attached): counters add up; for a gauge, a thread that set it while no client was connected
  * replaces the value with its last set plus its own increments since, and a thread that did not
@@ -96,36 +98,60 @@ export class ReplayTable {
     t[at + Replay.Kinds] = t[at + Replay.Kinds]! | GAUGE;
   }
 
-  /** Folds what the rings' threads recorded while no client was connected into the totals. */
-  fold(rings: readonly RingReader[]): void {
-    for (const ring of rings) {
-      for (let id = 0; id < ring.keys.length; id++) {
-        const key = ring.keys[id];
-        const page = ring.statePages[Math.floor(id / STATE_PAGE_KEYS)];
-        if (key === undefined || key.slot < 0 || page === undefined) continue;
-        const at = (id % STATE_PAGE_KEYS) * STATE_BYTES;
-        this.foldKey(key.slot, new Float64Array(page, at, STATE_BYTES / 8), new Int32Array(page, at, STATE_BYTES / 4));
-      }
-    }
+  /**
+   * Folds what a ring's thread recorded with no client connected into the totals. With `live`,
+   * what is folded is also encoded for the connected clients: it is what they missed (records
+   * made by a thread that read "no client" just before one connected). Call it after reading the
+   * ring's tail and before draining up to it: the state seen then includes every record the
+   * thread made before those it published, so a thread's records apply in their order.
+   */
+  foldRing(ring: RingReader, live: FrameEncoder | null): void {
+    for (let id = 0; id < ring.keys.length; id++) this.foldKeyOf(ring, id, live);
   }
 
-  private foldKey(slot: number, f64: Float64Array, i32: Int32Array): void {
+  /** {@link foldRing} for one key of the ring (local id `id`). */
+  foldKeyOf(ring: RingReader, id: number, live: FrameEncoder | null): void {
+    const key = ring.keys[id];
+    const page = ring.statePages[Math.floor(id / STATE_PAGE_KEYS)];
+    if (key === undefined || key.slot < 0 || page === undefined) return;
+    this.foldKey(key, page, id % STATE_PAGE_KEYS, live);
+  }
+
+  private foldKey(key: KeyEntry, page: StateViews, index: number, live: FrameEncoder | null): void {
+    const { f64, i32 } = page;
+    const d = index * (STATE_BYTES / 8);
+    const w = index * (STATE_BYTES / 4);
     // Two sums that only grow (see ReplayCounterHandle): what is read is at most the true total.
-    const total = f64[State.CounterSpill]! + i32[State.CounterFast]!;
-    const added = total - f64[State.FoldedCounter]!;
+    const total = f64[d + State.CounterSpill]! + i32[w + State.CounterFast]!;
+    const added = total - f64[d + State.FoldedCounter]!;
     if (added > 0) {
-      this.counter(slot, added % WORD, Math.floor(added / WORD));
-      f64[State.FoldedCounter] = total;
+      const lo = added % WORD;
+      const hi = Math.floor(added / WORD);
+      this.counter(key.slot, lo, hi);
+      live?.counter(key, lo, hi);
+      f64[d + State.FoldedCounter] = total;
     }
-    const sets = i32[State.GaugeSets]!;
-    const delta = f64[State.GaugeDelta]!;
-    if (sets !== i32[State.FoldedGaugeSets]) {
-      this.gauge(slot, GaugeOp.Set, f64[State.GaugeSetValue]! + delta);
-      i32[State.FoldedGaugeSets] = sets;
-    } else if (delta !== f64[State.FoldedGaugeDelta]) {
-      this.gauge(slot, GaugeOp.Increment, delta - f64[State.FoldedGaugeDelta]!);
+    // The gauge's set count is a seqlock (see ReplayGaugeHandle.set): read until it is even and
+    // unchanged across the read; a set being written right now is folded next time.
+    for (let tries = 0; tries < 64; tries++) {
+      const sets = i32[w + State.GaugeSets]!;
+      if ((sets & 1) !== 0) continue;
+      const value = f64[d + State.GaugeSetValue]!;
+      const delta = f64[d + State.GaugeDelta]!;
+      if (i32[w + State.GaugeSets] !== sets) continue;
+      if (sets !== i32[w + State.FoldedGaugeSets]) {
+        this.gauge(key.slot, GaugeOp.Set, value + delta);
+        live?.gauge(key, GaugeOp.Set, value + delta);
+        i32[w + State.FoldedGaugeSets] = sets;
+      } else if (delta !== f64[d + State.FoldedGaugeDelta]) {
+        const change = delta - f64[d + State.FoldedGaugeDelta]!;
+        this.gauge(key.slot, GaugeOp.Increment, change);
+        if (change > 0) live?.gauge(key, GaugeOp.Increment, change);
+        else live?.gauge(key, GaugeOp.Decrement, -change);
+      }
+      f64[d + State.FoldedGaugeDelta] = delta;
+      return;
     }
-    f64[State.FoldedGaugeDelta] = delta;
   }
 
   /** One counter frame per counter (its total) and one absolute gauge frame per gauge, stamped `nowMs`. */

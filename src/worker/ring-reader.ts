@@ -11,6 +11,7 @@ import {
   wakeMark,
   type RingDescriptor,
   type RingViews,
+  type StateViews,
 } from '../shared/layout.js';
 import type { ControlMessage } from '../shared/messages.js';
 import type { KeyEntry } from './keys.js';
@@ -28,8 +29,8 @@ export class RingReader {
   readonly views: RingViews;
   /** Local key id → entry, filled by the producer's `key` messages. */
   readonly keys: KeyEntry[] = [];
-  /** `replayOnConnect`: the producer's state pages (see `State`), by key id / 1024. */
-  readonly statePages: SharedArrayBuffer[] = [];
+  /** `replayOnConnect`: the producer's state pages (see `State`), by key id / `STATE_PAGE_KEYS`. */
+  readonly statePages: StateViews[] = [];
   /** Next position to read (free-running, wraps at 2^32). */
   head: number;
   /** When the worker found the producing thread gone without its exit hook (ms), if it did. */

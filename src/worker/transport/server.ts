@@ -163,7 +163,10 @@ export class Transport {
       socket.destroy();
       return;
     }
-    // Totals first, before the client is added: they cover every record it will not get live.
+    // The app learns first that a client is connected, so that records made from now on go to
+    // the rings; then the totals (replayOnConnect), before the client is added: they cover
+    // every record it will not get live.
+    this.opts.onClients(this.clients.size + 1);
     const state = this.opts.state();
     const client = new Client(socket, this.context);
     this.clients.add(client);
