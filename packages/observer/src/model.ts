@@ -1,11 +1,25 @@
 import { DDSketch } from '@datadog/sketches-js';
-import { SeriesModel, type ClientEvent, type HistogramState, type MetricKind, type Series } from 'metrics-exporter-tcp/client';
+import {
+  DROPPED_METRIC,
+  SeriesModel,
+  type ClientEvent,
+  type HistogramState,
+  type MetricKind,
+  type MetricReader,
+  type Series,
+  type SeriesFeed,
+} from 'metrics-exporter-tcp/client';
 import { formatValue } from './format.js';
 
 /** Histogram quantiles cover the last one to two of these windows. */
 export const HISTOGRAM_WINDOW_MS = 30_000;
 /** DDSketch relative accuracy: quantiles within 1 % of the true value. */
 const ACCURACY = 0.01;
+
+/** The time histogram windows go by, set once per chunk of frames (a field read per observation costs nothing). */
+class Clock {
+  constructor(public now: number) {}
+}
 
 /**
  * Observations over a sliding window: two DDSketches (the same sketch the Rust observer uses),
@@ -18,22 +32,22 @@ class WindowedSketch implements HistogramState {
   private rotatedAt: number;
 
   constructor(
-    private readonly now: () => number,
+    private readonly clock: Clock,
     private readonly onSkip: () => void,
   ) {
-    this.rotatedAt = now();
+    this.rotatedAt = clock.now;
   }
 
   record(v: number): void {
     if (!Number.isFinite(v)) return this.onSkip();
-    this.rotate(this.now());
+    this.rotate(this.clock.now);
     this.current.accept(v);
   }
 
   reset(): void {
     this.current = new DDSketch({ relativeAccuracy: ACCURACY });
     this.previous = new DDSketch({ relativeAccuracy: ACCURACY });
-    this.rotatedAt = this.now();
+    this.rotatedAt = this.clock.now;
   }
 
   summary(now: number): { count: number; min: number; p50: number; p99: number; p999: number; max: number } | undefined {
@@ -72,16 +86,31 @@ export interface SnapshotMetric {
   max?: number;
 }
 
+/** The JSON snapshot (`observe --json`). */
+export interface Snapshot {
+  metrics: SnapshotMetric[];
+  /** Records the exporter reported this client did not get (its in-band drop counter), when nonzero. */
+  lost?: number;
+  /** Frames skipped because their series was past the observer's series cap, when nonzero. */
+  refused?: number;
+}
+
 /** What the observer knows: one row per kind + name + labels (a series), metadata per name. */
 export class ObserverModel {
   private readonly model: SeriesModel<WindowedSketch>;
+  private readonly feed: SeriesFeed<WindowedSketch>;
   /** Each row's `name [labels]` text, made once. */
   private readonly texts = new WeakMap<Series<WindowedSketch>, string>();
+  private readonly clock: Clock;
+  /** Frames the reader skipped (past its key cap), as of the last {@link drain}. */
+  private readerRefused = 0;
   /** Histogram values that were not finite, so not summarised. */
   skipped = 0;
 
   constructor(private readonly now: () => number = Date.now) {
-    this.model = new SeriesModel({ histogram: () => new WindowedSketch(now, () => void this.skipped++) });
+    this.clock = new Clock(now());
+    this.model = new SeriesModel({ histogram: () => new WindowedSketch(this.clock, () => void this.skipped++) });
+    this.feed = this.model.feed();
   }
 
   /** Events applied so far. */
@@ -89,8 +118,29 @@ export class ObserverModel {
     return this.model.events;
   }
 
+  /** Records the exporter said this client did not get: the total of its in-band drop counter. */
+  get lost(): number {
+    let n = 0;
+    for (const s of this.model.seriesNamed('counter', DROPPED_METRIC)) n += Number(s.total);
+    return n;
+  }
+
+  /** Frames left out because their series was past a cap (the reader's keys or the model's series). */
+  get refused(): number {
+    return this.readerRefused + this.model.refused;
+  }
+
+  /** Applies one typed event. */
   apply(ev: ClientEvent): void {
+    this.clock.now = this.now();
     this.model.apply(ev);
+  }
+
+  /** Applies every frame `reader` holds (the fast path: `client.consume((r) => model.drain(r))`). */
+  drain(reader: MetricReader): void {
+    this.clock.now = this.now();
+    this.feed.drain(reader);
+    this.readerRefused = reader.refusedFrames;
   }
 
   private textOf(s: Series<WindowedSketch>): string {
@@ -120,9 +170,14 @@ export class ObserverModel {
       });
   }
 
-  /** Rows in name order, as the JSON snapshot reports them. */
-  snapshot(): SnapshotMetric[] {
-    return this.entries().map((e) => e.m);
+  /** Rows in name order, with what was lost and refused when not zero. */
+  snapshot(): Snapshot {
+    const snap: Snapshot = { metrics: this.entries().map((e) => e.m) };
+    const lost = this.lost;
+    const refused = this.refused;
+    if (lost > 0) snap.lost = lost;
+    if (refused > 0) snap.refused = refused;
+    return snap;
   }
 
   /**
