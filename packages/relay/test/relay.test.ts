@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import type { MetricOp } from 'metrics-exporter-tcp/client';
 import { startRelay, type Relay } from '../src/run.js';
 import { DEFAULT_BUCKETS } from '../src/store.js';
-import { waitFor } from './wait.js';
+import { waitFor, waitUntil } from './wait.js';
 
 const PROMETHEUS = spawnSync('prometheus', ['--version']).status === 0 ? 'prometheus' : undefined;
 const NO_PROMETHEUS = 'prometheus not found (Debian package prometheus; .ci/run installs it)';
@@ -148,7 +148,8 @@ test('an exporter sending garbage is dropped and reported; the others keep flowi
   log.on('data', (d) => (logged += d));
   const relay = await startRelay({ ...relayOptions([good.address, bad], { prometheus: '127.0.0.1:0' }), log, maxSeries: 2 });
   t.after(() => relay.close());
-  await waitFor('the bad exporter is given up', () => relay.state.get(bad) === 'failed', 10_000);
+  const stateOf = async (address: string) => (await relay.snapshot()).exporters.find((e) => e.exporter === address)?.state;
+  await waitUntil('the bad exporter is given up', async () => (await stateOf(bad)) === 'failed', 10_000);
   assert.match(logged, /disconnected for good/);
   const a = relay.prometheus!.address as { host: string; port: number };
   let text = '';
@@ -160,23 +161,31 @@ test('an exporter sending garbage is dropped and reported; the others keep flowi
   assert.match(text, /# HELP requests_total Requests served/);
   assert.match(text, /requests_total\{service="api",exporter="[^"]+"\} 100/);
   // 3 series were offered (requests, latency, queue_depth) with a cap of 2.
-  await waitFor('cap reached', () => relay.store.refused > 0);
-  assert.equal(relay.store.series.size, 2);
+  await waitUntil('cap reached', async () => (await relay.snapshot()).refused > 0);
+  assert.equal((await relay.snapshot()).exporters.reduce((n, e) => n + e.series.length, 0), 2);
+  assert.match(text, /^metrics_exporter_tcp_relay_decode_errors_total 1$/m);
   assert.match(logged, /more than 2 series/);
 });
 
 test('exposition stays valid with clashing labels, odd names, kind conflicts and late metadata', async (t) => {
-  const { createStore } = await import('../src/store.js');
+  const { RelayStore } = await import('../src/store.js');
+  const { SeriesBudget } = await import('../src/budget.js');
   const { servePrometheus } = await import('../src/prometheus.js');
-  const store = createStore(DEFAULT_BUCKETS, 1000, () => {});
+  const store = new RelayStore(DEFAULT_BUCKETS, new SeriesBudget(1000));
+  const h1 = store.of('h:1');
+  const snapshot = async () => ({
+    exporters: [{ exporter: 'h:1', state: 'connected' as const, events: 0, series: [...h1.series.values()], metadata: h1.metadata }],
+    decodeErrors: 0,
+    refused: 0,
+  });
   const log = new PassThrough();
   let logged = '';
   log.on('data', (d) => (logged += d));
-  const endpoint = await servePrometheus(store, { host: '127.0.0.1', port: 0 }, log);
+  const endpoint = await servePrometheus(snapshot, { host: '127.0.0.1', port: 0 }, log);
   t.after(() => endpoint.close());
   const a = endpoint.address as { host: string; port: number };
   const scrape = async () => (await fetch(`http://${a.host}:${a.port}/metrics`)).text();
-  const m = (name: string, labels: Record<string, string>, op: MetricOp) => store.apply({ kind: 'metric', name, labels, op }, 'h:1');
+  const m = (name: string, labels: Record<string, string>, op: MetricOp) => h1.apply({ kind: 'metric', name, labels, op }, Date.now());
   m('hits', { exporter: 'a' }, { type: 'counterIncrement', value: 1n });
   m('hits', { exporter: 'b' }, { type: 'counterIncrement', value: 2n });
   m('lat', { le: 'x' }, { type: 'histogramRecord', value: 0.02 });
@@ -195,7 +204,7 @@ test('exposition stays valid with clashing labels, odd names, kind conflicts and
   assert.doesNotMatch(text, /^lat_count\{exporter="h:1"\} 3$/m);
   assert.match(logged, /1 series left out/);
   // Metadata that arrives after the first scrape still renames the family and sets HELP.
-  store.apply({ kind: 'metadata', name: 'lat', metricKind: 'histogram', unit: 'seconds', description: 'late' }, 'h:1');
+  h1.apply({ kind: 'metadata', name: 'lat', metricKind: 'histogram', unit: 'seconds', description: 'late' }, Date.now());
   text = await scrape();
   assert.match(text, /^# HELP lat_seconds late$/m);
   assert.match(text, /^lat_seconds_count\{exported_le="x",exporter="h:1"\} 1$/m);
