@@ -2,6 +2,7 @@
 // e.g. which exporter), each updated in place by the six ops, with the histogram aggregation
 // plugged in by the tool that reads it.
 import type { ClientEvent, MetricKind, MetricOp } from './events.js';
+import { SeriesFeed } from './series-feed.js';
 
 /**
  * What a tool keeps for one histogram series (a sketch, buckets, …). The model calls it for
@@ -31,10 +32,12 @@ export function seriesKind(op: MetricOp['type']): MetricKind {
  * Its state changes in place; the identity fields never do.
  */
 export class Series<H extends HistogramState> {
-  /** Counters: the total of the increments (or the last set value) since the series began or was reset. */
-  total = 0n;
   /** Gauges: the current value (0 until the first update). */
   value = 0;
+  // A counter's total is `large + small`: `small` is a number, exact below 2^53, so adding to it
+  // allocates nothing; it is folded into the bigint `large` only when it would overflow.
+  private small = 0;
+  private large = 0n;
 
   constructor(
     /** `''` unless the model was given one. */
@@ -47,28 +50,51 @@ export class Series<H extends HistogramState> {
     readonly histogram: H | undefined,
   ) {}
 
-  /** Applies one op of this series' kind (see {@link seriesKind}); ops of another kind are ignored. */
-  update(op: MetricOp): void {
-    switch (op.type) {
+  /** Counters: the total of the increments (or the last set value) since the series began or was reset. */
+  get total(): bigint {
+    return this.large + BigInt(this.small);
+  }
+
+  set total(v: bigint) {
+    this.large = v;
+    this.small = 0;
+  }
+
+  /**
+   * Applies one op of this series' kind (see {@link seriesKind}) in place; ops of another kind
+   * are ignored. `value` is the op's value; for counters it must be exact (at most 2^53 − 1)
+   * unless `big` gives the exact value, as {@link MetricReader} provides them.
+   */
+  apply(op: MetricOp['type'], value: number, big?: bigint): void {
+    switch (op) {
       case 'counterIncrement':
-        if (this.kind === 'counter') this.total += op.value;
+        if (this.kind !== 'counter') break;
+        if (big === undefined && this.small + value <= Number.MAX_SAFE_INTEGER) this.small += value;
+        else this.total = this.total + (big ?? BigInt(value));
         break;
       case 'counterSet':
-        if (this.kind === 'counter') this.total = op.value;
+        if (this.kind === 'counter') this.total = big ?? BigInt(value);
         break;
       case 'gaugeSet':
-        if (this.kind === 'gauge') this.value = op.value;
+        if (this.kind === 'gauge') this.value = value;
         break;
       case 'gaugeIncrement':
-        if (this.kind === 'gauge') this.value += op.value;
+        if (this.kind === 'gauge') this.value += value;
         break;
       case 'gaugeDecrement':
-        if (this.kind === 'gauge') this.value -= op.value;
+        if (this.kind === 'gauge') this.value -= value;
         break;
       case 'histogramRecord':
-        this.histogram?.record(op.value);
+        this.histogram?.record(value);
         break;
     }
+  }
+
+  /** Applies one op of this series' kind (see {@link seriesKind}); ops of another kind are ignored. */
+  update(op: MetricOp): void {
+    const v = op.value;
+    if (typeof v === 'number') this.apply(op.type, v);
+    else this.apply(op.type, Number(v), v > MAX_SAFE_BIG ? v : undefined);
   }
 
   /** The stream started afresh: counters go back to 0 and histograms forget; gauges keep their value. */
@@ -77,6 +103,8 @@ export class Series<H extends HistogramState> {
     this.histogram?.reset();
   }
 }
+
+const MAX_SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** Options of a {@link SeriesModel}. */
 export interface SeriesModelOptions<H extends HistogramState> {
@@ -99,12 +127,14 @@ const byName = ([a]: [string, string], [b]: [string, string]) => (a < b ? -1 : a
  *
  * ```ts
  * const model = new SeriesModel({ histogram: () => new MyBuckets() });
- * for await (const ev of client) model.apply(ev);
+ * const feed = model.feed('');                          // the fast path: no object per frame
+ * await client.consume((reader) => feed.drain(reader));
  * for (const s of model.series.values()) console.log(s.name, s.labels, s.total, s.value);
  * ```
  *
- * {@link SeriesModel.seriesFor} finds (or makes) a series once, so a caller that knows the
- * key already can keep the series and call {@link Series.update} for every op.
+ * Typed events work too (`for await (const ev of client) model.apply(ev)`), at a tenth of the
+ * speed. {@link SeriesModel.seriesFor} finds (or makes) a series once, so a caller that knows
+ * the key already can keep the series and call {@link Series.apply} for every op.
  */
 export class SeriesModel<H extends HistogramState> {
   /** Every series, in the order first seen. */
@@ -116,6 +146,8 @@ export class SeriesModel<H extends HistogramState> {
   private readonly metadata = new Map<string, SeriesMetadata>();
   private readonly named = new Map<string, Series<H>[]>();
   private readonly maxSeries: number;
+  /** Changes whenever series are forgotten, so feeds drop the series they hold. */
+  private forgotten = 0;
 
   constructor(private readonly options: SeriesModelOptions<H>) {
     this.maxSeries = options.maxSeries ?? Number.POSITIVE_INFINITY;
@@ -160,6 +192,19 @@ export class SeriesModel<H extends HistogramState> {
     return s;
   }
 
+  /**
+   * The fast path for `scope`: a {@link SeriesFeed} applies every frame a
+   * {@link MetricReader} holds, binding each of its keys to a series once.
+   */
+  feed(scope = ''): SeriesFeed<H> {
+    return new SeriesFeed(this, scope);
+  }
+
+  /** Changes whenever series are forgotten ({@link dropScope}). @internal */
+  get generation(): number {
+    return this.forgotten;
+  }
+
   /** What `scope` registered for `name`, if anything. */
   describe(name: string, scope = ''): SeriesMetadata | undefined {
     return this.metadata.get(JSON.stringify([scope, name]));
@@ -177,6 +222,7 @@ export class SeriesModel<H extends HistogramState> {
 
   /** Forgets `scope`'s series and metadata. */
   dropScope(scope: string): void {
+    this.forgotten++;
     for (const [key, s] of this.series) {
       if (s.scope !== scope) continue;
       this.series.delete(key);
@@ -188,7 +234,8 @@ export class SeriesModel<H extends HistogramState> {
     for (const key of this.metadata.keys()) if ((JSON.parse(key) as string[])[0] === scope) this.metadata.delete(key);
   }
 
-  private refuse(): undefined {
+  /** Counts a refusal (see `refused`). @internal */
+  refuse(): undefined {
     if (this.refused++ === 0) this.options.onFirstRefusal?.();
     return undefined;
   }

@@ -3,9 +3,9 @@ import { EventEmitter } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { formatAddress, parseListenAddress, type ListenAddress } from '../shared/address.js';
 import { ClientError } from './errors.js';
-import { toClientEvent, type ClientEvent } from './events.js';
-import { FrameDecoder } from './frames.js';
-import { detectProtocol, parseProtocol, type ClientProtocol } from './protocol.js';
+import type { ClientEvent } from './events.js';
+import { MetricReader } from './metric-reader.js';
+import type { ClientProtocol } from './protocol.js';
 
 /** Where to connect: `'host:port'`, `'[v6]:port'`, a unix socket path starting with `/` or `.`, `{ host, port }` or `{ path }`. */
 export type ClientAddress = string | { readonly host: string; readonly port: number } | { readonly path: string };
@@ -39,6 +39,11 @@ export interface ClientOptions {
    * `ClientError` code `FRAME_TOO_LARGE`, and closes the client.
    */
   maxFrameBytes?: number;
+  /**
+   * The most distinct keys (name + labels) the client's {@link MetricReader} remembers; frames
+   * of further keys are skipped and counted in `reader.refusedFrames`. Default 65 536.
+   */
+  maxKeys?: number;
 }
 
 /** The events a {@link TcpClient} emits. */
@@ -74,13 +79,23 @@ const RESUME_AT = PAUSE_ABOVE / 2;
  * It connects at once. Events are queued until they are read; when more than 10 000 wait, the
  * socket is paused (the exporter then drops frames for this client, not the app's records).
  * Iterate it once: leaving the loop early (`break`, `return`, a throw) closes the client.
+ *
+ * To keep up with an exporter's millions of events per second, read frames in place with
+ * {@link consume} instead (no event object per frame):
+ *
+ * ```ts
+ * const model = new SeriesModel({ histogram: () => new MyBuckets() });
+ * const feed = model.feed();
+ * await client.consume((reader) => feed.drain(reader));
+ * ```
  */
 export class TcpClient extends EventEmitter<ClientEmitterEvents> implements AsyncIterable<ClientEvent>, AsyncDisposable {
   private readonly address: { host: string; port: number } | { path: string };
-  private readonly protocol: ClientProtocol | 'auto';
-  /** With `'auto'`: the format seen on this connection, once a metric frame told. */
-  private detected: ClientProtocol | undefined;
-  private readonly maxFrameBytes: number;
+  /** Decodes every connection's stream; its interned keys outlive reconnections. */
+  readonly reader: MetricReader;
+  /** Set by the first of iteration, {@link consume}, or data arriving (then iteration). */
+  private mode: 'iterate' | 'consume' | undefined;
+  private sink: ((reader: MetricReader) => void) | undefined;
   private readonly backoff: Required<ReconnectOptions> | undefined;
   private attempts = 0;
   private socket: Socket | undefined;
@@ -89,7 +104,7 @@ export class TcpClient extends EventEmitter<ClientEmitterEvents> implements Asyn
   private head = 0;
   /** Set once no more events will come; `failure` is then what iteration throws, if anything. */
   private ended = false;
-  private failure: ClientError | undefined;
+  private failure: Error | undefined;
   private closed: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private iterated = false;
@@ -101,15 +116,15 @@ export class TcpClient extends EventEmitter<ClientEmitterEvents> implements Asyn
   constructor(address: ClientAddress, options: ClientOptions = {}) {
     super();
     this.address = parseAddress(address);
-    this.protocol = parseProtocol(options.protocol ?? 'seed');
-    this.maxFrameBytes = new FrameDecoder(options.maxFrameBytes).maxFrameBytes;
+    this.reader = new MetricReader({ protocol: options.protocol ?? 'seed', maxFrameBytes: options.maxFrameBytes, maxKeys: options.maxKeys });
     this.backoff = parseReconnect(options.reconnect ?? false);
     this.open();
   }
 
   async *[Symbol.asyncIterator](): AsyncGenerator<ClientEvent, void, undefined> {
-    if (this.iterated) throw new TypeError('a TcpClient can be iterated only once');
+    if (this.iterated || this.mode === 'consume') throw new TypeError('a TcpClient can be iterated only once, and not after consume()');
     this.iterated = true;
+    this.mode = 'iterate';
     try {
       for (;;) {
         if (this.head < this.queue.length) {
@@ -124,6 +139,25 @@ export class TcpClient extends EventEmitter<ClientEmitterEvents> implements Asyn
     } finally {
       await this.close();
     }
+  }
+
+  /**
+   * Reads the stream in place: `sink` is called, synchronously, for every chunk that arrives,
+   * with the client's {@link MetricReader} holding it, and must read every frame
+   * (`reader.next()` until `undefined`; `SeriesFeed.drain` does). Nothing is queued, so a
+   * `'connect'` listener runs after every frame of the previous connection was read and before
+   * any of the new one. Resolves when the client ends (`close()`, or the connection ends
+   * without `reconnect`); rejects with the `ClientError` that stopped it, or the error `sink`
+   * threw (which closes the client).
+   * @throws TypeError unless called before iteration and before any data arrived (call it
+   *   right after the constructor).
+   */
+  async consume(sink: (reader: MetricReader) => void): Promise<void> {
+    if (this.mode !== undefined) throw new TypeError('consume() must be called once, right after the constructor, and not with iteration');
+    this.mode = 'consume';
+    this.sink = sink;
+    while (!this.ended) await new Promise<void>((resolve) => (this.wake = resolve));
+    if (this.failure !== undefined) throw this.failure;
   }
 
   /**
@@ -149,31 +183,39 @@ export class TcpClient extends EventEmitter<ClientEmitterEvents> implements Asyn
   }
 
   private open(): void {
-    const decoder = new FrameDecoder(this.maxFrameBytes);
+    const reader = this.reader;
+    reader.restart();
     const socket = 'path' in this.address ? connect(this.address.path) : connect(this.address.port, this.address.host);
     this.socket = socket;
     let connected = false;
     let socketError: Error | undefined;
     let malformed: ClientError | undefined;
+    let sinkError: Error | undefined;
     socket.on('connect', () => {
       connected = true;
-      this.detected = undefined; // a restarted exporter may speak the other format
       this.emit('connect');
     });
     socket.on('data', (chunk: Buffer) => {
-      const frames: Uint8Array[] = [];
+      if (this.closed !== undefined || malformed !== undefined || sinkError !== undefined) return;
+      this.attempts = 0;
+      this.mode ??= 'iterate';
       try {
-        decoder.push(chunk, frames);
+        reader.push(chunk);
+        if (this.sink === undefined) {
+          for (let k = reader.next(); k !== undefined; k = reader.next()) this.queue.push(reader.event());
+        } else {
+          try {
+            this.sink(reader);
+          } catch (err) {
+            if (!(err instanceof ClientError)) sinkError = err as Error;
+            throw err;
+          }
+          if (reader.next() !== undefined) sinkError = new TypeError('the consume() callback must read every frame (reader.next() until undefined)');
+        }
       } catch (err) {
-        malformed = err as ClientError;
+        if (sinkError === undefined) malformed = err as ClientError; // events read before it stay queued
       }
-      if (frames.length > 0) this.attempts = 0;
-      try {
-        for (const frame of frames) this.queue.push(toClientEvent(frame, this.formatOf(frame)));
-      } catch (err) {
-        malformed = err as ClientError; // this frame came before any bad length prefix
-      }
-      if (malformed !== undefined) socket.destroy();
+      if (malformed !== undefined || sinkError !== undefined) socket.destroy();
       if (this.queue.length - this.head > PAUSE_ABOVE) socket.pause();
       this.wake?.();
     });
@@ -184,13 +226,17 @@ export class TcpClient extends EventEmitter<ClientEmitterEvents> implements Asyn
         if (connected) this.emit('disconnect', undefined);
         return;
       }
+      if (sinkError !== undefined) {
+        this.emit('disconnect', undefined);
+        return this.finish(sinkError);
+      }
       const where = formatAddress(this.address);
       const err =
         malformed ??
         (socketError !== undefined
           ? new ClientError('CONNECT', `${connected ? 'connection to' : 'cannot connect to'} ${where}: ${socketError.message}`, { cause: socketError })
-          : decoder.pendingBytes > 0
-            ? new ClientError('CONNECT', `connection to ${where} ended inside a frame (${decoder.pendingBytes} bytes of it received)`)
+          : reader.pendingBytes > 0
+            ? new ClientError('CONNECT', `connection to ${where} ended inside a frame (${reader.pendingBytes} bytes of it received)`)
             : undefined);
       this.emit('disconnect', err);
       if (this.closed !== undefined) return; // a listener closed the client
@@ -225,13 +271,7 @@ export class TcpClient extends EventEmitter<ClientEmitterEvents> implements Asyn
     return event;
   }
 
-  private formatOf(frame: Uint8Array): ClientProtocol {
-    if (this.protocol !== 'auto') return this.protocol;
-    this.detected ??= detectProtocol(frame);
-    return this.detected ?? 'seed'; // metadata decodes the same either way
-  }
-
-  private finish(failure: ClientError | undefined): void {
+  private finish(failure: Error | undefined): void {
     if (this.ended) return;
     this.ended = true;
     this.failure = failure;
