@@ -6,7 +6,7 @@ import { PassThrough } from 'node:stream';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { getHeapStatistics } from 'node:v8';
 import { normalizeKey } from '../src/app/key.js';
-import { createStore, DEFAULT_BUCKETS, startRelay } from 'metrics-exporter-tcp-relay';
+import { DEFAULT_BUCKETS, startRelay } from 'metrics-exporter-tcp-relay';
 import { FrameEncoder, GaugeOp } from '../src/worker/encoder.js';
 import { KeyTable } from '../src/worker/keys.js';
 import { sleep } from './measure.js';

@@ -4,7 +4,7 @@ import type { ClientProtocol, SeriesMetadata } from 'metrics-exporter-tcp/client
 import { SeriesBudget } from './budget.js';
 import { applierFor, type DecoderName } from './appliers.js';
 import { ExporterLink, type LinkState } from './exporter-link.js';
-import { RelayStore, type SeriesView } from './store.js';
+import { RelayStore, viewOf, type SeriesView } from './store.js';
 
 /** What every reader of a relay shares (plain data: it is cloned into worker threads). */
 export interface ReaderSettings {
@@ -85,7 +85,7 @@ export class Reader {
         exporter: link.address,
         state: link.state,
         events: link.events,
-        series: [...link.series.series.values()],
+        series: [...link.series.series.values()].map(viewOf),
         metadata: link.series.metadata,
       });
     }

@@ -91,7 +91,7 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
       budget: new SeriesBudget(o.maxSeries).shared,
       staleAfterMs,
       expireSeries: o.expireSeries ?? false,
-      decoder: o.decoder ?? 'events',
+      decoder: o.decoder ?? 'fast',
     },
     threads,
     log,

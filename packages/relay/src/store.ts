@@ -46,10 +46,15 @@ export class RelaySeries extends Series<Buckets> {
   }
 }
 
-/** What a series looks like once copied to another thread (a plain object, no methods). */
-export type SeriesView = Pick<RelaySeries, 'scope' | 'kind' | 'name' | 'labels' | 'total' | 'value' | 'startMs'> & {
-  readonly histogram: Pick<Buckets, 'bounds' | 'counts' | 'sum' | 'count'> | undefined;
+/** A series as a plain object, as it crosses to another thread. */
+export type SeriesView = Readonly<Pick<RelaySeries, 'scope' | 'kind' | 'name' | 'labels' | 'total' | 'value' | 'startMs'>> & {
+  readonly histogram: Readonly<Pick<Buckets, 'bounds' | 'counts' | 'sum' | 'count'>> | undefined;
 };
+
+/** `s` as a {@link SeriesView} (its histogram shared, not copied). */
+export function viewOf(s: RelaySeries): SeriesView {
+  return { scope: s.scope, kind: s.kind, name: s.name, labels: s.labels, total: s.total, value: s.value, startMs: s.startMs, histogram: s.histogram };
+}
 
 const byName = ([a]: [string, string], [b]: [string, string]) => (a < b ? -1 : a > b ? 1 : 0);
 
@@ -59,6 +64,8 @@ export class ExporterSeries {
   readonly series = new Map<string, RelaySeries>();
   /** By metric name. */
   readonly metadata = new Map<string, SeriesMetadata>();
+  /** Changes whenever series are removed, so whoever holds on to series knows to look them up again. */
+  epoch = 0;
 
   constructor(
     readonly exporter: string,
@@ -71,7 +78,7 @@ export class ExporterSeries {
    */
   apply(ev: ClientEvent, nowMs: number): RelaySeries | undefined {
     if (ev.kind === 'metadata') {
-      if (!this.metadata.has(ev.name) && !this.store.budget.take('metadata')) return this.store.refuse();
+      if (!this.metadata.has(ev.name) && !this.store.budget.take('metadata')) return this.refuse();
       const m: { -readonly [K in keyof SeriesMetadata]: SeriesMetadata[K] } = { kind: ev.metricKind };
       if (ev.unit !== undefined) m.unit = ev.unit;
       if (ev.description !== undefined) m.description = ev.description;
@@ -92,12 +99,23 @@ export class ExporterSeries {
     const key = JSON.stringify([kind, name, sorted]); // unambiguous, whatever the strings hold
     let s = this.series.get(key);
     if (s === undefined) {
-      if (!this.store.budget.take('series')) return this.store.refuse();
+      if (!this.store.budget.take('series')) return this.refuse();
       const histogram = kind === 'histogram' ? new Buckets(this.store.buckets) : undefined;
       s = new RelaySeries(this.exporter, kind, name, Object.fromEntries(sorted), histogram, nowMs);
       this.series.set(key, s);
     }
     return s;
+  }
+
+  /** The relay's cap on series. */
+  get maxSeries(): number {
+    return this.store.budget.max;
+  }
+
+  /** Counts `n` refused series or metadata names (one frame each); `undefined`, for returning. */
+  refuse(n = 1): undefined {
+    this.store.refuse(n);
+    return undefined;
   }
 
   /** The stream starts afresh at `nowMs` (a new connection): counters go to 0, histograms forget, gauges stay. */
@@ -116,6 +134,7 @@ export class ExporterSeries {
       this.series.delete(key);
       n++;
     }
+    if (n > 0) this.epoch++;
     this.store.budget.give('series', n);
   }
 
@@ -125,6 +144,7 @@ export class ExporterSeries {
     this.store.budget.give('metadata', this.metadata.size);
     this.series.clear();
     this.metadata.clear();
+    this.epoch++;
   }
 }
 
@@ -160,9 +180,10 @@ export class RelayStore {
     this.exporters.delete(exporter);
   }
 
-  /** @internal */
-  refuse(): undefined {
-    if (this.refused++ === 0) this.onFirstRefusal();
-    return undefined;
+  /** Counts `n` refusals; the first is told. */
+  refuse(n: number): void {
+    if (n <= 0) return;
+    if (this.refused === 0) this.onFirstRefusal();
+    this.refused += n;
   }
 }
