@@ -42,7 +42,11 @@ export interface RelayOptions {
   readonly expireSeries?: boolean;
   /** How often socket globs in `connect` are rescanned, in ms. Default 2000. */
   readonly rescanMs?: number;
-  /** @internal How streams are decoded (the bench compares them). */
+  /**
+   * How streams are decoded: `'fast'` (default; the client's `MetricReader`, nothing allocated
+   * per frame) or `'events'` (protobuf-es `fromBinary` and an event object per frame, several
+   * times slower: the reference the bench compares with).
+   */
   readonly decoder?: DecoderName;
 }
 
