@@ -1,25 +1,16 @@
 // The relay against a real Prometheus (scraping it, queried through its HTTP API) and a
 // loopback OTLP receiver; exporters run in child processes like separate app instances.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type IncomingMessage } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import type { MetricOp } from 'metrics-exporter-tcp/client';
 import { startRelay, type Relay } from '../src/run.js';
 import { DEFAULT_BUCKETS } from '../src/store.js';
+import { NO_PROMETHEUS, PROMETHEUS, prometheusScraping, relayOptions } from './harness.js';
 import { waitFor, waitUntil } from './wait.js';
-
-const PROMETHEUS = spawnSync('prometheus', ['--version']).status === 0 ? 'prometheus' : undefined;
-const NO_PROMETHEUS = 'prometheus not found (Debian package prometheus; .ci/run installs it)';
-if (PROMETHEUS === undefined) {
-  if (process.env.CI) throw new Error(`${NO_PROMETHEUS}: CI must run the Prometheus test`);
-  console.log(`# SKIP Prometheus test: ${NO_PROMETHEUS}`);
-}
 
 /** Starts the exporter-app fixture; resolves with its address once it listens. */
 function exporterApp(scale: number): Promise<{ child: ChildProcess; address: string }> {
@@ -35,62 +26,19 @@ function exporterApp(scale: number): Promise<{ child: ChildProcess; address: str
   });
 }
 
-async function freePort(): Promise<number> {
-  const s = createTcpServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
-function relayOptions(connect: string[], extra: Partial<Parameters<typeof startRelay>[0]>) {
-  return { connect, protocol: 'seed' as const, otlpIntervalMs: 200, buckets: DEFAULT_BUCKETS, maxSeries: 100_000, log: new PassThrough().resume(), ...extra };
-}
-
 test('two app instances → relay → a real Prometheus: exact sums, histogram counts, gauges', { skip: PROMETHEUS ? false : NO_PROMETHEUS, timeout: 60_000 }, async (t) => {
   const apps = await Promise.all([exporterApp(1), exporterApp(2)]);
   t.after(() => apps.forEach((a) => a.child.kill()));
   const relay = await startRelay(relayOptions(apps.map((a) => a.address), { prometheus: '127.0.0.1:0' }));
   t.after(() => relay.close());
-  const target = relay.prometheus!.address as { host: string; port: number };
-
-  const dir = mkdtempSync(join(tmpdir(), 'mtcp-prom-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(
-    join(dir, 'prometheus.yml'),
-    `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: relay\n    static_configs:\n      - targets: ['${target.host}:${target.port}']\n`,
-  );
-  const port = await freePort();
-  const prom = spawn(PROMETHEUS!, [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], {
-    stdio: 'ignore',
-  });
-  t.after(() => new Promise((r) => { prom.once('exit', r); prom.kill(); }));
-
-  const query = async (q: string): Promise<number[]> => {
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/api/v1/query?query=${encodeURIComponent(q)}`);
-      const body = (await res.json()) as { data?: { result: { value: [number, string] }[] } };
-      return (body.data?.result ?? []).map((r) => Number(r.value[1])).sort((a, b) => a - b);
-    } catch {
-      return [];
-    }
-  };
-  let last: number[] = [];
-  const until = async (q: string, want: number[]) => {
-    const end = Date.now() + 30_000;
-    while (Date.now() < end) {
-      last = await query(q);
-      if (JSON.stringify(last) === JSON.stringify(want)) return;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-    assert.deepEqual(last, want, q);
-  };
-  await until('requests_total{service="api"}', [100, 200]);
-  await until('sum(requests_total)', [300]);
-  await until('latency_seconds_count', [10, 10]);
-  await until('latency_seconds_bucket{le="0.05"}', [5, 5]);
-  await until('queue_depth', [42, 82]);
-  const seconds = await query('latency_seconds_sum');
+  const prom = await prometheusScraping(relay);
+  t.after(() => prom.close());
+  await prom.until('requests_total{service="api"}', [100, 200]);
+  await prom.until('sum(requests_total)', [300]);
+  await prom.until('latency_seconds_count', [10, 10]);
+  await prom.until('latency_seconds_bucket{le="0.05"}', [5, 5]);
+  await prom.until('queue_depth', [42, 82]);
+  const seconds = await prom.query('latency_seconds_sum');
   assert.equal(seconds.length, 2);
   for (const s of seconds) assert.ok(Math.abs(s - 0.55) < 1e-9);
 });

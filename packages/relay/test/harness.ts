@@ -1,0 +1,119 @@
+// What the relay's tests share: a real Prometheus scraping the relay, the paced app in a child
+// process, and reading the relay's /metrics.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createTcpServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { createInterface } from 'node:readline';
+import type { ExporterStats } from 'metrics-exporter-tcp';
+import { startRelay, type Relay } from '../src/run.js';
+import { DEFAULT_BUCKETS } from '../src/store.js';
+import type { Command } from './fixtures/paced-app.js';
+
+export const PROMETHEUS = spawnSync('prometheus', ['--version']).status === 0 ? 'prometheus' : undefined;
+export const NO_PROMETHEUS = 'prometheus not found (Debian package prometheus; .ci/run installs it)';
+if (PROMETHEUS === undefined) {
+  if (process.env.CI) throw new Error(`${NO_PROMETHEUS}: CI must run the Prometheus test`);
+  console.log(`# SKIP Prometheus test: ${NO_PROMETHEUS}`);
+}
+
+export async function freePort(): Promise<number> {
+  const s = createTcpServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+/** startRelay's options for a test: quiet, seed protocol, unless `extra` says otherwise. */
+export function relayOptions(connect: string[], extra: Partial<Parameters<typeof startRelay>[0]>): Parameters<typeof startRelay>[0] {
+  return { connect, protocol: 'seed', otlpIntervalMs: 200, buckets: DEFAULT_BUCKETS, maxSeries: 100_000, log: new PassThrough().resume(), ...extra };
+}
+
+/** The relay's /metrics text. */
+export async function scrape(relay: Relay): Promise<string> {
+  const a = relay.prometheus!.address as { host: string; port: number };
+  return (await fetch(`http://${a.host}:${a.port}/metrics`)).text();
+}
+
+/** A Prometheus process scraping `relay` every second, queried through its HTTP API. */
+export interface Prometheus {
+  /** The values of an instant query, sorted; `[]` on any error (e.g. not up yet). */
+  query(q: string): Promise<number[]>;
+  /** Polls `q` until it gives `want`; fails with what it last gave after `ms`. */
+  until(q: string, want: number[], ms?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function prometheusScraping(relay: Relay): Promise<Prometheus> {
+  const target = relay.prometheus!.address as { host: string; port: number };
+  const dir = mkdtempSync(join(tmpdir(), 'mtcp-prom-'));
+  writeFileSync(
+    join(dir, 'prometheus.yml'),
+    `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: relay\n    static_configs:\n      - targets: ['${target.host}:${target.port}']\n`,
+  );
+  const port = await freePort();
+  const prom = spawn(PROMETHEUS!, [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], {
+    stdio: 'ignore',
+  });
+  const query = async (q: string): Promise<number[]> => {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/api/v1/query?query=${encodeURIComponent(q)}`);
+      const body = (await res.json()) as { data?: { result: { value: [number, string] }[] } };
+      return (body.data?.result ?? []).map((r) => Number(r.value[1])).sort((a, b) => a - b);
+    } catch {
+      return [];
+    }
+  };
+  return {
+    query,
+    async until(q, want, ms = 30_000) {
+      let last: number[] = [];
+      for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 250))) {
+        last = await query(q);
+        if (JSON.stringify(last) === JSON.stringify(want)) return;
+      }
+      assert.deepEqual(last, want, q);
+    },
+    async close() {
+      await new Promise((r) => {
+        prom.once('exit', r);
+        prom.kill();
+      });
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The paced app (fixtures/paced-app.ts) in a child process. */
+export interface PacedApp {
+  /** `host:port`, or the socket path. */
+  readonly address: string;
+  /** Runs a command; resolves with the exporter's stats once it is done. */
+  send(c: Command): Promise<ExporterStats>;
+  kill(): void;
+}
+
+export async function pacedApp(path?: string): Promise<PacedApp> {
+  const child = spawn(process.execPath, [new URL('./fixtures/paced-app.js', import.meta.url).pathname, ...(path === undefined ? [] : [path])], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const next = async () => {
+    const r = await lines.next();
+    if (r.done === true) throw new Error('the paced app exited');
+    return JSON.parse(r.value) as unknown;
+  };
+  const a = (await next()) as { host: string; port: number } | { path: string };
+  return {
+    address: 'path' in a ? a.path : `${a.host}:${a.port}`,
+    async send(c) {
+      child.stdin!.write(`${JSON.stringify(c)}\n`);
+      return (await next()) as ExporterStats;
+    },
+    kill: () => child.kill(),
+  };
+}

@@ -1,0 +1,160 @@
+// The relay as exporters come and go: a reconnect is exactly a counter reset (checked through a
+// real Prometheus), unreachable exporters and idle series go stale, socket globs are rescanned.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { TcpBuilder } from 'metrics-exporter-tcp';
+import { startRelay, type Relay } from '../src/run.js';
+import { NO_PROMETHEUS, PROMETHEUS, pacedApp, prometheusScraping, relayOptions, scrape } from './harness.js';
+import { waitUntil } from './wait.js';
+
+/** A TCP proxy to `upstream` whose connections the test can cut, and which can refuse new ones. */
+async function cuttableProxy(upstream: string): Promise<{ address: string; refuse: boolean; cut(): void; close(): Promise<void> }> {
+  const [host, port] = [upstream.slice(0, upstream.lastIndexOf(':')), Number(upstream.slice(upstream.lastIndexOf(':') + 1))];
+  const open = new Set<Socket>();
+  const proxy = {
+    address: '',
+    refuse: false,
+    cut() {
+      for (const s of open) s.destroy();
+    },
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+  const server: Server = createServer((down) => {
+    if (proxy.refuse) return void down.destroy();
+    const up = createConnection(port, host);
+    for (const s of [down, up]) {
+      open.add(s);
+      s.on('error', () => {});
+      s.on('close', () => {
+        open.delete(s);
+        down.destroy();
+        up.destroy();
+      });
+    }
+    down.pipe(up);
+    up.pipe(down);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  proxy.address = `127.0.0.1:${(server.address() as { port: number }).port}`;
+  return proxy;
+}
+
+const totalOf = async (relay: Relay, name: string) =>
+  (await relay.snapshot()).exporters.flatMap((e) => e.series).find((s) => s.name === name)?.total;
+
+test(
+  'a reconnect mid-stream is exactly a counter reset: with a real Prometheus scraping, nothing of the old connection is counted after it',
+  { skip: PROMETHEUS ? false : NO_PROMETHEUS, timeout: 90_000 },
+  async (t) => {
+    const app = await pacedApp();
+    t.after(() => app.kill());
+    const proxy = await cuttableProxy(app.address);
+    t.after(() => proxy.close());
+    const relay = await startRelay(relayOptions([proxy.address], { prometheus: '127.0.0.1:0', threads: 1 }));
+    t.after(() => relay.close());
+    const prom = await prometheusScraping(relay);
+    t.after(() => prom.close());
+    await app.send({ op: 'clients', n: 1 });
+    await prom.until('up', [1]); // Prometheus scrapes the relay
+
+    // Phase 1: a stream at 200k/s for 4 s; once Prometheus has a value, the connection is cut
+    // while frames are in flight, and the proxy refuses the relay until phase 1 is over.
+    const phase1 = app.send({ op: 'count', name: 'hits', n: 800_000, rate: 200_000 });
+    await waitUntil('Prometheus to see the first connection', async () => ((await prom.query('hits_total'))[0] ?? 0) > 0, 30_000);
+    proxy.refuse = true;
+    proxy.cut();
+    const before = await phase1;
+    assert.equal(before.clients, 0);
+
+    // Phase 2: the relay comes back; exactly 50 000 increments are made while it is connected.
+    proxy.refuse = false;
+    await app.send({ op: 'clients', n: 1 });
+    const after = await app.send({ op: 'count', name: 'hits', n: 50_000, rate: 100_000 });
+    // (stats are cumulative: what phase 2 lost is the difference)
+    for (const k of ['ringFull', 'clientQueue', 'invalid'] as const) assert.equal(after.dropped[k], before.dropped[k], k);
+    await waitUntil('the relay to count phase 2', async () => (await totalOf(relay, 'hits')) === 50_000n, 20_000);
+    await prom.until('hits_total', [50_000]);
+    assert.deepEqual(await prom.query('resets(hits_total[5m])'), [1]);
+    assert.equal(await totalOf(relay, 'hits'), 50_000n); // and nothing late came in after
+  },
+);
+
+test('stale-after: an exporter unreachable that long loses its series, but stays listed as down', async (t) => {
+  const exporter = await new TcpBuilder().listenAddress('127.0.0.1:0').build();
+  const { host, port } = exporter.address as { host: string; port: number };
+  const address = `${host}:${port}`;
+  const relay = await startRelay(relayOptions([address], { prometheus: '127.0.0.1:0', staleAfterMs: 300, threads: 1 }));
+  t.after(() => relay.close());
+  await waitUntil('connected', async () => exporter.stats().clients === 1);
+  exporter.counter('jobs').increment(3);
+  await waitUntil('the series', async () => /^jobs_total\{exporter="[^"]+"\} 3$/m.test(await scrape(relay)));
+  await exporter.close();
+  // Unreachable, but not yet for stale-after: the last values stay.
+  assert.match(await scrape(relay), /^jobs_total\{exporter="[^"]+"\} 3$/m);
+  await waitUntil('the series to go stale', async () => !/^jobs_total/m.test(await scrape(relay)), 5000);
+  assert.match(await scrape(relay), new RegExp(`^metrics_exporter_tcp_relay_up\\{exporter="${address}"\\} 0$`, 'm'));
+});
+
+test('expire-series: a series not updated for stale-after is dropped while its exporter stays connected', async (t) => {
+  const exporter = await new TcpBuilder().listenAddress('127.0.0.1:0').build();
+  t.after(() => exporter.close());
+  const { host, port } = exporter.address as { host: string; port: number };
+  const relay = await startRelay(relayOptions([`${host}:${port}`], { prometheus: '127.0.0.1:0', staleAfterMs: 400, expireSeries: true, threads: 1 }));
+  t.after(() => relay.close());
+  await waitUntil('connected', async () => exporter.stats().clients === 1);
+  exporter.counter('idle').increment(1);
+  const busy = exporter.gauge('busy');
+  busy.set(1);
+  await waitUntil('both series', async () => (await relay.snapshot()).exporters[0]!.series.length === 2);
+  // `busy` keeps being updated, `idle` does not.
+  const keepBusy = setInterval(() => busy.set(1), 50);
+  t.after(() => clearInterval(keepBusy));
+  await waitUntil('idle to expire', async () => !/^idle_total/m.test(await scrape(relay)), 5000);
+  const text = await scrape(relay);
+  assert.match(text, /^busy\{exporter="[^"]+"\} 1$/m);
+  assert.match(text, /^metrics_exporter_tcp_relay_up\{exporter="[^"]+"\} 1$/m);
+  assert.match(text, /^metrics_exporter_tcp_relay_series 1$/m);
+  // It comes back (from 0) when it is updated again.
+  exporter.counter('idle').increment(2);
+  await waitUntil('idle back', async () => /^idle_total\{exporter="[^"]+"\} 2$/m.test(await scrape(relay)));
+});
+
+test('--connect with a glob of unix sockets: one exporter per socket (label = its path), rescanned as sockets come and go', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'mtcp-glob-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const worker = async (i: number) => {
+    const r = await new TcpBuilder().listenAddress({ path: join(dir, `metrics-${i}.sock`) }).build();
+    return r;
+  };
+  const w1 = await worker(1);
+  const w2 = await worker(2);
+  t.after(() => Promise.all([w1.close(), w2.close()]));
+  const relay = await startRelay(relayOptions([join(dir, 'metrics-*.sock')], { prometheus: '127.0.0.1:0', rescanMs: 100, staleAfterMs: 500 }));
+  t.after(() => relay.close());
+  await waitUntil('both connected', async () => w1.stats().clients === 1 && w2.stats().clients === 1);
+  w1.counter('requests').increment(1);
+  w2.counter('requests').increment(2);
+  const line = (i: number, v: number) => new RegExp(`^requests_total\\{exporter="${join(dir, `metrics-${i}.sock`)}"\\} ${v}$`, 'm');
+  await waitUntil('both series', async () => {
+    const text = await scrape(relay);
+    return line(1, 1).test(text) && line(2, 2).test(text);
+  });
+  assert.equal(relay.threads, 2);
+
+  // A third worker starts; the second one stops (its socket file goes).
+  const w3 = await worker(3);
+  t.after(() => w3.close());
+  await waitUntil('the third connected', async () => w3.stats().clients === 1, 5000);
+  w3.counter('requests').increment(3);
+  await w2.close();
+  await waitUntil('the third counted, the second gone stale', async () => {
+    const text = await scrape(relay);
+    return line(3, 3).test(text) && !line(2, 2).test(text) && line(1, 1).test(text);
+  });
+  const exporters = (await relay.snapshot()).exporters.map((e) => e.exporter).sort();
+  assert.deepEqual(exporters, [join(dir, 'metrics-1.sock'), join(dir, 'metrics-3.sock')]);
+});
