@@ -45,8 +45,11 @@ export function metricReaderApplier(target: ExporterSeries, protocol: ClientProt
           }
         }
       } finally {
-        target.refuse(reader.refusedFrames - keysRefused);
+        // Frames of keys beyond maxKeys are skipped by the reader: refused, and read all the same.
+        const skipped = reader.refusedFrames - keysRefused;
         keysRefused = reader.refusedFrames;
+        target.refuse(skipped);
+        n += skipped;
       }
       return n;
     },
