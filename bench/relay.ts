@@ -1,11 +1,11 @@
 // Relay: events/s decoded and aggregated from 2 stand-in exporters, with 1 and 2 reading threads,
 // the fast decoder beside the reference one (protobuf-es fromBinary + an event per frame), in
-// interleaved rounds; and heap per series. The stand-ins run in a worker thread and replay a
-// buffer of real frames (encoded by the exporter's own encoder) as fast as TCP takes them, so
-// the relay is what is measured.
-import { createServer, type Socket } from 'node:net';
+// interleaved rounds, and the relay process's CPU per million events; and heap per series. The
+// stand-ins run in a child process and replay a buffer of real frames (encoded by the
+// exporter's own encoder) as fast as TCP takes them, so this process is only the relay.
+import { fork } from 'node:child_process';
+import { createServer } from 'node:net';
 import { PassThrough } from 'node:stream';
-import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { getHeapStatistics } from 'node:v8';
 import { normalizeKey } from '../src/app/key.js';
 import { DEFAULT_BUCKETS, startRelay, type Relay } from 'metrics-exporter-tcp-relay';
@@ -23,6 +23,8 @@ export interface RelayBenchResult {
   rounds: number[];
   min: number;
   median: number;
+  /** CPU seconds of the relay's process (all its threads) per million events, median over rounds. */
+  cpuSecondsPerM: number;
 }
 
 const EXPORTERS = 2;
@@ -42,16 +44,14 @@ function frames(count: number, keys: number): Buffer {
   return Buffer.from(enc.finish()!.bytes);
 }
 
-// The stand-in exporters: listeners writing their buffer in a loop while the socket takes it
-// (`once`: write it once, for the memory figure).
-if (!isMainThread && workerData?.relayBench !== undefined) {
-  const { exporters, count, keys, once } = workerData.relayBench as { exporters: number; count: number; keys: number; once: boolean };
+// The stand-in exporters (this file run as a child process): listeners writing their buffer in a
+// loop while the socket takes it (`once`: write it once, for the memory figure).
+if (process.argv[2] === 'relay-stand-ins') {
+  const { exporters, count, keys, once } = JSON.parse(process.argv[3]!) as { exporters: number; count: number; keys: number; once: boolean };
   const buf = frames(count, keys);
   const ports: number[] = [];
-  const sockets: Socket[] = [];
   for (let i = 0; i < exporters; i++) {
     const server = createServer((s) => {
-      sockets.push(s);
       s.on('error', () => {});
       if (once) {
         s.write(buf);
@@ -66,18 +66,19 @@ if (!isMainThread && workerData?.relayBench !== undefined) {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     ports.push((server.address() as { port: number }).port);
   }
-  parentPort!.postMessage(ports);
-  parentPort!.once('message', () => process.exit(0));
+  process.send!(ports);
+  process.once('disconnect', () => process.exit(0));
 }
 
 async function standIns(exporters: number, count: number, keys: number, once: boolean): Promise<{ addresses: string[]; stop(): Promise<void> }> {
-  const worker = new Worker(new URL(import.meta.url), { workerData: { relayBench: { exporters, count, keys, once } } });
-  const ports = await new Promise<number[]>((r) => worker.once('message', r));
+  const child = fork(new URL(import.meta.url).pathname, ['relay-stand-ins', JSON.stringify({ exporters, count, keys, once })], { stdio: 'inherit' });
+  const ports = await new Promise<number[]>((r) => child.once('message', (m) => r(m as number[])));
   return {
     addresses: ports.map((p) => `127.0.0.1:${p}`),
     async stop() {
-      worker.postMessage('stop');
-      await new Promise((r) => worker.once('exit', r));
+      const exited = new Promise((r) => child.once('exit', r));
+      child.disconnect();
+      await exited;
     },
   };
 }
@@ -97,19 +98,23 @@ const relayOf = (connect: string[], decoder: 'fast' | 'events', threads: number)
 
 const eventsRead = async (relay: Relay) => (await relay.snapshot()).exporters.reduce((n, e) => n + e.events, 0);
 
-/** Events/s of one relay over `seconds`, after a warm-up. */
-async function measure(decoder: 'fast' | 'events', threads: number, seconds: number): Promise<{ rate: number; threadsUsed: number }> {
+/** Events/s of one relay over `seconds` after a warm-up, and its process's CPU seconds per million events. */
+async function measure(decoder: 'fast' | 'events', threads: number, seconds: number): Promise<{ rate: number; cpuSecondsPerM: number; threadsUsed: number }> {
   const ex = await standIns(EXPORTERS, 3000, 10, false);
   const relay = await relayOf(ex.addresses, decoder, threads);
   await sleep(500); // connected and warmed
   const e0 = await eventsRead(relay);
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   await sleep(seconds * 1000);
-  const rate = ((await eventsRead(relay)) - e0) / ((performance.now() - t0) / 1000);
+  const events = (await eventsRead(relay)) - e0;
+  const cpu = process.cpuUsage(cpu0);
+  const rate = events / ((performance.now() - t0) / 1000);
+  const cpuSecondsPerM = (cpu.user + cpu.system) / 1e6 / (events / 1e6);
   const threadsUsed = relay.threads;
   await ex.stop();
   await relay.close();
-  return { rate, threadsUsed };
+  return { rate, cpuSecondsPerM, threadsUsed };
 }
 
 /** Heap of the relay's thread per series: one exporter sends `count` distinct series once (a counter / gauge / histogram mix). */
@@ -129,14 +134,15 @@ async function bytesPerSeries(count: number): Promise<number> {
 }
 
 export async function runRelayBench(rounds: number, seconds: number): Promise<{ results: RelayBenchResult[]; bytesPerSeries: number }> {
-  const candidates = (['fast', 'events'] as const).flatMap((decoder) => [1, 2].map((threads) => ({ decoder, threads, rounds: [] as number[], threadsUsed: 0 })));
+  const candidates = (['fast', 'events'] as const).flatMap((decoder) => [1, 2].map((threads) => ({ decoder, threads, rounds: [] as number[], cpu: [] as number[], threadsUsed: 0 })));
   for (let r = 0; r < rounds; r++) {
     for (const c of candidates) {
       const m = await measure(c.decoder, c.threads, seconds);
       c.rounds.push(m.rate);
+      c.cpu.push(m.cpuSecondsPerM);
       c.threadsUsed = m.threadsUsed;
     }
   }
-  const results = candidates.map((c) => ({ ...c, ...summary(c.rounds) }));
+  const results = candidates.map(({ cpu, ...c }) => ({ ...c, ...summary(c.rounds), cpuSecondsPerM: summary(cpu).median }));
   return { results, bytesPerSeries: await bytesPerSeries(100_000) };
 }
