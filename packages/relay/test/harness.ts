@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer as createTcpServer } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
+import { createConnection, createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -116,4 +117,74 @@ export async function pacedApp(path?: string): Promise<PacedApp> {
     },
     kill: () => child.kill(),
   };
+}
+
+/** A data point as the OTLP/HTTP JSON encoding writes it. */
+export type OtlpPoint = {
+  attributes: { key: string; value: { stringValue?: string } }[];
+  startTimeUnixNano: string;
+  asDouble?: number;
+  asInt?: string | number;
+  count?: string | number;
+};
+
+/** A loopback OTLP/HTTP receiver keeping every export. */
+export async function otlpReceiver(): Promise<{ url: string; latest(name: string): OtlpPoint[]; close(): Promise<void> }> {
+  type Metric = { name: string; sum?: { dataPoints: OtlpPoint[] }; gauge?: { dataPoints: OtlpPoint[] }; histogram?: { dataPoints: OtlpPoint[] } };
+  const bodies: { resourceMetrics: { scopeMetrics: { metrics: Metric[] }[] }[] }[] = [];
+  const server = createHttpServer((req, res) => {
+    let data = '';
+    req.on('data', (d) => (data += d));
+    req.on('end', () => {
+      if (req.url === '/v1/metrics') bodies.push(JSON.parse(data));
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}/v1/metrics`,
+    /** The points of metric `name` in the last export that has it. */
+    latest(name) {
+      for (let i = bodies.length - 1; i >= 0; i--) {
+        for (const rm of bodies[i]!.resourceMetrics) for (const sm of rm.scopeMetrics) for (const m of sm.metrics) {
+          if (m.name === name) return (m.sum ?? m.gauge ?? m.histogram)!.dataPoints;
+        }
+      }
+      return [];
+    },
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+/** A TCP proxy to `upstream` (`host:port`) whose connections the test can cut, and which can refuse new ones. */
+export async function cuttableProxy(upstream: string): Promise<{ address: string; refuse: boolean; cut(): void; close(): Promise<void> }> {
+  const at = upstream.lastIndexOf(':');
+  const [host, port] = [upstream.slice(0, at), Number(upstream.slice(at + 1))];
+  const open = new Set<Socket>();
+  const proxy = {
+    address: '',
+    refuse: false,
+    cut() {
+      for (const s of open) s.destroy();
+    },
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+  const server: Server = createTcpServer((down) => {
+    if (proxy.refuse) return void down.destroy();
+    const up = createConnection(port, host);
+    for (const s of [down, up]) {
+      open.add(s);
+      s.on('error', () => {});
+      s.on('close', () => {
+        open.delete(s);
+        down.destroy();
+        up.destroy();
+      });
+    }
+    down.pipe(up);
+    up.pipe(down);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  proxy.address = `127.0.0.1:${(server.address() as { port: number }).port}`;
+  return proxy;
 }

@@ -2,46 +2,13 @@
 // real Prometheus), unreachable exporters and idle series go stale, socket globs are rescanned.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { TcpBuilder } from 'metrics-exporter-tcp';
 import { startRelay, type Relay } from '../src/run.js';
-import { NO_PROMETHEUS, PROMETHEUS, pacedApp, prometheusScraping, relayOptions, scrape } from './harness.js';
+import { NO_PROMETHEUS, PROMETHEUS, cuttableProxy, otlpReceiver, pacedApp, prometheusScraping, relayOptions, scrape } from './harness.js';
 import { waitUntil } from './wait.js';
-
-/** A TCP proxy to `upstream` whose connections the test can cut, and which can refuse new ones. */
-async function cuttableProxy(upstream: string): Promise<{ address: string; refuse: boolean; cut(): void; close(): Promise<void> }> {
-  const [host, port] = [upstream.slice(0, upstream.lastIndexOf(':')), Number(upstream.slice(upstream.lastIndexOf(':') + 1))];
-  const open = new Set<Socket>();
-  const proxy = {
-    address: '',
-    refuse: false,
-    cut() {
-      for (const s of open) s.destroy();
-    },
-    close: () => new Promise<void>((r) => server.close(() => r())),
-  };
-  const server: Server = createServer((down) => {
-    if (proxy.refuse) return void down.destroy();
-    const up = createConnection(port, host);
-    for (const s of [down, up]) {
-      open.add(s);
-      s.on('error', () => {});
-      s.on('close', () => {
-        open.delete(s);
-        down.destroy();
-        up.destroy();
-      });
-    }
-    down.pipe(up);
-    up.pipe(down);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  proxy.address = `127.0.0.1:${(server.address() as { port: number }).port}`;
-  return proxy;
-}
 
 const totalOf = async (relay: Relay, name: string) =>
   (await relay.snapshot()).exporters.flatMap((e) => e.series).find((s) => s.name === name)?.total;
@@ -82,6 +49,36 @@ test(
     assert.equal(await totalOf(relay, 'hits'), 50_000n); // and nothing late came in after
   },
 );
+
+test('OTLP: a reconnect starts counters and histograms again from 0, with a new start time', async (t) => {
+  const exporter = await new TcpBuilder().listenAddress('127.0.0.1:0').build();
+  t.after(() => exporter.close());
+  const { host, port } = exporter.address as { host: string; port: number };
+  const proxy = await cuttableProxy(`${host}:${port}`);
+  t.after(() => proxy.close());
+  const receiver = await otlpReceiver();
+  const relay = await startRelay(relayOptions([proxy.address], { otlp: receiver.url, otlpIntervalMs: 100, threads: 1 }));
+  t.after(async () => {
+    await relay.close();
+    await receiver.close();
+  });
+  const point = (name: string) => receiver.latest(name)[0];
+  const count = (name: string) => Number(point(name)?.count ?? point(name)?.asInt ?? -1);
+
+  await waitUntil('connected', async () => exporter.stats().clients === 1);
+  exporter.counter('jobs').increment(5);
+  for (const v of [0.01, 0.2, 3]) exporter.histogram('latency').record(v);
+  await waitUntil('the first connection exported', async () => count('jobs') === 5 && count('latency') === 3, 10_000);
+  const started = BigInt(point('latency')!.startTimeUnixNano);
+
+  proxy.cut();
+  await waitUntil('reconnected', async () => exporter.stats().clients === 1 && (await relay.snapshot()).exporters[0]!.state === 'connected', 10_000);
+  exporter.counter('jobs').increment(1);
+  exporter.histogram('latency').record(0.5);
+  await waitUntil('the second connection exported', async () => count('jobs') === 1 && count('latency') === 1, 10_000);
+  assert.ok(BigInt(point('latency')!.startTimeUnixNano) > started);
+  assert.ok(BigInt(point('jobs')!.startTimeUnixNano) > started);
+});
 
 test('stale-after: an exporter unreachable that long loses its series, but stays listed as down', async (t) => {
   const exporter = await new TcpBuilder().listenAddress('127.0.0.1:0').build();

@@ -2,14 +2,13 @@
 // loopback OTLP receiver; exporters run in child processes like separate app instances.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, type IncomingMessage } from 'node:http';
 import { createServer as createTcpServer } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import type { MetricOp } from 'metrics-exporter-tcp/client';
 import { startRelay, type Relay } from '../src/run.js';
 import { DEFAULT_BUCKETS } from '../src/store.js';
-import { NO_PROMETHEUS, PROMETHEUS, prometheusScraping, relayOptions } from './harness.js';
+import { NO_PROMETHEUS, PROMETHEUS, otlpReceiver, prometheusScraping, relayOptions, type OtlpPoint as Point } from './harness.js';
 import { waitFor, waitUntil } from './wait.js';
 
 /** Starts the exporter-app fixture; resolves with its address once it listens. */
@@ -46,35 +45,15 @@ test('two app instances → relay → a real Prometheus: exact sums, histogram c
 test('the relay pushes OTLP to a collector endpoint', async (t) => {
   const apps = await Promise.all([exporterApp(1), exporterApp(3)]);
   t.after(() => apps.forEach((a) => a.child.kill()));
-  const bodies: unknown[] = [];
-  const receiver = createServer((req: IncomingMessage, res) => {
-    let data = '';
-    req.on('data', (d) => (data += d));
-    req.on('end', () => {
-      if (req.url === '/v1/metrics') bodies.push(JSON.parse(data));
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-    });
-  });
-  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/v1/metrics`;
-  const relay: Relay = await startRelay(relayOptions(apps.map((a) => a.address), { otlp: url, otlpIntervalMs: 200 }));
+  const receiver = await otlpReceiver();
+  const relay: Relay = await startRelay(relayOptions(apps.map((a) => a.address), { otlp: receiver.url, otlpIntervalMs: 200 }));
   // The relay's last export goes to the receiver: close the relay first.
   t.after(async () => {
     await relay.close();
-    await new Promise<void>((r) => receiver.close(() => r()));
+    await receiver.close();
   });
+  const latest = receiver.latest;
 
-  type Point = { attributes: { key: string; value: { stringValue?: string } }[]; asDouble?: number; asInt?: string | number; count?: string | number };
-  type Metric = { name: string; sum?: { dataPoints: Point[] }; gauge?: { dataPoints: Point[] }; histogram?: { dataPoints: Point[] } };
-  const latest = (name: string): Point[] => {
-    for (let i = bodies.length - 1; i >= 0; i--) {
-      const b = bodies[i] as { resourceMetrics: { scopeMetrics: { metrics: Metric[] }[] }[] };
-      for (const rm of b.resourceMetrics) for (const sm of rm.scopeMetrics) for (const m of sm.metrics) {
-        if (m.name === name) return (m.sum ?? m.gauge ?? m.histogram)!.dataPoints;
-      }
-    }
-    return [];
-  };
   const values = (points: Point[], field: 'value' | 'count') =>
     points.map((p) => Number(field === 'count' ? p.count : (p.asDouble ?? p.asInt))).sort((a, b) => a - b);
   await waitFor('OTLP counter totals', () => JSON.stringify(values(latest('requests'), 'value')) === '[100,300]', 20_000);
