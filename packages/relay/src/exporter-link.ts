@@ -76,7 +76,7 @@ export class ExporterLink {
   /** Disconnects and stops reconnecting; the series stay. Resolves once the socket is closed. */
   close(): Promise<void> {
     if (this.closed === undefined) {
-      if (this.state !== 'failed') this.state = 'removed';
+      this.state = 'removed'; // (a failed one too: if its socket path comes back, it is read afresh)
       this.downSince ??= Date.now();
       clearTimeout(this.retryTimer);
       const socket = this.socket;

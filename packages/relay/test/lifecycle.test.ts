@@ -71,8 +71,12 @@ test('OTLP: a reconnect starts counters and histograms again from 0, with a new 
   await waitUntil('the first connection exported', async () => count('jobs') === 5 && count('latency') === 3, 10_000);
   const started = BigInt(point('latency')!.startTimeUnixNano);
 
+  const state = async () => (await relay.snapshot()).exporters[0]!.state;
+  proxy.refuse = true;
   proxy.cut();
-  await waitUntil('reconnected', async () => exporter.stats().clients === 1 && (await relay.snapshot()).exporters[0]!.state === 'connected', 10_000);
+  await waitUntil('both sides saw the cut', async () => exporter.stats().clients === 0 && (await state()) !== 'connected', 10_000);
+  proxy.refuse = false;
+  await waitUntil('reconnected', async () => exporter.stats().clients === 1 && (await state()) === 'connected', 10_000);
   exporter.counter('jobs').increment(1);
   exporter.histogram('latency').record(0.5);
   await waitUntil('the second connection exported', async () => count('jobs') === 1 && count('latency') === 1, 10_000);
@@ -84,7 +88,7 @@ test('stale-after: an exporter unreachable that long loses its series, but stays
   const exporter = await new TcpBuilder().listenAddress('127.0.0.1:0').build();
   const { host, port } = exporter.address as { host: string; port: number };
   const address = `${host}:${port}`;
-  const relay = await startRelay(relayOptions([address], { prometheus: '127.0.0.1:0', staleAfterMs: 300, threads: 1 }));
+  const relay = await startRelay(relayOptions([address], { prometheus: '127.0.0.1:0', staleAfterMs: 1000, threads: 1 }));
   t.after(() => relay.close());
   await waitUntil('connected', async () => exporter.stats().clients === 1);
   exporter.counter('jobs').increment(3);
