@@ -11,10 +11,16 @@ export interface MetricKey {
 }
 
 const EMPTY_SLOT = -1;
+/** Entries of the cache of recent keys by fingerprint. */
+const RECENT = 4096;
 
 /**
  * An open-addressing hash table from byte strings (given as two spans of one buffer) to
  * {@link MetricKey}s. Keys' bytes live in one arena; nothing is allocated on a hit.
+ *
+ * In front of it, a direct-mapped cache indexed by a fingerprint of a few of the key's bytes
+ * (its length and three 4-byte words) remembers the last key seen there: a hit costs one
+ * comparison of the bytes instead of hashing them all and then comparing.
  */
 export class KeyInterner {
   readonly keys: MetricKey[] = [];
@@ -28,34 +34,46 @@ export class KeyInterner {
   private hashes = new Int32Array(256);
   /** A random seed per table, so a sender cannot aim at collisions. */
   private readonly seed = (Math.random() * 0x100000000) | 0;
+  /** Key ids (+1; 0 for none) by fingerprint. */
+  private readonly recent = new Int32Array(RECENT);
+  /** The hash of the last {@link lookup} that missed, for {@link add}. */
+  private missed = 0;
 
   get size(): number {
     return this.keys.length;
   }
 
-  /** Hash of `buf[a, aEnd) ++ buf[b, bEnd)`. */
-  hash(buf: Uint8Array, view: DataView, a: number, aEnd: number, b: number, bEnd: number): number {
-    return finish(mix(buf, view, b, bEnd, mix(buf, view, a, aEnd, this.seed)));
-  }
-
-  /** The key whose bytes are `buf[a, aEnd) ++ buf[b, bEnd)`, with hash `h`; `undefined` if new. */
-  find(buf: Uint8Array, view: DataView, a: number, aEnd: number, b: number, bEnd: number, h: number): MetricKey | undefined {
+  /** The key whose bytes are `buf[a, aEnd) ++ buf[b, bEnd)`; `undefined` if new. */
+  lookup(buf: Uint8Array, view: DataView, a: number, aEnd: number, b: number, bEnd: number): MetricKey | undefined {
+    const len = aEnd - a + bEnd - b;
+    // The fingerprint: the length, the last word of each span, and the middle word of the labels.
+    let f = Math.imul(len, 0x9e3779b1);
+    if (aEnd - a >= 4) f ^= view.getInt32(aEnd - 4, true);
+    if (bEnd - b >= 4) f = Math.imul(f, 0x85ebca6b) ^ view.getInt32(bEnd - 4, true) ^ view.getInt32(b + ((bEnd - b - 4) >> 1), true);
+    f = (f ^ (f >>> 13) ^ (f >>> 22)) & (RECENT - 1);
+    const guess = this.recent[f]! - 1;
+    if (guess >= 0 && this.lengths[guess] === len && this.holds(guess, buf, view, a, aEnd, b, bEnd)) return this.keys[guess];
+    const h = finish(mix(buf, view, b, bEnd, mix(buf, view, a, aEnd, this.seed)));
     const mask = this.slots.length - 1;
-    const aLen = aEnd - a;
-    const len = aLen + bEnd - b;
     for (let i = h & mask; ; i = (i + 1) & mask) {
       const id = this.slots[i]!;
-      if (id === EMPTY_SLOT) return undefined;
-      if (this.hashes[id] !== h || this.lengths[id] !== len) continue;
-      const at = this.starts[id]!;
-      if (same(buf, view, a, this.arena, this.arenaView, at, aLen) && same(buf, view, b, this.arena, this.arenaView, at + aLen, len - aLen)) {
-        return this.keys[id]!;
+      if (id === EMPTY_SLOT) {
+        this.missed = h;
+        return undefined;
+      }
+      if (this.hashes[id] === h && this.lengths[id] === len && this.holds(id, buf, view, a, aEnd, b, bEnd)) {
+        this.recent[f] = id + 1;
+        return this.keys[id];
       }
     }
   }
 
-  /** Adds a key (not present, see {@link find}) with bytes `buf[a, aEnd) ++ buf[b, bEnd)` and hash `h`. */
-  add(buf: Uint8Array, a: number, aEnd: number, b: number, bEnd: number, h: number, name: string, labels: Readonly<Record<string, string>>): MetricKey {
+  /**
+   * Adds a key with bytes `buf[a, aEnd) ++ buf[b, bEnd)`, right after a {@link lookup} of
+   * those bytes missed.
+   */
+  add(buf: Uint8Array, a: number, aEnd: number, b: number, bEnd: number, name: string, labels: Readonly<Record<string, string>>): MetricKey {
+    const h = this.missed;
     const id = this.keys.length;
     const aLen = aEnd - a;
     const len = aLen + bEnd - b;
@@ -81,6 +99,12 @@ export class KeyInterner {
     if (2 * this.keys.length > this.slots.length) this.rehash(2 * this.slots.length);
     else this.place(id);
     return key;
+  }
+
+  /** Whether key `id`'s bytes (of the same length) are `buf[a, aEnd) ++ buf[b, bEnd)`. */
+  private holds(id: number, buf: Uint8Array, view: DataView, a: number, aEnd: number, b: number, bEnd: number): boolean {
+    const at = this.starts[id]!;
+    return same(buf, view, a, this.arena, this.arenaView, at, aEnd - a) && same(buf, view, b, this.arena, this.arenaView, at + aEnd - a, bEnd - b);
   }
 
   private place(id: number): void {

@@ -110,6 +110,11 @@ export class MetricReader {
   private nameEnd = 0;
   private labelsStart = 0;
   private labelsEnd = 0;
+  // The last timestamp parsed: its length, words (see timestamp()) and values.
+  private tsLen = 0;
+  private readonly tsWords = new Int32Array(3);
+  private tsSeconds = 0;
+  private tsNanos = 0;
 
   /** @throws TypeError for an unknown protocol; RangeError for a bad `maxKeys` or `maxFrameBytes`. */
   constructor(options: MetricReaderOptions = {}) {
@@ -190,14 +195,13 @@ export class MetricReader {
     const seed = this.seedFormat(buf, start, end);
     this.metadata = undefined;
     if (!this.parse(buf, view, start, end, seed)) return this.readSlowly(buf.subarray(start, end), seed);
-    const h = this.keys.hash(buf, view, this.nameStart, this.nameEnd, this.labelsStart, this.labelsEnd);
-    let key = this.keys.find(buf, view, this.nameStart, this.nameEnd, this.labelsStart, this.labelsEnd, h);
+    let key = this.keys.lookup(buf, view, this.nameStart, this.nameEnd, this.labelsStart, this.labelsEnd);
     if (key === undefined) {
       if (this.keys.size >= this.maxKeys) return this.refuse();
       // The first frame of a key goes through fromBinary: it checks the name and labels
       // (UTF-8, map entries) and decodes them, once.
       const ev = toClientEvent(buf.subarray(start, end), seed ? 'seed' : 'observer-0.11') as MetricEvent;
-      key = this.keys.add(buf, this.nameStart, this.nameEnd, this.labelsStart, this.labelsEnd, h, ev.name, sorted(ev.labels));
+      key = this.keys.add(buf, this.nameStart, this.nameEnd, this.labelsStart, this.labelsEnd, ev.name, sorted(ev.labels));
     }
     this.key = key;
     return 'metric';
@@ -217,11 +221,10 @@ export class MetricReader {
     const bytes = w.finish();
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const n = bytes.length;
-    const h = this.keys.hash(bytes, view, 0, n, n, n);
-    let key = this.keys.find(bytes, view, 0, n, n, n, h);
+    let key = this.keys.lookup(bytes, view, 0, n, n, n);
     if (key === undefined) {
       if (this.keys.size >= this.maxKeys) return this.refuse();
-      key = this.keys.add(bytes, 0, n, n, n, h, ev.name, labels);
+      key = this.keys.add(bytes, 0, n, n, n, ev.name, labels);
     }
     this.key = key;
     this.op = ev.op.type;
@@ -288,7 +291,7 @@ export class MetricReader {
           return false;
         }
       } else if (tag === TIMESTAMP) {
-        if (this.hasTimestamp || !this.timestamp(buf, end)) return false;
+        if (this.hasTimestamp || !this.timestamp(buf, view, end)) return false;
       } else {
         if (hasValue || !(seed ? this.seedValue(buf, view, tag, end) : this.observerValue(buf, view, tag, end))) return false;
         hasValue = true;
@@ -297,11 +300,31 @@ export class MetricReader {
     return hasValue;
   }
 
-  /** `Metric.timestamp` after its tag. */
-  private timestamp(buf: Uint8Array, end: number): boolean {
+  /**
+   * `Metric.timestamp` after its tag. Frames of one batch carry the same timestamp bytes: a
+   * timestamp of 4 to 12 bytes equal to the last one parsed (compared as three overlapping
+   * 4-byte words) is not parsed again.
+   */
+  private timestamp(buf: Uint8Array, view: DataView, end: number): boolean {
     const n = this.varint(buf, end);
     if (n < 0 || this.p + n > end) return false;
     const e = this.p + n;
+    const known = n >= 4 && n <= 12;
+    let w0 = 0;
+    let w1 = 0;
+    let w2 = 0;
+    if (known) {
+      w0 = view.getInt32(this.p, true);
+      w1 = n >= 8 ? view.getInt32(this.p + 4, true) : 0;
+      w2 = view.getInt32(e - 4, true);
+      if (n === this.tsLen && w0 === this.tsWords[0] && w1 === this.tsWords[1] && w2 === this.tsWords[2]) {
+        this.seconds = this.tsSeconds;
+        this.nanos = this.tsNanos;
+        this.hasTimestamp = true;
+        this.p = e;
+        return true;
+      }
+    }
     let seconds = false;
     let nanos = false;
     while (this.p < e) {
@@ -319,6 +342,14 @@ export class MetricReader {
       }
     }
     this.hasTimestamp = true;
+    if (known) {
+      this.tsLen = n;
+      this.tsWords[0] = w0;
+      this.tsWords[1] = w1;
+      this.tsWords[2] = w2;
+      this.tsSeconds = this.seconds;
+      this.tsNanos = this.nanos;
+    }
     return true;
   }
 
@@ -384,6 +415,18 @@ export class MetricReader {
 
   /** A varint of at most 5 bytes at `p` (a length, seconds, nanos); -1 if longer or cut. */
   private varint(buf: Uint8Array, end: number): number {
+    const p = this.p;
+    if (p < end) {
+      const b = buf[p]!;
+      if (b < 0x80) {
+        this.p = p + 1;
+        return b;
+      }
+    }
+    return this.longVarint(buf, end);
+  }
+
+  private longVarint(buf: Uint8Array, end: number): number {
     let p = this.p;
     let v = 0;
     for (let mul = 1; mul <= 0x10000000 && p < end; mul *= 128) {

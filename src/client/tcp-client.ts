@@ -152,10 +152,14 @@ export class TcpClient extends EventEmitter<ClientEmitterEvents> implements Asyn
    * @throws TypeError unless called before iteration and before any data arrived (call it
    *   right after the constructor).
    */
-  async consume(sink: (reader: MetricReader) => void): Promise<void> {
+  consume(sink: (reader: MetricReader) => void): Promise<void> {
     if (this.mode !== undefined) throw new TypeError('consume() must be called once, right after the constructor, and not with iteration');
     this.mode = 'consume';
     this.sink = sink;
+    return this.ending();
+  }
+
+  private async ending(): Promise<void> {
     while (!this.ended) await new Promise<void>((resolve) => (this.wake = resolve));
     if (this.failure !== undefined) throw this.failure;
   }

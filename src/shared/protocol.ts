@@ -22,3 +22,13 @@ export function checkProtocol(value: unknown, auto: boolean): Protocol | 'auto' 
   }
   return value as Protocol | 'auto';
 }
+
+/**
+ * The counter every client receives about the records it did not get (unit `count`, label
+ * `reason`, one of {@link LOSS_REASONS}); each frame carries the increments since that
+ * client's previous report.
+ */
+export const DROPPED_METRIC = 'metrics_exporter_tcp_dropped';
+
+/** The `reason` label values of {@link DROPPED_METRIC}, indexed by the worker's `Loss`. */
+export const LOSS_REASONS = ['ring_full', 'client_queue', 'invalid'] as const;

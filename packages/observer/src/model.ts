@@ -1,5 +1,14 @@
 import { DDSketch } from '@datadog/sketches-js';
-import { SeriesModel, type ClientEvent, type HistogramState, type MetricKind, type Series } from 'metrics-exporter-tcp/client';
+import {
+  DROPPED_METRIC,
+  SeriesModel,
+  type ClientEvent,
+  type HistogramState,
+  type MetricKind,
+  type MetricReader,
+  type Series,
+  type SeriesFeed,
+} from 'metrics-exporter-tcp/client';
 import { formatValue } from './format.js';
 
 /** Histogram quantiles cover the last one to two of these windows. */
@@ -72,16 +81,32 @@ export interface SnapshotMetric {
   max?: number;
 }
 
+/** The JSON snapshot (`observe --json`). */
+export interface Snapshot {
+  metrics: SnapshotMetric[];
+  /** Records the exporter reported this client did not get (its in-band drop counter), when nonzero. */
+  lost?: number;
+  /** Frames skipped because their series was past the observer's series cap, when nonzero. */
+  refused?: number;
+}
+
 /** What the observer knows: one row per kind + name + labels (a series), metadata per name. */
 export class ObserverModel {
   private readonly model: SeriesModel<WindowedSketch>;
+  private readonly feed: SeriesFeed<WindowedSketch>;
   /** Each row's `name [labels]` text, made once. */
   private readonly texts = new WeakMap<Series<WindowedSketch>, string>();
+  /** The time histogram windows go by: read once per chunk of frames, not per observation. */
+  private clock: number;
+  /** Frames the reader skipped (past its key cap), as of the last {@link drain}. */
+  private readerRefused = 0;
   /** Histogram values that were not finite, so not summarised. */
   skipped = 0;
 
   constructor(private readonly now: () => number = Date.now) {
-    this.model = new SeriesModel({ histogram: () => new WindowedSketch(now, () => void this.skipped++) });
+    this.clock = now();
+    this.model = new SeriesModel({ histogram: () => new WindowedSketch(() => this.clock, () => void this.skipped++) });
+    this.feed = this.model.feed();
   }
 
   /** Events applied so far. */
@@ -89,8 +114,29 @@ export class ObserverModel {
     return this.model.events;
   }
 
+  /** Records the exporter said this client did not get: the total of its in-band drop counter. */
+  get lost(): number {
+    let n = 0;
+    for (const s of this.model.seriesNamed('counter', DROPPED_METRIC)) n += Number(s.total);
+    return n;
+  }
+
+  /** Frames left out because their series was past a cap (the reader's keys or the model's series). */
+  get refused(): number {
+    return this.readerRefused + this.model.refused;
+  }
+
+  /** Applies one typed event. */
   apply(ev: ClientEvent): void {
+    this.clock = this.now();
     this.model.apply(ev);
+  }
+
+  /** Applies every frame `reader` holds (the fast path: `client.consume((r) => model.drain(r))`). */
+  drain(reader: MetricReader): void {
+    this.clock = this.now();
+    this.feed.drain(reader);
+    this.readerRefused = reader.refusedFrames;
   }
 
   private textOf(s: Series<WindowedSketch>): string {
@@ -120,9 +166,14 @@ export class ObserverModel {
       });
   }
 
-  /** Rows in name order, as the JSON snapshot reports them. */
-  snapshot(): SnapshotMetric[] {
-    return this.entries().map((e) => e.m);
+  /** Rows in name order, with what was lost and refused when not zero. */
+  snapshot(): Snapshot {
+    const snap: Snapshot = { metrics: this.entries().map((e) => e.m) };
+    const lost = this.lost;
+    const refused = this.refused;
+    if (lost > 0) snap.lost = lost;
+    if (refused > 0) snap.refused = refused;
+    return snap;
   }
 
   /**

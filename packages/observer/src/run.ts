@@ -37,9 +37,7 @@ export async function observe(o: ObserveOptions): Promise<number> {
     lastError = err?.message ?? '';
   });
   client.on('error', (err: Error) => (lastError = err.message));
-  const consumed = (async () => {
-    for await (const ev of client) model.apply(ev);
-  })();
+  const consumed = client.consume((reader) => model.drain(reader));
   // Whatever ends the stream is reported below; it must never be an unhandled rejection.
   let failure: Error | undefined;
   const ended = consumed.catch((err: Error) => {
@@ -68,12 +66,12 @@ export async function observe(o: ObserveOptions): Promise<number> {
       o.err.write(`${SAYS} ${o.address}: ${failure.message}\n`);
       return 1;
     }
-    o.out.write(`${JSON.stringify({ metrics: model.snapshot() })}\n`);
+    o.out.write(`${JSON.stringify(model.snapshot())}\n`);
     return 0;
   }
 
   if (o.json) {
-    const timer = setInterval(() => o.out.write(`${JSON.stringify({ metrics: model.snapshot() })}\n`), o.durationMs);
+    const timer = setInterval(() => o.out.write(`${JSON.stringify(model.snapshot())}\n`), o.durationMs);
     o.signal?.addEventListener('abort', () => void client.close(), { once: true });
     await ended;
     clearInterval(timer);
@@ -94,6 +92,8 @@ export async function observe(o: ObserveOptions): Promise<number> {
       address: o.address,
       state: state === 'connected' ? state : lastError ? `${state} (${lastError})` : state,
       eventsPerSec: rate,
+      lost: model.lost,
+      refused: model.refused,
     }),
   });
   await ui.waitUntilExit();

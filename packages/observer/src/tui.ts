@@ -12,6 +12,10 @@ export interface ObserverStatus {
   readonly address: string;
   readonly state: string;
   readonly eventsPerSec: number;
+  /** Records the exporter reported this client did not get (its in-band drop counter). */
+  readonly lost?: number;
+  /** Frames left out past the series cap. */
+  readonly refused?: number;
 }
 
 export interface ObserverViewProps {
@@ -49,7 +53,13 @@ export function ObserverView({ model, status, refreshMs = 250 }: ObserverViewPro
     h(
       Box,
       { borderStyle: 'single', paddingX: 1 },
-      h(Text, null, `metrics-exporter-tcp observer · ${s.address} · state: ${s.state} · ${s.eventsPerSec} events/s`),
+      h(
+        Text,
+        null,
+        `metrics-exporter-tcp observer · ${s.address} · state: ${s.state} · ${s.eventsPerSec} events/s`,
+        s.lost ? h(Text, { color: 'red' }, ` · lost: ${s.lost}`) : null,
+        s.refused ? h(Text, { color: 'yellow' }, ` · refused: ${s.refused} (series cap)`) : null,
+      ),
     ),
     h(
       Box,

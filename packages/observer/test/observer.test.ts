@@ -1,7 +1,8 @@
 // The observer: unit formatting, the model, the Ink view rendered to a string, and the CLI's
 // JSON snapshot against a real exporter.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { test } from 'node:test';
 import { render } from 'ink-testing-library';
 import React from 'react';
@@ -42,7 +43,7 @@ test('the model totals counters, applies gauge updates and summarises histograms
   m.apply(metric('depth', { type: 'gaugeIncrement', value: 2.5 }));
   m.apply(metric('depth', { type: 'gaugeDecrement', value: 0.5 }));
   for (let i = 1; i <= 1000; i++) m.apply(metric('latency', { type: 'histogramRecord', value: i / 1000 }));
-  const snap = m.snapshot();
+  const snap = m.snapshot().metrics;
   assert.deepEqual(snap.slice(0, 2), [
     { name: 'depth', labels: {}, kind: 'gauge', value: 12 },
     { name: 'latency', labels: {}, kind: 'histogram', unit: 'seconds', description: 'how long', count: 1000, min: 0.001, p50: snap[1]!.p50, p99: snap[1]!.p99, p999: snap[1]!.p999, max: 1 },
@@ -58,10 +59,10 @@ test('the model totals counters, applies gauge updates and summarises histograms
   // ±Infinity is a valid double on the wire but not for a sketch: skipped, not a crash.
   m.apply(metric('latency', { type: 'histogramRecord', value: Number.POSITIVE_INFINITY }));
   assert.equal(m.skipped, 1);
-  assert.equal(m.snapshot()[1]!.count, 1000);
+  assert.equal(m.snapshot().metrics[1]!.count, 1000);
   // Two windows later the old observations are gone.
   now += 2 * HISTOGRAM_WINDOW_MS + 1;
-  assert.equal(m.snapshot()[1]!.count, undefined);
+  assert.equal(m.snapshot().metrics[1]!.count, undefined);
 });
 
 test('the live view renders the status bar and the lines, and d shows descriptions', async () => {
@@ -146,4 +147,61 @@ test('observe exits non-zero with a message when it cannot connect', async () =>
   const bad = await cli(['--protocol', 'nope']);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--protocol: protocol must be 'auto', 'seed', 'observer-0.11', got "nope"\n.*usage:/s);
+});
+
+/** Starts the paced-app fixture; resolves with the child, its address, and its report once it has recorded. */
+function pacedApp(rate: number, seconds: number): Promise<{ child: ChildProcess; address: string; report: Promise<{ made: number; perSecond: number; stats: { dropped: Record<string, number> } }> }> {
+  const child = spawn(process.execPath, [new URL('./fixtures/paced-app.js', import.meta.url).pathname, String(rate), String(seconds)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const lines = createInterface({ input: child.stdout! });
+  const next = () => new Promise<string>((resolve) => lines.once('line', resolve));
+  return next().then((first) => {
+    const a = JSON.parse(first) as { host: string; port: number };
+    return { child, address: `${a.host}:${a.port}`, report: next().then((l) => JSON.parse(l)) };
+  });
+}
+
+test('observe --json --once is exact at a sustained 1M records/s from an app in another process (bufferSize 65536)', { timeout: 60_000 }, async (t) => {
+  const app = await pacedApp(1_000_000, 3);
+  t.after(() => app.child.kill());
+  const r = await cli([app.address, '--json', '--once', '--duration', '7000']);
+  const report = await app.report;
+  t.diagnostic(`made ${report.made} records at ${Math.round(report.perSecond)}/s; exporter drops ${JSON.stringify(report.stats.dropped)}`);
+  assert.equal(r.code, 0, r.stderr);
+  const snap = JSON.parse(r.stdout);
+  assert.deepEqual(snap, { metrics: [{ name: 'requests', labels: { service: 'api' }, kind: 'counter', value: report.made }] }, 'every record, nothing lost');
+  assert.ok(report.perSecond > 900_000, `the app sustained ${report.perSecond}/s`);
+});
+
+test('observe --json --once reports what the exporter lost for it: total + lost = records made', async (t) => {
+  const recorder = await new TcpBuilder().listenAddress('127.0.0.1:0').bufferSize(64).build();
+  t.after(() => recorder.close());
+  const a = recorder.address as { host: string; port: number };
+  const run = cli([`${a.host}:${a.port}`, '--json', '--once', '--duration', '1500']);
+  await waitFor('the observer', () => recorder.stats().clients === 1);
+  const jobs = recorder.counter('jobs');
+  for (let i = 0; i < 100_000; i++) jobs.increment(); // far more than a 64-record ring holds
+  const r = await run;
+  assert.equal(r.code, 0, r.stderr);
+  const snap = JSON.parse(r.stdout);
+  const total = snap.metrics.find((m: { name: string }) => m.name === 'jobs').value;
+  const { ringFull, clientQueue, invalid } = recorder.stats().dropped;
+  assert.ok(snap.lost > 0, 'records were lost');
+  assert.equal(snap.lost, ringFull + clientQueue + invalid);
+  assert.equal(total + snap.lost, 100_000);
+});
+
+test('the status bar shows what was lost', () => {
+  const m = new ObserverModel();
+  m.apply(metric('metrics_exporter_tcp_dropped', { type: 'counterIncrement', value: 5n }, { reason: 'ring_full' }));
+  m.apply(metric('metrics_exporter_tcp_dropped', { type: 'counterIncrement', value: 2n }, { reason: 'client_queue' }));
+  assert.equal(m.lost, 7);
+  assert.equal(m.snapshot().lost, 7);
+  const view = render(React.createElement(ObserverView, { model: m, status: () => ({ address: 'x:1', state: 'connected', eventsPerSec: 0, lost: m.lost }) }));
+  try {
+    assert.match(view.lastFrame() ?? '', /lost: 7/);
+  } finally {
+    view.unmount();
+  }
 });

@@ -1,4 +1,5 @@
 import type { Protocol } from '../../shared/messages.js';
+import { DROPPED_METRIC, LOSS_REASONS } from '../../shared/protocol.js';
 import { Chunk } from '../chunk.js';
 import { FrameEncoder } from '../encoder.js';
 import { KeyTable, type KeyEntry } from '../keys.js';
@@ -13,10 +14,6 @@ export const enum Loss {
   /** The record's value was invalid (or its key refused by `maxKeys`). */
   Invalid = 2,
 }
-export const LOSS_REASONS = ['ring_full', 'client_queue', 'invalid'] as const;
-
-/** The counter each client receives about what it lost. */
-export const DROPPED_METRIC = 'metrics_exporter_tcp_dropped';
 /** A client gets at most one report per this many ms. */
 export const REPORT_EVERY_MS = 100;
 
