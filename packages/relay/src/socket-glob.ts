@@ -3,9 +3,9 @@
 import { readdir, stat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 
-/** True when `address` is a socket path with a wildcard (`*`, `?` or `[…]`) in its file name. */
+/** True when `address` is a socket path with a wildcard (`*`, `?` or `[…]`); {@link globMatcher} says whether it is a valid glob. */
 export function isSocketGlob(address: string): boolean {
-  return (address.startsWith('/') || address.startsWith('.')) && /[*?[]/.test(basename(address));
+  return (address.startsWith('/') || address.startsWith('.')) && /[*?[]/.test(address);
 }
 
 /**

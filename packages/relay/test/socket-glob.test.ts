@@ -25,9 +25,10 @@ test('globMatcher: * ? [set] [!set] in the file name, everything else literal, d
   assert.throws(() => globMatcher('/run/*/metrics.sock'), TypeError);
 });
 
-test('isSocketGlob: paths with wildcards in the file name only', () => {
+test('isSocketGlob: socket paths with wildcards (globMatcher refuses them outside the file name)', () => {
   assert.ok(isSocketGlob('/run/app/metrics-*.sock'));
   assert.ok(isSocketGlob('./m?.sock'));
+  assert.ok(isSocketGlob('/run/*/metrics.sock'));
   assert.ok(!isSocketGlob('/run/app/metrics.sock'));
   assert.ok(!isSocketGlob('127.0.0.1:5000'));
 });
