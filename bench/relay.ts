@@ -117,6 +117,39 @@ async function measure(decoder: 'fast' | 'events', threads: number, seconds: num
   return { rate, cpuSecondsPerM, threadsUsed };
 }
 
+/** The relay's internals the in-memory figure drives (its compiled modules; the package exports only startRelay). */
+interface RelayInternals {
+  applierFor(decoder: 'fast' | 'events'): (target: unknown, protocol: 'seed') => { push(chunk: Uint8Array, nowMs: number): number };
+  RelayStore: new (buckets: readonly number[], budget: unknown) => { of(exporter: string): unknown };
+  SeriesBudget: new (max: number) => unknown;
+}
+
+async function relayInternals(): Promise<RelayInternals> {
+  const at = (file: string) => import(new URL(`../../packages/relay/dist/src/${file}`, import.meta.url).href);
+  return { ...(await at('appliers.js')), ...(await at('store.js')), ...(await at('budget.js')) } as RelayInternals;
+}
+
+/**
+ * Events/s decoded and aggregated into one relay store on this thread, from the stand-ins'
+ * frames held in memory in 64 KiB chunks (what a socket read gives): the relay's own cost per
+ * event, without the sockets.
+ */
+async function inMemory(decoder: 'fast' | 'events', seconds: number): Promise<number> {
+  const { applierFor, RelayStore, SeriesBudget } = await relayInternals();
+  const buf = frames(3000, 10);
+  const chunks: Uint8Array[] = [];
+  for (let i = 0; i < buf.length; i += 65536) chunks.push(buf.subarray(i, i + 65536));
+  const applier = applierFor(decoder)(new RelayStore(DEFAULT_BUCKETS, new SeriesBudget(1000)).of('127.0.0.1:5000'), 'seed');
+  const run = (ms: number) => {
+    let events = 0;
+    const t0 = performance.now();
+    while (performance.now() - t0 < ms) for (const c of chunks) events += applier.push(c, Date.now());
+    return events / ((performance.now() - t0) / 1000);
+  };
+  run(200); // warm-up
+  return run(seconds * 1000);
+}
+
 /** Heap of the relay's thread per series: one exporter sends `count` distinct series once (a counter / gauge / histogram mix). */
 async function bytesPerSeries(count: number): Promise<number> {
   const gc = (globalThis as { gc?: () => void }).gc;
@@ -133,7 +166,10 @@ async function bytesPerSeries(count: number): Promise<number> {
   return bytes;
 }
 
-export async function runRelayBench(rounds: number, seconds: number): Promise<{ results: RelayBenchResult[]; bytesPerSeries: number }> {
+export async function runRelayBench(
+  rounds: number,
+  seconds: number,
+): Promise<{ results: RelayBenchResult[]; inMemory: { decoder: 'fast' | 'events'; rounds: number[]; min: number; median: number }[]; bytesPerSeries: number }> {
   const candidates = (['fast', 'events'] as const).flatMap((decoder) => [1, 2].map((threads) => ({ decoder, threads, rounds: [] as number[], cpu: [] as number[], threadsUsed: 0 })));
   for (let r = 0; r < rounds; r++) {
     for (const c of candidates) {
@@ -144,5 +180,7 @@ export async function runRelayBench(rounds: number, seconds: number): Promise<{ 
     }
   }
   const results = candidates.map(({ cpu, ...c }) => ({ ...c, ...summary(c.rounds), cpuSecondsPerM: summary(cpu).median }));
-  return { results, bytesPerSeries: await bytesPerSeries(100_000) };
+  const memory = (['fast', 'events'] as const).map((decoder) => ({ decoder, rounds: [] as number[] }));
+  for (let r = 0; r < rounds + 2; r++) for (const m of memory) m.rounds.push(await inMemory(m.decoder, seconds / 3));
+  return { results, inMemory: memory.map((m) => ({ ...m, ...summary(m.rounds) })), bytesPerSeries: await bytesPerSeries(100_000) };
 }

@@ -149,7 +149,8 @@ if (sections.includes('relay')) {
   for (const x of r.results) rows.push([x.decoder, x.threads, x.threadsUsed, fmt(x.min), fmt(x.median), (x.median / base).toFixed(2), x.cpuSecondsPerM.toFixed(2)]);
   say(
     `## Relay (2 stand-in exporters in a child process replaying real frames as fast as TCP allows; ${quick ? 1 : 3} interleaved rounds)\n\n\`\`\`\n${table(rows)}\n\`\`\`\n\n` +
-      `\`fast\`: the client's MetricReader, series bound once per key; \`events\`: protobuf-es fromBinary and an event object per frame (the old path).\n` +
+      `\`fast\`: the client's MetricReader, series bound once per key; \`events\`: protobuf-es fromBinary and an event object per frame (the old path).\n\n` +
+      `Decode + aggregate into one relay store on one thread, frames in memory (no sockets): ${r.inMemory.map((m) => `${m.decoder} ${fmt(m.median)}/s median (min ${fmt(m.min)})`).join(', ')}.\n` +
       `Memory: ${r.bytesPerSeries.toFixed(0)} bytes of heap per series (100 000 series, a third each counters, gauges, histograms, through a real relay on one thread).\n`,
   );
 }
