@@ -1,7 +1,9 @@
-// The relay under load from real exporters in child processes (bufferSize 65536): exact on two
-// threads, and exact into a real Prometheus at a sustained paced rate.
+// The relay across threads and under load: exact totals and an exact series cap on two threads,
+// and exact into a real Prometheus at a sustained paced rate from a real exporter in a child
+// process (bufferSize 65536).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { TcpBuilder } from 'metrics-exporter-tcp';
 import { startRelay } from '../src/run.js';
 import { NO_PROMETHEUS, PROMETHEUS, pacedApp, prometheusScraping, relayOptions } from './harness.js';
 import { waitUntil } from './wait.js';
@@ -32,6 +34,24 @@ test('--threads 2 with 2 exporters: each read on its own thread, totals exact', 
   await waitUntil('both totals', async () => JSON.stringify((await totals()).map(String)) === '["300000","600000"]', 20_000).catch(async (err: Error) => {
     throw new Error(`${err.message}: ${(await totals()).join(', ')}`);
   });
+});
+
+test('--max-series holds exactly across threads: two exporters on two threads offer 4 series, 3 are kept', async (t) => {
+  const exporters = await Promise.all([0, 1].map(() => new TcpBuilder().listenAddress('127.0.0.1:0').build()));
+  t.after(() => Promise.all(exporters.map((e) => e.close())));
+  const addresses = exporters.map((e) => {
+    const { host, port } = e.address as { host: string; port: number };
+    return `${host}:${port}`;
+  });
+  const relay = await startRelay(relayOptions(addresses, { prometheus: '127.0.0.1:0', threads: 2, maxSeries: 3 }));
+  t.after(() => relay.close());
+  assert.equal(relay.threads, 2);
+  await waitUntil('connected', async () => exporters.every((e) => e.stats().clients === 1));
+  for (const e of exporters) for (const q of ['a', 'b']) e.counter({ name: 'jobs', labels: { q } }).increment(1);
+  await waitUntil('every frame read', async () => (await relay.snapshot()).exporters.reduce((n, e) => n + e.events, 0) === 4);
+  const snap = await relay.snapshot();
+  assert.equal(snap.exporters.reduce((n, e) => n + e.series.length, 0), 3);
+  assert.equal(snap.refused, 1);
 });
 
 test(
