@@ -157,21 +157,26 @@ export async function otlpReceiver(): Promise<{ url: string; latest(name: string
 }
 
 /** A TCP proxy to `upstream` (`host:port`) whose connections the test can cut, and which can refuse new ones. */
-export async function cuttableProxy(upstream: string): Promise<{ address: string; refuse: boolean; cut(): void; close(): Promise<void> }> {
+export interface CuttableProxy {
+  readonly address: string;
+  /** While true, new connections are closed at once. */
+  refuse: boolean;
+  /** What each connection carried from upstream to its client, in the order the connections came. */
+  readonly delivered: Buffer[][];
+  /** Destroys every open connection (both sides). */
+  cut(): void;
+  close(): Promise<void>;
+}
+
+export async function cuttableProxy(upstream: string): Promise<CuttableProxy> {
   const at = upstream.lastIndexOf(':');
   const [host, port] = [upstream.slice(0, at), Number(upstream.slice(at + 1))];
   const open = new Set<Socket>();
-  const proxy = {
-    address: '',
-    refuse: false,
-    cut() {
-      for (const s of open) s.destroy();
-    },
-    close: () => new Promise<void>((r) => server.close(() => r())),
-  };
   const server: Server = createTcpServer((down) => {
     if (proxy.refuse) return void down.destroy();
     const up = createConnection(port, host);
+    const delivered: Buffer[] = [];
+    proxy.delivered.push(delivered);
     for (const s of [down, up]) {
       open.add(s);
       s.on('error', () => {});
@@ -181,10 +186,22 @@ export async function cuttableProxy(upstream: string): Promise<{ address: string
         up.destroy();
       });
     }
+    // Written to the client as it arrives, so `delivered` is exactly what the client was sent.
+    up.on('data', (chunk: Buffer) => {
+      delivered.push(chunk);
+      down.write(chunk);
+    });
     down.pipe(up);
-    up.pipe(down);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  proxy.address = `127.0.0.1:${(server.address() as { port: number }).port}`;
+  const proxy: CuttableProxy = {
+    address: `127.0.0.1:${(server.address() as { port: number }).port}`,
+    refuse: false,
+    delivered: [],
+    cut() {
+      for (const s of open) s.destroy();
+    },
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
   return proxy;
 }
