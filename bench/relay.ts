@@ -121,7 +121,7 @@ async function measure(decoder: 'fast' | 'events', threads: number, seconds: num
 interface RelayInternals {
   applierFor(decoder: 'fast' | 'events'): (target: unknown, protocol: 'seed') => { push(chunk: Uint8Array, nowMs: number): number };
   RelayStore: new (buckets: readonly number[], budget: unknown) => { of(exporter: string): unknown };
-  SeriesBudget: new (max: number) => unknown;
+  SeriesBudget: new (max: number, slots: number) => unknown;
 }
 
 async function relayInternals(): Promise<RelayInternals> {
@@ -139,7 +139,7 @@ async function inMemory(decoder: 'fast' | 'events', seconds: number): Promise<nu
   const buf = frames(3000, 10);
   const chunks: Uint8Array[] = [];
   for (let i = 0; i < buf.length; i += 65536) chunks.push(buf.subarray(i, i + 65536));
-  const applier = applierFor(decoder)(new RelayStore(DEFAULT_BUCKETS, new SeriesBudget(1000)).of('127.0.0.1:5000'), 'seed');
+  const applier = applierFor(decoder)(new RelayStore(DEFAULT_BUCKETS, new SeriesBudget(1000, 1)).of('127.0.0.1:5000'), 'seed');
   const run = (ms: number) => {
     let events = 0;
     const t0 = performance.now();

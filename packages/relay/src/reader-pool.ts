@@ -2,6 +2,7 @@
 // threads the others, up to a limit and never more threads than exporters. Snapshots of every
 // thread are merged into one.
 import { Worker } from 'node:worker_threads';
+import { SeriesBudget } from './budget.js';
 import { Reader, type ReaderSettings, type ReaderSnapshot } from './reader.js';
 
 /** What the main thread tells a reader thread. */
@@ -22,7 +23,7 @@ interface ReaderHandle {
 
 const EMPTY: ReaderSnapshot = { exporters: [], decodeErrors: 0, refused: 0 };
 
-/** A reader in a worker thread; if the thread dies, a new one takes its exporters over. */
+/** A reader in a worker thread; if the thread dies, its series budget is given back and a new one takes its exporters over. */
 class ThreadReader implements ReaderHandle {
   private worker!: Worker;
   private readonly addresses = new Set<string>();
@@ -34,13 +35,14 @@ class ThreadReader implements ReaderHandle {
 
   constructor(
     private readonly settings: ReaderSettings,
+    private readonly slot: number,
     private readonly log: (line: string) => void,
   ) {
     this.start();
   }
 
   private start(): void {
-    const worker = new Worker(new URL('./reader-thread.js', import.meta.url), { workerData: this.settings });
+    const worker = new Worker(new URL('./reader-thread.js', import.meta.url), { workerData: { settings: this.settings, slot: this.slot } });
     this.worker = worker;
     worker.on('message', (m: FromReader) => {
       if (m.op === 'log') this.log(m.line);
@@ -53,6 +55,7 @@ class ThreadReader implements ReaderHandle {
       this.stopped?.();
       if (this.stopping !== undefined) return;
       this.log(`relay: a reader thread exited (code ${code}); a new one reads its ${this.addresses.size} exporter(s)`);
+      new SeriesBudget(this.settings.maxSeries, 0, this.settings.budget).release(this.slot);
       this.start();
       for (const a of this.addresses) this.worker.postMessage({ op: 'add', address: a } satisfies ToReader);
     });
@@ -100,7 +103,7 @@ class ThreadReader implements ReaderHandle {
 class LocalReader implements ReaderHandle {
   private readonly reader: Reader;
   constructor(settings: ReaderSettings, log: (line: string) => void) {
-    this.reader = new Reader(settings, log);
+    this.reader = new Reader(settings, 0, log);
   }
   add(address: string): void {
     this.reader.add(address);
@@ -129,7 +132,8 @@ export function mergeSnapshots(parts: readonly ReaderSnapshot[]): ReaderSnapshot
 }
 
 /**
- * The relay's readers. An exporter stays with the thread that first read it (so a socket path
+ * The relay's readers (at most `maxThreads`, which the {@link SeriesBudget} in `settings` has
+ * slots for). An exporter stays with the thread that first read it (so a socket path
  * that goes and comes back is never read twice); a new one goes to a new thread while there
  * are fewer than `maxThreads` and every thread has an exporter, else to the least loaded.
  */
@@ -154,7 +158,8 @@ export class ReaderPool {
     let r = this.owner.get(address);
     if (r === undefined) {
       if (this.readers.length < this.maxThreads && this.readers.every((x) => x.active > 0)) {
-        const handle = this.readers.length === 0 ? new LocalReader(this.settings, this.log) : new ThreadReader(this.settings, this.log);
+        const slot = this.readers.length;
+        const handle = slot === 0 ? new LocalReader(this.settings, this.log) : new ThreadReader(this.settings, slot, this.log);
         r = { handle, active: 0 };
         this.readers.push(r);
       } else {

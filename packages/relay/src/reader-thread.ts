@@ -3,9 +3,9 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { Reader, type ReaderSettings } from './reader.js';
 import type { ToReader } from './reader-pool.js';
 
-const settings = workerData as ReaderSettings;
+const { settings, slot } = workerData as { settings: ReaderSettings; slot: number };
 const port = parentPort!;
-const reader = new Reader(settings, (line) => port.postMessage({ op: 'log', line }));
+const reader = new Reader(settings, slot, (line) => port.postMessage({ op: 'log', line }));
 port.on('message', (m: ToReader) => {
   switch (m.op) {
     case 'add':

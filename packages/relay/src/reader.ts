@@ -49,9 +49,11 @@ export class Reader {
 
   constructor(
     private readonly settings: ReaderSettings,
+    /** This reader's slot in the shared {@link SeriesBudget}, from 0. */
+    slot: number,
     private readonly log: (line: string) => void,
   ) {
-    this.store = new RelayStore(settings.buckets, new SeriesBudget(settings.maxSeries, settings.budget), () =>
+    this.store = new RelayStore(settings.buckets, new SeriesBudget(settings.maxSeries, 0, settings.budget, slot), () =>
       log(`relay: more than ${settings.maxSeries} series; new series are refused`),
     );
     // Often enough that nothing outlives stale-after by more than a quarter of it (or 1 s).

@@ -92,7 +92,7 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
       protocol: o.protocol,
       buckets: o.buckets,
       maxSeries: o.maxSeries,
-      budget: new SeriesBudget(o.maxSeries).shared,
+      budget: new SeriesBudget(o.maxSeries, threads).shared,
       staleAfterMs,
       expireSeries: o.expireSeries ?? false,
       decoder: o.decoder ?? 'fast',

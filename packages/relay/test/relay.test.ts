@@ -98,7 +98,7 @@ test('exposition stays valid with clashing labels, odd names, kind conflicts and
   const { RelayStore } = await import('../src/store.js');
   const { SeriesBudget } = await import('../src/budget.js');
   const { servePrometheus } = await import('../src/prometheus.js');
-  const store = new RelayStore(DEFAULT_BUCKETS, new SeriesBudget(1000));
+  const store = new RelayStore(DEFAULT_BUCKETS, new SeriesBudget(1000, 1));
   const h1 = store.of('h:1');
   const snapshot = async () => ({
     exporters: [{ exporter: 'h:1', state: 'connected' as const, events: 0, series: [...h1.series.values()], metadata: h1.metadata }],
