@@ -5,6 +5,7 @@
 import type { Writable } from 'node:stream';
 import type { HrTime } from '@opentelemetry/api';
 import type { DataPoint, Histogram, MetricData, MetricProducer } from '@opentelemetry/sdk-metrics';
+import { healthMetrics } from './health.js';
 import { exportLabels } from './naming.js';
 import type { ReaderSnapshot } from './reader.js';
 
@@ -25,7 +26,21 @@ export async function pushOtlp(snapshot: () => Promise<ReaderSnapshot>, url: str
   const line = (m: string) => log.write(`relay: otlp: ${m}\n`);
   diag.setLogger({ error: line, warn: line, info: () => {}, debug: () => {}, verbose: () => {} }, DiagLogLevel.WARN);
 
-  /** One metric per kind + name, with a point per exporter + labels. */
+  const startedAt = hrTime(Date.now());
+  /**
+   * The relay's health: counters as cumulative sums since the relay started, named without
+   * `_total` as OTLP names are (a Prometheus backend adds it back).
+   */
+  const health = (snap: ReaderSnapshot, endTime: HrTime): MetricData[] =>
+    healthMetrics(snap).map((h): MetricData => {
+      const descriptor = { name: h.name.replace(/_total$/, ''), description: h.help, unit: '', valueType: ValueType.INT };
+      const dataPoints = h.samples.map((x) => ({ startTime: startedAt, endTime, attributes: x.labels, value: x.value }));
+      return h.type === 'counter'
+        ? { descriptor, aggregationTemporality: AggregationTemporality.CUMULATIVE, dataPointType: DataPointType.SUM, isMonotonic: true, dataPoints }
+        : { descriptor, aggregationTemporality: AggregationTemporality.CUMULATIVE, dataPointType: DataPointType.GAUGE, dataPoints };
+    });
+
+  /** The relay's health, then one metric per kind + name with a point per exporter + labels. */
   const metrics = (snap: ReaderSnapshot): MetricData[] => {
     const endTime = hrTime(Date.now());
     const byName = new Map<string, MetricData>();
@@ -58,7 +73,7 @@ export async function pushOtlp(snapshot: () => Promise<ReaderSnapshot>, url: str
         (m.dataPoints as DataPoint<number>[]).push({ ...point, value: s.kind === 'counter' ? Number(s.total) : s.value });
       }
     }
-    return [...byName.values()];
+    return [...health(snap, endTime), ...byName.values()];
   };
 
   const resource = defaultResource();

@@ -61,6 +61,10 @@ test('the relay pushes OTLP to a collector endpoint', async (t) => {
   await waitFor('OTLP histogram counts', () => JSON.stringify(values(latest('latency'), 'count')) === '[10,10]', 20_000);
   const exporters = latest('requests').map((p) => p.attributes.find((a) => a.key === 'exporter')?.value.stringValue).sort();
   assert.deepEqual(exporters, apps.map((a) => a.address).sort());
+  // The relay's health too, named as OTLP names are (no _total).
+  await waitFor('OTLP health', () => JSON.stringify(values(latest('metrics_exporter_tcp_relay_up'), 'value')) === '[1,1]', 20_000);
+  assert.deepEqual(values(latest('metrics_exporter_tcp_relay_events'), 'value'), [114, 114]); // 2 metadata, 100 increments, 10 observations, 2 gauge ops each
+  assert.deepEqual(values(latest('metrics_exporter_tcp_relay_series'), 'value'), [6]);
 });
 
 test('an exporter sending garbage is dropped and reported; the others keep flowing; series are capped', async (t) => {
