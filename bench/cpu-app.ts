@@ -1,14 +1,15 @@
 // The app measured by the cpu section, in a process of its own: records one labeled counter at
 // a paced rate (plus a latency probe now and then) with the exporter (`ours`) or with a no-op
 // (`none`, the baseline), and measures the CPU of each of its threads from /proc.
-//   node dist/bench/cpu-app.js <ours|none> <records/s> <warm-up s> <measured s> <flushIntervalMs>
+//   node dist/bench/cpu-app.js <ours|none|floor> <records/s> <warm-up s> <measured s> <flushIntervalMs>
 // Prints `{ "port": …, "workerTid": … }`, waits for a line on stdin (the client is connected),
 // then prints the result as one JSON line and exits.
 import { readdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { Worker } from 'node:worker_threads';
 import { TcpBuilder, type Counter, type Gauge } from '../src/index.js';
 import { CTL_WORKER_TID } from '../src/shared/layout.js';
-import { PROBE_EVERY, PROBE_NAME, type AppResult } from './cpu.js';
+import { PROBE_EVERY, PROBE_MIN_MS, PROBE_NAME, type AppResult } from './cpu.js';
 
 /** CPU time of every thread of this process so far, in ns (schedstat: ns resolution). */
 function threadCpuNs(): Map<string, number> {
@@ -39,19 +40,38 @@ if (recorder !== undefined) {
   counter = recorder.counter({ name: 'requests', labels: { route: '/users', status: '200' } });
   probe = recorder.gauge(PROBE_NAME);
 }
-const workerTid = recorder === undefined ? 0 : Atomics.load(new Int32Array(recorder.connector().ctl), CTL_WORKER_TID);
-console.log(JSON.stringify({ port: recorder === undefined ? 0 : (recorder.address as { port: number }).port, workerTid }));
+// `floor`: no exporter; a thread that wakes once per flush interval and writes a batch of the
+// size our worker writes at 1 k records/s (about 40 bytes a frame) to the client.
+const floor =
+  mode === 'floor'
+    ? await new Promise<{ port: number; tid: number; thread: Worker }>((resolve) => {
+        const thread = new Worker(new URL('./floor-thread.js', import.meta.url), { workerData: { flushMs: Number(flushArg), bytes: 40 * Number(flushArg) } });
+        thread.once('message', (m: { port: number; tid: number }) => resolve({ ...m, thread }));
+      })
+    : undefined;
+const workerTid = recorder !== undefined ? Atomics.load(new Int32Array(recorder.connector().ctl), CTL_WORKER_TID) : (floor?.tid ?? 0);
+const port = recorder !== undefined ? (recorder.address as { port: number }).port : (floor?.port ?? 0);
+console.log(JSON.stringify({ port, workerTid }));
 const lines = createInterface({ input: process.stdin });
 await new Promise((r) => lines.once('line', r));
 
 // Pacing: every millisecond, the records that have fallen due. At rate 0 the app is idle.
 let made = 0;
+let lastProbe = 0;
 const t0 = performance.now();
 const origin = performance.timeOrigin;
 const tick =
   rate > 0
     ? setInterval(() => {
-        const due = Math.floor(((performance.now() - t0) * rate) / 1000);
+        const now = performance.now();
+        const due = Math.floor(((now - t0) * rate) / 1000);
+        // At low rates one record in PROBE_EVERY would give a handful of latency samples: the
+        // first record due after PROBE_MIN_MS without a probe is one too.
+        if (made < due && now - lastProbe >= PROBE_MIN_MS) {
+          made++;
+          lastProbe = now;
+          probe.set(origin + now);
+        }
         while (made < due) {
           if (++made % PROBE_EVERY === 0) probe.set(origin + performance.now());
           else counter.increment();
@@ -83,8 +103,12 @@ const result: AppResult = {
   made: made - made0,
   ringFull: (stats?.dropped.ringFull ?? 0) - (stats0?.dropped.ringFull ?? 0),
   clientQueue: (stats?.dropped.clientQueue ?? 0) - (stats0?.dropped.clientQueue ?? 0),
-  wakeups: (stats?.wakeups ?? 0) - (stats0?.wakeups ?? 0),
+  wakeups: floor !== undefined ? Math.round(measuredMs / Number(flushArg)) : (stats?.wakeups ?? 0) - (stats0?.wakeups ?? 0),
 };
 console.log(JSON.stringify(result));
 await recorder?.close();
+if (floor !== undefined) {
+  floor.thread.postMessage('stop');
+  await floor.thread.terminate();
+}
 lines.close();

@@ -12,6 +12,8 @@ import { fmt, percentile, table } from './measure.js';
 export const PROBE_NAME = 'bench_probe';
 /** One record in this many is a probe. */
 export const PROBE_EVERY = 1000;
+/** …and at least one every this many ms (so that low rates give enough samples). */
+export const PROBE_MIN_MS = 10;
 
 /** What bench/cpu-app.ts reports. */
 export interface AppResult {
@@ -98,7 +100,7 @@ export interface WorkerGc {
 }
 
 /** Runs the app once; with `client`, reads what its exporter sends. With `traceGc`, collects V8's GC trace. */
-async function runApp(mode: 'ours' | 'none', rate: number, client: boolean, warmS: number, seconds: number, flushMs: number, traceGc = false) {
+async function runApp(mode: 'ours' | 'none' | 'floor', rate: number, client: boolean, warmS: number, seconds: number, flushMs: number, traceGc = false) {
   const flags = traceGc ? ['--trace-gc', '--expose-gc'] : [];
   const child = spawn(process.execPath, [...flags, APP, mode, String(rate), String(warmS), String(seconds), String(flushMs)], {
     stdio: ['pipe', 'pipe', traceGc ? 'pipe' : 'inherit'],
@@ -155,19 +157,19 @@ export async function gcTrace(rate: number, seconds: number): Promise<WorkerGc> 
 const pct = (ms: number, of: number) => (ms / of) * 100;
 
 export async function runCpu(quick: boolean, log: (s: string) => void): Promise<{ rows: CpuRow[]; sweep: CpuRow[]; gc: WorkerGc; text: string }> {
-  const warm = quick ? 0.2 : 1;
+  const warm = quick ? 0.2 : 3; // long enough for the worker's code to be optimized at low rates (JIT tiering counts calls)
   const seconds = quick ? 0.3 : 5;
   const rates = quick ? [0, 1000] : [0, 1000, 10_000, 100_000, 1_000_000];
   const baseline = new Map<number, number>();
   const rows: CpuRow[] = [];
-  const measure = async (label: string, rate: number, client: boolean, flushMs: number, secs = seconds): Promise<CpuRow> => {
+  const measure = async (label: string, rate: number, client: boolean, flushMs: number, secs = seconds, mode: 'ours' | 'floor' = 'ours'): Promise<CpuRow> => {
     if (!baseline.has(rate)) {
       log(`cpu: baseline (no exporter) at ${fmt(rate)}/s …`);
       const b = await runApp('none', rate, false, warm, secs, flushMs);
       baseline.set(rate, pct(b.result.cpuMs.main + b.result.cpuMs.other, b.result.measuredMs));
     }
     log(`cpu: ${label} …`);
-    const { result: r, reader } = await runApp('ours', rate, client, warm, secs, flushMs);
+    const { result: r, reader } = await runApp(mode, rate, client, warm, secs, flushMs);
     const total = pct(r.cpuMs.main + r.cpuMs.worker + r.cpuMs.other, r.measuredMs);
     const exporterPct = total - baseline.get(rate)!;
     const lat = [...reader.latencies].sort((a, b) => a - b);
@@ -182,7 +184,7 @@ export async function runCpu(quick: boolean, log: (s: string) => void): Promise<
       totalPct: total,
       baselinePct: baseline.get(rate)!,
       exporterPct,
-      usPerRecord: r.made > 0 ? ((exporterPct / 100) * r.measuredMs * 1000) / r.made : Number.NaN,
+      usPerRecord: r.made > 0 && mode === 'ours' ? ((exporterPct / 100) * r.measuredMs * 1000) / r.made : Number.NaN,
       made: r.made,
       received: reader.frames,
       ringFull: r.ringFull,
@@ -195,11 +197,17 @@ export async function runCpu(quick: boolean, log: (s: string) => void): Promise<
   rows.push(await measure('no client, app idle', 0, false, 50));
   rows.push(await measure('no client, 1k records/s', 1000, false, 50));
   for (const rate of rates) rows.push(await measure(`1 client, ${fmt(rate, 0)} records/s`, rate, true, 50));
+  // What this machine charges for the least any batching exporter does at 1 k records/s: a
+  // thread that wakes every 50 ms and writes one batch (no exporter; bench/floor-thread.ts).
+  rows.push(await measure('floor: timer + one write per 50 ms', 1000, true, 50, seconds, 'floor'));
   // The flush interval's trade-off: CPU against latency.
   const sweep: CpuRow[] = [];
   if (!quick) {
     for (const rate of [1000, 100_000]) {
-      for (const flushMs of [10, 20, 100, 200]) sweep.push(await measure(`flushIntervalMs ${flushMs}, ${fmt(rate, 0)}/s`, rate, true, flushMs, 3));
+      for (const flushMs of [10, 20, 50, 100, 200]) {
+        sweep.push(await measure(`flushIntervalMs ${flushMs}, ${fmt(rate, 0)}/s`, rate, true, flushMs, 3));
+        if (rate === 1000) sweep.push(await measure(`  floor: timer + write per ${flushMs} ms`, rate, true, flushMs, 3, 'floor'));
+      }
     }
   }
   const head = ['', 'worker %', 'app thread %', 'other threads %', 'process %', 'baseline %', 'exporter %', 'µs/record', 'wake-ups/s', 'p50 ms', 'p99 ms', 'lost'];

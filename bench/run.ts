@@ -1,11 +1,12 @@
 // `npm run bench [-- section… | --quick | tune --rate R --burst B --clients N]`
-// Sections: hotpath, e2e, clients, threads, gc, relay, cpu, app (default: all of them). Results go to bench/results/ as
+// Sections: hotpath, e2e, clients, threads, gc, relay, client, cpu, app (default: all of them). Results go to bench/results/ as
 // JSON plus a readable .md table (with --quick, to a temporary folder: a smoke run, no timing).
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runApp } from './app.js';
+import { runClientBench } from './client.js';
 import { runCpu } from './cpu.js';
 import { runRuntimeCost } from './runtime.js';
 import { runE2E, type E2EResult, type Load } from './e2e.js';
@@ -28,8 +29,8 @@ const { values, positionals } = parseArgs({
   },
 });
 const quick = values.quick ?? false;
-const sections = positionals.length > 0 ? positionals : ['hotpath', 'e2e', 'clients', 'threads', 'gc', 'relay', 'cpu', 'app'];
-const known = new Set(['hotpath', 'e2e', 'clients', 'threads', 'gc', 'relay', 'cpu', 'app', 'tune']);
+const sections = positionals.length > 0 ? positionals : ['hotpath', 'e2e', 'clients', 'threads', 'gc', 'relay', 'client', 'cpu', 'app'];
+const known = new Set(['hotpath', 'e2e', 'clients', 'threads', 'gc', 'relay', 'client', 'cpu', 'app', 'tune']);
 for (const s of sections) if (!known.has(s)) throw new Error(`unknown section ${s}; use ${[...known].join(', ')}`);
 
 const started = new Date();
@@ -152,6 +153,15 @@ if (sections.includes('relay')) {
       `\`fast\`: the client's MetricReader, series bound once per key; \`events\`: protobuf-es fromBinary and an event object per frame (the old path).\n\n` +
       `Decode + aggregate into one relay store on one thread, frames in memory (no sockets): ${r.inMemory.map((m) => `${m.decoder} ${fmt(m.median)}/s median (min ${fmt(m.min)})`).join(', ')}.\n` +
       `Memory: ${r.bytesPerSeries.toFixed(0)} bytes of heap per series (100 000 series, a third each counters, gauges, histograms, through a real relay on one thread).\n`,
+  );
+}
+
+if (sections.includes('client')) {
+  log('client …');
+  const c = await runClientBench(quick);
+  results.client = c.result;
+  say(
+    `## Client: decode + aggregate into the observer's model, one thread (events/s over 7 interleaved rounds of ≥ 300 ms after a warm-up round; real frames from the exporter's encoder, ${c.result.bytesPerFrame.toFixed(1)} bytes each)\n\n\`\`\`\n${c.text}\n\`\`\`\n`,
   );
 }
 

@@ -7,6 +7,7 @@ import { connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { EventSchema, type Event } from '../src/gen/event_pb.js';
 import { TcpBuilder, type BoundAddress, type TcpRecorder } from '../src/index.js';
+import type { HistogramState } from '../src/client/index.js';
 import type { Step } from './fixtures/script-thread.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -192,4 +193,15 @@ export function startThread(recorder: TcpRecorder, script: Step[], end: 'exit' |
     done,
     signalled: (step) => (seen.has(step) ? Promise.resolve() : new Promise((r) => waiting.set(step, r))),
   };
+}
+
+/** A histogram aggregation that keeps every value, to see what a series model hands it. */
+export class Values implements HistogramState {
+  values: number[] = [];
+  record(v: number): void {
+    this.values.push(v);
+  }
+  reset(): void {
+    this.values = [];
+  }
 }

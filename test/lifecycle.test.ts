@@ -52,6 +52,29 @@ test('a unix socket is created with mode 0600 and removed on close', { skip: pro
   assert.equal(existsSync(path), false);
 });
 
+test('a socket file left by a process that died is replaced; one a live exporter listens on is not', { skip: process.platform === 'win32' }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'mtcp-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'metrics.sock');
+  // A process killed outright leaves its socket file behind, with nobody listening on it.
+  const child = spawn(process.execPath, ['-e', `require('node:net').createServer().listen(${JSON.stringify(path)}, () => console.log('up'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise((r) => child.stdout.once('data', r));
+  child.kill('SIGKILL');
+  await new Promise((r) => child.once('exit', r));
+  assert.ok(existsSync(path), 'the dead process left its socket');
+
+  const recorder = await new TcpBuilder().listenAddress({ path }).build();
+  t.after(() => recorder.close());
+  const client = await TestClient.connect(recorder.address);
+  t.after(() => client.close());
+  await waitFor('client', () => recorder.stats().clients === 1);
+
+  // A second exporter on the same path must not take it from the live one.
+  await assert.rejects(new TcpBuilder().listenAddress({ path }).build(), (e: Error & { code?: string; cause?: { code?: string } }) => e.code === 'IO' && e.cause?.code === 'EADDRINUSE');
+  recorder.counter('still_mine').increment();
+  await waitFor('the live exporter still serves its socket', () => client.frames().length === 1);
+});
+
 test('binding a wildcard address warns once that metrics become readable from the network', async () => {
   const warnings: Error[] = [];
   const onWarning = (w: Error) => warnings.push(w);

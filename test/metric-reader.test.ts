@@ -6,14 +6,14 @@ import { create, toBinary } from '@bufbuild/protobuf';
 import { BinaryWriter, WireType, sizeDelimitedPeek } from '@bufbuild/protobuf/wire';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { test } from 'node:test';
 import { TcpBuilder } from '../src/index.js';
 import * as seedPb from '../src/gen/event_pb.js';
 import * as observerPb from '../src/gen/observer_event_pb.js';
-import { ClientError, MetricReader, SeriesModel, TcpClient, toClientEvent, type ClientEvent, type HistogramState, type MetricOp } from '../src/client/index.js';
+import { ClientError, MetricReader, SeriesModel, TcpClient, toClientEvent, type ClientEvent, type MetricOp } from '../src/client/index.js';
 import { Rng, baseSeed, chunks, framed, type WireProtocol } from './fuzz-input.js';
-import { waitFor } from './helpers.js';
+import { Values, waitFor } from './helpers.js';
 
 const PROTOCOLS: WireProtocol[] = ['seed', 'observer-0.11'];
 
@@ -56,19 +56,8 @@ function fast(pieces: Uint8Array[], protocol: WireProtocol | 'auto', maxKeys = N
   return { events };
 }
 
-/** Every histogram observation, in order. */
-class Recorded implements HistogramState {
-  values: number[] = [];
-  record(v: number): void {
-    this.values.push(v);
-  }
-  reset(): void {
-    this.values = [];
-  }
-}
-
 /** A model's series as comparable data. */
-function state(model: SeriesModel<Recorded>): unknown[] {
+function state(model: SeriesModel<Values>): unknown[] {
   return [...model.series.values()].map((s) => [s.kind, s.name, s.labels, s.total, s.value, s.histogram?.values]);
 }
 
@@ -85,9 +74,9 @@ function check(bytes: Uint8Array, protocol: WireProtocol, what: string, cuts: 'e
     for (let i = 0; i < 5; i++) assert.deepEqual(fast(chunks(cuts, bytes), protocol), want, `${what}: random chunks (seed ${cuts.seed})`);
   }
   // The aggregate of the fast path equals the reference's events applied one by one.
-  const slow = new SeriesModel({ histogram: () => new Recorded() });
+  const slow = new SeriesModel({ histogram: () => new Values() });
   for (const e of want.events) slow.apply(e);
-  const model = new SeriesModel({ histogram: () => new Recorded() });
+  const model = new SeriesModel({ histogram: () => new Values() });
   const reader = new MetricReader({ protocol, maxKeys: Number.POSITIVE_INFINITY });
   const feed = model.feed();
   reader.push(bytes);
@@ -235,7 +224,7 @@ test('MetricReader: u64 counters above 2^53, -0, NaN and multi-byte UTF-8 are ex
     const bytes = Buffer.concat(frames.map(framed));
     const { events } = check(bytes, protocol, protocol);
     assert.deepEqual(events.map((e) => (e as { op: { value: bigint } }).op.value), COUNTS);
-    const model = new SeriesModel({ histogram: () => new Recorded() });
+    const model = new SeriesModel({ histogram: () => new Values() });
     const reader = new MetricReader({ protocol });
     reader.push(bytes);
     model.feed().drain(reader);
@@ -335,7 +324,7 @@ test('MetricReader: keys past maxKeys are refused and counted, never remembered;
   // Rounds over the six keys, 100 times: with a cap of 3, only k0..k2 are decoded.
   const bytes = Buffer.concat(Array.from({ length: 600 }, (_, i) => framed(body(i % 6))));
   const reader = new MetricReader({ maxKeys: 3 });
-  const model = new SeriesModel({ histogram: () => new Recorded() });
+  const model = new SeriesModel({ histogram: () => new Values() });
   for (const piece of chunks(new Rng(baseSeed()), bytes)) {
     reader.push(piece);
     model.feed().drain(reader);
@@ -355,7 +344,7 @@ test('TcpClient.consume: a real exporter streamed through the reader; refused fr
   t.after(() => recorder.close());
   const { port } = recorder.address as { port: number };
   const client = new TcpClient(`127.0.0.1:${port}`, { maxKeys: 2 });
-  const model = new SeriesModel({ histogram: () => new Recorded() });
+  const model = new SeriesModel({ histogram: () => new Values() });
   const feed = model.feed();
   const done = client.consume((reader) => feed.drain(reader));
   assert.throws(() => client.consume(() => {}), TypeError);
@@ -367,4 +356,30 @@ test('TcpClient.consume: a real exporter streamed through the reader; refused fr
   await done;
   assert.deepEqual([...model.series.values()].map((s) => s.total), [2000n, 2000n]);
   assert.equal(client.reader.refusedFrames, 1000);
+});
+
+test("TcpClient.consume: a reset on 'connect' is exact at the connection boundary", async (t) => {
+  // Each connection gets 20 000 increments of 1 (many chunks), then the server ends it.
+  const body = toBinary(seedPb.EventSchema, create(seedPb.EventSchema, { event: { case: 'metric', value: { name: 'jobs', value: { case: 'counter', value: { value: 1n } } } } }));
+  const burst = Buffer.concat(Array.from({ length: 20_000 }, () => framed(body)));
+  let connections = 0;
+  const server = createServer((s) => {
+    connections++;
+    s.end(burst);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  t.after(() => new Promise<void>((r) => server.close(() => r())));
+  const { port } = server.address() as { port: number };
+  const client = new TcpClient(`127.0.0.1:${port}`, { reconnect: { initialDelayMs: 10 } });
+  const model = new SeriesModel({ histogram: () => new Values() });
+  const feed = model.feed();
+  const totals: bigint[] = [];
+  client.on('connect', () => model.resetScope(''));
+  client.on('disconnect', () => totals.push(model.seriesNamed('counter', 'jobs')[0]?.total ?? 0n));
+  const done = client.consume((reader) => feed.drain(reader));
+  await waitFor('three connections', () => totals.length >= 3);
+  await client.close();
+  await done;
+  assert.ok(connections >= 3);
+  assert.deepEqual(totals.slice(0, 3), [20_000n, 20_000n, 20_000n], 'each connection counted alone, whole');
 });

@@ -1,18 +1,8 @@
 // The client's series model, shared by the observer and the relay.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { SeriesModel, seriesKind, type ClientEvent, type HistogramState, type MetricOp } from '../src/client/index.js';
-
-/** A histogram aggregation that keeps every value, to see what the model hands it. */
-class Values implements HistogramState {
-  values: number[] = [];
-  record(v: number): void {
-    this.values.push(v);
-  }
-  reset(): void {
-    this.values = [];
-  }
-}
+import { SeriesModel, seriesKind, type ClientEvent, type MetricOp } from '../src/client/index.js';
+import { Values } from './helpers.js';
 
 const metric = (name: string, op: MetricOp, labels: Record<string, string> = {}): ClientEvent => ({ kind: 'metric', name, labels, op });
 

@@ -33,6 +33,8 @@ export class FrameCursor {
   private chunk: Uint8Array = EMPTY;
   private chunkView: DataView = this.view;
   private pos = 0;
+  /** Where the bytes pushed end in `chunk`. */
+  private chunkEnd = 0;
   private len = 0;
   private lenBytes = 0;
   private carry: Uint8Array = EMPTY;
@@ -57,20 +59,22 @@ export class FrameCursor {
 
   /** Whether the last chunk pushed still has bytes that {@link next} has not walked. */
   get unread(): boolean {
-    return this.pos < this.chunk.length;
+    return this.pos < this.chunkEnd;
   }
 
   /**
-   * Takes the next chunk of the stream. Do not change `chunk` until {@link next} returned
-   * `false` for it.
+   * Takes the next chunk of the stream: `chunk[0, end)`, with `view` a DataView over `chunk`
+   * (pass one that you keep, with a buffer that you reuse, and nothing is allocated). Do not
+   * change those bytes until {@link next} returned `false` for them.
    * @throws TypeError when the previous chunk was not read to its end; the stream's error
    *   if it failed.
    */
-  push(chunk: Uint8Array): void {
+  push(chunk: Uint8Array, view = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength), end = chunk.length): void {
     if (this.failure !== undefined) throw this.failure;
     if (this.unread) throw new TypeError('push() before next() returned false for the previous chunk');
     this.chunk = chunk;
-    this.chunkView = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    this.chunkView = view;
+    this.chunkEnd = end;
     this.pos = 0;
   }
 
@@ -83,12 +87,14 @@ export class FrameCursor {
   next(): boolean {
     if (this.failure !== undefined) throw this.failure;
     const chunk = this.chunk;
-    const end = chunk.length;
+    const end = this.chunkEnd;
     let pos = this.pos;
     while (pos < end) {
       if (this.carrying >= 0) {
         const n = Math.min(this.carrying - this.filled, end - pos);
-        this.carry.set(chunk.subarray(pos, pos + n), this.filled);
+        // A short piece is copied byte by byte: subarray() would allocate a view.
+        if (n < 256) for (let i = 0; i < n; i++) this.carry[this.filled + i] = chunk[pos + i]!;
+        else this.carry.set(chunk.subarray(pos, pos + n), this.filled);
         this.filled += n;
         pos += n;
         if (this.filled < this.carrying) continue;
@@ -130,6 +136,7 @@ export class FrameCursor {
   /** Forgets an unfinished frame and the rest of the chunk: a new connection starts. */
   restart(): void {
     this.chunk = EMPTY;
+    this.chunkEnd = 0;
     this.pos = 0;
     this.len = 0;
     this.lenBytes = 0;

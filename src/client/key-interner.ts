@@ -142,10 +142,17 @@ function finish(h: number): number {
   return h ^ (h >>> 16);
 }
 
-/** Whether `x[i, i + n)` equals `y[j, j + n)`, compared four bytes at a time. */
+/** Whether `x[i, i + n)` equals `y[j, j + n)`, compared eight bytes at a time (two words, one branch). */
 function same(x: Uint8Array, xv: DataView, i: number, y: Uint8Array, yv: DataView, j: number, n: number): boolean {
   const end = i + n;
-  for (; i + 4 <= end; i += 4, j += 4) if (xv.getInt32(i, true) !== yv.getInt32(j, true)) return false;
+  for (; i + 8 <= end; i += 8, j += 8) {
+    if (((xv.getInt32(i, true) ^ yv.getInt32(j, true)) | (xv.getInt32(i + 4, true) ^ yv.getInt32(j + 4, true))) !== 0) return false;
+  }
+  if (i + 4 <= end) {
+    if (xv.getInt32(i, true) !== yv.getInt32(j, true)) return false;
+    i += 4;
+    j += 4;
+  }
   for (; i < end; i++, j++) if (x[i] !== y[j]) return false;
   return true;
 }

@@ -98,6 +98,9 @@ export class MetricReader {
 
   private readonly cursor: FrameCursor;
   private readonly keys = new KeyInterner();
+  /** Chunks are copied here (one memcpy) so that one DataView serves them all: nothing per chunk. */
+  private own = new Uint8Array(64 * 1024);
+  private ownView = new DataView(this.own.buffer);
   private readonly protocol: ClientProtocol | 'auto';
   /** With `'auto'`: the format seen since the last restart, once a metric frame told. */
   private detected: ClientProtocol | undefined;
@@ -139,14 +142,19 @@ export class MetricReader {
   }
 
   /**
-   * Takes the next chunk of the stream. Do not change `chunk` until {@link next} returned
-   * `undefined` for it.
+   * Takes the next chunk of the stream (copied: `chunk` is yours again at once).
    * @throws TypeError when the previous chunk was not read to its end; the stream's error if
    *   it failed.
    */
   push(chunk: Uint8Array): void {
     if (this.failure !== undefined) throw this.failure;
-    this.cursor.push(chunk);
+    if (this.cursor.unread) this.cursor.push(chunk); // throws the misuse
+    if (chunk.length > this.own.length) {
+      this.own = new Uint8Array(chunk.length);
+      this.ownView = new DataView(this.own.buffer);
+    }
+    this.own.set(chunk);
+    this.cursor.push(this.own, this.ownView, chunk.length);
   }
 
   /**

@@ -16,6 +16,11 @@ export const HISTOGRAM_WINDOW_MS = 30_000;
 /** DDSketch relative accuracy: quantiles within 1 % of the true value. */
 const ACCURACY = 0.01;
 
+/** The time histogram windows go by, set once per chunk of frames (a field read per observation costs nothing). */
+class Clock {
+  constructor(public now: number) {}
+}
+
 /**
  * Observations over a sliding window: two DDSketches (the same sketch the Rust observer uses),
  * the older dropped every window, so quantiles reflect the last one to two windows. A sketch
@@ -27,22 +32,22 @@ class WindowedSketch implements HistogramState {
   private rotatedAt: number;
 
   constructor(
-    private readonly now: () => number,
+    private readonly clock: Clock,
     private readonly onSkip: () => void,
   ) {
-    this.rotatedAt = now();
+    this.rotatedAt = clock.now;
   }
 
   record(v: number): void {
     if (!Number.isFinite(v)) return this.onSkip();
-    this.rotate(this.now());
+    this.rotate(this.clock.now);
     this.current.accept(v);
   }
 
   reset(): void {
     this.current = new DDSketch({ relativeAccuracy: ACCURACY });
     this.previous = new DDSketch({ relativeAccuracy: ACCURACY });
-    this.rotatedAt = this.now();
+    this.rotatedAt = this.clock.now;
   }
 
   summary(now: number): { count: number; min: number; p50: number; p99: number; p999: number; max: number } | undefined {
@@ -96,16 +101,15 @@ export class ObserverModel {
   private readonly feed: SeriesFeed<WindowedSketch>;
   /** Each row's `name [labels]` text, made once. */
   private readonly texts = new WeakMap<Series<WindowedSketch>, string>();
-  /** The time histogram windows go by: read once per chunk of frames, not per observation. */
-  private clock: number;
+  private readonly clock: Clock;
   /** Frames the reader skipped (past its key cap), as of the last {@link drain}. */
   private readerRefused = 0;
   /** Histogram values that were not finite, so not summarised. */
   skipped = 0;
 
   constructor(private readonly now: () => number = Date.now) {
-    this.clock = now();
-    this.model = new SeriesModel({ histogram: () => new WindowedSketch(() => this.clock, () => void this.skipped++) });
+    this.clock = new Clock(now());
+    this.model = new SeriesModel({ histogram: () => new WindowedSketch(this.clock, () => void this.skipped++) });
     this.feed = this.model.feed();
   }
 
@@ -128,13 +132,13 @@ export class ObserverModel {
 
   /** Applies one typed event. */
   apply(ev: ClientEvent): void {
-    this.clock = this.now();
+    this.clock.now = this.now();
     this.model.apply(ev);
   }
 
   /** Applies every frame `reader` holds (the fast path: `client.consume((r) => model.drain(r))`). */
   drain(reader: MetricReader): void {
-    this.clock = this.now();
+    this.clock.now = this.now();
     this.feed.drain(reader);
     this.readerRefused = reader.refusedFrames;
   }

@@ -1,5 +1,5 @@
-import { chmodSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import { chmodSync, unlinkSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { BoundAddress, ListenAddress } from '../../shared/address.js';
 import { Chunk } from '../chunk.js';
 import type { MetadataStore } from '../metadata.js';
@@ -54,8 +54,22 @@ export class Transport {
     };
   }
 
-  /** Binds; rejects with the OS error. A unix socket gets mode 0600. */
-  listen(addr: ListenAddress): Promise<BoundAddress> {
+  /**
+   * Binds; rejects with the OS error. A unix socket gets mode 0600. A socket file nobody listens
+   * on (left by a process that died without closing) is replaced; one that a live process
+   * listens on is not (EADDRINUSE).
+   */
+  async listen(addr: ListenAddress): Promise<BoundAddress> {
+    try {
+      return await this.bind(addr);
+    } catch (err) {
+      if (!('path' in addr) || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || !(await isStaleSocket(addr.path))) throw err;
+      unlinkSync(addr.path);
+      return this.bind(addr);
+    }
+  }
+
+  private bind(addr: ListenAddress): Promise<BoundAddress> {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
       const done = (): void => {
@@ -164,6 +178,18 @@ export class Transport {
     this.opts.counters.changed();
     this.opts.onClients(this.clients.size);
   }
+}
+
+/** Whether the socket file at `path` has no listener: a connection to it is refused. */
+function isStaleSocket(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = connect(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(false);
+    });
+    probe.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
+  });
 }
 
 function sleep(ms: number): Promise<void> {
