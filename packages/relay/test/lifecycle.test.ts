@@ -40,17 +40,22 @@ test(
     await app.send({ op: 'clients', n: 1 });
     await prom.until('up', [1]); // Prometheus scrapes the relay
 
-    // A stream at 150k/s for 4 s. Once Prometheus has a value, the connection is cut with frames
-    // in flight; the relay reconnects at once and the stream goes on over the new connection.
-    const streaming = app.send({ op: 'count', name: 'hits', n: 600_000, rate: 150_000 });
-    await waitUntil('Prometheus to see the first connection', async () => ((await prom.query('hits_total'))[0] ?? 0) > 0, 30_000);
+    // A stream of 900 000 at 150k/s (6 s). Once Prometheus has seen half of it, the connection is
+    // cut with frames in flight; the relay reconnects at once and the stream goes on over the new
+    // connection, which then carries less than Prometheus saw: the reset is visible.
+    const n = 900_000;
+    const streaming = app.send({ op: 'count', name: 'hits', n, rate: 150_000 });
+    await waitUntil('Prometheus to see half the stream', async () => ((await prom.query('hits_total'))[0] ?? 0) >= n / 2, 30_000);
     proxy.cut();
     const stats = await streaming;
     assert.equal(stats.clients, 1, 'the relay came back while the stream went on');
     assert.equal(proxy.delivered.length, 2);
     assert.ok(incrementsIn(proxy.delivered[0]!, 'hits') > 0n);
-    // What the relay must show: the increments the second connection carried, exactly.
-    const second = incrementsIn(proxy.delivered[1]!, 'hits');
+    // What the relay must show: the increments the second connection carried, exactly, once the
+    // exporter has sent everything (nothing new on it for half a second).
+    const carried = proxy.delivered[1]!;
+    for (let seen = -1; seen !== carried.length; await new Promise((r) => setTimeout(r, 500))) seen = carried.length;
+    const second = incrementsIn(carried, 'hits');
     assert.ok(second > 0n);
     await waitUntil('the relay to count the second connection', async () => (await totalOf(relay, 'hits')) === second, 20_000).catch(async (err: Error) => {
       throw new Error(`${err.message}: relay ${await totalOf(relay, 'hits')}, second connection ${second}`);
