@@ -7,9 +7,8 @@
 import { PerformanceObserver } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
-import { ObserverModel } from '../packages/observer/src/model.js';
 import { normalizeKey } from '../src/app/key.js';
-import { FrameDecoder, MetricReader, SeriesModel, toClientEvent, type HistogramState } from 'metrics-exporter-tcp/client';
+import { FrameDecoder, MetricReader, SeriesModel, toClientEvent, type ClientEvent, type HistogramState } from 'metrics-exporter-tcp/client';
 import { FrameEncoder, GaugeOp } from '../src/worker/encoder.js';
 import { KeyTable } from '../src/worker/keys.js';
 import { fmt, summary, table } from './measure.js';
@@ -36,6 +35,17 @@ export interface ClientBenchResult {
   rows: ClientBenchRow[];
   gc: ClientGcTrace[];
 }
+
+/** What the bench uses of the observer's model. */
+interface ObserverModelLike {
+  apply(ev: ClientEvent): void;
+  drain(reader: MetricReader): void;
+}
+// The observer package's own build of its model (`npm run build` builds it; the package emits
+// no declarations, hence the shape above). Importing its source instead would compile a copy
+// that `tsc -b` does not see change.
+const observerModel = 'metrics-exporter-tcp-observer/dist/src/model.js';
+const { ObserverModel } = (await import(observerModel)) as { ObserverModel: new () => ObserverModelLike };
 
 const CHUNK = 64 * 1024;
 /** Frames per encoder batch: one timestamp each, as the worker writes them. */

@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import { TcpBuilder } from '../src/index.js';
 import * as seedPb from '../src/gen/event_pb.js';
 import * as observerPb from '../src/gen/observer_event_pb.js';
-import { ClientError, MetricReader, SeriesModel, TcpClient, toClientEvent, type ClientEvent, type MetricOp } from '../src/client/index.js';
+import { ClientError, MetricReader, SeriesModel, TcpClient, sampleStream, toClientEvent, type ClientEvent, type MetricOp } from '../src/client/index.js';
 import { Rng, baseSeed, chunks, framed, type WireProtocol } from './fuzz-input.js';
 import { Values, waitFor } from './helpers.js';
 
@@ -314,6 +314,14 @@ for (const protocol of PROTOCOLS) {
     assert.deepEqual(fast([bytes], 'auto'), { events }, 'auto tells the format');
   });
 }
+
+test('sampleStream (for warming up) is a valid stream of either format, read alike by both paths', () => {
+  for (const protocol of PROTOCOLS) {
+    const { events, error } = check(sampleStream(protocol, 300), protocol, `sample ${protocol}`, new Rng(baseSeed()));
+    assert.equal(error, undefined);
+    assert.equal(events.length, 3 + 300);
+  }
+});
 
 // ---- The key cap ----
 
