@@ -5,6 +5,7 @@ import { SeriesBudget } from './budget.js';
 import { applierFor, type DecoderName } from './appliers.js';
 import { ExporterLink, type LinkState } from './exporter-link.js';
 import { RelayStore, viewOf, type SeriesView } from './store.js';
+import { warmUp } from './warm-up.js';
 
 /** What every reader of a relay shares (plain data: it is cloned into worker threads). */
 export interface ReaderSettings {
@@ -56,6 +57,7 @@ export class Reader {
     this.store = new RelayStore(settings.buckets, new SeriesBudget(settings.maxSeries, 0, settings.budget, slot), () =>
       log(`relay: more than ${settings.maxSeries} series; new series are refused`),
     );
+    warmUp(settings.decoder, settings.protocol, settings.buckets);
     // Often enough that nothing outlives stale-after by more than a quarter of it (or 1 s).
     this.sweeper = setInterval(() => this.sweep(Date.now()), Math.max(10, Math.min(1000, settings.staleAfterMs / 4)));
     this.sweeper.unref();
