@@ -49,6 +49,22 @@ export interface Prometheus {
   close(): Promise<void>;
 }
 
+/**
+ * A relay of `connect` serving /metrics, and a Prometheus scraping it; both closed after the
+ * test `t`.
+ */
+export async function relayScrapedByPrometheus(
+  t: { after(fn: () => unknown): void },
+  connect: string[],
+  extra: Partial<Parameters<typeof startRelay>[0]> = {},
+): Promise<{ relay: Relay; prom: Prometheus }> {
+  const relay = await startRelay(relayOptions(connect, { prometheus: '127.0.0.1:0', ...extra }));
+  t.after(() => relay.close());
+  const prom = await prometheusScraping(relay);
+  t.after(() => prom.close());
+  return { relay, prom };
+}
+
 export async function prometheusScraping(relay: Relay): Promise<Prometheus> {
   const target = relay.prometheus!.address as { host: string; port: number };
   const dir = mkdtempSync(join(tmpdir(), 'mtcp-prom-'));

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { TcpBuilder } from 'metrics-exporter-tcp';
 import { FrameDecoder, toClientEvent } from 'metrics-exporter-tcp/client';
 import { startRelay, type Relay } from '../src/run.js';
-import { NO_PROMETHEUS, PROMETHEUS, cuttableProxy, otlpReceiver, pacedApp, prometheusScraping, relayOptions, scrape } from './harness.js';
+import { NO_PROMETHEUS, PROMETHEUS, cuttableProxy, otlpReceiver, pacedApp, relayScrapedByPrometheus, relayOptions, scrape } from './harness.js';
 import { waitUntil } from './wait.js';
 
 const totalOf = async (relay: Relay, name: string) =>
@@ -33,10 +33,7 @@ test(
     t.after(() => app.kill());
     const proxy = await cuttableProxy(app.address);
     t.after(() => proxy.close());
-    const relay = await startRelay(relayOptions([proxy.address], { prometheus: '127.0.0.1:0', threads: 1 }));
-    t.after(() => relay.close());
-    const prom = await prometheusScraping(relay);
-    t.after(() => prom.close());
+    const { relay, prom } = await relayScrapedByPrometheus(t, [proxy.address], { threads: 1 });
     await app.send({ op: 'clients', n: 1 });
     await prom.until('up', [1]); // Prometheus scrapes the relay
 

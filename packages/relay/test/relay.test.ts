@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import type { MetricOp } from 'metrics-exporter-tcp/client';
 import { startRelay, type Relay } from '../src/run.js';
 import { DEFAULT_BUCKETS } from '../src/store.js';
-import { NO_PROMETHEUS, PROMETHEUS, otlpReceiver, prometheusScraping, relayOptions, type OtlpPoint as Point } from './harness.js';
+import { NO_PROMETHEUS, PROMETHEUS, otlpReceiver, relayScrapedByPrometheus, relayOptions, type OtlpPoint as Point } from './harness.js';
 import { waitFor, waitUntil } from './wait.js';
 
 /** Starts the exporter-app fixture; resolves with its address once it listens. */
@@ -28,10 +28,7 @@ function exporterApp(scale: number): Promise<{ child: ChildProcess; address: str
 test('two app instances → relay → a real Prometheus: exact sums, histogram counts, gauges', { skip: PROMETHEUS ? false : NO_PROMETHEUS, timeout: 60_000 }, async (t) => {
   const apps = await Promise.all([exporterApp(1), exporterApp(2)]);
   t.after(() => apps.forEach((a) => a.child.kill()));
-  const relay = await startRelay(relayOptions(apps.map((a) => a.address), { prometheus: '127.0.0.1:0' }));
-  t.after(() => relay.close());
-  const prom = await prometheusScraping(relay);
-  t.after(() => prom.close());
+  const { prom } = await relayScrapedByPrometheus(t, apps.map((a) => a.address));
   await prom.until('requests_total{service="api"}', [100, 200]);
   await prom.until('sum(requests_total)', [300]);
   await prom.until('latency_seconds_count', [10, 10]);

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { TcpBuilder } from 'metrics-exporter-tcp';
 import { startRelay } from '../src/run.js';
-import { NO_PROMETHEUS, PROMETHEUS, pacedApp, prometheusScraping, relayOptions } from './harness.js';
+import { NO_PROMETHEUS, PROMETHEUS, pacedApp, relayScrapedByPrometheus, relayOptions } from './harness.js';
 import { waitUntil } from './wait.js';
 
 /**
@@ -61,10 +61,7 @@ test(
   async (t) => {
     const app = await pacedApp();
     t.after(() => app.kill());
-    const relay = await startRelay(relayOptions([app.address], { prometheus: '127.0.0.1:0', threads: 1 }));
-    t.after(() => relay.close());
-    const prom = await prometheusScraping(relay);
-    t.after(() => prom.close());
+    const { prom } = await relayScrapedByPrometheus(t, [app.address], { threads: 1 });
     await app.send({ op: 'clients', n: 1 });
     const n = RATE * SECONDS;
     const stats = await app.send({ op: 'count', name: 'hits', n, rate: RATE });
