@@ -4,12 +4,15 @@
 import { parseArgs } from 'node:util';
 import { parseListenAddress, parseProtocol } from 'metrics-exporter-tcp/client';
 
-const USAGE = `usage: metrics-exporter-tcp-relay --connect host:port [--connect host:port …]
+const USAGE = `usage: metrics-exporter-tcp-relay --connect host:port|/path.sock|'/run/app/metrics-*.sock' [--connect …]
     --prometheus host:port                serve GET /metrics (Prometheus text format) there
     --otlp <url> [--otlp-interval <ms>]   push to an OTLP/HTTP metrics endpoint (default every 10000 ms)
     --buckets 0.005,0.01,…                histogram bucket bounds (default prom-client's)
     --max-series <n>                      series kept at most (default 100000)
-    --protocol auto|seed|observer-0.11    wire format (default auto: told by the first metric)`;
+    --protocol auto|seed|observer-0.11    wire format (default auto: told by the first metric)
+    --threads <n>                         threads reading exporters (default the number of cores, at most one per exporter)
+    --stale-after <s>                     drop the series of an exporter unreachable this long (default 300)
+    --expire-series                       also drop any series not updated for --stale-after`;
 
 function fail(message: string): never {
   process.stderr.write(`metrics-exporter-tcp-relay: ${message}\n${USAGE}\n`);
@@ -42,6 +45,9 @@ const { values, positionals } = check('arguments', () =>
       buckets: { type: 'string' },
       'max-series': { type: 'string', default: '100000' },
       protocol: { type: 'string', default: 'auto' },
+      threads: { type: 'string' },
+      'stale-after': { type: 'string', default: '300' },
+      'expire-series': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   }),
@@ -59,6 +65,9 @@ const buckets = values.buckets?.split(',').map((b) => (b.trim() === '' ? Number.
 if (buckets?.some((b, i) => !Number.isFinite(b) || (i > 0 && b <= buckets[i - 1]!))) fail('--buckets must be ascending numbers');
 const otlpIntervalMs = positive('--otlp-interval', values['otlp-interval']);
 const maxSeries = positive('--max-series', values['max-series']);
+const threads = values.threads === undefined ? undefined : positive('--threads', values.threads);
+if (threads !== undefined && !Number.isInteger(threads)) fail(`--threads must be a whole number, got ${values.threads}`);
+const staleAfterMs = positive('--stale-after', values['stale-after']) * 1000;
 
 // Stop on a signal, even while starting; give the last export a bounded time.
 let stopping: (() => void) | undefined;
@@ -76,6 +85,9 @@ try {
     otlpIntervalMs,
     buckets: buckets ?? DEFAULT_BUCKETS,
     maxSeries,
+    threads,
+    staleAfterMs,
+    expireSeries: values['expire-series'],
     log: process.stderr,
   });
 } catch (err) {

@@ -3,8 +3,10 @@
 import { createServer, type Server } from 'node:http';
 import type { BoundAddress, ListenAddress } from 'metrics-exporter-tcp';
 import type { Writable } from 'node:stream';
+import { HEALTH_NAMES, healthMetrics } from './health.js';
 import { exportLabels, familyName } from './naming.js';
-import type { RelaySeries, SeriesStore } from './store.js';
+import type { ReaderSnapshot } from './reader.js';
+import type { SeriesView } from './store.js';
 
 type PromValue = { value: number; labels: Record<string, string | number>; metricName?: string };
 
@@ -20,7 +22,7 @@ class Family {
     public help: string,
   ) {}
 
-  add(s: RelaySeries): void {
+  add(s: SeriesView): void {
     const labels = exportLabels(s.labels, s.scope, this.type === 'histogram');
     const id = JSON.stringify(labels);
     if (this.seen.has(id)) return;
@@ -49,15 +51,16 @@ class Family {
 
 /**
  * The families of one scrape, built afresh each time so that metadata arriving late (a unit
- * that renames a family, a description) always applies. A name that two kinds map to goes to
- * the first; the others are counted in `conflicts` and left out (Prometheus cannot hold both).
+ * that renames a family, a description) always applies: the relay's health first, then the
+ * exporters'. A name that two kinds map to goes to the first; the others are counted in
+ * `conflicts` and left out (Prometheus cannot hold both).
  */
-function families(store: SeriesStore): { families: Family[]; conflicts: number } {
+function families(snap: ReaderSnapshot): { families: Family[]; conflicts: number } {
   const byName = new Map<string, Family>();
-  const taken = new Set<string>(); // histogram _bucket/_sum/_count names too
+  const taken = new Set<string>(HEALTH_NAMES); // histogram _bucket/_sum/_count names too
   let conflicts = 0;
-  for (const s of store.series.values()) {
-    const meta = store.describe(s.name, s.scope);
+  for (const e of snap.exporters) for (const s of e.series) {
+    const meta = e.metadata.get(s.name);
     const name = familyName(s.name, s.kind, meta?.unit);
     let f = byName.get(name);
     if (f === undefined) {
@@ -76,7 +79,12 @@ function families(store: SeriesStore): { families: Family[]; conflicts: number }
     if (meta?.description !== undefined) f.help = meta.description;
     f.add(s);
   }
-  return { families: [...byName.values()], conflicts };
+  const health = healthMetrics(snap).map((h) => {
+    const f = new Family(h.name, h.type, h.help);
+    for (const { labels, value } of h.samples) f.values.push({ labels, value });
+    return f;
+  });
+  return { families: [...health, ...byName.values()], conflicts };
 }
 
 /** The relay's GET /metrics server. */
@@ -88,12 +96,12 @@ export interface PrometheusEndpoint {
 }
 
 /** Starts the /metrics endpoint. prom-client is imported here only, so recording apps never load it. */
-export async function servePrometheus(store: SeriesStore, listen: ListenAddress, log: Writable): Promise<PrometheusEndpoint> {
+export async function servePrometheus(snapshot: () => Promise<ReaderSnapshot>, listen: ListenAddress, log: Writable): Promise<PrometheusEndpoint> {
   const { Registry } = await import('prom-client');
   let reportedConflicts = 0;
   const scrape = async (): Promise<{ text: string; contentType: string }> => {
     const registry = new Registry();
-    const { families: fs, conflicts } = families(store);
+    const { families: fs, conflicts } = families(await snapshot());
     for (const f of fs) registry.registerMetric(f as never);
     if (conflicts > reportedConflicts) {
       log.write(`relay: ${conflicts} series left out of /metrics: their name is already used by another kind\n`);

@@ -1,14 +1,24 @@
-// The relay: reads any number of exporters and serves their metrics to
-// Prometheus (scrape) and/or an OpenTelemetry Collector (OTLP push).
+// The relay: reads any number of exporters (on one or more threads) and serves their metrics,
+// and its own health, to Prometheus (scrape) and/or an OpenTelemetry Collector (OTLP push).
+import { availableParallelism } from 'node:os';
 import type { Writable } from 'node:stream';
-import { TcpClient, parseListenAddress, type ClientProtocol } from 'metrics-exporter-tcp/client';
+import { parseListenAddress, type ClientProtocol } from 'metrics-exporter-tcp/client';
+import type { DecoderName } from './appliers.js';
+import { SeriesBudget } from './budget.js';
+import { parseExporterAddress } from './exporter-link.js';
 import { pushOtlp, type OtlpPusher } from './otlp.js';
 import { servePrometheus, type PrometheusEndpoint } from './prometheus.js';
-import { createStore, type SeriesStore } from './store.js';
+import { ReaderPool } from './reader-pool.js';
+import type { ReaderSnapshot } from './reader.js';
+import { globMatcher, isSocketGlob, watchSockets } from './socket-glob.js';
 
 /** What {@link startRelay} takes; the command's flags map onto it one to one. */
 export interface RelayOptions {
-  /** Exporter addresses (`host:port`, `[v6]:port` or a socket path); each becomes the `exporter` label. */
+  /**
+   * Exporter addresses (`host:port`, `[v6]:port` or a socket path); each becomes the `exporter`
+   * label. A socket path with wildcards in its file name (`/run/app/metrics-*.sock`) stands for
+   * every unix socket it matches, rescanned every `rescanMs`: one exporter per socket.
+   */
   readonly connect: readonly string[];
   /** The exporters' wire format; `'auto'` tells it from each connection's first metric frame. */
   readonly protocol: ClientProtocol | 'auto';
@@ -20,74 +30,100 @@ export interface RelayOptions {
   readonly otlpIntervalMs: number;
   /** Histogram bucket upper bounds, ascending. */
   readonly buckets: readonly number[];
-  /** Most series kept; beyond it new series are refused, counted and logged once. */
+  /** Most series kept (over all threads), at most 2^30; beyond it new series are refused, counted and logged once. */
   readonly maxSeries: number;
   /** Where the relay says what happens: connections, given-up exporters, refused series, export failures. */
   readonly log: Writable;
+  /** Threads reading exporters (the main thread is one): default the number of cores. Never more than there are exporters. */
+  readonly threads?: number;
+  /** An exporter unreachable this long (ms) has its series dropped from the exposition. Default 300 000. */
+  readonly staleAfterMs?: number;
+  /** Also drop any series not updated for `staleAfterMs`. Default false. */
+  readonly expireSeries?: boolean;
+  /** How often socket globs in `connect` are rescanned, in ms. Default 2000. */
+  readonly rescanMs?: number;
+  /**
+   * How streams are decoded: `'fast'` (default; the client's `MetricReader`, nothing allocated
+   * per frame) or `'events'` (protobuf-es `fromBinary` and an event object per frame, several
+   * times slower: the reference the bench compares with).
+   */
+  readonly decoder?: DecoderName;
 }
 
 /** A running relay. */
 export interface Relay {
-  /** Every exporter's series (the scope of each is the exporter's address). */
-  readonly store: SeriesStore;
   /** The /metrics endpoint, when `prometheus` was given. */
   readonly prometheus?: PrometheusEndpoint;
-  /** Connection state per exporter. */
-  readonly state: Map<string, 'connecting' | 'connected' | 'reconnecting' | 'failed'>;
+  /** Threads reading exporters now. */
+  readonly threads: number;
+  /** What every thread holds now: per exporter its state, events read, series and metadata. */
+  snapshot(): Promise<ReaderSnapshot>;
   /** Disconnects, pushes what OTLP has pending, and stops serving /metrics. */
   close(): Promise<void>;
 }
 
 /**
  * Connects to every exporter (reconnecting with back-off) and serves what they send to
- * Prometheus and/or OTLP. An exporter whose stream is malformed is given up for good and logged
- * with the error's code; the others keep flowing.
- * @throws TypeError without exporters, or without `prometheus` and `otlp`; rejects when the
- *   /metrics address cannot be bound.
+ * Prometheus and/or OTLP. A reconnect resets that exporter's counters and histograms exactly at
+ * the connection boundary. An exporter whose stream is malformed is given up for good and
+ * logged with the error's code; the others keep flowing.
+ * @throws TypeError without exporters, without `prometheus` and `otlp`, or for a malformed
+ *   address or option; rejects when the /metrics address cannot be bound.
  */
 export async function startRelay(o: RelayOptions): Promise<Relay> {
   if (o.connect.length === 0) throw new TypeError('startRelay needs at least one exporter address in connect');
   if (o.prometheus === undefined && o.otlp === undefined) throw new TypeError('startRelay needs prometheus and/or otlp');
-  const store = createStore(o.buckets, o.maxSeries, () =>
-    o.log.write(`relay: more than ${o.maxSeries} series; new series are refused\n`),
+  const globs = o.connect.filter(isSocketGlob);
+  const fixed = o.connect.filter((a) => !isSocketGlob(a));
+  globs.forEach(globMatcher);
+  fixed.forEach(parseExporterAddress);
+  const threads = o.threads ?? availableParallelism();
+  const staleAfterMs = o.staleAfterMs ?? 300_000;
+  const rescanMs = o.rescanMs ?? 2000;
+  if (!Number.isInteger(threads) || threads < 1) throw new TypeError(`threads must be a positive integer, got ${threads}`);
+  if (!Number.isInteger(o.maxSeries) || o.maxSeries < 1 || o.maxSeries > 2 ** 30) throw new TypeError(`maxSeries must be an integer from 1 to 2^30, got ${o.maxSeries}`);
+  for (const [name, v] of [['staleAfterMs', staleAfterMs], ['rescanMs', rescanMs]] as const) {
+    if (!(v > 0)) throw new TypeError(`${name} must be a positive number, got ${v}`);
+  }
+
+  const log = (line: string) => o.log.write(`${line}\n`);
+  const pool = new ReaderPool(
+    {
+      protocol: o.protocol,
+      buckets: o.buckets,
+      maxSeries: o.maxSeries,
+      budget: new SeriesBudget(o.maxSeries, threads).shared,
+      staleAfterMs,
+      expireSeries: o.expireSeries ?? false,
+      decoder: o.decoder ?? 'fast',
+    },
+    threads,
+    log,
   );
-  const prometheus = o.prometheus === undefined ? undefined : await servePrometheus(store, parseListenAddress(o.prometheus), o.log);
-  const otlp: OtlpPusher | undefined =
-    o.otlp === undefined ? undefined : await pushOtlp(store, o.buckets, o.otlp, o.otlpIntervalMs, o.maxSeries, o.log);
-  const state: Relay['state'] = new Map();
-  const clients = o.connect.map((address) => {
-    const client = new TcpClient(address, { protocol: o.protocol, reconnect: true });
-    state.set(address, 'connecting');
-    client.on('connect', () => {
-      // Totals count from this connection on: a reconnect is a counter reset.
-      store.resetScope(address);
-      state.set(address, 'connected');
-      o.log.write(`relay: connected to ${address}\n`);
-    });
-    client.on('disconnect', () => state.set(address, 'reconnecting'));
-    const done = (async () => {
-      for await (const ev of client) {
-        const s = store.apply(ev, address);
-        if (s !== undefined && otlp !== undefined && ev.kind === 'metric' && ev.op.type === 'histogramRecord') otlp.observe(s, ev.op.value);
-      }
-    })().catch((err: Error & { code?: string }) => {
-      // A garbage stream ends this exporter only; the others keep flowing. Its last values
-      // are not published forever.
-      state.set(address, 'failed');
-      store.dropScope(address);
-      o.log.write(`relay: ${address} disconnected for good (${err.code ?? err.name}): ${err.message}\n`);
-    });
-    return { client, done };
-  });
+  const snapshot = () => pool.snapshot();
+  let prometheus: PrometheusEndpoint | undefined;
+  let otlp: OtlpPusher | undefined;
+  try {
+    prometheus = o.prometheus === undefined ? undefined : await servePrometheus(snapshot, parseListenAddress(o.prometheus), o.log);
+    otlp = o.otlp === undefined ? undefined : await pushOtlp(snapshot, o.otlp, o.otlpIntervalMs, o.log);
+  } catch (err) {
+    await prometheus?.close();
+    throw err;
+  }
+  fixed.forEach((a) => pool.add(a));
+  const watcher = globs.length === 0 ? undefined : watchSockets(globs, rescanMs, (p) => pool.add(p), (p) => pool.remove(p));
   return {
-    store,
     prometheus,
-    state,
+    get threads() {
+      return pool.threads;
+    },
+    snapshot,
     async close() {
-      await Promise.all(clients.map((c) => c.client.close()));
-      await Promise.all(clients.map((c) => c.done));
-      await otlp?.close();
+      watcher?.close();
+      await pool.stop();
+      await otlp?.close(); // its last export reads the threads' final state
       await prometheus?.close();
+      await pool.close();
     },
   };
 }

@@ -1,25 +1,15 @@
 // The relay against a real Prometheus (scraping it, queried through its HTTP API) and a
 // loopback OTLP receiver; exporters run in child processes like separate app instances.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type IncomingMessage } from 'node:http';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer as createTcpServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
 import type { MetricOp } from 'metrics-exporter-tcp/client';
 import { startRelay, type Relay } from '../src/run.js';
 import { DEFAULT_BUCKETS } from '../src/store.js';
-import { waitFor } from './wait.js';
-
-const PROMETHEUS = spawnSync('prometheus', ['--version']).status === 0 ? 'prometheus' : undefined;
-const NO_PROMETHEUS = 'prometheus not found (Debian package prometheus; .ci/run installs it)';
-if (PROMETHEUS === undefined) {
-  if (process.env.CI) throw new Error(`${NO_PROMETHEUS}: CI must run the Prometheus test`);
-  console.log(`# SKIP Prometheus test: ${NO_PROMETHEUS}`);
-}
+import { NO_PROMETHEUS, PROMETHEUS, otlpReceiver, relayScrapedByPrometheus, relayOptions, type OtlpPoint as Point } from './harness.js';
+import { waitFor, waitUntil } from './wait.js';
 
 /** Starts the exporter-app fixture; resolves with its address once it listens. */
 function exporterApp(scale: number): Promise<{ child: ChildProcess; address: string }> {
@@ -35,62 +25,16 @@ function exporterApp(scale: number): Promise<{ child: ChildProcess; address: str
   });
 }
 
-async function freePort(): Promise<number> {
-  const s = createTcpServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
-function relayOptions(connect: string[], extra: Partial<Parameters<typeof startRelay>[0]>) {
-  return { connect, protocol: 'seed' as const, otlpIntervalMs: 200, buckets: DEFAULT_BUCKETS, maxSeries: 100_000, log: new PassThrough().resume(), ...extra };
-}
-
 test('two app instances → relay → a real Prometheus: exact sums, histogram counts, gauges', { skip: PROMETHEUS ? false : NO_PROMETHEUS, timeout: 60_000 }, async (t) => {
   const apps = await Promise.all([exporterApp(1), exporterApp(2)]);
   t.after(() => apps.forEach((a) => a.child.kill()));
-  const relay = await startRelay(relayOptions(apps.map((a) => a.address), { prometheus: '127.0.0.1:0' }));
-  t.after(() => relay.close());
-  const target = relay.prometheus!.address as { host: string; port: number };
-
-  const dir = mkdtempSync(join(tmpdir(), 'mtcp-prom-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(
-    join(dir, 'prometheus.yml'),
-    `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: relay\n    static_configs:\n      - targets: ['${target.host}:${target.port}']\n`,
-  );
-  const port = await freePort();
-  const prom = spawn(PROMETHEUS!, [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], {
-    stdio: 'ignore',
-  });
-  t.after(() => new Promise((r) => { prom.once('exit', r); prom.kill(); }));
-
-  const query = async (q: string): Promise<number[]> => {
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/api/v1/query?query=${encodeURIComponent(q)}`);
-      const body = (await res.json()) as { data?: { result: { value: [number, string] }[] } };
-      return (body.data?.result ?? []).map((r) => Number(r.value[1])).sort((a, b) => a - b);
-    } catch {
-      return [];
-    }
-  };
-  let last: number[] = [];
-  const until = async (q: string, want: number[]) => {
-    const end = Date.now() + 30_000;
-    while (Date.now() < end) {
-      last = await query(q);
-      if (JSON.stringify(last) === JSON.stringify(want)) return;
-      await new Promise((r) => setTimeout(r, 250));
-    }
-    assert.deepEqual(last, want, q);
-  };
-  await until('requests_total{service="api"}', [100, 200]);
-  await until('sum(requests_total)', [300]);
-  await until('latency_seconds_count', [10, 10]);
-  await until('latency_seconds_bucket{le="0.05"}', [5, 5]);
-  await until('queue_depth', [42, 82]);
-  const seconds = await query('latency_seconds_sum');
+  const { prom } = await relayScrapedByPrometheus(t, apps.map((a) => a.address));
+  await prom.until('requests_total{service="api"}', [100, 200]);
+  await prom.until('sum(requests_total)', [300]);
+  await prom.until('latency_seconds_count', [10, 10]);
+  await prom.until('latency_seconds_bucket{le="0.05"}', [5, 5]);
+  await prom.until('queue_depth', [42, 82]);
+  const seconds = await prom.query('latency_seconds_sum');
   assert.equal(seconds.length, 2);
   for (const s of seconds) assert.ok(Math.abs(s - 0.55) < 1e-9);
 });
@@ -98,35 +42,15 @@ test('two app instances → relay → a real Prometheus: exact sums, histogram c
 test('the relay pushes OTLP to a collector endpoint', async (t) => {
   const apps = await Promise.all([exporterApp(1), exporterApp(3)]);
   t.after(() => apps.forEach((a) => a.child.kill()));
-  const bodies: unknown[] = [];
-  const receiver = createServer((req: IncomingMessage, res) => {
-    let data = '';
-    req.on('data', (d) => (data += d));
-    req.on('end', () => {
-      if (req.url === '/v1/metrics') bodies.push(JSON.parse(data));
-      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
-    });
-  });
-  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/v1/metrics`;
-  const relay: Relay = await startRelay(relayOptions(apps.map((a) => a.address), { otlp: url, otlpIntervalMs: 200 }));
+  const receiver = await otlpReceiver();
+  const relay: Relay = await startRelay(relayOptions(apps.map((a) => a.address), { otlp: receiver.url, otlpIntervalMs: 200 }));
   // The relay's last export goes to the receiver: close the relay first.
   t.after(async () => {
     await relay.close();
-    await new Promise<void>((r) => receiver.close(() => r()));
+    await receiver.close();
   });
+  const latest = receiver.latest;
 
-  type Point = { attributes: { key: string; value: { stringValue?: string } }[]; asDouble?: number; asInt?: string | number; count?: string | number };
-  type Metric = { name: string; sum?: { dataPoints: Point[] }; gauge?: { dataPoints: Point[] }; histogram?: { dataPoints: Point[] } };
-  const latest = (name: string): Point[] => {
-    for (let i = bodies.length - 1; i >= 0; i--) {
-      const b = bodies[i] as { resourceMetrics: { scopeMetrics: { metrics: Metric[] }[] }[] };
-      for (const rm of b.resourceMetrics) for (const sm of rm.scopeMetrics) for (const m of sm.metrics) {
-        if (m.name === name) return (m.sum ?? m.gauge ?? m.histogram)!.dataPoints;
-      }
-    }
-    return [];
-  };
   const values = (points: Point[], field: 'value' | 'count') =>
     points.map((p) => Number(field === 'count' ? p.count : (p.asDouble ?? p.asInt))).sort((a, b) => a - b);
   await waitFor('OTLP counter totals', () => JSON.stringify(values(latest('requests'), 'value')) === '[100,300]', 20_000);
@@ -134,6 +58,10 @@ test('the relay pushes OTLP to a collector endpoint', async (t) => {
   await waitFor('OTLP histogram counts', () => JSON.stringify(values(latest('latency'), 'count')) === '[10,10]', 20_000);
   const exporters = latest('requests').map((p) => p.attributes.find((a) => a.key === 'exporter')?.value.stringValue).sort();
   assert.deepEqual(exporters, apps.map((a) => a.address).sort());
+  // The relay's health too, named as OTLP names are (no _total).
+  await waitFor('OTLP health', () => JSON.stringify(values(latest('metrics_exporter_tcp_relay_up'), 'value')) === '[1,1]', 20_000);
+  assert.deepEqual(values(latest('metrics_exporter_tcp_relay_events'), 'value'), [114, 114]); // 2 metadata, 100 increments, 10 observations, 2 gauge ops each
+  assert.deepEqual(values(latest('metrics_exporter_tcp_relay_series'), 'value'), [6]);
 });
 
 test('an exporter sending garbage is dropped and reported; the others keep flowing; series are capped', async (t) => {
@@ -148,7 +76,8 @@ test('an exporter sending garbage is dropped and reported; the others keep flowi
   log.on('data', (d) => (logged += d));
   const relay = await startRelay({ ...relayOptions([good.address, bad], { prometheus: '127.0.0.1:0' }), log, maxSeries: 2 });
   t.after(() => relay.close());
-  await waitFor('the bad exporter is given up', () => relay.state.get(bad) === 'failed', 10_000);
+  const stateOf = async (address: string) => (await relay.snapshot()).exporters.find((e) => e.exporter === address)?.state;
+  await waitUntil('the bad exporter is given up', async () => (await stateOf(bad)) === 'failed', 10_000);
   assert.match(logged, /disconnected for good/);
   const a = relay.prometheus!.address as { host: string; port: number };
   let text = '';
@@ -160,23 +89,31 @@ test('an exporter sending garbage is dropped and reported; the others keep flowi
   assert.match(text, /# HELP requests_total Requests served/);
   assert.match(text, /requests_total\{service="api",exporter="[^"]+"\} 100/);
   // 3 series were offered (requests, latency, queue_depth) with a cap of 2.
-  await waitFor('cap reached', () => relay.store.refused > 0);
-  assert.equal(relay.store.series.size, 2);
+  await waitUntil('cap reached', async () => (await relay.snapshot()).refused > 0);
+  assert.equal((await relay.snapshot()).exporters.reduce((n, e) => n + e.series.length, 0), 2);
+  assert.match(text, /^metrics_exporter_tcp_relay_decode_errors_total 1$/m);
   assert.match(logged, /more than 2 series/);
 });
 
 test('exposition stays valid with clashing labels, odd names, kind conflicts and late metadata', async (t) => {
-  const { createStore } = await import('../src/store.js');
+  const { RelayStore } = await import('../src/store.js');
+  const { SeriesBudget } = await import('../src/budget.js');
   const { servePrometheus } = await import('../src/prometheus.js');
-  const store = createStore(DEFAULT_BUCKETS, 1000, () => {});
+  const store = new RelayStore(DEFAULT_BUCKETS, new SeriesBudget(1000, 1));
+  const h1 = store.of('h:1');
+  const snapshot = async () => ({
+    exporters: [{ exporter: 'h:1', state: 'connected' as const, events: 0, series: [...h1.series.values()], metadata: h1.metadata }],
+    decodeErrors: 0,
+    refused: 0,
+  });
   const log = new PassThrough();
   let logged = '';
   log.on('data', (d) => (logged += d));
-  const endpoint = await servePrometheus(store, { host: '127.0.0.1', port: 0 }, log);
+  const endpoint = await servePrometheus(snapshot, { host: '127.0.0.1', port: 0 }, log);
   t.after(() => endpoint.close());
   const a = endpoint.address as { host: string; port: number };
   const scrape = async () => (await fetch(`http://${a.host}:${a.port}/metrics`)).text();
-  const m = (name: string, labels: Record<string, string>, op: MetricOp) => store.apply({ kind: 'metric', name, labels, op }, 'h:1');
+  const m = (name: string, labels: Record<string, string>, op: MetricOp) => h1.apply({ kind: 'metric', name, labels, op }, Date.now());
   m('hits', { exporter: 'a' }, { type: 'counterIncrement', value: 1n });
   m('hits', { exporter: 'b' }, { type: 'counterIncrement', value: 2n });
   m('lat', { le: 'x' }, { type: 'histogramRecord', value: 0.02 });
@@ -195,7 +132,7 @@ test('exposition stays valid with clashing labels, odd names, kind conflicts and
   assert.doesNotMatch(text, /^lat_count\{exporter="h:1"\} 3$/m);
   assert.match(logged, /1 series left out/);
   // Metadata that arrives after the first scrape still renames the family and sets HELP.
-  store.apply({ kind: 'metadata', name: 'lat', metricKind: 'histogram', unit: 'seconds', description: 'late' }, 'h:1');
+  h1.apply({ kind: 'metadata', name: 'lat', metricKind: 'histogram', unit: 'seconds', description: 'late' }, Date.now());
   text = await scrape();
   assert.match(text, /^# HELP lat_seconds late$/m);
   assert.match(text, /^lat_seconds_count\{exported_le="x",exporter="h:1"\} 1$/m);

@@ -1,0 +1,131 @@
+// One exporter, read by the relay: connects (and reconnects with back-off), and applies what
+// each connection sends to the exporter's series as it arrives, in the socket's own callback.
+import { connect, type Socket } from 'node:net';
+import { parseListenAddress, type ClientProtocol } from 'metrics-exporter-tcp/client';
+import type { ExporterSeries } from './store.js';
+
+/** Where an exporter link is. `removed`: no longer wanted (a socket path that went away). */
+export type LinkState = 'connecting' | 'connected' | 'reconnecting' | 'failed' | 'removed';
+
+/** Decodes one connection's bytes into an exporter's series. */
+export interface StreamApplier {
+  /**
+   * Applies every event `chunk` completes, stamped `nowMs`; returns how many. A frame may be
+   * cut anywhere between chunks.
+   * @throws ClientError when the stream is malformed (the events before the bad frame are applied).
+   */
+  push(chunk: Uint8Array, nowMs: number): number;
+}
+
+/** Makes the applier of one connection (a new one per connection: a restarted exporter may speak the other format). */
+export type ApplierFactory = (target: ExporterSeries, protocol: ClientProtocol | 'auto') => StreamApplier;
+
+/** What an {@link ExporterLink} needs besides its address. */
+export interface LinkOptions {
+  readonly protocol: ClientProtocol | 'auto';
+  readonly applier: ApplierFactory;
+  readonly log: (line: string) => void;
+  /** Told when the exporter's stream is malformed and the link gives up. */
+  readonly onMalformed: () => void;
+}
+
+/**
+ * An exporter's address: a unix socket path (starting with `/` or `.`), `host:port` or `[v6]:port`.
+ * @throws TypeError when it is none of these, or its port is 0.
+ */
+export function parseExporterAddress(address: string): { host: string; port: number } | { path: string } {
+  if (address.startsWith('/') || address.startsWith('.')) return { path: address };
+  const a = parseListenAddress(address) as { host: string; port: number };
+  if (a.port === 0) throw new TypeError(`exporter address ${address}: port must be from 1 to 65535`);
+  return a;
+}
+
+const FIRST_DELAY_MS = 100;
+const MAX_DELAY_MS = 5000;
+
+/**
+ * Reads one exporter into `target`. Every connection has a generation: a connection's bytes are
+ * applied only while it is the current one, and a new connection resets the exporter's
+ * counters and histograms before its first byte, so nothing of an old connection is ever
+ * applied after the reset (a reconnect is exactly a counter reset). A malformed stream is given
+ * up for good: its series are forgotten.
+ */
+export class ExporterLink {
+  state: LinkState = 'connecting';
+  /** Events applied, over every connection. */
+  events = 0;
+  /** Since when (ms since the epoch) it has not been connected; undefined while connected. */
+  downSince: number | undefined = Date.now();
+  private generation = 0;
+  private attempts = 0;
+  private socket: Socket | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private closed: Promise<void> | undefined;
+  private readonly target: { host: string; port: number } | { path: string };
+
+  /** @throws TypeError for a malformed address. */
+  constructor(
+    readonly address: string,
+    readonly series: ExporterSeries,
+    private readonly o: LinkOptions,
+  ) {
+    this.target = parseExporterAddress(address);
+    this.open();
+  }
+
+  /** Disconnects and stops reconnecting; the series stay. Resolves once the socket is closed. */
+  close(): Promise<void> {
+    if (this.closed === undefined) {
+      this.state = 'removed'; // (a failed one too: if its socket path comes back, it is read afresh)
+      this.downSince ??= Date.now();
+      clearTimeout(this.retryTimer);
+      const socket = this.socket;
+      this.closed = socket === undefined ? Promise.resolve() : new Promise((resolve) => socket.once('close', () => resolve()));
+      socket?.destroy();
+    }
+    return this.closed;
+  }
+
+  private open(): void {
+    const generation = ++this.generation;
+    const socket = 'path' in this.target ? connect(this.target.path) : connect(this.target.port, this.target.host);
+    this.socket = socket;
+    const applier = this.o.applier(this.series, this.o.protocol);
+    let malformed: Error | undefined;
+    socket.on('connect', () => {
+      if (generation !== this.generation) return;
+      this.series.reset(Date.now());
+      this.state = 'connected';
+      this.downSince = undefined;
+      this.o.log(`relay: connected to ${this.address}`);
+    });
+    socket.on('data', (chunk: Buffer) => {
+      if (generation !== this.generation || malformed !== undefined) return;
+      this.attempts = 0;
+      try {
+        this.events += applier.push(chunk, Date.now());
+      } catch (err) {
+        malformed = err as Error;
+        socket.destroy();
+      }
+    });
+    socket.on('error', () => {}); // 'close' follows and says what to do
+    socket.on('close', () => {
+      if (generation !== this.generation) return;
+      this.socket = undefined;
+      if (this.closed !== undefined) return;
+      this.downSince ??= Date.now();
+      if (malformed !== undefined) {
+        const err = malformed as Error & { code?: string };
+        this.state = 'failed';
+        this.series.clear(); // its last values are not published forever
+        this.o.onMalformed();
+        this.o.log(`relay: ${this.address} disconnected for good (${err.code ?? err.name}): ${err.message}`);
+        return;
+      }
+      this.state = 'reconnecting';
+      const delay = Math.min(MAX_DELAY_MS, FIRST_DELAY_MS * 2 ** Math.min(this.attempts++, 30));
+      this.retryTimer = setTimeout(() => this.open(), delay * (0.5 + Math.random() / 2));
+    });
+  }
+}

@@ -1,0 +1,223 @@
+// What the relay's tests share: a real Prometheus scraping the relay, the paced app in a child
+// process, and reading the relay's /metrics.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
+import { createConnection, createServer as createTcpServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { createInterface } from 'node:readline';
+import type { ExporterStats } from 'metrics-exporter-tcp';
+import { startRelay, type Relay } from '../src/run.js';
+import { DEFAULT_BUCKETS } from '../src/store.js';
+import type { Command } from './fixtures/paced-app.js';
+
+export const PROMETHEUS = spawnSync('prometheus', ['--version']).status === 0 ? 'prometheus' : undefined;
+export const NO_PROMETHEUS = 'prometheus not found (Debian package prometheus; .ci/run installs it)';
+if (PROMETHEUS === undefined) {
+  if (process.env.CI) throw new Error(`${NO_PROMETHEUS}: CI must run the Prometheus test`);
+  console.log(`# SKIP Prometheus test: ${NO_PROMETHEUS}`);
+}
+
+export async function freePort(): Promise<number> {
+  const s = createTcpServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+/** startRelay's options for a test: quiet, seed protocol, unless `extra` says otherwise. */
+export function relayOptions(connect: string[], extra: Partial<Parameters<typeof startRelay>[0]>): Parameters<typeof startRelay>[0] {
+  return { connect, protocol: 'seed', otlpIntervalMs: 200, buckets: DEFAULT_BUCKETS, maxSeries: 100_000, log: new PassThrough().resume(), ...extra };
+}
+
+/** The relay's /metrics text. */
+export async function scrape(relay: Relay): Promise<string> {
+  const a = relay.prometheus!.address as { host: string; port: number };
+  return (await fetch(`http://${a.host}:${a.port}/metrics`)).text();
+}
+
+/** A Prometheus process scraping `relay` every second, queried through its HTTP API. */
+export interface Prometheus {
+  /** The values of an instant query, sorted; `[]` on any error (e.g. not up yet). */
+  query(q: string): Promise<number[]>;
+  /** Polls `q` until it gives `want`; fails with what it last gave after `ms`. */
+  until(q: string, want: number[], ms?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * A relay of `connect` serving /metrics, and a Prometheus scraping it; both closed after the
+ * test `t`.
+ */
+export async function relayScrapedByPrometheus(
+  t: { after(fn: () => unknown): void },
+  connect: string[],
+  extra: Partial<Parameters<typeof startRelay>[0]> = {},
+): Promise<{ relay: Relay; prom: Prometheus }> {
+  const relay = await startRelay(relayOptions(connect, { prometheus: '127.0.0.1:0', ...extra }));
+  t.after(() => relay.close());
+  const prom = await prometheusScraping(relay);
+  t.after(() => prom.close());
+  return { relay, prom };
+}
+
+export async function prometheusScraping(relay: Relay): Promise<Prometheus> {
+  const target = relay.prometheus!.address as { host: string; port: number };
+  const dir = mkdtempSync(join(tmpdir(), 'mtcp-prom-'));
+  writeFileSync(
+    join(dir, 'prometheus.yml'),
+    `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: relay\n    static_configs:\n      - targets: ['${target.host}:${target.port}']\n`,
+  );
+  const port = await freePort();
+  const prom = spawn(PROMETHEUS!, [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], {
+    stdio: 'ignore',
+  });
+  const query = async (q: string): Promise<number[]> => {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/api/v1/query?query=${encodeURIComponent(q)}`);
+      const body = (await res.json()) as { data?: { result: { value: [number, string] }[] } };
+      return (body.data?.result ?? []).map((r) => Number(r.value[1])).sort((a, b) => a - b);
+    } catch {
+      return [];
+    }
+  };
+  return {
+    query,
+    async until(q, want, ms = 30_000) {
+      let last: number[] = [];
+      for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 250))) {
+        last = await query(q);
+        if (JSON.stringify(last) === JSON.stringify(want)) return;
+      }
+      assert.deepEqual(last, want, q);
+    },
+    async close() {
+      await new Promise((r) => {
+        prom.once('exit', r);
+        prom.kill();
+      });
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The paced app (fixtures/paced-app.ts) in a child process. */
+export interface PacedApp {
+  /** `host:port`, or the socket path. */
+  readonly address: string;
+  /** Runs a command; resolves with the exporter's stats once it is done. */
+  send(c: Command): Promise<ExporterStats>;
+  kill(): void;
+}
+
+export async function pacedApp(path?: string): Promise<PacedApp> {
+  const child = spawn(process.execPath, [new URL('./fixtures/paced-app.js', import.meta.url).pathname, ...(path === undefined ? [] : [path])], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const next = async () => {
+    const r = await lines.next();
+    if (r.done === true) throw new Error('the paced app exited');
+    return JSON.parse(r.value) as unknown;
+  };
+  const a = (await next()) as { host: string; port: number } | { path: string };
+  return {
+    address: 'path' in a ? a.path : `${a.host}:${a.port}`,
+    async send(c) {
+      child.stdin!.write(`${JSON.stringify(c)}\n`);
+      return (await next()) as ExporterStats;
+    },
+    kill: () => child.kill(),
+  };
+}
+
+/** A data point as the OTLP/HTTP JSON encoding writes it. */
+export type OtlpPoint = {
+  attributes: { key: string; value: { stringValue?: string } }[];
+  startTimeUnixNano: string;
+  asDouble?: number;
+  asInt?: string | number;
+  count?: string | number;
+};
+
+/** A loopback OTLP/HTTP receiver keeping every export. */
+export async function otlpReceiver(): Promise<{ url: string; latest(name: string): OtlpPoint[]; close(): Promise<void> }> {
+  type Metric = { name: string; sum?: { dataPoints: OtlpPoint[] }; gauge?: { dataPoints: OtlpPoint[] }; histogram?: { dataPoints: OtlpPoint[] } };
+  const bodies: { resourceMetrics: { scopeMetrics: { metrics: Metric[] }[] }[] }[] = [];
+  const server = createHttpServer((req, res) => {
+    let data = '';
+    req.on('data', (d) => (data += d));
+    req.on('end', () => {
+      if (req.url === '/v1/metrics') bodies.push(JSON.parse(data));
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as { port: number }).port}/v1/metrics`,
+    /** The points of metric `name` in the last export that has it. */
+    latest(name) {
+      for (let i = bodies.length - 1; i >= 0; i--) {
+        for (const rm of bodies[i]!.resourceMetrics) for (const sm of rm.scopeMetrics) for (const m of sm.metrics) {
+          if (m.name === name) return (m.sum ?? m.gauge ?? m.histogram)!.dataPoints;
+        }
+      }
+      return [];
+    },
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+/** A TCP proxy to `upstream` (`host:port`) whose connections the test can cut, and which can refuse new ones. */
+export interface CuttableProxy {
+  readonly address: string;
+  /** While true, new connections are closed at once. */
+  refuse: boolean;
+  /** What each connection carried from upstream to its client, in the order the connections came. */
+  readonly delivered: Buffer[][];
+  /** Destroys every open connection (both sides). */
+  cut(): void;
+  close(): Promise<void>;
+}
+
+export async function cuttableProxy(upstream: string): Promise<CuttableProxy> {
+  const at = upstream.lastIndexOf(':');
+  const [host, port] = [upstream.slice(0, at), Number(upstream.slice(at + 1))];
+  const open = new Set<Socket>();
+  const server: Server = createTcpServer((down) => {
+    if (proxy.refuse) return void down.destroy();
+    const up = createConnection(port, host);
+    const delivered: Buffer[] = [];
+    proxy.delivered.push(delivered);
+    for (const s of [down, up]) {
+      open.add(s);
+      s.on('error', () => {});
+      s.on('close', () => {
+        open.delete(s);
+        down.destroy();
+        up.destroy();
+      });
+    }
+    // Written to the client as it arrives, so `delivered` is exactly what the client was sent.
+    up.on('data', (chunk: Buffer) => {
+      delivered.push(chunk);
+      down.write(chunk);
+    });
+    down.pipe(up);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const proxy: CuttableProxy = {
+    address: `127.0.0.1:${(server.address() as { port: number }).port}`,
+    refuse: false,
+    delivered: [],
+    cut() {
+      for (const s of open) s.destroy();
+    },
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+  return proxy;
+}
