@@ -7,9 +7,15 @@ import { startExporter, tally, TestClient, waitFor, withClient } from './helpers
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Wake-ups of the worker over `ms`, after `settleMs` for what came before to finish. */
+/**
+ * Wake-ups of the worker over `ms`, once what came before has finished: the count has not moved
+ * for `settleMs` (a loaded machine may run the last rounds of a burst late).
+ */
 async function wakeupsOver(recorder: { stats(): { wakeups: number } }, ms: number, settleMs = 300): Promise<number> {
-  await sleep(settleMs);
+  for (let last = -1, tries = 0; recorder.stats().wakeups !== last && tries < 20; tries++) {
+    last = recorder.stats().wakeups;
+    await sleep(settleMs);
+  }
   const before = recorder.stats().wakeups;
   await sleep(ms);
   return recorder.stats().wakeups - before;

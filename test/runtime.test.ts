@@ -105,7 +105,11 @@ test('in an attached thread: the thread\'s own heap, event loop and GC, labeled 
   t.after(() => client.close());
   const th = startThread(recorder, [{ do: 'runtime', intervalMs: 50 }], 'linger');
   t.after(() => th.worker.terminate());
-  await waitFor('the thread\'s heap', () => collect(client.events()).byName('nodejs_heap_size_used_bytes').length > 0);
+  // A collection's records may be published in more than one batch: wait for its first and last.
+  await waitFor('the thread\'s heap and event loop', () => {
+    const { byName } = collect(client.events());
+    return byName('nodejs_heap_size_used_bytes').length > 0 && byName('nodejs_eventloop_utilization').length > 0;
+  });
   const { byName, metrics } = collect(client.events());
   const heap = byName('nodejs_heap_size_used_bytes')[0]!;
   assert.equal(heap.labels.thread, String(th.worker.threadId));
