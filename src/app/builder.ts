@@ -13,6 +13,7 @@ export type { Protocol };
 
 /** The default of {@link TcpBuilder.flushIntervalMs}. */
 const DEFAULT_FLUSH_INTERVAL_MS = 50;
+const DEFAULT_BUFFER_SIZE = 16_384;
 
 function positiveInt(what: string, n: unknown, max: number): number {
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 1 || n > max) {
@@ -27,7 +28,7 @@ function positiveInt(what: string, n: unknown, max: number): number {
  */
 export class TcpBuilder {
   private listen: ListenAddress = DEFAULT_LISTEN;
-  private buffer: number | null = 1024;
+  private buffer: number | null = DEFAULT_BUFFER_SIZE;
   private clientsMax = 64;
   private keysMax = 10_000;
   private closeMs = 1000;
@@ -54,7 +55,10 @@ export class TcpBuilder {
    * How many records the ring holds and how many frames each client may have queued (the
    * seed's one limit for both). A full ring drops new records; a full client queue drops its
    * oldest frames. `null` means unbounded up to a hard cap of 1 048 576 (16 MiB of ring, whose
-   * pages the OS commits only as they are used). Default 1024.
+   * pages the OS commits only as they are used). Default 16 384 (the Rust crate's is 1024):
+   * 256 KiB of ring per recording thread; the worker wakes early when a ring is a quarter full,
+   * so a small ring makes it wake often at high rates (1024 cost twice the CPU of 16 384 at
+   * 140 k records/s; see the README's "Choosing a buffer size").
    */
   bufferSize(size: number | null): this {
     this.buffer = size === null ? null : positiveInt('bufferSize', size, UNBOUNDED_RECORDS);
