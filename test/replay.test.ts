@@ -224,3 +224,19 @@ test('a gauge set being written while the worker folds is folded whole, never ha
   table.foldRing(ring, null);
   assert.equal(replayed(), 100, 'folded once written');
 });
+
+test('a record written to a thread\'s state just after a client connected reaches it, with no record after it', async (t) => {
+  // The race made deterministic: a handle that read "no client" before the connection writes its
+  // state page after the worker's fold. Nothing rings the worker afterwards; it must still find it.
+  const recorder = await startExporter((b) => b.replayOnConnect(true).flushIntervalMs(20));
+  t.after(() => recorder.close());
+  const jobs = recorder.counter('jobs');
+  jobs.increment(3);
+  const client = await connect(recorder, 1);
+  t.after(() => client.close());
+  await waitFor('the replay', () => view(client.events()).counters.jobs === 3);
+  await new Promise((r) => setTimeout(r, 300)); // the worker has nothing left to do (still within the fold window)
+  const late = jobs as unknown as { i32: Int32Array };
+  late.i32[State.CounterFast] = late.i32[State.CounterFast]! + 4;
+  await waitFor('the late record, sent live', () => view(client.events()).counters.jobs === 7, 3000, () => view(client.events()));
+});

@@ -81,7 +81,9 @@ export class Pipeline {
     if (this.stopping) return;
     const did = this.round();
     if (this.busy || this.backlogged()) this.waiter.soon(); // more is waiting already
-    else if (did > 0) this.waiter.flush(); // let the next batch gather
+    // Let the next batch gather; also while state pages are folded after a connection (records
+    // written late to them ring no doorbell).
+    else if (did > 0 || this.foldUntil > 0) this.waiter.flush();
     else this.waiter.idle(this.attached.size > 0 ? LIVENESS_MS : IDLE_CHECK_MS);
   };
   /** Every ring being drained: the recorder's own first, then those of other threads. */
