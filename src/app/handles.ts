@@ -77,7 +77,6 @@ const U64_MAX = (1n << 64n) - 1n;
 // into the totals it replays when a client connects. Invalid values are dropped, as records
 // made with no client always are. With a client connected they record exactly as above.
 
-
 export class ReplayCounterHandle extends BoundHandle implements Counter {
   private readonly f64: Float64Array;
   private readonly i32: Int32Array;
