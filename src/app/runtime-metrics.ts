@@ -89,12 +89,16 @@ export function startRuntimeMetrics(sink: RuntimeSink, options: RuntimeMetricsOp
   // that keeps the event loop alive (handles, requests, timers). Types are Node's resource
   // names (`TCPSocketWrap`, `FSReqCallback`, `Timeout`…), where prom-client's handle and request
   // types are JavaScript class names (from an undocumented API).
-  const active = (['handles', 'requests', 'resources'] as const).map((what) => ({
-    what,
+  const activeOf = (what: string) => ({
     total: gauge(`nodejs_active_${what}_total`, 'count', `Total number of active ${what}.`),
     byType: gaugesBy(`nodejs_active_${what}`, 'type', 'count', `Number of active ${what} grouped by type.`),
     counts: new Map<string, number>(),
-  }));
+  });
+  const activeHandles = activeOf('handles');
+  const activeRequests = activeOf('requests');
+  const activeResources = activeOf('resources');
+  const active = [activeHandles, activeRequests, activeResources];
+  const count = (a: typeof activeHandles, type: string): void => void a.counts.set(type, (a.counts.get(type) ?? 0) + 1);
   describe('histogram', 'nodejs_gc_duration_seconds', 'seconds', 'Garbage collection duration by kind, one of major, minor, incremental or weakcb.');
   const gcKinds = new Map(Object.entries(GC_KINDS).map(([k, kind]) => [Number(k), sink.histogram(key('nodejs_gc_duration_seconds', { kind }))]));
   const monitor = monitorEventLoopDelay({ resolution: 10 });
@@ -159,8 +163,9 @@ export function startRuntimeMetrics(sink: RuntimeSink, options: RuntimeMetricsOp
     elu = now;
     for (const a of active) for (const type of a.counts.keys()) a.counts.set(type, 0); // a type gone since reads 0
     for (const type of process.getActiveResourcesInfo()) {
-      const kind = /Req(Wrap|Callback)?$/.test(type) ? 1 : type === 'Timeout' || type === 'Immediate' ? -1 : 0;
-      for (const a of kind === -1 ? [active[2]!] : [active[kind]!, active[2]!]) a.counts.set(type, (a.counts.get(type) ?? 0) + 1);
+      count(activeResources, type);
+      if (/Req(Wrap|Callback)?$/.test(type)) count(activeRequests, type);
+      else if (type !== 'Timeout' && type !== 'Immediate') count(activeHandles, type); // timers are not libuv handles
     }
     for (const a of active) {
       let total = 0;
