@@ -59,11 +59,6 @@ function ownOnly(attributes: object): boolean {
   return proto !== Object.prototype && proto !== null;
 }
 
-function isEmpty(labels: Labels): boolean {
-  for (const _ in labels) return false;
-  return true;
-}
-
 /** Content paths kept per series on average (one per order its attributes came in). */
 const PATHS_PER_SERIES = 4;
 
@@ -135,9 +130,9 @@ export class SeriesCache<H extends object> {
   }
 
   private resolveNew(attributes: Attributes): Series<H> {
-    const labels = toLabels(attributes);
-    // No labels is the bare name, whichever object said so.
-    const series = isEmpty(labels) ? (this.plain ??= this.make(undefined)) : this.make(labels);
+    // No labels resolve to the bare name's key and handle (the recording makes them one key),
+    // so to the same series as no attributes at all.
+    const series = this.make(toLabels(attributes));
     this.byObject.set(attributes, series);
     if (series.handle instanceof RefusedHandle || series === this.invalidSeries) return series;
     if (this.paths >= PATHS_PER_SERIES * this.byHandle.size) return series;
