@@ -6,6 +6,7 @@ export { FrameDecoder, DEFAULT_MAX_FRAME_BYTES } from './frames.js';
 export { MetricReader, DEFAULT_MAX_KEYS, type FrameKind, type MetricKey, type MetricReaderOptions } from './metric-reader.js';
 export { Series, SeriesModel, seriesKind, type HistogramState, type SeriesMetadata, type SeriesModelOptions } from './series.js';
 export { SeriesFeed } from './series-feed.js';
+export { KeyBindings } from './key-bindings.js';
 export { sampleStream } from './sample-stream.js';
 export { DROPPED_METRIC, LOSS_REASONS } from '../shared/protocol.js';
 export { CLIENT_PROTOCOLS, detectProtocol, parseProtocol, type ClientProtocol } from './protocol.js';

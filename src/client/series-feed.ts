@@ -1,10 +1,8 @@
 // The fast path into a SeriesModel: frames from a MetricReader applied to series bound once
 // per key, with nothing allocated per frame.
+import { KeyBindings } from './key-bindings.js';
 import type { MetricReader } from './metric-reader.js';
 import type { HistogramState, Series, SeriesModel } from './series.js';
-
-/** A key's series by kind: counter, gauge, histogram (so a slot is `key.id * 3 + kind`). */
-const KINDS = ['counter', 'gauge', 'histogram'] as const;
 
 /**
  * Applies what a {@link MetricReader} decoded to one scope of a {@link SeriesModel} (made by
@@ -17,8 +15,8 @@ const KINDS = ['counter', 'gauge', 'histogram'] as const;
  * ```
  */
 export class SeriesFeed<H extends HistogramState> {
-  /** Series by `key.id * 3 + kind` for `reader`; `null` when the model refused it. */
-  private bound: (Series<H> | null | undefined)[] = [];
+  /** The series of each key of `reader`, by kind. */
+  private readonly bound: KeyBindings<Series<H>>;
   private reader: MetricReader | undefined;
   private generation: number;
 
@@ -28,6 +26,10 @@ export class SeriesFeed<H extends HistogramState> {
     readonly scope: string,
   ) {
     this.generation = model.generation;
+    this.bound = new KeyBindings(
+      (kind, key) => model.seriesFor(kind, key.name, key.labels, scope),
+      () => model.refuse(),
+    );
   }
 
   /**
@@ -40,7 +42,7 @@ export class SeriesFeed<H extends HistogramState> {
   drain(reader: MetricReader): number {
     const model = this.model;
     if (reader !== this.reader || model.generation !== this.generation) {
-      this.bound = [];
+      this.bound.clear();
       this.reader = reader;
       this.generation = model.generation;
     }
@@ -55,13 +57,7 @@ export class SeriesFeed<H extends HistogramState> {
           continue;
         }
         metrics++;
-        const op = reader.op;
-        const k = op === 'counterIncrement' || op === 'counterSet' ? 0 : op === 'histogramRecord' ? 2 : 1;
-        const slot = reader.key.id * 3 + k;
-        let s = bound[slot];
-        if (s === undefined) s = bound[slot] = model.seriesFor(KINDS[k], reader.key.name, reader.key.labels, this.scope) ?? null;
-        else if (s === null) model.refuse();
-        if (s !== null) s.apply(op, reader.value, reader.bigValue);
+        bound.current(reader)?.apply(reader.op, reader.value, reader.bigValue);
       }
     } finally {
       model.events += metrics;

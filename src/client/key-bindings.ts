@@ -1,0 +1,51 @@
+// Binding a MetricReader's keys to a tool's own series, once per key and kind: what the
+// SeriesModel feed and the relay's store both do for every metric frame.
+import type { MetricKind } from './events.js';
+import type { MetricKey, MetricReader } from './metric-reader.js';
+
+const KINDS = ['counter', 'gauge', 'histogram'] as const;
+
+/**
+ * The series (any object of the caller's) of each key a {@link MetricReader} meets, by kind:
+ * made by `bind` on the key's first frame of that kind, found by index after (slot
+ * `key.id * 3 + kind`), so a frame costs no lookup and no allocation.
+ *
+ * ```ts
+ * const bindings = new KeyBindings(
+ *   (kind, key) => store.seriesFor(kind, key.name, key.labels),  // undefined: refused
+ *   () => store.refused++,
+ * );
+ * for (let f = reader.next(); f !== undefined; f = reader.next()) {
+ *   if (f === 'metric') bindings.current(reader)?.apply(reader.op, reader.value, reader.bigValue);
+ * }
+ * ```
+ */
+export class KeyBindings<S> {
+  /** `null`: `bind` refused the key and kind. */
+  private slots: (S | null | undefined)[] = [];
+
+  /**
+   * @param bind makes the series of a key and kind, or refuses it (undefined)
+   * @param refused called for every later frame of a refused key and kind (`bind` counts the first)
+   */
+  constructor(
+    private readonly bind: (kind: MetricKind, key: MetricKey) => S | undefined,
+    private readonly refused: () => void,
+  ) {}
+
+  /** Forgets every binding: the series they point to are gone, or the reader is another. */
+  clear(): void {
+    this.slots = [];
+  }
+
+  /** The series of the reader's current metric frame (after `next()` returned `'metric'`); null if refused. */
+  current(reader: MetricReader): S | null {
+    const op = reader.op;
+    const k = op === 'counterIncrement' || op === 'counterSet' ? 0 : op === 'histogramRecord' ? 2 : 1;
+    const slot = reader.key.id * 3 + k;
+    let s = this.slots[slot];
+    if (s === undefined) s = this.slots[slot] = this.bind(KINDS[k], reader.key) ?? null;
+    else if (s === null) this.refused();
+    return s;
+  }
+}
