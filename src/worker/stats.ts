@@ -15,12 +15,10 @@ export class Counters {
   attachedThreads = 0;
   keys = 0;
   wakeups = 0;
-  private scheduled = false;
+  /** Depth of {@link hold}s: while above 0, changes are published when the outermost ends. */
+  private holds = 0;
+  private dirty = false;
   private readonly values = new Float64Array(STAT_COUNT);
-  private readonly publishNow = (): void => {
-    this.scheduled = false;
-    this.publish();
-  };
 
   /** Starts from the figures already published: a restarted worker continues its predecessor's. */
   constructor(private readonly block: StatsBlock) {
@@ -36,11 +34,25 @@ export class Counters {
     this.wakeups = was[Stat.Wakeups]!;
   }
 
-  /** Publishes once, at the end of the current job, however many counters changed. */
+  /**
+   * Some figure changed: published now, or once when the current {@link hold} ends. Publishing
+   * costs about a microsecond, less than scheduling it would (a `queueMicrotask` creates an
+   * AsyncResource each time; it was 4 % of a wake-up at 1 k records/s).
+   */
   changed(): void {
-    if (this.scheduled) return;
-    this.scheduled = true;
-    queueMicrotask(this.publishNow);
+    if (this.holds > 0) this.dirty = true;
+    else this.publish();
+  }
+
+  /** Defers publishing until {@link release}: a round's many changes are published once. */
+  hold(): void {
+    this.holds++;
+  }
+
+  release(): void {
+    if (--this.holds > 0 || !this.dirty) return;
+    this.dirty = false;
+    this.publish();
   }
 
   /** Publishes every figure as one snapshot (nothing is allocated). */

@@ -110,9 +110,11 @@ export class Waiter {
   private resume(): void {
     this.parked = Park.Running;
     Atomics.store(this.ctl, CTL_PARKED, Park.Running);
+    this.counters.hold();
     this.counters.wakeups++;
     this.counters.changed();
     this.wake();
+    this.counters.release();
   }
 
   private clearIdleTimer(): void {

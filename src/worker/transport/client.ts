@@ -1,3 +1,4 @@
+import { writeSync, writevSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import type { Chunk } from '../chunk.js';
 import type { Counters } from '../stats.js';
@@ -29,12 +30,33 @@ const enum Kind {
 /** Frames of one chunk from `first` on: waiting in the queue, or written and not completed. */
 interface Span {
   readonly chunk: Chunk;
+  /** The first frame not yet sent (wholly). */
   first: number;
+  /** The first byte not yet sent: frame `first`'s start, or inside it after a partial write. */
+  start: number;
   readonly kind: Kind;
+}
+
+function span(chunk: Chunk, kind: Kind): Span {
+  return { chunk, first: 0, start: 0, kind };
 }
 
 function frameStart(chunk: Chunk, i: number): number {
   return i === 0 ? 0 : chunk.ends[i - 1]!;
+}
+
+/** The bytes of a span not sent yet (the whole chunk, without a new view, when nothing was). */
+function unsent(s: Span): Uint8Array {
+  return s.start === 0 ? s.chunk.bytes : s.chunk.bytes.subarray(s.start);
+}
+
+/**
+ * The socket's file descriptor, for writing to it directly; -1 where there is none (Windows,
+ * or the socket is closed: it is read at each write, never kept, as a closed fd is reused).
+ */
+function socketFd(socket: Socket): number {
+  const fd = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
+  return typeof fd === 'number' ? fd : -1;
 }
 
 /**
@@ -78,6 +100,12 @@ export class Client {
   /** Writes handed to the socket whose completion has not been reported, oldest first. */
   private readonly flight: Span[] = [];
   private flightHead = 0;
+  /** Spans to write, gathered while {@link cork}ed: they go out in one system call. */
+  private readonly batch: Span[] = [];
+  private batchBytes = 0;
+  /** The views of a batch, for `writev` (reused). */
+  private readonly views: Uint8Array[] = [];
+  private corks = 0;
   private closed = false;
   /** The exporter gave up on it (close() deadline): later completions count nothing. */
   private abandoned = false;
@@ -113,19 +141,19 @@ export class Client {
   /** Sends the totals a new client gets after the metadata (`replayOnConnect`); takes over the chunk's use. */
   sendState(chunk: Chunk): void {
     if (this.closed) return chunk.release();
-    this.write({ chunk, first: 0, kind: Kind.State });
+    this.write(span(chunk, Kind.State));
   }
 
   /** Writes frames that are not dropped for queue space (metadata) straight to the socket, in order. */
   sendDirect(chunk: Chunk): void {
     if (this.closed) return;
-    if (this.socket.writableLength > this.directLimit) {
+    if (this.pending() > this.directLimit) {
       this.ctx.counters.metadataDropped += chunk.ends.length;
       this.ctx.counters.changed();
       return;
     }
     chunk.use();
-    this.write({ chunk, first: 0, kind: Kind.Metadata });
+    this.write(span(chunk, Kind.Metadata));
   }
 
   /**
@@ -136,7 +164,7 @@ export class Client {
   enqueue(chunk: Chunk): void {
     if (this.closed) return;
     chunk.use();
-    this.queue.push({ chunk, first: 0, kind: Kind.Metric });
+    this.queue.push(span(chunk, Kind.Metric));
     this.queued += chunk.ends.length;
     this.pump();
     if (this.queued > this.ctx.limit) this.dropOldest(this.queued - this.ctx.limit);
@@ -154,21 +182,36 @@ export class Client {
   /** Sends the pending loss report if it is due and the socket has room (else asks to be called again). */
   reportLoss(): void {
     if (!this.lossPending || this.closed || this.abandoned) return;
-    if (this.socket.writableLength >= SOCKET_HIGH_WATER) return; // 'drain' pumps, and reports, later
+    if (this.pending() >= SOCKET_HIGH_WATER) return; // 'drain' pumps, and reports, later
     this.writeReport(false);
   }
 
   /** True when every frame has been written to the kernel. */
   get idle(): boolean {
-    return this.queued === 0 && this.flight.length === this.flightHead;
+    return this.queued === 0 && this.flight.length === this.flightHead && this.batch.length === 0;
+  }
+
+  /** Gathers what is written until {@link uncork}, to write it in one system call. */
+  cork(): void {
+    this.corks++;
+  }
+
+  uncork(): void {
+    if (--this.corks > 0) return;
+    // When the kernel takes a whole batch at once, no 'drain' follows: hand over more right away.
+    while (this.flush() && this.queued > 0 && !this.abandoned) {
+      this.corks++;
+      this.fill();
+      this.corks--;
+    }
   }
 
   /** Sends what loss is left to report, whatever the time, then ends the connection once the socket has written it. */
   end(): void {
     if (this.lossPending && !this.closed) {
-      this.socket.cork();
+      this.cork();
       this.writeReport(true);
-      this.socket.uncork();
+      this.uncork();
     }
     this.socket.end();
   }
@@ -191,10 +234,9 @@ export class Client {
     for (let i = this.flightHead; i < this.flight.length; i++) inFlight += spanBytes(this.flight[i]!);
     let accepted = Math.max(0, inFlight - unsentBytes(this.socket));
     for (let i = this.flightHead; i < this.flight.length; i++) {
-      const { chunk, first, kind } = this.flight[i]!;
-      const base = frameStart(chunk, first);
+      const { chunk, first, start, kind } = this.flight[i]!;
       for (let f = first; f < chunk.ends.length; f++) {
-        const size = chunk.ends[f]! - (f === first ? base : chunk.ends[f - 1]!);
+        const size = chunk.ends[f]! - (f === first ? start : chunk.ends[f - 1]!);
         if (size <= accepted) {
           accepted -= size;
           c.framesSent++;
@@ -225,6 +267,7 @@ export class Client {
         p.chunk.release();
       } else {
         p.first += n;
+        p.start = frameStart(p.chunk, p.first);
         n = 0;
       }
     }
@@ -234,19 +277,29 @@ export class Client {
     this.queueHead = shift(this.queue, this.queueHead);
   }
 
-  /** Hands queued frames to the socket while it has room; corked so that they go out in one write. */
+  /** Bytes written and not yet taken by the kernel, and bytes gathered to write. */
+  private pending(): number {
+    return this.socket.writableLength + this.batchBytes;
+  }
+
+  /** Hands queued frames to the socket while it has room, in one write. */
   private pump(): void {
-    if (this.closed || this.abandoned || this.socket.writableLength >= SOCKET_HIGH_WATER) return;
+    if (this.closed || this.abandoned || this.pending() >= SOCKET_HIGH_WATER) return;
     if (this.queued === 0 && !this.lossPending) return;
-    this.socket.cork();
+    this.cork();
     if (this.lossPending) this.writeReport(false);
-    while (this.queued > 0 && this.socket.writableLength < SOCKET_HIGH_WATER) {
+    this.fill();
+    this.uncork();
+  }
+
+  /** Moves frames from the queue to the batch while the socket has room. */
+  private fill(): void {
+    while (this.queued > 0 && this.pending() < SOCKET_HIGH_WATER) {
       const p = this.queue[this.queueHead]!;
       this.shiftQueue();
       this.queued -= p.chunk.ends.length - p.first;
       this.write(p);
     }
-    this.socket.uncork();
   }
 
   /** Writes the in-band drop counter (and, the first time, its metadata) if due, or if `force`. */
@@ -265,15 +318,83 @@ export class Client {
     if (!this.described) {
       this.described = true;
       report.metadata.use();
-      this.write({ chunk: report.metadata, first: 0, kind: Kind.State });
+      this.write(span(report.metadata, Kind.State));
     }
-    this.write({ chunk, first: 0, kind: Kind.State }); // the encoder's use passes to this client
+    this.write(span(chunk, Kind.State)); // the encoder's use passes to this client
   }
 
-  /** Hands a span to the socket; it is released when the write completes or the client goes. */
-  private write(span: Span): void {
-    this.flight.push(span);
-    this.socket.write(span.chunk.bytes.subarray(frameStart(span.chunk, span.first)), this.written);
+  /** Writes a span (when uncorked); it is released once written or when the client goes. */
+  private write(s: Span): void {
+    this.batch.push(s);
+    this.batchBytes += s.chunk.bytes.length - s.start;
+    if (this.corks === 0) this.flush();
+  }
+
+  /**
+   * Writes the batch. While the socket's stream holds nothing, straight to its file descriptor
+   * with one `write`/`writev`: Node's stream machinery (a request object, a completion tick and,
+   * corked, an array of buffers per write) cost a third of a wake-up at low rates, and what the
+   * kernel takes is sent at once. What it does not take, and everything once the stream holds
+   * something (order), goes through the stream, which reports completion and errors.
+   * @returns true if the kernel took the whole batch
+   */
+  private flush(): boolean {
+    const batch = this.batch;
+    if (batch.length === 0) return false;
+    let i = 0;
+    const fd = this.socket.writableLength === 0 && this.socket.writable ? socketFd(this.socket) : -1;
+    if (fd >= 0) i = this.writeDirect(fd);
+    const all = i === batch.length;
+    for (; i < batch.length; i++) {
+      const s = batch[i]!;
+      this.flight.push(s);
+      this.socket.write(unsent(s), this.written);
+    }
+    batch.length = 0;
+    this.batchBytes = 0;
+    return all;
+  }
+
+  /**
+   * Writes the batch to `fd` (non-blocking, as libuv opened it); counts and releases what the
+   * kernel took whole. A span taken in part keeps its unsent bytes (`start`).
+   * @returns the index of the first span not wholly written
+   */
+  private writeDirect(fd: number): number {
+    const batch = this.batch;
+    let n: number;
+    try {
+      if (batch.length === 1) {
+        n = writeSync(fd, unsent(batch[0]!));
+      } else {
+        for (let j = 0; j < batch.length; j++) this.views.push(unsent(batch[j]!));
+        n = writevSync(fd, this.views);
+      }
+    } catch {
+      n = 0; // EAGAIN (the socket is full) or a failed socket: the stream writes it, or reports the error
+    } finally {
+      this.views.length = 0;
+    }
+    if (n === 0) return 0;
+    const c = this.ctx.counters;
+    c.bytesSent += n;
+    let i = 0;
+    for (; i < batch.length; i++) {
+      const s = batch[i]!;
+      const size = s.chunk.bytes.length - s.start;
+      if (n < size) {
+        s.start += n;
+        const first = s.first;
+        while (s.chunk.ends[s.first]! <= s.start) s.first++;
+        c.framesSent += s.first - first;
+        break;
+      }
+      n -= size;
+      c.framesSent += s.chunk.ends.length - s.first;
+      s.chunk.release();
+    }
+    c.changed();
+    return i;
   }
 
   /** A write completed (callbacks come in the order of the writes). */
@@ -300,6 +421,9 @@ export class Client {
   private releaseAll(): void {
     for (let i = this.queueHead; i < this.queue.length; i++) this.queue[i]!.chunk.release();
     for (let i = this.flightHead; i < this.flight.length; i++) this.flight[i]!.chunk.release();
+    for (const s of this.batch) s.chunk.release();
+    this.batch.length = 0;
+    this.batchBytes = 0;
     this.queue.length = 0;
     this.queueHead = 0;
     this.queued = 0;
@@ -309,7 +433,7 @@ export class Client {
 }
 
 function spanBytes(s: Span): number {
-  return s.chunk.bytes.length - frameStart(s.chunk, s.first);
+  return s.chunk.bytes.length - s.start;
 }
 
 /** Removes the head of a queue kept as an array and a head index; returns the new head index. */

@@ -27,7 +27,11 @@ export interface TransportOptions {
 
 /** The listener and the set of connected clients. */
 export class Transport {
-  private readonly clients = new Set<Client>();
+  /**
+   * Connected clients. Replaced, never changed in place, when one comes or goes, so a loop over
+   * it is never disturbed; loops are indexed (no iterator is allocated per round).
+   */
+  private clients: readonly Client[] = [];
   private readonly server: Server;
   private accepting = true;
   private readonly context: ClientContext;
@@ -36,7 +40,8 @@ export class Transport {
   private readonly reportNow = (): void => {
     this.reportTimer = undefined;
     this.reportAt = Number.POSITIVE_INFINITY;
-    for (const c of this.clients) c.reportLoss();
+    const cs = this.clients;
+    for (let i = 0; i < cs.length; i++) cs[i]!.reportLoss();
   };
 
   constructor(private readonly opts: TransportOptions) {
@@ -49,7 +54,9 @@ export class Transport {
       wakeAt: (at) => this.wakeAt(at),
       // Removal happens once per client, however many of 'error'/'close' fire: the count is exact.
       onGone: (c) => {
-        if (this.clients.delete(c)) this.changed();
+        if (!this.clients.includes(c)) return;
+        this.clients = this.clients.filter((x) => x !== c);
+        this.changed();
       },
     };
   }
@@ -90,33 +97,38 @@ export class Transport {
   }
 
   get clientCount(): number {
-    return this.clients.size;
+    return this.clients.length;
   }
 
   /** Queues a batch of metric frames for every client (each takes a use of it). */
   broadcast(chunk: Chunk): void {
-    for (const c of this.clients) c.enqueue(chunk);
+    const cs = this.clients;
+    for (let i = 0; i < cs.length; i++) cs[i]!.enqueue(chunk);
   }
 
   /** Sends one metadata frame to every client, never dropped for queue space. */
   broadcastMetadata(frame: Uint8Array): void {
-    if (this.clients.size === 0) return;
+    const cs = this.clients;
+    if (cs.length === 0) return;
     const chunk = Chunk.of(frame);
-    for (const c of this.clients) c.sendDirect(chunk);
+    for (let i = 0; i < cs.length; i++) cs[i]!.sendDirect(chunk);
   }
 
   /** Records every connected client did not get (ring full, invalid): each is told in-band. */
   lose(reason: Loss, n: number): void {
-    for (const c of this.clients) c.noteLoss(reason, n);
+    const cs = this.clients;
+    for (let i = 0; i < cs.length; i++) cs[i]!.noteLoss(reason, n);
   }
 
   /** Holds direct writes (metadata) until {@link uncork}, so that a round's go out in one write per client. */
   cork(): void {
-    for (const c of this.clients) c.socket.cork();
+    const cs = this.clients;
+    for (let i = 0; i < cs.length; i++) cs[i]!.cork();
   }
 
   uncork(): void {
-    for (const c of this.clients) c.socket.uncork();
+    const cs = this.clients;
+    for (let i = 0; i < cs.length; i++) cs[i]!.uncork();
   }
 
   /** Calls every client's `reportLoss()` at `at` (one timer for all of them). */
@@ -136,8 +148,8 @@ export class Transport {
     this.accepting = false;
     const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     const deadline = Date.now() + timeoutMs;
-    while ([...this.clients].some((c) => !c.idle) && Date.now() < deadline) await sleep(2);
-    const clients = [...this.clients];
+    while (this.clients.some((c) => !c.idle) && Date.now() < deadline) await sleep(2);
+    const clients = this.clients;
     const closed = clients.map((c) => new Promise<void>((resolve) => c.socket.once('close', () => resolve())));
     // Out of time for the others: what they will not get is counted as dropped.
     for (const c of clients) {
@@ -156,7 +168,7 @@ export class Transport {
   }
 
   private accept(socket: Socket): void {
-    if (!this.accepting || this.clients.size >= this.opts.maxClients) {
+    if (!this.accepting || this.clients.length >= this.opts.maxClients) {
       this.opts.counters.rejectedClients++;
       this.opts.counters.changed();
       socket.on('error', () => {});
@@ -166,10 +178,10 @@ export class Transport {
     // The app learns first that a client is connected, so that records made from now on go to
     // the rings; then the totals (replayOnConnect), before the client is added: they cover
     // every record it will not get live.
-    this.opts.onClients(this.clients.size + 1);
+    this.opts.onClients(this.clients.length + 1);
     const state = this.opts.state();
     const client = new Client(socket, this.context);
-    this.clients.add(client);
+    this.clients = [...this.clients, client];
     const replay = this.opts.metadata.replay();
     if (replay !== null) client.replay(replay);
     if (state !== null) client.sendState(state);
@@ -177,9 +189,9 @@ export class Transport {
   }
 
   private changed(): void {
-    this.opts.counters.clients = this.clients.size;
+    this.opts.counters.clients = this.clients.length;
     this.opts.counters.changed();
-    this.opts.onClients(this.clients.size);
+    this.opts.onClients(this.clients.length);
   }
 }
 
