@@ -12,16 +12,19 @@ export interface KeyEntry {
   /** Whether an invalid value of this key was reported already (once per key). */
   warned: boolean;
   /**
-   * The encoder's cache of this key's last frame prefix: where it starts in the encoder's
-   * slab, its length, the value shape it was written for, and the batch it belongs to.
+   * The encoder's cache of this key's last frame prefix (everything before the value): where
+   * it was written in the encoder's slab, a copy of it, the value shape it was written for, and
+   * the batch it belongs to.
    */
   at: number;
-  len: number;
+  prefix: Uint8Array;
   shape: number;
   stamp: number;
   /** `replayOnConnect`: the key's slot in the replay table, or -1. */
   slot: number;
 }
+
+const NO_PREFIX = new Uint8Array(0);
 
 /** A label value as warnings show it: long ones cut to 64 characters. */
 function short(v: string): string {
@@ -63,7 +66,7 @@ export class KeyTable {
         text: labels.length === 0 ? name : `${name}{${labels.map(([k, v]) => `${k}=${short(v)}`).join(',')}}`,
         warned: false,
         at: 0,
-        len: 0,
+        prefix: NO_PREFIX,
         shape: -1,
         stamp: 0,
         slot: -1,
