@@ -3,13 +3,16 @@
 // with one of the libraries, or none.
 //   node dist/bench/app-server.js <none|prom-client|otel|ours>
 // Prints `{ "port": …, "exporterPort": … }`; then, for each line on stdin, one line with the
-// process's CPU time so far (ms, every thread: the exporter's worker and V8's helpers too).
+// process's CPU time so far (ms) by thread: the main thread, the exporter's worker, and the
+// others (V8's GC and compiler threads, libuv's pool).
 import { createServer } from 'node:http';
 import { createInterface } from 'node:readline';
 import { metrics } from '@opentelemetry/api';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import promClient from 'prom-client';
 import { TcpBuilder } from '../src/index.js';
+import { CTL_WORKER_TID } from '../src/shared/layout.js';
+import { cpuByThread } from './measure.js';
 
 /** Keeps the SDK aggregating, as an app with an exporter would, without exporting anywhere. */
 class QuietReader extends MetricReader {
@@ -24,10 +27,12 @@ interface Instruments {
 
 const variant = process.argv[2] ?? 'none';
 let exporterPort = 0;
+let workerTid = 0;
 let m: Instruments;
 if (variant === 'ours') {
   const recorder = await new TcpBuilder().listenAddress('127.0.0.1:0').build();
   exporterPort = (recorder.address as { port: number }).port;
+  workerTid = Atomics.load(new Int32Array(recorder.connector().ctl), CTL_WORKER_TID);
   const inFlight = recorder.gauge('http_in_flight');
   const latency = recorder.histogram('http_request_duration_seconds');
   // Handles resolved per request from a key object, as an app with a few routes would cache them.
@@ -86,8 +91,5 @@ server.keepAliveTimeout = 60_000;
 await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
 console.log(JSON.stringify({ port: (server.address() as { port: number }).port, exporterPort }));
 const lines = createInterface({ input: process.stdin });
-lines.on('line', () => {
-  const u = process.cpuUsage();
-  console.log(JSON.stringify({ cpuMs: (u.user + u.system) / 1000 }));
-});
+lines.on('line', () => console.log(JSON.stringify(cpuByThread(workerTid))));
 lines.on('close', () => process.exit(0));

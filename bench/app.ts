@@ -28,6 +28,10 @@ export interface AppRow {
   reqPerSec: { min: number; median: number };
   /** CPU of the server process per request, µs (median over slices). */
   cpuUsPerRequest: number;
+  /** …of which its main thread, the exporter's worker thread, and the other threads (medians). */
+  mainUsPerRequest: number;
+  workerUsPerRequest: number;
+  otherUsPerRequest: number;
   /** Median req/s relative to no metrics, in %. */
   vsNone: number;
 }
@@ -38,7 +42,21 @@ interface Running {
   readonly lines: Interface;
   readonly port: number;
   readonly reader?: ChildProcess;
-  readonly slices: { rps: number; cpuUsPerReq: number }[];
+}
+
+/** CPU time by thread, ms. */
+interface ThreadCpu {
+  main: number;
+  worker: number;
+  other: number;
+}
+
+/** One slice's requests/s and CPU per request (µs) by thread. */
+interface Slice {
+  rps: number;
+  main: number;
+  worker: number;
+  other: number;
 }
 
 const line = (lines: Interface): Promise<string> => new Promise((r) => lines.once('line', r));
@@ -54,57 +72,79 @@ async function start(v: Variant): Promise<Running> {
   const lines = createInterface({ input: child.stdout! });
   const hello = JSON.parse(await line(lines)) as { port: number; exporterPort: number };
   const r = v.client ? reader(hello.exporterPort) : undefined;
-  return { v, child, lines, port: hello.port, reader: r, slices: [] };
+  return { v, child, lines, port: hello.port, reader: r };
 }
 
-async function cpuMs(r: Running): Promise<number> {
+async function stop(r: Running): Promise<void> {
+  r.reader?.kill();
+  const exited = new Promise((res) => (r.child.exitCode !== null ? res(0) : r.child.once('exit', res)));
+  r.child.stdin!.end();
+  await exited;
+}
+
+async function cpuMs(r: Running): Promise<ThreadCpu> {
   const next = line(r.lines);
   r.child.stdin!.write('cpu\n');
-  return (JSON.parse(await next) as { cpuMs: number }).cpuMs;
+  return JSON.parse(await next) as ThreadCpu;
 }
 
-async function slice(r: Running, seconds: number): Promise<{ rps: number; requests: number; cpu: number }> {
+async function slice(r: Running, seconds: number): Promise<Slice> {
   const before = await cpuMs(r);
   const result = await autocannon({ url: `http://127.0.0.1:${r.port}/`, connections: 16, duration: seconds });
-  const cpu = (await cpuMs(r)) - before;
-  return { rps: result.requests.average, requests: result.requests.total, cpu };
+  const after = await cpuMs(r);
+  const n = result.requests.total;
+  const us = (k: keyof ThreadCpu) => ((after[k] - before[k]) * 1000) / n;
+  return { rps: result.requests.average, main: us('main'), worker: us('worker'), other: us('other') };
 }
 
 export async function runApp(quick: boolean, log: (s: string) => void): Promise<{ rows: AppRow[]; text: string }> {
   const rounds = quick ? 1 : 6;
   const seconds = quick ? 0.5 : 2;
-  const running: Running[] = [];
-  try {
-    for (const v of VARIANTS) running.push(await start(v));
-    await new Promise((r) => setTimeout(r, 300)); // readers connected
-    for (const r of running) await slice(r, quick ? 0.3 : 1); // warm-up: JIT, connections
-    for (let round = 0; round < rounds; round++) {
-      log(`app: round ${round + 1} of ${rounds} …`);
-      for (const r of running) {
-        const s = await slice(r, seconds);
-        r.slices.push({ rps: s.rps, cpuUsPerReq: (s.cpu * 1000) / s.requests });
+  const slices = new Map<Variant, Slice[]>(VARIANTS.map((v) => [v, []]));
+  // Each slice runs in a fresh server process, in an order rotated every round: what differs
+  // between two processes of one program (where the JIT and the scheduler put things) then
+  // shows as spread, instead of favouring one variant for the whole run.
+  for (let round = 0; round < rounds; round++) {
+    log(`app: round ${round + 1} of ${rounds} …`);
+    for (let k = 0; k < VARIANTS.length; k++) {
+      const v = VARIANTS[(k + round) % VARIANTS.length]!;
+      const r = await start(v);
+      try {
+        await new Promise((res) => setTimeout(res, 200)); // the reader has connected
+        await slice(r, quick ? 0.3 : 1); // warm-up: JIT, connections
+        slices.get(v)!.push(await slice(r, seconds));
+      } finally {
+        await stop(r);
       }
     }
-  } finally {
-    for (const r of running) {
-      r.reader?.kill();
-      r.child.stdin!.end();
-    }
-    await Promise.all(running.map((r) => new Promise((res) => (r.child.exitCode !== null ? res(0) : r.child.once('exit', res)))));
   }
-  const none = summary(running[0]!.slices.map((s) => s.rps)).median;
-  const rows: AppRow[] = running.map((r) => {
-    const rps = summary(r.slices.map((s) => s.rps));
+  const none = summary(slices.get(VARIANTS[0]!)!.map((s) => s.rps)).median;
+  const rows: AppRow[] = VARIANTS.map((v) => {
+    const mine = slices.get(v)!;
+    const rps = summary(mine.map((s) => s.rps));
+    const median = (f: (s: Slice) => number) => summary(mine.map(f)).median;
     return {
-      label: r.v.label,
+      label: v.label,
       reqPerSec: rps,
-      cpuUsPerRequest: summary(r.slices.map((s) => s.cpuUsPerReq)).median,
+      cpuUsPerRequest: median((s) => s.main + s.worker + s.other),
+      mainUsPerRequest: median((s) => s.main),
+      workerUsPerRequest: median((s) => s.worker),
+      otherUsPerRequest: median((s) => s.other),
       vsNone: (rps.median / none - 1) * 100,
     };
   });
   const text = table([
-    ['server', 'req/s median', 'req/s min', 'vs no metrics', 'CPU µs per request'],
-    ...rows.map((r) => [r.label, r.reqPerSec.median.toFixed(0), r.reqPerSec.min.toFixed(0), `${r.vsNone >= 0 ? '+' : ''}${r.vsNone.toFixed(1)} %`, r.cpuUsPerRequest.toFixed(1)]),
+    ['server', 'req/s median', 'req/s min', 'vs no metrics', 'CPU µs per request', 'main thread', 'exporter worker', 'other threads'],
+    ...rows.map((r) => [
+      r.label,
+      r.reqPerSec.median.toFixed(0),
+      r.reqPerSec.min.toFixed(0),
+      `${r.vsNone >= 0 ? '+' : ''}${r.vsNone.toFixed(1)} %`,
+      r.cpuUsPerRequest.toFixed(2),
+      r.mainUsPerRequest.toFixed(2),
+      r.workerUsPerRequest.toFixed(2),
+      r.otherUsPerRequest.toFixed(2),
+    ]),
   ]);
   return { rows, text };
 }

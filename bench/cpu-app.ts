@@ -1,28 +1,15 @@
 // The app measured by the cpu section, in a process of its own: records one labeled counter at
 // a paced rate (plus a latency probe now and then) with the exporter (`ours`) or with a no-op
 // (`none`, the baseline), and measures the CPU of each of its threads from /proc.
-//   node dist/bench/cpu-app.js <ours|none|floor> <records/s> <warm-up s> <measured s> <flushIntervalMs>
+//   node dist/bench/cpu-app.js <ours|none|floor|timer> <records/s> <warm-up s> <measured s> <flushIntervalMs>
 // Prints `{ "port": …, "workerTid": … }`, waits for a line on stdin (the client is connected),
 // then prints the result as one JSON line and exits.
-import { readdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Worker } from 'node:worker_threads';
 import { TcpBuilder, type Counter, type Gauge } from '../src/index.js';
 import { CTL_WORKER_TID } from '../src/shared/layout.js';
 import { PROBE_EVERY, PROBE_MIN_MS, PROBE_NAME, type AppResult } from './cpu.js';
-
-/** CPU time of every thread of this process so far, in ns (schedstat: ns resolution). */
-function threadCpuNs(): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const tid of readdirSync('/proc/self/task')) {
-    try {
-      out.set(tid, Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]));
-    } catch {
-      // the thread ended meanwhile
-    }
-  }
-  return out;
-}
+import { cpuByThread } from './measure.js';
 
 const [mode = 'ours', rateArg = '0', warmArg = '1', secondsArg = '5', flushArg = '50'] = process.argv.slice(2);
 const rate = Number(rateArg);
@@ -41,11 +28,12 @@ if (recorder !== undefined) {
   probe = recorder.gauge(PROBE_NAME);
 }
 // `floor`: no exporter; a thread that wakes once per flush interval and writes a batch of the
-// size our worker writes at 1 k records/s (about 40 bytes a frame) to the client.
+// size our worker writes at 1 k records/s (about 40 bytes a frame) to the client; `timer`: the
+// same thread, waking and writing nothing.
 const floor =
-  mode === 'floor'
+  mode === 'floor' || mode === 'timer'
     ? await new Promise<{ port: number; tid: number; thread: Worker }>((resolve) => {
-        const thread = new Worker(new URL('./floor-thread.js', import.meta.url), { workerData: { flushMs: Number(flushArg), bytes: 40 * Number(flushArg) } });
+        const thread = new Worker(new URL('./floor-thread.js', import.meta.url), { workerData: { flushMs: Number(flushArg), bytes: mode === 'timer' ? 0 : 40 * Number(flushArg) } });
         thread.once('message', (m: { port: number; tid: number }) => resolve({ ...m, thread }));
       })
     : undefined;
@@ -82,19 +70,13 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 await sleep(Number(warmArg) * 1000);
 const made0 = made;
 const stats0 = recorder?.stats();
-const before = threadCpuNs();
+const before = cpuByThread(workerTid);
 const m0 = performance.now();
 process.stderr.write(`cpu-app: window ${JSON.stringify({ from: m0 - buildAt, to: m0 - buildAt + Number(secondsArg) * 1000 })}\n`);
 await sleep(Number(secondsArg) * 1000);
-const after = threadCpuNs();
+const after = cpuByThread(workerTid);
 const measuredMs = performance.now() - m0;
-const cpuMs = { main: 0, worker: 0, other: 0 };
-for (const [tid, ns] of after) {
-  const ms = (ns - (before.get(tid) ?? 0)) / 1e6;
-  if (tid === String(process.pid)) cpuMs.main += ms;
-  else if (tid === String(workerTid)) cpuMs.worker += ms;
-  else cpuMs.other += ms;
-}
+const cpuMs = { main: after.main - before.main, worker: after.worker - before.worker, other: after.other - before.other };
 clearInterval(tick);
 const stats = recorder?.stats();
 const result: AppResult = {

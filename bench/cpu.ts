@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import { createInterface } from 'node:readline';
+import { DEFAULT_FLUSH_INTERVAL_MS } from '../src/app/builder.js';
 import { fmt, percentile, table } from './measure.js';
 
 /** The latency probe: a gauge whose value is the wall-clock time it was recorded at. */
@@ -100,7 +101,9 @@ export interface WorkerGc {
 }
 
 /** Runs the app once; with `client`, reads what its exporter sends. With `traceGc`, collects V8's GC trace. */
-async function runApp(mode: 'ours' | 'none' | 'floor', rate: number, client: boolean, warmS: number, seconds: number, flushMs: number, traceGc = false) {
+type Mode = 'ours' | 'none' | 'floor' | 'timer';
+
+async function runApp(mode: Mode, rate: number, client: boolean, warmS: number, seconds: number, flushMs: number, traceGc = false) {
   const flags = traceGc ? ['--trace-gc', '--expose-gc'] : [];
   const child = spawn(process.execPath, [...flags, APP, mode, String(rate), String(warmS), String(seconds), String(flushMs)], {
     stdio: ['pipe', 'pipe', traceGc ? 'pipe' : 'inherit'],
@@ -142,8 +145,8 @@ async function runApp(mode: 'ours' | 'none' | 'floor', rate: number, client: boo
  * only events in the measured window count (V8 stamps them with the isolate's age, which the
  * app's window is given in, from the moment it started the exporter; off by the worker's start-up time).
  */
-export async function gcTrace(rate: number, seconds: number): Promise<WorkerGc> {
-  const { trace } = await runApp('ours', rate, true, 1, seconds, 50, true);
+export async function gcTrace(rate: number, seconds: number, warmS: number): Promise<WorkerGc> {
+  const { trace } = await runApp('ours', rate, true, warmS, seconds, DEFAULT_FLUSH_INTERVAL_MS, true);
   const main = /\[\d+:(0x[0-9a-f]+)\].*testing/.exec(trace.join('\n'))?.[1];
   const window = JSON.parse(trace.find((l) => l.startsWith('cpu-app: window '))!.slice('cpu-app: window '.length)) as { from: number; to: number };
   const lines = trace.filter((l) => {
@@ -157,19 +160,23 @@ export async function gcTrace(rate: number, seconds: number): Promise<WorkerGc> 
 const pct = (ms: number, of: number) => (ms / of) * 100;
 
 export async function runCpu(quick: boolean, log: (s: string) => void): Promise<{ rows: CpuRow[]; sweep: CpuRow[]; gc: WorkerGc; text: string }> {
-  const warm = quick ? 0.2 : 3; // long enough for the worker's code to be optimized at low rates (JIT tiering counts calls)
+  // Before the measured window: 3 s for the sweep; 10 s for the main rows, past V8's memory
+  // reducer (a one-time full GC of each isolate about 8 s after its start-up allocations)
+  // and long enough for the JIT to optimise the worker's round at low rates.
+  const warm = quick ? 0.2 : 3;
+  const steady = quick ? 0.2 : 10;
   const seconds = quick ? 0.3 : 5;
   const rates = quick ? [0, 1000] : [0, 1000, 10_000, 100_000, 1_000_000];
   const baseline = new Map<number, number>();
   const rows: CpuRow[] = [];
-  const measure = async (label: string, rate: number, client: boolean, flushMs: number, secs = seconds, mode: 'ours' | 'floor' = 'ours'): Promise<CpuRow> => {
+  const measure = async (label: string, rate: number, client: boolean, flushMs: number, secs = seconds, mode: Exclude<Mode, 'none'> = 'ours', warmS = steady): Promise<CpuRow> => {
     if (!baseline.has(rate)) {
       log(`cpu: baseline (no exporter) at ${fmt(rate)}/s …`);
       const b = await runApp('none', rate, false, warm, secs, flushMs);
       baseline.set(rate, pct(b.result.cpuMs.main + b.result.cpuMs.other, b.result.measuredMs));
     }
     log(`cpu: ${label} …`);
-    const { result: r, reader } = await runApp(mode, rate, client, warm, secs, flushMs);
+    const { result: r, reader } = await runApp(mode, rate, client, warmS, secs, flushMs);
     const total = pct(r.cpuMs.main + r.cpuMs.worker + r.cpuMs.other, r.measuredMs);
     const exporterPct = total - baseline.get(rate)!;
     const lat = [...reader.latencies].sort((a, b) => a - b);
@@ -194,19 +201,22 @@ export async function runCpu(quick: boolean, log: (s: string) => void): Promise<
       latencyP99Ms: percentile(lat, 99),
     };
   };
-  rows.push(await measure('no client, app idle', 0, false, 50));
-  rows.push(await measure('no client, 1k records/s', 1000, false, 50));
-  for (const rate of rates) rows.push(await measure(`1 client, ${fmt(rate, 0)} records/s`, rate, true, 50));
+  const flush = DEFAULT_FLUSH_INTERVAL_MS;
+  rows.push(await measure('no client, app idle', 0, false, flush));
+  rows.push(await measure('no client, 1k records/s', 1000, false, flush));
+  for (const rate of rates) rows.push(await measure(`1 client, ${fmt(rate, 0)} records/s`, rate, true, flush));
   // What this machine charges for the least any batching exporter does at 1 k records/s: a
-  // thread that wakes every 50 ms and writes one batch (no exporter; bench/floor-thread.ts).
-  rows.push(await measure('floor: timer + one write per 50 ms', 1000, true, 50, seconds, 'floor'));
+  // thread that wakes once per flush interval and writes one batch (no exporter; bench/floor-thread.ts).
+  rows.push(await measure(`floor: timer + one write per ${flush} ms`, 1000, true, flush, seconds, 'floor'));
+  // …and what it charges a thread for waking at all: an empty timer callback, no write.
+  rows.push(await measure(`floor: an empty timer every ${flush} ms`, 1000, true, flush, seconds, 'timer'));
   // The flush interval's trade-off: CPU against latency.
   const sweep: CpuRow[] = [];
   if (!quick) {
     for (const rate of [1000, 100_000]) {
       for (const flushMs of [10, 20, 50, 100, 200]) {
-        sweep.push(await measure(`flushIntervalMs ${flushMs}, ${fmt(rate, 0)}/s`, rate, true, flushMs, 3));
-        if (rate === 1000) sweep.push(await measure(`  floor: timer + write per ${flushMs} ms`, rate, true, flushMs, 3, 'floor'));
+        sweep.push(await measure(`flushIntervalMs ${flushMs}, ${fmt(rate, 0)}/s`, rate, true, flushMs, 3, 'ours', warm));
+        if (rate === 1000) sweep.push(await measure(`  floor: timer + write per ${flushMs} ms`, rate, true, flushMs, 3, 'floor', warm));
       }
     }
   }
@@ -228,7 +238,7 @@ export async function runCpu(quick: boolean, log: (s: string) => void): Promise<
   let text = table([head, ...rows.map(line)]);
   if (sweep.length > 0) text += `\n\n${table([head, ...sweep.map(line)])}`;
   log('cpu: GC trace of the worker at 10k records/s …');
-  const gc = await gcTrace(10_000, quick ? 1 : 10);
+  const gc = await gcTrace(10_000, quick ? 1 : 10, steady);
   text += `\n\nThe worker isolate at 10k records/s for ${gc.seconds} s (one client): ${gc.events} GC events, ${gc.pauseMs.toFixed(1)} ms in all.`;
   if (gc.lines.length > 0) text += `\n${gc.lines.join('\n')}`;
   return { rows, sweep, gc, text };

@@ -1,4 +1,29 @@
 // Timing helpers shared by the bench sections.
+import { readdirSync, readFileSync } from 'node:fs';
+
+/** CPU time of every thread of this process so far, in ns, by thread id (Linux: schedstat, ns resolution). */
+export function threadCpuNs(): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      out.set(tid, Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]));
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return out;
+}
+
+/** CPU time so far of this process's main thread, of the thread `workerTid` (0: none) and of the others, in ms (Linux). */
+export function cpuByThread(workerTid: number): { main: number; worker: number; other: number } {
+  const out = { main: 0, worker: 0, other: 0 };
+  for (const [tid, ns] of threadCpuNs()) {
+    if (tid === String(process.pid)) out.main += ns / 1e6;
+    else if (tid === String(workerTid)) out.worker += ns / 1e6;
+    else out.other += ns / 1e6;
+  }
+  return out;
+}
 
 /** Minimum and median of a list of numbers. */
 export function summary(xs: number[]): { min: number; median: number } {

@@ -12,7 +12,7 @@ import { WorkerHost } from './worker-host.js';
 export type { Protocol };
 
 /** The default of {@link TcpBuilder.flushIntervalMs}. */
-const DEFAULT_FLUSH_INTERVAL_MS = 50;
+export const DEFAULT_FLUSH_INTERVAL_MS = 100;
 const DEFAULT_BUFFER_SIZE = 16_384;
 
 function positiveInt(what: string, n: unknown, max: number): number {
@@ -100,7 +100,7 @@ export class TcpBuilder {
    * in batches: after sending one it waits this long (or until a ring is a quarter full) before
    * the next, and with nothing to send it sleeps until a record comes. Shorter: records reach
    * clients sooner and the worker wakes more often; longer: fewer wake-ups, each carrying more.
-   * Default 50 (see the README for what it costs at each record rate).
+   * Default 100 (see the README for what it costs at each record rate).
    */
   flushIntervalMs(ms: number): this {
     if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 1 || ms > 60_000) {

@@ -87,6 +87,7 @@ export class RingReader {
   limit(): number {
     const tail = Atomics.load(this.views.header, RING_TAIL);
     const sent = Atomics.load(this.views.header, RING_CONTROL_SENT);
+    if (this.received === sent) return tail; // nothing to pull: the port is not polled
     this.pull();
     if (this.received === sent) return tail;
     const last = this.lastPos;
