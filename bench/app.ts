@@ -1,12 +1,28 @@
 // A real node:http server, with no metrics and with each library, loaded by autocannon in
 // interleaved slices (so that the machine's drift hits every variant alike): requests per second
 // and CPU per request of the server process (all its threads).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { cpus } from 'node:os';
 import { createInterface, type Interface } from 'node:readline';
 import autocannon from 'autocannon';
 import { summary, table } from './measure.js';
 
 const SERVER = new URL('./app-server.js', import.meta.url).pathname;
+
+/**
+ * Where processes run, with `taskset` (Linux, 2 cores or more): the server on core 0, and
+ * autocannon (this process) and the exporter's reader on the others. The server's threads
+ * (its worker included) then share one core, as in an app sized to its load, and the
+ * scheduler cannot move load between the server and its load generator from slice to slice.
+ */
+const CORES = cpus().length;
+const PINNED = CORES >= 2 && process.platform === 'linux' && spawnSync('taskset', ['-V']).status === 0;
+const OTHER_CORES = `1-${CORES - 1}`;
+
+/** Spawns `node args…`, on `cores` when pinning. */
+function node(cores: string, args: string[], stdio: 'ignore' | ['pipe', 'pipe', 'inherit']): ChildProcess {
+  return PINNED ? spawn('taskset', ['-c', cores, process.execPath, ...args], { stdio }) : spawn(process.execPath, args, { stdio });
+}
 
 interface Variant {
   readonly label: string;
@@ -64,11 +80,11 @@ const line = (lines: Interface): Promise<string> => new Promise((r) => lines.onc
 /** A client of the exporter in a process of its own, reading and discarding everything. */
 function reader(port: number): ChildProcess {
   const code = `const s=require('net').connect(${port},'127.0.0.1');s.on('data',()=>{});s.on('error',()=>process.exit(0))`;
-  return spawn(process.execPath, ['-e', code], { stdio: 'ignore' });
+  return node(OTHER_CORES, ['-e', code], 'ignore');
 }
 
 async function start(v: Variant): Promise<Running> {
-  const child = spawn(process.execPath, [SERVER, v.lib], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = node('0', [SERVER, v.lib], ['pipe', 'pipe', 'inherit']);
   const lines = createInterface({ input: child.stdout! });
   const hello = JSON.parse(await line(lines)) as { port: number; exporterPort: number };
   const r = v.client ? reader(hello.exporterPort) : undefined;
@@ -97,7 +113,16 @@ async function slice(r: Running, seconds: number): Promise<Slice> {
   return { rps: result.requests.average, main: us('main'), worker: us('worker'), other: us('other') };
 }
 
-export async function runApp(quick: boolean, log: (s: string) => void): Promise<{ rows: AppRow[]; text: string }> {
+export async function runApp(quick: boolean, log: (s: string) => void): Promise<{ rows: AppRow[]; text: string; pinned: boolean }> {
+  if (PINNED) execFileSync('taskset', ['-a', '-p', '-c', OTHER_CORES, String(process.pid)], { stdio: 'ignore' });
+  try {
+    return await measureApp(quick, log);
+  } finally {
+    if (PINNED) execFileSync('taskset', ['-a', '-p', '-c', `0-${CORES - 1}`, String(process.pid)], { stdio: 'ignore' });
+  }
+}
+
+async function measureApp(quick: boolean, log: (s: string) => void): Promise<{ rows: AppRow[]; text: string; pinned: boolean }> {
   const rounds = quick ? 1 : 6;
   const seconds = quick ? 0.5 : 2;
   const slices = new Map<Variant, Slice[]>(VARIANTS.map((v) => [v, []]));
@@ -146,5 +171,5 @@ export async function runApp(quick: boolean, log: (s: string) => void): Promise<
       r.otherUsPerRequest.toFixed(2),
     ]),
   ]);
-  return { rows, text };
+  return { rows, text, pinned: PINNED };
 }

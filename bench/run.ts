@@ -5,6 +5,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { DEFAULT_FLUSH_INTERVAL_MS } from '../src/app/builder.js';
 import { runApp } from './app.js';
 import { runClientBench } from './client.js';
 import { runCpu } from './cpu.js';
@@ -175,8 +176,8 @@ if (sections.includes('cpu')) {
     const rt = await runRuntimeCost(quick ? 0.3 : 3);
     results.cpu = { rows: c.rows, sweep: c.sweep, workerGc: c.gc, runtimeMetrics: rt };
     say(
-      `## CPU of the whole exporter, by record rate (% of one core; one labeled counter, bufferSize 65536, flushIntervalMs 50 unless said; one client in another process)\n\n` +
-        `\`exporter %\` is the app process with the exporter minus the same app recording into a no-op (\`baseline %\`): the worker, the hot path on the app thread, and the V8 threads its garbage keeps busy. Latency is record → client receipt, from probe records.\n\n\`\`\`\n${c.text}\n\`\`\`\n\n` +
+      `## CPU of the whole exporter, by record rate (% of one core; one labeled counter, bufferSize 65536, flushIntervalMs ${DEFAULT_FLUSH_INTERVAL_MS} (the default) unless said; one client in another process)\n\n` +
+        `\`exporter %\` is the worker thread plus what the other threads (V8's GC and compiler threads) spend beyond the same app recording into a no-op (\`baseline other %\`). The app thread is shown beside its baseline and not added: its share is the hot path (\`hotpath\`), below the pacing loop's noise. Latency is record → client receipt, from probe records.\n\n\`\`\`\n${c.text}\n\`\`\`\n\n` +
         `collectRuntimeMetrics(): ${rt.usPerCollection.toFixed(0)} µs of the app thread's CPU per collection (${rt.collections} collections, no client), ${rt.pctAtDefault.toFixed(4)} % of a core at the default 5 s interval.\n`,
     );
   }
@@ -186,8 +187,8 @@ if (sections.includes('app')) {
   const a = await runApp(quick, log);
   results.app = a.rows;
   say(
-    `## A node:http server under autocannon (16 connections, 4 records per request; interleaved 2 s slices, 6 rounds)\n\n` +
-      `Requests per second of the server, and the CPU of its whole process per request (all threads: our worker, V8's helpers).\n\n\`\`\`\n${a.text}\n\`\`\`\n`,
+    `## A node:http server under autocannon (16 connections, 4 records per request; 2 s slices, each in a fresh process, 6 rounds in rotated order; ${a.pinned ? 'the server pinned to core 0, autocannon and the reader to the others' : 'not pinned (no taskset)'})\n\n` +
+      `Requests per second of the server, and the CPU of its process per request by thread: the main thread, our worker, and the others (V8's helpers).\n\n\`\`\`\n${a.text}\n\`\`\`\n`,
   );
 }
 

@@ -97,6 +97,11 @@ export class FrameEncoder {
   private readonly endsSlabs = new SlabPool<Uint32Array>((n) => new Uint32Array(n), ENDS_SLAB);
   private slab = this.byteSlabs.take(SLAB_BYTES);
   private buf = this.slab.mem;
+  /**
+   * `buf.length` and `ends.length`, kept as numbers: reading `length` of a Buffer (a Uint8Array
+   * subclass) per record cost a generic property load in optimised code.
+   */
+  private bufEnd = this.buf.length;
   private view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
   /** Where the current batch starts in `buf`. */
   private start = 0;
@@ -104,6 +109,7 @@ export class FrameEncoder {
   /** Frame ends of the current batch, relative to `start`, in a slab of their own. */
   private endsSlab = this.endsSlabs.take(ENDS_SLAB);
   private ends = this.endsSlab.mem;
+  private endsEnd = this.ends.length;
   private endsStart = 0;
   private endsPos = 0;
   /** `Metric.timestamp` of the batch, encoded: `tsLen` bytes. */
@@ -270,7 +276,7 @@ export class FrameEncoder {
   }
 
   private end(): void {
-    if (this.endsPos === this.ends.length) {
+    if (this.endsPos === this.endsEnd) {
       // Move the current batch's ends to the front of another slab.
       const used = this.endsPos - this.endsStart;
       const next = this.endsSlabs.take(used === this.ends.length ? 2 * used : used + 1);
@@ -278,6 +284,7 @@ export class FrameEncoder {
       this.endsSlab.retire();
       this.endsSlab = next;
       this.ends = next.mem;
+      this.endsEnd = next.mem.length;
       this.endsPos = used;
       this.endsStart = 0;
     }
@@ -286,7 +293,7 @@ export class FrameEncoder {
 
   /** Makes room for `n` more bytes, moving the current batch to another slab if need be. */
   private reserve(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
+    if (this.pos + n <= this.bufEnd) return;
     const used = this.pos - this.start;
     const slab = this.byteSlabs.take(used + n > SLAB_BYTES ? 2 * (used + n) : used + n);
     const next = slab.mem;
@@ -294,6 +301,7 @@ export class FrameEncoder {
     this.slab.retire();
     this.slab = slab;
     this.buf = next;
+    this.bufEnd = next.length;
     this.view = new DataView(next.buffer, next.byteOffset, next.byteLength);
     this.start = 0;
     this.pos = used;
