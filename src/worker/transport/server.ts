@@ -25,13 +25,17 @@ export interface TransportOptions {
   readonly warn: (message: string, code: string) => void;
 }
 
+const NONE: readonly Client[] = [];
+
 /** The listener and the set of connected clients. */
 export class Transport {
   /**
    * Connected clients. Replaced, never changed in place, when one comes or goes, so a loop over
    * it is never disturbed; loops are indexed (no iterator is allocated per round).
    */
-  private clients: readonly Client[] = [];
+  private clients: readonly Client[] = NONE;
+  /** The clients of the current {@link cork}. */
+  private corked: readonly Client[] = NONE;
   private readonly server: Server;
   private accepting = true;
   private readonly context: ClientContext;
@@ -120,14 +124,18 @@ export class Transport {
     for (let i = 0; i < cs.length; i++) cs[i]!.noteLoss(reason, n);
   }
 
-  /** Holds direct writes (metadata) until {@link uncork}, so that a round's go out in one write per client. */
+  /**
+   * Holds every client's writes until {@link uncork}, so that a round goes out in one write per
+   * client. The clients corked are the ones uncorked, even if the list changed in between.
+   */
   cork(): void {
-    const cs = this.clients;
+    const cs = (this.corked = this.clients);
     for (let i = 0; i < cs.length; i++) cs[i]!.cork();
   }
 
   uncork(): void {
-    const cs = this.clients;
+    const cs = this.corked;
+    this.corked = NONE;
     for (let i = 0; i < cs.length; i++) cs[i]!.uncork();
   }
 
