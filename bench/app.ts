@@ -1,6 +1,7 @@
 // A real node:http server, with no metrics and with each library, loaded by autocannon in
-// interleaved slices (so that the machine's drift hits every variant alike): requests per second
-// and CPU per request of the server process (all its threads).
+// slices, each in a fresh server process, in an order rotated every round (so that the
+// machine's drift hits every variant alike): requests per second and CPU per request of the
+// server process by thread.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpus } from 'node:os';
 import { createInterface, type Interface } from 'node:readline';

@@ -14,9 +14,17 @@ export function threadCpuNs(): Map<string, number> {
   return out;
 }
 
-/** CPU time so far of this process's main thread, of the thread `workerTid` (0: none) and of the others, in ms (Linux). */
+/**
+ * CPU time so far of this process's main thread, of the thread `workerTid` (0: none) and of
+ * the others, in ms. Without /proc (not Linux), the whole process's time counts as `main`.
+ */
 export function cpuByThread(workerTid: number): { main: number; worker: number; other: number } {
   const out = { main: 0, worker: 0, other: 0 };
+  if (process.platform !== 'linux') {
+    const u = process.cpuUsage();
+    out.main = (u.user + u.system) / 1000;
+    return out;
+  }
   for (const [tid, ns] of threadCpuNs()) {
     if (tid === String(process.pid)) out.main += ns / 1e6;
     else if (tid === String(workerTid)) out.worker += ns / 1e6;
