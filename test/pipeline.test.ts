@@ -72,3 +72,50 @@ test('a burst of registrations does not hold back the records of other rings', (
   port1.close();
   port2.close();
 });
+
+test('a round ends when its batch of frames fills half a slab: long frames are sent over several rounds, every one of them', () => {
+  const ctl = new SharedArrayBuffer(CTL_BYTES);
+  const sizes: number[] = [];
+  const frames: number[] = [];
+  const transport = {
+    ...recordingTransport([]),
+    broadcast: (chunk: Chunk) => {
+      sizes.push(chunk.bytes.length);
+      frames.push(chunk.ends.length);
+    },
+  } as unknown as Transport;
+  const ring = createRing(4096);
+  const reader = new RingReader(ring, undefined, 0);
+  const keys = new KeyTable();
+  // About 350 bytes a frame: 4096 of them are 1.4 MB, more than a 1 MiB encoding slab.
+  reader.keys[0] = keys.entry('long', 'requests', [
+    ['pod', 'p'.repeat(100)],
+    ['route', 'r'.repeat(100)],
+    ['zone', 'z'.repeat(100)],
+  ]);
+  const pipeline = new Pipeline({
+    protocol: 'seed',
+    ctl: new Int32Array(ctl),
+    main: reader,
+    keys,
+    metadata: new MetadataStore(10, () => {}),
+    transport,
+    counters: new Counters(new StatsBlock(ctl)),
+    clock: new WallClock(),
+    flushIntervalMs: 50,
+    replay: undefined,
+    warn: () => {},
+  });
+  const { header, f64 } = ringViews(ring.sab);
+  const n = 4096;
+  for (let i = 0; i < n; i++) {
+    f64[i * 2 + 1] = i;
+    f64[i * 2] = recordHeader(0, Op.GaugeSet);
+  }
+  Atomics.store(header, RING_TAIL, n);
+  let rounds = 0;
+  while (pipeline.round() > 0) rounds++;
+  assert.equal(frames.reduce((a, b) => a + b, 0), n, 'every record was sent');
+  assert.ok(rounds >= 3, `1.4 MB of frames took ${rounds} rounds`);
+  for (const bytes of sizes) assert.ok(bytes <= 512 * 1024 + 400, `a round's chunk is at most half a slab and a frame (${bytes} bytes)`);
+});

@@ -37,6 +37,12 @@ const SHAPE_EMPTY_HISTOGRAM = 49; // seed, +0
 /** Bytes per encoding slab, and frame ends per ends slab. */
 const SLAB_BYTES = 1 << 20;
 const ENDS_SLAB = 1 << 14;
+/**
+ * A batch this large is full (see {@link FrameEncoder.full}): half a slab, so that a batch
+ * moved to a fresh slab when its own runs out always fits a standard one. Batches larger than
+ * a slab were moved into new, larger slabs, allocated round after round.
+ */
+const BATCH_BYTES = SLAB_BYTES >> 1;
 
 function varintSize(v: number): number {
   let n = 1;
@@ -218,6 +224,11 @@ export class FrameEncoder {
     }
     this.double(v);
     this.end();
+  }
+
+  /** The batch has reached {@link BATCH_BYTES}: the caller should finish it before encoding more. */
+  get full(): boolean {
+    return this.pos - this.start >= BATCH_BYTES;
   }
 
   /** The frames written since the last call, as a chunk (a view: nothing is copied). */
