@@ -6,7 +6,7 @@ import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_pr
 import { cpus } from 'node:os';
 import { createInterface, type Interface } from 'node:readline';
 import autocannon from 'autocannon';
-import { summary, table } from './measure.js';
+import { summary, table, type ThreadCpu } from './measure.js';
 
 const SERVER = new URL('./app-server.js', import.meta.url).pathname;
 
@@ -59,13 +59,6 @@ interface Running {
   readonly lines: Interface;
   readonly port: number;
   readonly reader?: ChildProcess;
-}
-
-/** CPU time by thread, ms. */
-interface ThreadCpu {
-  main: number;
-  worker: number;
-  other: number;
 }
 
 /** One slice's requests/s and CPU per request (µs) by thread. */

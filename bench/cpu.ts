@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import { createInterface } from 'node:readline';
 import { DEFAULT_FLUSH_INTERVAL_MS } from '../src/app/builder.js';
-import { fmt, percentile, table } from './measure.js';
+import { fmt, percentile, table, type ThreadCpu } from './measure.js';
 
 /** The latency probe: a gauge whose value is the wall-clock time it was recorded at. */
 export const PROBE_NAME = 'bench_probe';
@@ -21,7 +21,7 @@ export const PROBE_MIN_MS = 10;
 /** What bench/cpu-app.ts reports. */
 export interface AppResult {
   /** CPU time over the measured interval, in ms, by thread. */
-  cpuMs: { main: number; worker: number; other: number };
+  cpuMs: ThreadCpu;
   measuredMs: number;
   made: number;
   ringFull: number;
@@ -103,9 +103,10 @@ export interface WorkerGc {
   lines: string[];
 }
 
-/** Runs the app once; with `client`, reads what its exporter sends. With `traceGc`, collects V8's GC trace. */
+/** What bench/cpu-app.ts runs: the exporter, a no-op, or one of the floor threads. */
 type Mode = 'ours' | 'none' | 'floor' | 'timer';
 
+/** Runs the app once; with `client`, reads what its exporter sends. With `traceGc`, collects V8's GC trace. */
 async function runApp(mode: Mode, rate: number, client: boolean, warmS: number, seconds: number, flushMs: number, traceGc = false) {
   const flags = traceGc ? ['--trace-gc', '--expose-gc'] : [];
   const child = spawn(process.execPath, [...flags, APP, mode, String(rate), String(warmS), String(seconds), String(flushMs)], {

@@ -1,8 +1,15 @@
 // Timing helpers shared by the bench sections.
 import { readdirSync, readFileSync } from 'node:fs';
 
+/** CPU time by thread, in ms: the main thread, the exporter's worker thread, and the others. */
+export interface ThreadCpu {
+  main: number;
+  worker: number;
+  other: number;
+}
+
 /** CPU time of every thread of this process so far, in ns, by thread id (Linux: schedstat, ns resolution). */
-export function threadCpuNs(): Map<string, number> {
+function threadCpuNs(): Map<string, number> {
   const out = new Map<string, number>();
   for (const tid of readdirSync('/proc/self/task')) {
     try {
@@ -18,8 +25,8 @@ export function threadCpuNs(): Map<string, number> {
  * CPU time so far of this process's main thread, of the thread `workerTid` (0: none) and of
  * the others, in ms. Without /proc (not Linux), the whole process's time counts as `main`.
  */
-export function cpuByThread(workerTid: number): { main: number; worker: number; other: number } {
-  const out = { main: 0, worker: 0, other: 0 };
+export function cpuByThread(workerTid: number): ThreadCpu {
+  const out: ThreadCpu = { main: 0, worker: 0, other: 0 };
   if (process.platform !== 'linux') {
     const u = process.cpuUsage();
     out.main = (u.user + u.system) / 1000;

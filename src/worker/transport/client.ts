@@ -326,7 +326,7 @@ export class Client {
   /** Writes a span (when uncorked); it is released once written or when the client goes. */
   private write(s: Span): void {
     this.batch.push(s);
-    this.batchBytes += s.chunk.bytes.length - s.start;
+    this.batchBytes += spanBytes(s);
     if (this.corks === 0) this.flush();
   }
 
@@ -381,7 +381,7 @@ export class Client {
     let i = 0;
     for (; i < batch.length; i++) {
       const s = batch[i]!;
-      const size = s.chunk.bytes.length - s.start;
+      const size = spanBytes(s);
       if (n < size) {
         s.start += n;
         const first = s.first;
