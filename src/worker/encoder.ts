@@ -44,6 +44,12 @@ const ENDS_SLAB = 1 << 14;
  */
 const BATCH_BYTES = SLAB_BYTES >> 1;
 
+/**
+ * `TypedArray.prototype.set`, called directly: optimised code looked `set` up on the slab with a
+ * generic property load (the IC builtin) on every frame, a tenth of the frame's cost.
+ */
+const typedArraySet = Uint8Array.prototype.set;
+
 function varintSize(v: number): number {
   let n = 1;
   while (v >= 128) {
@@ -247,7 +253,8 @@ export class FrameEncoder {
   private head(k: KeyEntry, valueLen: number): void {
     const metricLen = k.name.length + this.tsLen + k.labels.length + valueLen;
     const eventLen = 1 + varintSize(metricLen) + metricLen;
-    this.reserve(varintSize(eventLen) + eventLen);
+    const room = varintSize(eventLen) + eventLen;
+    if (this.pos + room > this.bufEnd) this.move(room);
     k.at = this.pos;
     this.varint(eventLen);
     this.byte(EVENT_METRIC);
@@ -264,8 +271,9 @@ export class FrameEncoder {
   private reuse(k: KeyEntry, shape: number, valueLen: number): boolean {
     if (k.stamp !== this.stamp || k.shape !== shape) return false;
     const prefix = k.prefix;
-    this.reserve(prefix.length + valueLen);
-    this.buf.set(prefix, this.pos);
+    const room = prefix.length + valueLen;
+    if (this.pos + room > this.bufEnd) this.move(room);
+    typedArraySet.call(this.buf, prefix, this.pos);
     this.pos += prefix.length;
     return true;
   }
@@ -302,9 +310,11 @@ export class FrameEncoder {
     this.ends[this.endsPos++] = this.pos - this.start;
   }
 
-  /** Makes room for `n` more bytes, moving the current batch to another slab if need be. */
-  private reserve(n: number): void {
-    if (this.pos + n <= this.bufEnd) return;
+  /**
+   * Makes room for `n` more bytes by moving the current batch to another slab. Callers test
+   * whether it is needed first: that test is inlined per frame, this is not.
+   */
+  private move(n: number): void {
     const used = this.pos - this.start;
     const slab = this.byteSlabs.take(used + n > SLAB_BYTES ? 2 * (used + n) : used + n);
     const next = slab.mem;
@@ -323,7 +333,7 @@ export class FrameEncoder {
   }
 
   private bytes(b: Uint8Array): void {
-    this.buf.set(b, this.pos);
+    typedArraySet.call(this.buf, b, this.pos);
     this.pos += b.length;
   }
 

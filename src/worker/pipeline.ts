@@ -275,23 +275,27 @@ export class Pipeline {
     // After the tail was read, before the records up to it: see ReplayTable.foldRing.
     if (this.folding) this.p.replay!.foldRing(ring, live ? this.encoder : null);
     const { u32, f64, mask } = ring.views;
-    let h = ring.head;
-    let n = 0;
     const encoder = this.encoder;
-    while (h !== limit && n < ROUND_BUDGET && !encoder.full) {
-      if (!this.controlsAt(ring, h)) break;
-      if (live || this.p.replay !== undefined) {
+    const read = live || this.p.replay !== undefined;
+    const first = ring.head;
+    const last = ((limit - first) | 0) > ROUND_BUDGET ? (first + ROUND_BUDGET) | 0 : limit;
+    let h = first;
+    // Records run from one control message's position to the next: the inner loop checks
+    // nothing else per record but the batch's room.
+    while (h !== last && this.controlsAt(ring, h)) {
+      const end = ring.nextControlBefore(h, last);
+      if (!read) h = end;
+      for (; h !== end && !encoder.full; h = (h + 1) | 0) {
         const i = (h & mask) * 2;
         const header = f64[i]!;
         this.record(ring, header & (KEY_ID_LIMIT - 1), header >>> 24, f64[i + 1]!, u32, 2 * i + 2, live);
       }
-      h = (h + 1) | 0;
-      n++;
+      if (h !== end) break; // the batch is full
     }
     if (h === limit) this.controlsAt(ring, h);
     else this.busy = true; // a budget ran out
-    if (n > 0) ring.commit(h);
-    return n;
+    if (h !== first) ring.commit(h);
+    return (h - first) | 0;
   }
 
   /** Applies a ring's control messages due at position `h`; false if the budget ran out first. */

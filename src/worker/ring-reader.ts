@@ -101,6 +101,16 @@ export class RingReader {
     return this.next < this.controls.length && ((this.controls[this.next]!.pos - pos) | 0) <= 0;
   }
 
+  /**
+   * Where the records from `h` stop for a control message: the position of the next one if it
+   * comes before `end`, else `end`. (Called after those due at `h` were applied.)
+   */
+  nextControlBefore(h: number, end: number): number {
+    if (this.next === this.controls.length) return end;
+    const pos = this.controls[this.next]!.pos;
+    return ((pos - h) | 0) < ((end - h) | 0) ? pos : end;
+  }
+
   /** The next control message due at or before ring position `pos`, if any. */
   controlDue(pos: number): ControlMessage | undefined {
     if (!this.hasControlDue(pos)) return undefined;
