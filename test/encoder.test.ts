@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { EventSchema } from '../src/gen/event_pb.js';
 import { EventSchema as ObserverEventSchema } from '../src/gen/observer_event_pb.js';
 import { normalizeKey } from '../src/app/key.js';
-import { FrameEncoder, GaugeOp } from '../src/worker/encoder.js';
+import { Chunk, FrameEncoder, GaugeOp } from '../src/worker/encoder.js';
 import type { Protocol } from '../src/shared/messages.js';
 import { KeyTable } from '../src/worker/keys.js';
 
@@ -141,6 +141,32 @@ test('a batch grows its buffer for frames larger than the initial one', () => {
   );
 });
 
+test('a batch is written over the memory of the last one once no chunk of it is held', () => {
+  const table = new KeyTable();
+  const e = entry(table, { name: 'requests', labels: { route: '/users' } });
+  const enc = new FrameEncoder();
+  const batch = (t: number) => {
+    enc.begin(t);
+    for (let i = 0; i < 100; i++) enc.counter(e, i, 0);
+    return enc.finish()!;
+  };
+  const a = batch(1000);
+  const aHex = Buffer.from(a.bytes).toString('hex');
+  const b = batch(2000); // a is held: b goes after it
+  assert.equal(b.bytes.buffer, a.bytes.buffer);
+  assert.equal(b.bytes.byteOffset, a.bytes.byteOffset + a.bytes.length);
+  assert.equal(Buffer.from(a.bytes).toString('hex'), aHex);
+  a.release();
+  const c = batch(3000); // b is still held
+  assert.equal(c.bytes.byteOffset, b.bytes.byteOffset + b.bytes.length);
+  b.release();
+  c.release();
+  const d = batch(4000); // nothing held: back to the front
+  assert.equal(d.bytes.buffer, a.bytes.buffer);
+  assert.equal(d.bytes.byteOffset, a.bytes.byteOffset);
+  assert.equal(Buffer.from(d.bytes).toString('hex'), Buffer.concat(Array.from({ length: 100 }, (_, i) => expected({ name: 'requests', labels: { route: '/users' } }, 4000, { case: 'counter', value: BigInt(i) }))).toString('hex'));
+});
+
 for (const protocol of ['seed', 'observer-0.11'] as const) {
   test(`random mixes of keys, ops and batches encode exactly as toBinary does, across slabs (${protocol})`, () => {
     let seed = 12345;
@@ -152,7 +178,15 @@ for (const protocol of ['seed', 'observer-0.11'] as const) {
     const entries = all.map((k) => entry(table, k));
     const enc = new FrameEncoder(protocol);
     let checked = 0;
+    // Chunks still held, as by a slow client: the encoder must not write over them.
+    const held: { chunk: Chunk; hex: string }[] = [];
     for (let batch = 0; batch < 40; batch++) {
+      for (let i = held.length - 1; i >= 0; i--) {
+        if (rand() < 0.5) continue;
+        assert.equal(Buffer.from(held[i]!.chunk.bytes).toString('hex'), held[i]!.hex, 'a held chunk was written over');
+        held[i]!.chunk.release();
+        held.splice(i, 1);
+      }
       const t = pick(times) + batch;
       enc.begin(t);
       const want: Uint8Array[] = [];
@@ -182,7 +216,10 @@ for (const protocol of ['seed', 'observer-0.11'] as const) {
       assert.equal(Buffer.from(chunk!.bytes).toString('hex'), Buffer.concat(want).toString('hex'), `batch ${batch}`);
       assert.equal(chunk!.ends.length, want.length);
       checked += want.length;
+      if (rand() < 0.7) chunk!.release();
+      else held.push({ chunk: chunk!, hex: Buffer.concat(want).toString('hex') });
     }
     assert.ok(checked > 10_000);
+    for (const h of held) assert.equal(Buffer.from(h.chunk.bytes).toString('hex'), h.hex, 'a held chunk was written over');
   });
 }
