@@ -1,10 +1,13 @@
 // The HTTP server of the app section, in a process of its own: a node:http server that records
 // 4 metrics per request (a labeled counter, a latency histogram, an in-flight gauge up and down)
 // with one of the libraries, or none.
-//   node dist/bench/app-server.js <none|prom-client|otel|ours>
+//   node dist/bench/app-server.js <none|prom-client|otel|ours|paired>
 // Prints `{ "port": …, "exporterPort": … }`; then, for each line on stdin, one line with the
 // process's CPU time so far (ms) by thread: the main thread, the exporter's worker, and the
 // others (V8's GC and compiler threads, libuv's pool).
+// `paired` starts with no metrics; the line `on` builds our exporter and answers
+// `{ "exporterPort": … }`, the line `off` closes it and answers `{}`: one process serves both
+// sides of a comparison.
 import { createServer } from 'node:http';
 import { createInterface } from 'node:readline';
 import { metrics } from '@opentelemetry/api';
@@ -26,10 +29,14 @@ interface Instruments {
 }
 
 const variant = process.argv[2] ?? 'none';
+const none: Instruments = { request() {}, inFlight() {} };
 let exporterPort = 0;
 let workerTid = 0;
-let m: Instruments;
-if (variant === 'ours') {
+let m: Instruments = none;
+let close: () => Promise<void> = async () => {};
+
+/** Builds our exporter and its instruments. */
+async function ours(): Promise<void> {
   const recorder = await new TcpBuilder().listenAddress('127.0.0.1:0').build();
   exporterPort = (recorder.address as { port: number }).port;
   workerTid = Atomics.load(new Int32Array(recorder.connector().ctl), CTL_WORKER_TID);
@@ -47,6 +54,15 @@ if (variant === 'ours') {
     },
     inFlight: (d) => (d > 0 ? inFlight.increment(1) : inFlight.decrement(1)),
   };
+  close = async () => {
+    m = none;
+    await recorder.close();
+    exporterPort = workerTid = 0;
+  };
+}
+
+if (variant === 'ours') {
+  await ours();
 } else if (variant === 'prom-client') {
   const registry = new promClient.Registry();
   const requests = new promClient.Counter({ name: 'http_requests_total', help: 'h', labelNames: ['route', 'status'], registers: [registry] });
@@ -73,8 +89,6 @@ if (variant === 'ours') {
     },
     inFlight: (d) => inFlight.add(d),
   };
-} else {
-  m = { request() {}, inFlight() {} };
 }
 
 const routes = ['/users', '/orders', '/health'];
@@ -91,5 +105,9 @@ server.keepAliveTimeout = 60_000;
 await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
 console.log(JSON.stringify({ port: (server.address() as { port: number }).port, exporterPort }));
 const lines = createInterface({ input: process.stdin });
-lines.on('line', () => console.log(JSON.stringify(cpuByThread(workerTid))));
+lines.on('line', (l) => {
+  if (variant === 'paired' && l === 'on') void ours().then(() => console.log(JSON.stringify({ exporterPort })));
+  else if (variant === 'paired' && l === 'off') void close().then(() => console.log('{}'));
+  else console.log(JSON.stringify(cpuByThread(workerTid)));
+});
 lines.on('close', () => process.exit(0));

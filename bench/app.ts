@@ -27,7 +27,7 @@ function node(cores: string, args: string[], stdio: 'ignore' | ['pipe', 'pipe', 
 
 interface Variant {
   readonly label: string;
-  readonly lib: 'none' | 'prom-client' | 'otel' | 'ours';
+  readonly lib: 'none' | 'prom-client' | 'otel' | 'ours' | 'paired';
   /** For ours: whether a client reads the exporter's stream (in its own process). */
   readonly client?: boolean;
 }
@@ -39,6 +39,22 @@ const VARIANTS: Variant[] = [
   { label: 'ours, no client', lib: 'ours', client: false },
   { label: 'ours, 1 client reading', lib: 'ours', client: true },
 ];
+
+/**
+ * Ours with a client reading against no metrics, in one server process that builds and closes
+ * the exporter between slices (`paired`): the difference between two processes of one program
+ * (several points of req/s here) no longer enters it.
+ */
+export interface PairedResult {
+  /** Per block of four slices (off, on, on, off or on, off, off, on): req/s on over off, in %. */
+  blocks: number[];
+  /** Median, min and max of `blocks`. */
+  median: number;
+  min: number;
+  max: number;
+  /** Our worker's CPU per request in the `on` slices, µs (median). */
+  workerUsPerRequest: number;
+}
 
 export interface AppRow {
   label: string;
@@ -107,10 +123,14 @@ async function slice(r: Running, seconds: number): Promise<Slice> {
   return { rps: result.requests.average, main: us('main'), worker: us('worker'), other: us('other') };
 }
 
-export async function runApp(quick: boolean, log: (s: string) => void): Promise<{ rows: AppRow[]; text: string; pinned: boolean }> {
+export async function runApp(
+  quick: boolean,
+  log: (s: string) => void,
+): Promise<{ rows: AppRow[]; text: string; pinned: boolean; paired: PairedResult }> {
   if (PINNED) execFileSync('taskset', ['-a', '-p', '-c', OTHER_CORES, String(process.pid)], { stdio: 'ignore' });
   try {
-    return await measureApp(quick, log);
+    const app = await measureApp(quick, log);
+    return { ...app, paired: await measurePaired(quick, log) };
   } finally {
     if (PINNED) execFileSync('taskset', ['-a', '-p', '-c', `0-${CORES - 1}`, String(process.pid)], { stdio: 'ignore' });
   }
@@ -166,4 +186,63 @@ async function measureApp(quick: boolean, log: (s: string) => void): Promise<{ r
     ]),
   ]);
   return { rows, text, pinned: PINNED };
+}
+
+/**
+ * Runs `paired` server processes, each through blocks of four slices in the order off, on, on,
+ * off (then on, off, off, on), so that a drift in the machine's speed during a block weighs on
+ * both sides alike. Each switch is followed by a warm-up slice; the exporter is built afresh at
+ * every `on` and a reader connects to it.
+ */
+async function measurePaired(quick: boolean, log: (s: string) => void): Promise<PairedResult> {
+  const processes = quick ? 1 : 4;
+  const blocksPerProcess = quick ? 1 : 2;
+  const seconds = quick ? 0.5 : 1.5;
+  const blocks: number[] = [];
+  const workerUs: number[] = [];
+  for (let p = 0; p < processes; p++) {
+    log(`app: paired, process ${p + 1} of ${processes} …`);
+    const r = await start({ label: 'paired', lib: 'paired' });
+    let client: ChildProcess | undefined;
+    const set = async (on: boolean): Promise<void> => {
+      if (on === (client !== undefined)) return;
+      const next = line(r.lines);
+      r.child.stdin!.write(on ? 'on\n' : 'off\n');
+      if (on) {
+        const { exporterPort } = JSON.parse(await next) as { exporterPort: number };
+        client = reader(exporterPort);
+        await new Promise((res) => setTimeout(res, 200)); // the reader has connected
+      } else {
+        client!.kill();
+        client = undefined;
+        await next;
+      }
+      await slice(r, quick ? 0.3 : 0.5); // warm-up after the switch
+    };
+    try {
+      await slice(r, quick ? 0.3 : 1); // warm-up: JIT, connections
+      for (let b = 0; b < blocksPerProcess; b++) {
+        const first = (p + b) % 2 === 1; // every other block starts with the exporter on
+        const rps = { on: 0, off: 0 };
+        for (const on of [first, !first, !first, first]) {
+          await set(on);
+          const s = await slice(r, seconds);
+          rps[on ? 'on' : 'off'] += s.rps;
+          if (on) workerUs.push(s.worker);
+        }
+        blocks.push((rps.on / rps.off - 1) * 100);
+      }
+    } finally {
+      client?.kill();
+      await stop(r);
+    }
+  }
+  const sorted = [...blocks].sort((a, b) => a - b);
+  return {
+    blocks,
+    median: summary(blocks).median,
+    min: sorted[0]!,
+    max: sorted[sorted.length - 1]!,
+    workerUsPerRequest: summary(workerUs).median,
+  };
 }

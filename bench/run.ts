@@ -186,9 +186,13 @@ if (sections.includes('cpu')) {
 if (sections.includes('app')) {
   const a = await runApp(quick, log);
   results.app = a.rows;
+  results.appPaired = a.paired;
+  const p = a.paired;
+  const pct = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(1)} %`;
   say(
     `## A node:http server under autocannon (16 connections, 4 records per request; 2 s slices, each in a fresh process, 6 rounds in rotated order; ${a.pinned ? 'the server pinned to core 0, autocannon and the reader to the others' : 'not pinned (no taskset)'})\n\n` +
-      `Requests per second of the server, and the CPU of its process per request by thread: the main thread, our worker, and the others (V8's helpers).\n\n\`\`\`\n${a.text}\n\`\`\`\n`,
+      `Requests per second of the server, and the CPU of its process per request by thread: the main thread, our worker, and the others (V8's helpers).\n\n\`\`\`\n${a.text}\n\`\`\`\n\n` +
+      `Paired in one process (the exporter built with a reader connected, then closed, in blocks of four slices: off, on, on, off or the reverse): ours with a client reading, against no metrics, ${pct(p.median)} req/s (median of ${p.blocks.length} blocks; ${pct(p.min)} to ${pct(p.max)}); our worker ${p.workerUsPerRequest.toFixed(2)} µs of CPU per request.\n`,
   );
 }
 
