@@ -6,7 +6,7 @@
 // process's CPU time so far (ms) by thread: the main thread, the exporter's worker, and the
 // others (V8's GC and compiler threads, libuv's pool).
 // `paired` starts with no metrics; the line `on` builds our exporter and answers
-// `{ "exporterPort": … }`, the line `off` closes it and answers `{}`: one process serves both
+// `{ "exporterPort": …, "workerTid": … }`, the line `off` closes it and answers `{}`: one process serves both
 // sides of a comparison.
 import { createServer } from 'node:http';
 import { createInterface } from 'node:readline';
@@ -106,7 +106,7 @@ await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
 console.log(JSON.stringify({ port: (server.address() as { port: number }).port, exporterPort }));
 const lines = createInterface({ input: process.stdin });
 lines.on('line', (l) => {
-  if (variant === 'paired' && l === 'on') void ours().then(() => console.log(JSON.stringify({ exporterPort })));
+  if (variant === 'paired' && l === 'on') void ours().then(() => console.log(JSON.stringify({ exporterPort, workerTid })));
   else if (variant === 'paired' && l === 'off') void close().then(() => console.log('{}'));
   else console.log(JSON.stringify(cpuByThread(workerTid)));
 });

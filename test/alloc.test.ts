@@ -42,7 +42,7 @@ test('1e6 handle records with a client connected allocate (almost) nothing on th
   const after = heapAfterGc();
   t.diagnostic(`loop allocated ${usedAfter - usedBefore} B, heap grew ${after - before} B over 1e6 records`);
   // 1e6 records; 16 bytes each on the heap would be 16 MB. Allow 256 KiB of noise
-  // (the test runner, a microtask per burst).
+  // (the test runner, an immediate per burst).
   assert.ok(usedAfter - usedBefore < 256 * 1024, `the loop allocated ${usedAfter - usedBefore} bytes`);
   assert.ok(after - before < 256 * 1024, `the heap grew by ${after - before} bytes`);
   await waitFor('the worker drained', () => recorder.stats().recorded > 0);

@@ -8,7 +8,8 @@ import { CTL_BYTES, CTL_CLIENTS, Op, RING_HEAD, RING_TAIL, createRing, ringViews
 import type { ControlMessage } from '../src/shared/messages.js';
 import { RingReader } from '../src/worker/ring-reader.js';
 
-function pair(limit: number, start = 0) {
+/** A ring's two ends; `perTurn` as on the main thread (see RingWriter) unless said. */
+function pair(limit: number, perTurn = true, start = 0) {
   const ring = createRing(limit);
   const header = ringViews(ring.sab).header;
   header[RING_HEAD] = start;
@@ -16,7 +17,7 @@ function pair(limit: number, start = 0) {
   const ctl = new SharedArrayBuffer(CTL_BYTES);
   new Int32Array(ctl)[CTL_CLIENTS] = 1;
   const { port1, port2 } = new MessageChannel();
-  const writer = new RingWriter(ring, ctl);
+  const writer = new RingWriter(ring, ctl, perTurn);
   writer.rebind(port1);
   const reader = new RingReader(ring, port2, 0);
   const close = () => {
@@ -62,7 +63,7 @@ test('a full ring drops new records and counts them; the consumer frees room', (
 
 test('positions wrap past 2^31 and 2^32 without losing or repeating a record', () => {
   for (const start of [0x7ffffff0, -20]) {
-    const { writer, reader, close } = pair(16, start);
+    const { writer, reader, close } = pair(16, true, start);
     const got: (number | string)[] = [];
     for (let i = 0; i < 200; i++) {
       writer.push(0, Op.Histogram, i);
@@ -78,10 +79,24 @@ test('positions wrap past 2^31 and 2^32 without losing or repeating a record', (
   }
 });
 
-test('records are published in batches and, for a burst tail, by a microtask', async () => {
-  const { writer, reader, close } = pair(1024);
+test('records are published in batches and, on the main thread, a burst tail once per turn of the event loop', async () => {
+  const { writer, reader, close } = pair(1024, true);
   for (let i = 0; i < 70; i++) writer.push(0, Op.Histogram, i);
   assert.equal(Atomics.load(reader.views.header, RING_TAIL), 64, 'the first 64 are published at once');
+  assert.equal(writer.unpublished(), 6);
+  await Promise.resolve();
+  // Not after each job: a server would pay a microtask per request.
+  assert.equal(writer.unpublished(), 6, 'the end of a job does not publish');
+  for (let i = 70; i < 72; i++) writer.push(0, Op.Histogram, i); // a second job in the same turn
+  await new Promise((r) => setImmediate(r));
+  assert.equal(Atomics.load(reader.views.header, RING_TAIL), 72, 'the rest by the end of the turn');
+  assert.equal(writer.unpublished(), 0);
+  close();
+});
+
+test('on other threads, a burst tail is published at the end of the job (pools that block in Atomics.wait run microtasks)', async () => {
+  const { writer, reader, close } = pair(1024, false);
+  for (let i = 0; i < 70; i++) writer.push(0, Op.Histogram, i);
   assert.equal(writer.unpublished(), 6);
   await Promise.resolve();
   assert.equal(Atomics.load(reader.views.header, RING_TAIL), 70, 'the rest by the end of the job');

@@ -81,7 +81,8 @@ export class Recording {
 
   /**
    * Publishes, synchronously, every record this thread has written. Records are otherwise
-   * published every 64 records and when the current job ends (a microtask), so a thread that
+   * published every 64 records and, for the rest, once per turn of the main thread's event loop
+   * (an immediate) or at the end of each job on other threads (a microtask), so a thread that
    * runs a synchronous loop and never returns to its event loop must call this for its records
    * to be sent (e.g. once per job). Costs one atomic store, and a wake-up of the exporter's
    * worker if it sleeps.

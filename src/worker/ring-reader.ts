@@ -157,7 +157,7 @@ export class RingReader {
 
   /**
    * For a ring whose thread has died: publishes, on its behalf, the records it wrote but never
-   * published (it was in a synchronous loop, or was terminated before its microtask ran). They
+   * published (it was in a synchronous loop, or was terminated before it published them). They
    * are the non-empty slots after the published tail. Reading them is safe only because the
    * writer is gone: a thread's exit completes its stores.
    * @returns how many records were adopted
