@@ -1,3 +1,4 @@
+import { isMainThread } from 'node:worker_threads';
 import {
   CTL_DOORBELL,
   CTL_PARKED,
@@ -12,7 +13,6 @@ import {
   wakeMark,
   type RingDescriptor,
 } from '../shared/layout.js';
-import { isMainThread } from 'node:worker_threads';
 import type { ControlMessage } from '../shared/messages.js';
 
 const U64_MAX = (1n << 64n) - 1n;
@@ -119,8 +119,8 @@ export class RingWriter {
     if ((next & this.publishMask) === 0) this.publish();
     else if (!this.scheduled) {
       this.scheduled = true;
-      // A reaction on a settled promise, not queueMicrotask: that creates an AsyncResource and
-      // a bound function for each job.
+      // Per job: a reaction on a settled promise, not queueMicrotask, which creates an
+      // AsyncResource and a bound function for each job.
       if (this.perTurn) setImmediate(this.publishLater);
       else void SETTLED.then(this.publishLater);
     }

@@ -46,7 +46,7 @@ const BATCH_BYTES = SLAB_BYTES >> 1;
 
 /**
  * `TypedArray.prototype.set`, called directly: optimised code looked `set` up on the slab with a
- * generic property load (the IC builtin) on every frame, a tenth of the frame's cost.
+ * generic property load (the LoadIC builtin) on every frame, 6 % of the worker at 1 M records/s.
  */
 const typedArraySet = Uint8Array.prototype.set;
 
