@@ -189,9 +189,9 @@ async function measureApp(quick: boolean, log: (s: string) => void): Promise<{ r
 }
 
 /**
- * Runs `paired` server processes, each through blocks of four slices in the order off, on, on,
- * off (then on, off, off, on), so that a drift in the machine's speed during a block weighs on
- * both sides alike. Each switch is followed by a warm-up slice; the exporter is built afresh at
+ * Runs server processes in `paired` mode, each through blocks of four slices in the order off,
+ * on, on, off (the next block on, off, off, on), so that a drift in the machine's speed during a
+ * block weighs on both sides alike. Each switch is followed by a warm-up slice; the exporter is built afresh at
  * every `on` and a reader connects to it.
  */
 async function measurePaired(quick: boolean, log: (s: string) => void): Promise<PairedResult> {
