@@ -266,8 +266,7 @@ export class FrameEncoder {
   private head(k: KeyEntry, valueLen: number): void {
     const metricLen = k.name.length + this.tsLen + k.labels.length + valueLen;
     const eventLen = 1 + varintSize(metricLen) + metricLen;
-    const room = varintSize(eventLen) + eventLen;
-    if (this.pos + room > this.bufEnd) this.move(room);
+    this.room(varintSize(eventLen) + eventLen);
     k.at = this.pos;
     this.varint(eventLen);
     this.byte(EVENT_METRIC);
@@ -283,11 +282,8 @@ export class FrameEncoder {
    */
   private reuse(k: KeyEntry, shape: number, valueLen: number): boolean {
     if (k.stamp !== this.stamp || k.shape !== shape) return false;
-    const prefix = k.prefix;
-    const room = prefix.length + valueLen;
-    if (this.pos + room > this.bufEnd) this.move(room);
-    typedArraySet.call(this.buf, prefix, this.pos);
-    this.pos += prefix.length;
+    this.room(k.prefix.length + valueLen);
+    this.bytes(k.prefix);
     return true;
   }
 
@@ -324,9 +320,14 @@ export class FrameEncoder {
   }
 
   /**
-   * Makes room for `n` more bytes by moving the current batch to another slab. Callers test
-   * whether it is needed first: that test is inlined per frame, this is not.
+   * Makes room for `n` more bytes. Kept apart from {@link move} so that this test is inlined per
+   * frame: V8 did not inline the two together, and the call cost 3 % of the worker.
    */
+  private room(n: number): void {
+    if (this.pos + n > this.bufEnd) this.move(n);
+  }
+
+  /** Moves the current batch to another slab with room for `n` more bytes. */
   private move(n: number): void {
     const used = this.pos - this.start;
     const slab = this.byteSlabs.take(used + n > SLAB_BYTES ? 2 * (used + n) : used + n);
