@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { MessageChannel } from 'node:worker_threads';
 import { test } from 'node:test';
-import { CTL_BYTES, Op, RING_CONTROL_SENT, RING_TAIL, createRing, recordHeader, ringViews } from '../src/shared/layout.js';
+import { CTL_BYTES, Op, RING_CONTROL_SENT, RING_TAIL, Stat, createRing, recordHeader, ringViews } from '../src/shared/layout.js';
 import { StatsBlock } from '../src/shared/stats-block.js';
 import type { ControlMessage } from '../src/shared/messages.js';
 import { WallClock } from '../src/worker/clock.js';
@@ -27,6 +27,23 @@ function recordingTransport(log: string[]): Transport {
   return fake as unknown as Transport;
 }
 
+/** A pipeline draining `main` into `transport`, with everything else as the worker makes it. */
+function pipelineOver(ctl: SharedArrayBuffer, main: RingReader, transport: Transport, keys = new KeyTable(), counters = new Counters(new StatsBlock(ctl))): Pipeline {
+  return new Pipeline({
+    protocol: 'seed',
+    ctl: new Int32Array(ctl),
+    main,
+    keys,
+    metadata: new MetadataStore(10_000, () => {}),
+    transport,
+    counters,
+    clock: new WallClock(),
+    flushIntervalMs: 50,
+    replay: undefined,
+    warn: () => {},
+  });
+}
+
 test('a burst of registrations does not hold back the records of other rings', () => {
   const ctl = new SharedArrayBuffer(CTL_BYTES);
   const log: string[] = [];
@@ -38,19 +55,7 @@ test('a burst of registrations does not hold back the records of other rings', (
     port1.postMessage(m);
   }
   Atomics.store(ringViews(main.sab).header, RING_CONTROL_SENT, registrations);
-  const pipeline = new Pipeline({
-    protocol: 'seed',
-    ctl: new Int32Array(ctl),
-    main: new RingReader(main, port2, 0),
-    keys: new KeyTable(),
-    metadata: new MetadataStore(10_000, () => {}),
-    transport: recordingTransport(log),
-    counters: new Counters(new StatsBlock(ctl)),
-    clock: new WallClock(),
-    flushIntervalMs: 50,
-    replay: undefined,
-    warn: () => {},
-  });
+  const pipeline = pipelineOver(ctl, new RingReader(main, port2, 0), recordingTransport(log));
   // Another thread's ring, announced, with a key and 100 records.
   const other = createRing(1024);
   const { header, f64 } = ringViews(other.sab);
@@ -93,19 +98,7 @@ test('a round ends when its batch of frames fills half a slab: long frames are s
     ['route', 'r'.repeat(100)],
     ['zone', 'z'.repeat(100)],
   ]);
-  const pipeline = new Pipeline({
-    protocol: 'seed',
-    ctl: new Int32Array(ctl),
-    main: reader,
-    keys,
-    metadata: new MetadataStore(10, () => {}),
-    transport,
-    counters: new Counters(new StatsBlock(ctl)),
-    clock: new WallClock(),
-    flushIntervalMs: 50,
-    replay: undefined,
-    warn: () => {},
-  });
+  const pipeline = pipelineOver(ctl, reader, transport, keys);
   const { header, f64 } = ringViews(ring.sab);
   const n = 4096;
   for (let i = 0; i < n; i++) {
@@ -118,4 +111,30 @@ test('a round ends when its batch of frames fills half a slab: long frames are s
   assert.equal(frames.reduce((a, b) => a + b, 0), n, 'every record was sent');
   assert.ok(rounds >= 3, `1.4 MB of frames took ${rounds} rounds`);
   for (const bytes of sizes) assert.ok(bytes <= 512 * 1024 + 400, `a round's chunk is at most half a slab and a frame (${bytes} bytes)`);
+});
+
+test("stats() counts a round's records before any client is sent them", () => {
+  // A client that reads stats() on seeing frames must find them counted: the worker publishes its
+  // figures before the round's writes, not after (seen under load as recorded 0 beside 15 frames).
+  const ctl = new SharedArrayBuffer(CTL_BYTES);
+  const block = new StatsBlock(ctl);
+  const atWrite: number[] = [];
+  const transport = { ...recordingTransport([]), uncork: () => atWrite.push(block.read()[Stat.Recorded]!) } as unknown as Transport;
+  const ring = createRing(1024);
+  const reader = new RingReader(ring, undefined, 0);
+  const keys = new KeyTable();
+  reader.keys[0] = keys.entry('k', 'k', []);
+  const counters = new Counters(block);
+  const pipeline = pipelineOver(ctl, reader, transport, keys, counters);
+  const { header, f64 } = ringViews(ring.sab);
+  for (let i = 0; i < 10; i++) {
+    f64[i * 2 + 1] = 1;
+    f64[i * 2] = recordHeader(0, Op.Counter);
+  }
+  Atomics.store(header, RING_TAIL, 10);
+  // As the worker runs a round: its changes held, published once.
+  counters.hold();
+  pipeline.round();
+  counters.release();
+  assert.deepEqual(atWrite, [10]);
 });

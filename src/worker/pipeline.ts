@@ -209,8 +209,10 @@ export class Pipeline {
     counters.recorded += taken;
     this.send();
     if (counters.invalid !== invalidBefore) transport.lose(Loss.Invalid, counters.invalid - invalidBefore);
+    // Published before the writes, even inside a hold: a client that reads stats() when the
+    // frames (or a loss report) reach it finds them counted.
+    counters.publish();
     transport.uncork();
-    if (taken > 0 || this.controlsApplied > 0) counters.changed();
     return taken + this.controlsApplied;
   }
 

@@ -55,8 +55,9 @@ export class Counters {
     this.publish();
   }
 
-  /** Publishes every figure as one snapshot (nothing is allocated). */
+  /** Publishes every figure as one snapshot (nothing is allocated), also during a hold. */
   publish(): void {
+    this.dirty = false;
     const v = this.values;
     v[Stat.Recorded] = this.recorded;
     v[Stat.RingFull] = this.ringFull;
