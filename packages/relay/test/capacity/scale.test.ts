@@ -1,12 +1,12 @@
 // The relay across threads and under load: exact totals and an exact series cap on two threads,
 // and exact into a real Prometheus at a sustained paced rate from a real exporter in a child
-// process (bufferSize 65536).
+// process (bufferSize 65536). A capacity test: `npm test` runs this folder after the others, alone.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { TcpBuilder } from 'metrics-exporter-tcp';
-import { startRelay } from '../src/run.js';
-import { NO_PROMETHEUS, PROMETHEUS, pacedApp, relayScrapedByPrometheus, relayOptions } from './harness.js';
-import { waitUntil } from './wait.js';
+import { startRelay } from '../../src/run.js';
+import { NO_PROMETHEUS, PROMETHEUS, pacedApp, relayScrapedByPrometheus, relayOptions } from '../harness.js';
+import { waitUntil } from '../wait.js';
 
 /**
  * The paced test records 3 s at this rate: the issue's target. The relay keeps up with it on this
