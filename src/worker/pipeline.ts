@@ -311,7 +311,6 @@ export class Pipeline {
     return true;
   }
 
-  /** Validates and encodes one record. Invalid values are counted, never sent. */
   /**
    * Validates one record; if `live`, encodes it for the clients, and with `replayOnConnect` adds
    * it to the totals. Invalid values are counted (when live), never sent.
