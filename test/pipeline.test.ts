@@ -1,4 +1,5 @@
 // The worker's drain loop on its own, with a transport that records what it is given.
+import { fromBinary } from '@bufbuild/protobuf';
 import assert from 'node:assert/strict';
 import { MessageChannel } from 'node:worker_threads';
 import { test } from 'node:test';
@@ -13,6 +14,8 @@ import { Pipeline } from '../src/worker/pipeline.js';
 import { RingReader } from '../src/worker/ring-reader.js';
 import { Counters } from '../src/worker/stats.js';
 import type { Transport } from '../src/worker/transport/server.js';
+import { EventSchema } from '../src/gen/event_pb.js';
+import { splitFrames } from './helpers.js';
 
 /** What the pipeline handed to the transport, in order: 'm' per metric frame, 'd' per metadata frame. */
 function recordingTransport(log: string[]): Transport {
@@ -137,4 +140,32 @@ test("stats() counts a round's records before any client is sent them", () => {
   pipeline.round();
   counters.release();
   assert.deepEqual(atWrite, [10]);
+});
+
+test('counter increments given as numbers: exact on both sides of 2^32, -0 as 0, invalid ones dropped', () => {
+  const ctl = new SharedArrayBuffer(CTL_BYTES);
+  const sent: Uint8Array[] = [];
+  const transport = { ...recordingTransport([]), broadcast: (chunk: Chunk) => sent.push(chunk.bytes.slice()) } as unknown as Transport;
+  const ring = createRing(64);
+  const reader = new RingReader(ring, undefined, 0);
+  const keys = new KeyTable();
+  reader.keys[0] = keys.entry('n', 'n', []);
+  const pipeline = pipelineOver(ctl, reader, transport, keys);
+  const valid = [1, 127, 128, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 1, 2 ** 53 - 1, 0, -0];
+  const invalid = [-1, 1.5, 2 ** 53, Number.NaN, Number.POSITIVE_INFINITY, -(2 ** 32)];
+  const values = [...valid, ...invalid];
+  const { header, f64 } = ringViews(ring.sab);
+  values.forEach((v, i) => {
+    f64[i * 2 + 1] = v;
+    f64[i * 2] = recordHeader(0, Op.Counter);
+  });
+  Atomics.store(header, RING_TAIL, values.length);
+  pipeline.round();
+  const got = sent.flatMap((b) => splitFrames(b).frames).map((f) => {
+    const e = fromBinary(EventSchema, f);
+    assert.equal(e.event.case, 'metric');
+    const m = e.event.value!;
+    return m.value.case === 'counter' ? m.value.value.value : undefined;
+  });
+  assert.deepEqual(got, valid.map((v) => BigInt(v)));
 });

@@ -320,6 +320,8 @@ export class Pipeline {
     if (key !== undefined) {
       switch (op) {
         case Op.Counter:
+          // The usual increment, an integer below 2^32, in one test: `v >>> 0` is v only then.
+          if (v >>> 0 === v) return this.counter(key, v, 0, live);
           if (Number.isSafeInteger(v) && v >= 0) {
             // Not `v % 2 ** 32`: optimised code computes a float modulus with a call into C.
             const hi = Math.floor(v / 0x100000000);
