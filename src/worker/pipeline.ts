@@ -4,6 +4,7 @@ import type { ChannelMessage, ControlMessage, Protocol } from '../shared/message
 import type { WallClock } from './clock.js';
 import type { Chunk } from './chunk.js';
 import { FrameEncoder, GaugeOp } from './encoder.js';
+import { FrameKernel, KernelStop } from './frame-kernel.js';
 import type { KeyEntry, KeyTable } from './keys.js';
 import { encodeMetadata, type MetadataStore } from './metadata.js';
 import type { ReplayTable } from './replay.js';
@@ -66,6 +67,8 @@ export interface PipelineParts {
   readonly replay: ReplayTable | undefined;
   /** Reports a problem to the app as a process warning. */
   readonly warn: (message: string, code: string) => void;
+  /** Encode every record in JavaScript, without the {@link FrameKernel} (for tests comparing the two). */
+  readonly noKernel?: boolean;
 }
 
 /**
@@ -77,6 +80,8 @@ export interface PipelineParts {
  */
 export class Pipeline {
   private readonly encoder: FrameEncoder;
+  /** Encodes most records when clients are connected and `replayOnConnect` is off; undefined where it cannot run. */
+  private readonly kernel: FrameKernel | undefined;
   private readonly waiter: Waiter;
   private stopping = false;
   /** The last round left work behind (a budget ran out). */
@@ -110,6 +115,7 @@ export class Pipeline {
 
   constructor(private readonly p: PipelineParts) {
     this.encoder = new FrameEncoder(p.protocol);
+    this.kernel = p.noKernel === true ? undefined : FrameKernel.create(p.protocol, ROUND_BUDGET);
     this.rings = [p.main];
     this.waiter = new Waiter(
       p.ctl,
@@ -156,7 +162,7 @@ export class Pipeline {
     const ops = [Op.Counter, Op.CounterU64, Op.GaugeSet, Op.GaugeIncrement, Op.GaugeDecrement, Op.Histogram];
     let tail = 0;
     for (let r = 0; r < rounds; r++) {
-      this.encoder.begin(this.p.clock.now());
+      this.begin();
       for (let k = 0; k < 1000; k++, tail++) {
         const i = (tail & 1023) * 2;
         const op = ops[k % ops.length]!;
@@ -169,6 +175,7 @@ export class Pipeline {
       this.encoder.finish()?.release();
     }
     this.p.keys.release(key);
+    this.kernel?.drop(ring);
   }
 
   /** Applies control messages that come before everything else (a restart's replay). */
@@ -195,7 +202,7 @@ export class Pipeline {
     let taken = 0;
     this.controlsApplied = 0;
     this.busy = false;
-    this.encoder.begin(this.p.clock.now());
+    this.begin();
     const live = (this.live = transport.clientCount > 0);
     this.folding = this.p.replay !== undefined && this.foldUntil > 0 && performance.now() < this.foldUntil;
     if (!this.folding) this.foldUntil = 0;
@@ -231,6 +238,12 @@ export class Pipeline {
     // At least one round, which folds every state page.
     while (this.round() > 0 && this.busy);
     return replay.frames(this.p.clock.now());
+  }
+
+  /** Starts a batch: its timestamp, and its key prefixes. */
+  private begin(): void {
+    this.encoder.begin(this.p.clock.now());
+    this.kernel?.begin();
   }
 
   /**
@@ -279,6 +292,7 @@ export class Pipeline {
     const { u32, f64, mask } = ring.views;
     const encoder = this.encoder;
     const read = live || this.p.replay !== undefined;
+    const kernel = live && this.p.replay === undefined ? this.kernel : undefined;
     const first = ring.head;
     const last = ((limit - first) | 0) > ROUND_BUDGET ? (first + ROUND_BUDGET) | 0 : limit;
     let h = first;
@@ -287,17 +301,39 @@ export class Pipeline {
     while (h !== last && this.controlsAt(ring, h)) {
       const end = ring.nextControlBefore(h, last);
       if (!read) h = end;
-      for (; h !== end && !encoder.full; h = (h + 1) | 0) {
-        const i = (h & mask) * 2;
-        const header = f64[i]!;
-        this.record(ring, header & (KEY_ID_LIMIT - 1), header >>> 24, f64[i + 1]!, u32, 2 * i + 2, live);
-      }
+      if (kernel !== undefined) h = this.encodeRun(kernel, ring, h, end);
+      else
+        for (; h !== end && !encoder.full; h = (h + 1) | 0) {
+          const i = (h & mask) * 2;
+          const header = f64[i]!;
+          this.record(ring, header & (KEY_ID_LIMIT - 1), header >>> 24, f64[i + 1]!, u32, 2 * i + 2, live);
+        }
       if (h !== end) break; // the batch is full
     }
     if (h === limit) this.controlsAt(ring, h);
     else this.busy = true; // a budget ran out
     if (h !== first) ring.commit(h);
     return (h - first) | 0;
+  }
+
+  /**
+   * Encodes the records from `h` to `end` with the kernel, giving the encoder those it cannot
+   * take; returns where it stopped (`end`, or before it when the batch is full).
+   */
+  private encodeRun(kernel: FrameKernel, ring: RingReader, h: number, end: number): number {
+    const n = (end - h) | 0;
+    kernel.load(ring, h, n);
+    const { u32, f64, mask } = ring.views;
+    let i = 0;
+    while ((i = kernel.encode(ring, i, n, this.encoder)) !== n && kernel.stop === KernelStop.NeedsEncoder) {
+      const at = (((h + i) | 0) & mask) * 2;
+      const header = f64[at]!;
+      const id = header & (KEY_ID_LIMIT - 1);
+      this.record(ring, id, header >>> 24, f64[at + 1]!, u32, 2 * at + 2, true);
+      kernel.learn(ring, id, ring.keys[id], this.encoder);
+      i++;
+    }
+    return (h + i) | 0;
   }
 
   /** Applies a ring's control messages due at position `h`; false if the budget ran out first. */
@@ -370,6 +406,7 @@ export class Pipeline {
       const old = ring.keys[m.id];
       const key = this.p.keys.entry(m.canonical, m.name, m.labels);
       ring.keys[m.id] = key;
+      this.kernel?.forget(ring, m.id);
       if (old !== undefined) this.p.keys.release(old); // announced again (a restarted worker's hello)
       this.p.counters.keys = this.p.keys.size;
       if (m.statePage !== undefined) ring.statePages[Math.floor(m.id / STATE_PAGE_KEYS)] = { f64: new Float64Array(m.statePage), i32: new Int32Array(m.statePage) };
@@ -409,6 +446,7 @@ export class Pipeline {
       for (const k of ring.keys) if (k !== undefined) this.p.keys.release(k);
       this.attached.delete(id);
       this.rings.splice(this.rings.indexOf(ring), 1);
+      this.kernel?.drop(ring);
       this.p.counters.attachedThreads = this.attached.size;
       this.p.counters.keys = this.p.keys.size;
       this.p.counters.changed();
