@@ -275,3 +275,33 @@ test('the kernel forgets every prefix when its epochs start over', () => {
   assert.equal(kernel.stop, KernelStop.NeedsEncoder, 'nor after the epochs started over');
   encoder.finish()?.release();
 });
+
+test('a kernel whose memory cannot grow leaves the keys it has no table for to the encoder', () => {
+  const kernel = FrameKernel.create('seed', 16)!;
+  const internals = kernel as unknown as { memory: { buffer: ArrayBuffer; grow(pages: number): number } };
+  const memory = internals.memory;
+  internals.memory = {
+    get buffer() {
+      return memory.buffer;
+    },
+    grow: () => {
+      throw new RangeError('WebAssembly.Memory.grow(): Maximum memory size exceeded');
+    },
+  };
+  const encoder = new FrameEncoder('seed');
+  const key = new KeyTable().entry('k', 'k', []);
+  const desc = createRing(16);
+  const ring = new RingReader(desc, undefined, 0);
+  const { f64 } = ringViews(desc.sab);
+  const id = 1 << 20; // a table for it needs 16 MiB more
+  f64[1] = 2.5;
+  f64[0] = recordHeader(id, Op.GaugeSet);
+  encoder.begin(1_764_000_000_000);
+  kernel.begin();
+  encoder.gauge(key, GaugeOp.Set, 1);
+  kernel.learn(ring, id, key, encoder);
+  kernel.load(ring, 0, 1);
+  kernel.encode(ring, 0, 1, encoder);
+  assert.equal(kernel.stop, KernelStop.NeedsEncoder);
+  encoder.finish()?.release();
+});

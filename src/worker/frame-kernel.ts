@@ -119,7 +119,7 @@ export class FrameKernel {
     this.outAt = this.endsAt + ENDS_BYTES;
     this.arenaAt = this.outAt + OUT_BYTES;
     this.tablesAt = this.tablesEnd = this.arenaAt + ARENA_BYTES;
-    this.reserve(this.tablesAt);
+    if (!this.reserve(this.tablesAt)) throw new RangeError('no memory for the frame kernel');
   }
 
   /** Starts a batch: every prefix learned before belongs to an earlier one. */
@@ -173,6 +173,7 @@ export class FrameKernel {
   learn(ring: RingReader, id: number, key: KeyEntry | undefined, encoder: FrameEncoder): void {
     if (key === undefined || key.stamp !== encoder.batch) return;
     const entry = this.entry(ring, id);
+    if (entry < 0) return; // no memory for its table: the encoder keeps taking its records
     const i32 = this.i32;
     if (i32[entry] === this.epoch && i32[entry + 1] === key.shape) return; // known already
     const len = key.prefix.length;
@@ -199,13 +200,14 @@ export class FrameKernel {
     (this.freeTables[Math.log2(table.cap)] ??= []).push(table.at);
   }
 
-  /** The i32 index of `ring`'s entry for `id`, its table made or grown to hold it. */
+  /** The i32 index of `ring`'s entry for `id`, its table made or grown to hold it; -1 if the memory cannot grow. */
   private entry(ring: RingReader, id: number): number {
     let table = this.tables.get(ring);
     if (table === undefined || id >= table.cap) {
       let cap = MIN_TABLE;
       while (cap <= id) cap *= 2;
       const at = this.allocate(cap);
+      if (at < 0) return -1;
       if (table !== undefined) this.drop(ring); // its entries are only a cache: not copied
       table = { at, cap };
       this.tables.set(ring, table);
@@ -213,28 +215,38 @@ export class FrameKernel {
     return (table.at + id * ENTRY_BYTES) / 4;
   }
 
-  /** A zeroed table of `cap` entries: a freed one, or new memory. */
+  /** A zeroed table of `cap` entries: a freed one, or new memory; -1 if the memory cannot grow. */
   private allocate(cap: number): number {
     const bytes = cap * ENTRY_BYTES;
     let at = this.freeTables[Math.log2(cap)]?.pop();
     if (at === undefined) {
+      if (!this.reserve(this.tablesEnd + bytes)) return -1;
       at = this.tablesEnd;
       this.tablesEnd += bytes;
-      this.reserve(this.tablesEnd);
     }
     this.u8.fill(0, at, at + bytes); // a table freed in this batch holds this epoch's entries
     return at;
   }
 
-  /** Grows the memory to at least `bytes`, and (re)makes the views of it. */
-  private reserve(bytes: number): void {
+  /**
+   * Grows the memory to at least `bytes` and (re)makes the views of it; false if it cannot grow
+   * (past its maximum, 1 GiB, or the system refused).
+   */
+  private reserve(bytes: number): boolean {
     const have = this.memory.buffer.byteLength;
-    if (bytes > have) this.memory.grow(Math.ceil((bytes - have) / PAGE));
-    if (this.u8 !== undefined && this.u8.buffer === this.memory.buffer) return;
+    if (bytes > have) {
+      try {
+        this.memory.grow(Math.ceil((bytes - have) / PAGE));
+      } catch {
+        return false;
+      }
+    }
+    if (this.u8 !== undefined && this.u8.buffer === this.memory.buffer) return true;
     const b = this.memory.buffer;
     this.u8 = new Uint8Array(b);
     this.i32 = new Int32Array(b);
     this.u32 = new Uint32Array(b);
     this.f64 = new Float64Array(b);
+    return true;
   }
 }
