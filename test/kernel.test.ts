@@ -305,3 +305,35 @@ test('a kernel whose memory cannot grow leaves the keys it has no table for to t
   assert.equal(kernel.stop, KernelStop.NeedsEncoder);
   encoder.finish()?.release();
 });
+
+test('the kernel takes a key whose records alternate between two shapes (a gauge up and down)', () => {
+  const kernel = FrameKernel.create('seed', 16)!;
+  const encoder = new FrameEncoder('seed');
+  const key = new KeyTable().entry('in_flight', 'in_flight', []);
+  const desc = createRing(16);
+  const ring = new RingReader(desc, undefined, 0);
+  const { f64 } = ringViews(desc.sab);
+  for (let i = 0; i < 8; i++) {
+    f64[2 * i + 1] = 1;
+    f64[2 * i] = recordHeader(0, i % 2 === 0 ? Op.GaugeIncrement : Op.GaugeDecrement);
+  }
+  encoder.begin(1_764_000_000_000);
+  kernel.begin();
+  // The encoder writes the first of each shape; the kernel learns both.
+  encoder.gauge(key, GaugeOp.Increment, 1);
+  kernel.learn(ring, 0, key, encoder);
+  encoder.gauge(key, GaugeOp.Decrement, 1);
+  kernel.learn(ring, 0, key, encoder);
+  kernel.load(ring, 0, 8);
+  assert.equal(kernel.encode(ring, 0, 8, encoder), 8);
+  assert.equal(kernel.stop, KernelStop.Done, 'all eight, both shapes');
+  const chunk = encoder.finish()!;
+  const frames = splitFrames(chunk.bytes).frames.map((f) => fromBinary(SeedEvent, f));
+  assert.equal(frames.length, 10);
+  const gauges = frames.slice(2).map((e) => (e.event.case === 'metric' && e.event.value.value.case === 'gauge' ? e.event.value.value.value.value.case : undefined));
+  assert.deepEqual(
+    gauges,
+    Array.from({ length: 8 }, (_, i) => (i % 2 === 0 ? 'increment' : 'decrement')),
+  );
+  chunk.release();
+});

@@ -17,8 +17,12 @@ export const enum KernelStop {
 /** frame-kernel.wat's status for "the output area is full": handled inside {@link FrameKernel.encode}. */
 const OUT_FULL = 2;
 
-/** Bytes of a key table entry: epoch, shape, prefix address, prefix length (all i32). */
-const ENTRY_BYTES = 16;
+/**
+ * Bytes of a key table entry: two slots (a key whose records alternate between two shapes, like
+ * a gauge going up and down, has both) of epoch, shape, prefix address, prefix length (all i32).
+ * With one slot, every record of such a key went back to the encoder.
+ */
+const ENTRY_BYTES = 32;
 /** Entries of the smallest key table. */
 const MIN_TABLE = 64;
 /** Frame bytes the kernel writes before handing them to the encoder (from up to 7 bytes in, for alignment). */
@@ -172,12 +176,16 @@ export class FrameKernel {
    */
   learn(ring: RingReader, id: number, key: KeyEntry | undefined, encoder: FrameEncoder): void {
     if (key === undefined || key.stamp !== encoder.batch) return;
-    const entry = this.entry(ring, id);
+    let entry = this.entry(ring, id);
     if (entry < 0) return; // no memory for its table: the encoder keeps taking its records
     const i32 = this.i32;
-    if (i32[entry] === this.epoch && i32[entry + 1] === key.shape) return; // known already
+    const epoch = this.epoch;
+    if (i32[entry] === epoch && i32[entry + 1] === key.shape) return; // known already
+    if (i32[entry + 4] === epoch && i32[entry + 5] === key.shape) return;
     const len = key.prefix.length;
     if (this.arenaPos + len > this.arenaAt + ARENA_BYTES) return;
+    // The first slot unless it holds another shape of this batch; the second is then replaced.
+    if (i32[entry] === epoch) entry += 4;
     this.u8.set(key.prefix, this.arenaPos);
     i32[entry] = this.epoch;
     i32[entry + 1] = key.shape;
@@ -189,7 +197,9 @@ export class FrameKernel {
   /** Local id `id` of `ring` was given to another key. */
   forget(ring: RingReader, id: number): void {
     const table = this.tables.get(ring);
-    if (table !== undefined && id < table.cap) this.i32[(table.at + id * ENTRY_BYTES) / 4] = 0;
+    if (table === undefined || id >= table.cap) return;
+    const entry = (table.at + id * ENTRY_BYTES) / 4;
+    this.i32[entry] = this.i32[entry + 4] = 0;
   }
 
   /** `ring` is gone: its table is freed. */

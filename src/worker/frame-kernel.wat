@@ -6,8 +6,10 @@
 ;; src/gen/frame_kernel_wasm.ts.
 ;;
 ;; A record is 16 bytes (shared/layout.ts): an f64 header `id + op * 2^24`, then the value, an
-;; f64 or (op 2) a little-endian u64. A key table entry is 16 bytes: the batch (epoch) its prefix
-;; belongs to, the prefix's shape (encoder.ts), and where the prefix is and how long.
+;; f64 or (op 2) a little-endian u64. A key table entry is 32 bytes: two slots, so that a key
+;; whose records alternate between two shapes (a gauge going up and down) has both, each of 16
+;; bytes: the batch (epoch) its prefix belongs to, the prefix's shape (encoder.ts), and where the
+;; prefix is and how long.
 (module
   (memory (export "memory") 16 16384 shared)
 
@@ -110,10 +112,15 @@
                     (local.set $kind (i32.const 2)))
                   (else (local.set $shape (i32.add (i32.const 1) (call $varintSize (local.get $u)))))))
               (else (local.set $shape (i32.add (i32.const 16) (call $varintSize (local.get $u)))))))
-          ;; The key's prefix must be this batch's, for this shape.
-          (local.set $entry (i32.add (local.get $table) (i32.shl (local.get $id) (i32.const 4))))
-          (br_if $js (i32.ne (i32.load (local.get $entry)) (local.get $epoch)))
-          (br_if $js (i32.ne (i32.load offset=4 (local.get $entry)) (local.get $shape)))
+          ;; The key's prefix must be this batch's, for this shape, in either slot.
+          (local.set $entry (i32.add (local.get $table) (i32.shl (local.get $id) (i32.const 5))))
+          (if (i32.or
+                (i32.ne (i32.load (local.get $entry)) (local.get $epoch))
+                (i32.ne (i32.load offset=4 (local.get $entry)) (local.get $shape)))
+            (then
+              (local.set $entry (i32.add (local.get $entry) (i32.const 16)))
+              (br_if $js (i32.ne (i32.load (local.get $entry)) (local.get $epoch)))
+              (br_if $js (i32.ne (i32.load offset=4 (local.get $entry)) (local.get $shape)))))
           (local.set $len (i32.load offset=12 (local.get $entry)))
           (if (i32.or
                 (i32.gt_u (i32.add (i32.add (local.get $out) (local.get $len)) (i32.const 10)) (local.get $outEnd))
