@@ -69,8 +69,10 @@ interface Table {
  * {@link learn}s the prefix the encoder remembered for its key. The kernel writes frames into its
  * own memory and appends them to the encoder's batch each time it stops, so frames stay in order.
  *
- * Its memory is private to the worker: the records of a run are copied in (one `set`, 16 bytes
- * each), since a WebAssembly instance reads only its own memory and the rings are the app's.
+ * Its memory is the worker's alone: the records of a run are copied in (one `set`, 16 bytes
+ * each), since a WebAssembly instance reads only its own memory and the rings are the app's. It
+ * is a shared memory all the same: V8 copied out of a non-shared one into the slabs at 1.7 GB/s,
+ * out of a shared one at 10.
  *
  * Memory layout: the status words, the records of a run, frame ends, frames, the batch's
  * prefixes (an arena emptied every batch), then the rings' key tables.
