@@ -62,7 +62,8 @@
         (if (i32.ge_u (i32.add (local.get $base) (i32.sub (local.get $out) (local.get $outStart))) (local.get $full))
           (then (return (call $stop (local.get $i) (local.get $out) (local.get $ends) (i32.const 3)))))
         (local.set $rec (i32.add (local.get $recs) (i32.shl (local.get $i) (i32.const 4))))
-        ;; The header is below 2^31 (op <= 127): a saturating truncation cannot trap.
+        ;; A header is `id + op * 2^24`, an integer below 2^27; `trunc_sat` never traps, and an op
+        ;; it does not know sends the record to the encoder.
         (local.set $hdr (i32.trunc_sat_f64_u (f64.load (local.get $rec))))
         (local.set $id (i32.and (local.get $hdr) (i32.const 0xffffff)))
         (local.set $op (i32.shr_u (local.get $hdr) (i32.const 24)))
