@@ -41,8 +41,15 @@ interface Output {
   invalid: number;
 }
 
+/** A key as large as the recorder allows: 64 labels, names and values of 1024 three-byte characters. */
+const LARGEST_KEY = -1;
+
 /** The keys a script draws from: short and long names, none to many labels. */
 function keyOf(k: number): { canonical: string; name: string; labels: [string, string][] } {
+  if (k === LARGEST_KEY) {
+    const labels = Array.from({ length: 64 }, (_, i): [string, string] => [String(i).padStart(4, '0') + '€'.repeat(1020), '€'.repeat(1024)]);
+    return { canonical: 'largest', name: '€'.repeat(1024), labels };
+  }
   const labels: [string, string][] = [];
   for (let i = 0; i < k % 5; i++) labels.push([`label_${i}`, `value-${k}-${'x'.repeat((k * 37 + i * 11) % (k % 7 === 0 ? 400 : 30))}`]);
   const name = `metric_${k}${k % 3 === 0 ? '_with_a_rather_longer_name' : ''}`;
@@ -336,4 +343,12 @@ test('the kernel takes a key whose records alternate between two shapes (a gauge
     Array.from({ length: 8 }, (_, i) => (i % 2 === 0 ? 'increment' : 'decrement')),
   );
   chunk.release();
+});
+
+test('the kernel with the largest key the recorder allows (a 400 KB frame prefix)', () => {
+  const steps: Step[] = [{ s: 'attach', ring: 1 }, { s: 'key', ring: 1, id: 0, key: LARGEST_KEY }];
+  for (let n = 0; n < 4; n++) steps.push({ s: 'record', ring: 1, id: 0, op: Op.GaugeSet, value: n });
+  const out = same('seed', steps);
+  assert.equal(out.frames.length, 4);
+  assert.ok(out.frames[0]!.length / 2 > 393_000, `a frame of ${out.frames[0]!.length / 2} bytes`);
 });

@@ -29,6 +29,13 @@ const MIN_TABLE = 64;
 const OUT_BYTES = 256 << 10;
 /** Frame ends it writes before handing them over (an end per frame, frames at least 4 bytes; 8 more for alignment). */
 const ENDS_BYTES = OUT_BYTES + 8;
+/**
+ * The longest prefix the kernel learns: one frame must fit its output area at any alignment (7
+ * bytes in) with the longest value (10). A longer prefix could never be written, and the kernel
+ * would stop for room on it again and again; its key's records stay with the encoder. (A key
+ * can be as long as 64 labels of 1024 three-byte characters each: about 400 KB.)
+ */
+const MAX_PREFIX = OUT_BYTES - 7 - 10;
 /** Room for this batch's key prefixes. A prefix that does not fit is not learned: its key's records take the JavaScript encoder for the rest of the batch. */
 const ARENA_BYTES = 1 << 20;
 const PAGE = 65536;
@@ -185,7 +192,7 @@ export class FrameKernel {
     if (i32[entry] === epoch && i32[entry + 1] === key.shape) return; // known already
     if (i32[entry + 4] === epoch && i32[entry + 5] === key.shape) return;
     const len = key.prefix.length;
-    if (this.arenaPos + len > this.arenaAt + ARENA_BYTES) return;
+    if (len > MAX_PREFIX || this.arenaPos + len > this.arenaAt + ARENA_BYTES) return;
     // The first slot unless it holds another shape of this batch; the second is then replaced.
     if (i32[entry] === epoch) entry += 4;
     this.u8.set(key.prefix, this.arenaPos);
