@@ -48,6 +48,17 @@ const CONTROL_GRACE_MS = 2000;
  * next client connects or when it ends (in the totals, but not sent to the clients meanwhile).
  */
 const FOLD_AFTER_CONNECT_MS = 1000;
+/**
+ * The kernel is worth it while at most one record in this many goes back to the encoder. Each
+ * one that does costs about 500 ns more than encoding it in JavaScript (an exit from
+ * WebAssembly, the encoder's frame, a prefix learned), where the kernel saves 25–45 ns on each
+ * record it takes. With 4096 distinct keys in a batch (each record the first or second of its
+ * key), the kernel on every round measured 540 ns a record against 275 in JavaScript; switched
+ * off by this ratio, 279 (and with 1–100 keys, 27–37 against 41–47).
+ */
+const KERNEL_MISS_RATIO = 16;
+/** Rounds encoded in JavaScript after a round in which the kernel missed too often, before it is tried again. */
+const KERNEL_REST_ROUNDS = 16;
 /** Where, in a little-endian or big-endian u64 value slot, the low 32 bits are. */
 const LOW_WORD = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 0 : 1;
 
@@ -67,8 +78,11 @@ export interface PipelineParts {
   readonly replay: ReplayTable | undefined;
   /** Reports a problem to the app as a process warning. */
   readonly warn: (message: string, code: string) => void;
-  /** Encode every record in JavaScript, without the {@link FrameKernel} (for tests comparing the two). */
-  readonly noKernel?: boolean;
+  /**
+   * When the {@link FrameKernel} encodes: `auto` (the default) while it pays off (see
+   * `KERNEL_MISS_RATIO`); `always` and `never` are for tests comparing the two paths.
+   */
+  readonly kernel?: 'auto' | 'always' | 'never';
 }
 
 /**
@@ -82,6 +96,13 @@ export class Pipeline {
   private readonly encoder: FrameEncoder;
   /** Encodes most records when clients are connected and `replayOnConnect` is off; undefined where it cannot run. */
   private readonly kernel: FrameKernel | undefined;
+  /** This round encodes with the kernel. */
+  private kernelOn = false;
+  /** Rounds left to encode in JavaScript before the kernel is tried again. */
+  private kernelRest = 0;
+  /** Records the kernel was given this round, and those of them it sent back to the encoder. */
+  private kernelRecords = 0;
+  private kernelMisses = 0;
   private readonly waiter: Waiter;
   private stopping = false;
   /** The last round left work behind (a budget ran out). */
@@ -115,7 +136,7 @@ export class Pipeline {
 
   constructor(private readonly p: PipelineParts) {
     this.encoder = new FrameEncoder(p.protocol);
-    this.kernel = p.noKernel === true ? undefined : FrameKernel.create(p.protocol, ROUND_BUDGET);
+    this.kernel = p.kernel === 'never' ? undefined : FrameKernel.create(p.protocol, ROUND_BUDGET);
     this.rings = [p.main];
     this.waiter = new Waiter(
       p.ctl,
@@ -240,10 +261,15 @@ export class Pipeline {
     return replay.frames(this.p.clock.now());
   }
 
-  /** Starts a batch: its timestamp, and its key prefixes. */
+  /** Starts a batch: its timestamp, and its key prefixes; decides whether the kernel encodes it. */
   private begin(): void {
     this.encoder.begin(this.p.clock.now());
-    this.kernel?.begin();
+    if (this.kernel === undefined) return;
+    this.kernel.begin();
+    if (this.kernelOn && this.kernelMisses * KERNEL_MISS_RATIO > this.kernelRecords && this.p.kernel !== 'always') this.kernelRest = KERNEL_REST_ROUNDS;
+    this.kernelOn = this.kernelRest === 0;
+    if (this.kernelRest > 0) this.kernelRest--;
+    this.kernelRecords = this.kernelMisses = 0;
   }
 
   /**
@@ -292,7 +318,7 @@ export class Pipeline {
     const { u32, f64, mask } = ring.views;
     const encoder = this.encoder;
     const read = live || this.p.replay !== undefined;
-    const kernel = live && this.p.replay === undefined ? this.kernel : undefined;
+    const kernel = live && this.kernelOn && this.p.replay === undefined ? this.kernel : undefined;
     const first = ring.head;
     const last = ((limit - first) | 0) > ROUND_BUDGET ? (first + ROUND_BUDGET) | 0 : limit;
     let h = first;
@@ -332,7 +358,9 @@ export class Pipeline {
       this.record(ring, id, header >>> 24, f64[at + 1]!, u32, 2 * at + 2, true);
       kernel.learn(ring, id, ring.keys[id], this.encoder);
       i++;
+      this.kernelMisses++;
     }
+    this.kernelRecords += i;
     return (h + i) | 0;
   }
 
