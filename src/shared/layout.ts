@@ -95,6 +95,8 @@ export const RING_HEADER_BYTES = 128;
  * u32 + u32 + f64 stores. Key ids stay below 2^24 (`maxKeys` is capped there).
  */
 export const RECORD_BYTES = 16;
+/** The host stores numbers little-endian (the rings hold them in the host's order). */
+export const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 /** Largest key id a header can carry, plus one. */
 export const KEY_ID_LIMIT = 1 << 24;
 /** The id records of keys refused by `maxKeys` carry: never given to a real key. */

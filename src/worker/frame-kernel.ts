@@ -1,6 +1,6 @@
 import { frameKernelWasm } from '../gen/frame_kernel_wasm.js';
 import type { Protocol } from '../shared/messages.js';
-import { RECORD_BYTES } from '../shared/layout.js';
+import { LITTLE_ENDIAN, RECORD_BYTES } from '../shared/layout.js';
 import { BATCH_BYTES, type FrameEncoder } from './encoder.js';
 import type { KeyEntry } from './keys.js';
 import type { RingReader } from './ring-reader.js';
@@ -114,7 +114,7 @@ export class FrameKernel {
    * @param records most records encoded in one run
    */
   static create(protocol: Protocol, records: number): FrameKernel | undefined {
-    if (typeof WebAssembly !== 'object' || new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) return undefined;
+    if (typeof WebAssembly !== 'object' || !LITTLE_ENDIAN) return undefined;
     try {
       const instance = new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(frameKernelWasm, 'base64')));
       return new FrameKernel(instance.exports, protocol, records);
@@ -196,7 +196,7 @@ export class FrameKernel {
     // The first slot unless it holds another shape of this batch; the second is then replaced.
     if (i32[entry] === epoch) entry += 4;
     this.u8.set(key.prefix, this.arenaPos);
-    i32[entry] = this.epoch;
+    i32[entry] = epoch;
     i32[entry + 1] = key.shape;
     i32[entry + 2] = this.arenaPos;
     i32[entry + 3] = len;

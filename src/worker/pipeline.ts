@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { KEY_ID_LIMIT, Op, Park, RING_TAIL, STATE_PAGE_KEYS, createRing, recordHeader, ringViews } from '../shared/layout.js';
+import { KEY_ID_LIMIT, LITTLE_ENDIAN, Op, Park, RING_TAIL, STATE_PAGE_KEYS, createRing, recordHeader, ringViews } from '../shared/layout.js';
 import type { ChannelMessage, ControlMessage, Protocol } from '../shared/messages.js';
 import type { WallClock } from './clock.js';
 import type { Chunk } from './chunk.js';
@@ -60,7 +60,7 @@ const KERNEL_MISS_RATIO = 16;
 /** Rounds encoded in JavaScript after a round in which the kernel missed too often, before it is tried again. */
 const KERNEL_REST_ROUNDS = 16;
 /** Where, in a little-endian or big-endian u64 value slot, the low 32 bits are. */
-const LOW_WORD = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 0 : 1;
+const LOW_WORD = LITTLE_ENDIAN ? 0 : 1;
 
 export interface PipelineParts {
   readonly protocol: Protocol;
