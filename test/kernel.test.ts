@@ -13,13 +13,12 @@ import { WallClock } from '../src/worker/clock.js';
 import { FrameEncoder, GaugeOp, type Chunk } from '../src/worker/encoder.js';
 import { FrameKernel, KernelStop } from '../src/worker/frame-kernel.js';
 import { KeyTable } from '../src/worker/keys.js';
-import { MetadataStore } from '../src/worker/metadata.js';
-import { Pipeline } from '../src/worker/pipeline.js';
 import { RingReader } from '../src/worker/ring-reader.js';
 import { Counters } from '../src/worker/stats.js';
 import type { Transport } from '../src/worker/transport/server.js';
 import { Rng, baseSeed } from './fuzz-input.js';
 import { splitFrames } from './helpers.js';
+import { pipelineOver } from './pipeline-parts.js';
 
 const RING = 4096;
 
@@ -113,19 +112,11 @@ function run(protocol: Protocol, steps: readonly Step[], kernel: 'auto' | 'alway
     uncork: () => {},
   } as unknown as Transport;
   const counters = new Counters(new StatsBlock(ctl));
-  const pipeline = new Pipeline({
+  const pipeline = pipelineOver(ctl, new RingReader(createRing(RING), undefined, 0), transport, {
     protocol,
-    ctl: new Int32Array(ctl),
-    main: new RingReader(createRing(RING), undefined, 0),
-    keys: new KeyTable(),
-    metadata: new MetadataStore(10_000, () => {}),
-    transport,
     counters,
     // Each round's timestamp differs: a prefix kept past its batch would show.
     clock: new WallClock(() => 1_764_000_000_123.5, () => (mono += 1.25)),
-    flushIntervalMs: 50,
-    replay: undefined,
-    warn: () => {},
     kernel,
   });
   const internals = pipeline as unknown as { kernel: FrameKernel | undefined };
@@ -257,21 +248,31 @@ test('the kernel: rings that go and come, tables that grow, keys announced again
   same('seed', steps);
 });
 
-test('the kernel forgets every prefix when its epochs start over', () => {
+/**
+ * A kernel and an encoder on their own, over a ring holding `records` (of local id `id`, one key
+ * named `name`), with a batch begun; `batch()` begins another.
+ */
+function kernelOver(name: string, id: number, records: readonly (readonly [Op, number])[]) {
   const kernel = FrameKernel.create('seed', 16)!;
   const encoder = new FrameEncoder('seed');
-  const keys = new KeyTable();
-  const key = keys.entry('k', 'k', []);
+  const key = new KeyTable().entry(name, name, []);
   const desc = createRing(16);
   const ring = new RingReader(desc, undefined, 0);
   const { f64 } = ringViews(desc.sab);
-  f64[1] = 2.5;
-  f64[0] = recordHeader(0, Op.GaugeSet);
+  records.forEach(([op, value], i) => {
+    f64[2 * i + 1] = value;
+    f64[2 * i] = recordHeader(id, op);
+  });
   const batch = (): void => {
     encoder.begin(1_764_000_000_000);
     kernel.begin();
   };
   batch();
+  return { kernel, encoder, key, ring, batch };
+}
+
+test('the kernel forgets every prefix when its epochs start over', () => {
+  const { kernel, encoder, key, ring, batch } = kernelOver('k', 0, [[Op.GaugeSet, 2.5]]);
   encoder.gauge(key, GaugeOp.Set, 1); // the encoder writes the first frame of the key
   kernel.learn(ring, 0, key, encoder);
   kernel.load(ring, 0, 1);
@@ -289,7 +290,8 @@ test('the kernel forgets every prefix when its epochs start over', () => {
 });
 
 test('a kernel whose memory cannot grow leaves the keys it has no table for to the encoder', () => {
-  const kernel = FrameKernel.create('seed', 16)!;
+  const id = 1 << 20; // a table for it needs 16 MiB more
+  const { kernel, encoder, key, ring } = kernelOver('k', id, [[Op.GaugeSet, 2.5]]);
   const internals = kernel as unknown as { memory: { buffer: ArrayBuffer; grow(pages: number): number } };
   const memory = internals.memory;
   internals.memory = {
@@ -300,16 +302,6 @@ test('a kernel whose memory cannot grow leaves the keys it has no table for to t
       throw new RangeError('WebAssembly.Memory.grow(): Maximum memory size exceeded');
     },
   };
-  const encoder = new FrameEncoder('seed');
-  const key = new KeyTable().entry('k', 'k', []);
-  const desc = createRing(16);
-  const ring = new RingReader(desc, undefined, 0);
-  const { f64 } = ringViews(desc.sab);
-  const id = 1 << 20; // a table for it needs 16 MiB more
-  f64[1] = 2.5;
-  f64[0] = recordHeader(id, Op.GaugeSet);
-  encoder.begin(1_764_000_000_000);
-  kernel.begin();
   encoder.gauge(key, GaugeOp.Set, 1);
   kernel.learn(ring, id, key, encoder);
   kernel.load(ring, 0, 1);
@@ -319,18 +311,8 @@ test('a kernel whose memory cannot grow leaves the keys it has no table for to t
 });
 
 test('the kernel takes a key whose records alternate between two shapes (a gauge up and down)', () => {
-  const kernel = FrameKernel.create('seed', 16)!;
-  const encoder = new FrameEncoder('seed');
-  const key = new KeyTable().entry('in_flight', 'in_flight', []);
-  const desc = createRing(16);
-  const ring = new RingReader(desc, undefined, 0);
-  const { f64 } = ringViews(desc.sab);
-  for (let i = 0; i < 8; i++) {
-    f64[2 * i + 1] = 1;
-    f64[2 * i] = recordHeader(0, i % 2 === 0 ? Op.GaugeIncrement : Op.GaugeDecrement);
-  }
-  encoder.begin(1_764_000_000_000);
-  kernel.begin();
+  const ups = Array.from({ length: 8 }, (_, i) => [i % 2 === 0 ? Op.GaugeIncrement : Op.GaugeDecrement, 1] as const);
+  const { kernel, encoder, key, ring } = kernelOver('in_flight', 0, ups);
   // The encoder writes the first of each shape; the kernel learns both.
   encoder.gauge(key, GaugeOp.Increment, 1);
   kernel.learn(ring, 0, key, encoder);

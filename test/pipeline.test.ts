@@ -6,16 +6,14 @@ import { test } from 'node:test';
 import { CTL_BYTES, Op, RING_CONTROL_SENT, RING_TAIL, Stat, createRing, recordHeader, ringViews } from '../src/shared/layout.js';
 import { StatsBlock } from '../src/shared/stats-block.js';
 import type { ControlMessage } from '../src/shared/messages.js';
-import { WallClock } from '../src/worker/clock.js';
 import type { Chunk } from '../src/worker/encoder.js';
 import { KeyTable } from '../src/worker/keys.js';
-import { MetadataStore } from '../src/worker/metadata.js';
-import { Pipeline } from '../src/worker/pipeline.js';
 import { RingReader } from '../src/worker/ring-reader.js';
 import { Counters } from '../src/worker/stats.js';
 import type { Transport } from '../src/worker/transport/server.js';
 import { EventSchema } from '../src/gen/event_pb.js';
 import { splitFrames } from './helpers.js';
+import { pipelineOver } from './pipeline-parts.js';
 
 /** What the pipeline handed to the transport, in order: 'm' per metric frame, 'd' per metadata frame. */
 function recordingTransport(log: string[]): Transport {
@@ -28,23 +26,6 @@ function recordingTransport(log: string[]): Transport {
     uncork: () => {},
   };
   return fake as unknown as Transport;
-}
-
-/** A pipeline draining `main` into `transport`, with everything else as the worker makes it. */
-function pipelineOver(ctl: SharedArrayBuffer, main: RingReader, transport: Transport, keys = new KeyTable(), counters = new Counters(new StatsBlock(ctl))): Pipeline {
-  return new Pipeline({
-    protocol: 'seed',
-    ctl: new Int32Array(ctl),
-    main,
-    keys,
-    metadata: new MetadataStore(10_000, () => {}),
-    transport,
-    counters,
-    clock: new WallClock(),
-    flushIntervalMs: 50,
-    replay: undefined,
-    warn: () => {},
-  });
 }
 
 test('a burst of registrations does not hold back the records of other rings', () => {
@@ -101,7 +82,7 @@ test('a round ends when its batch of frames fills half a slab: long frames are s
     ['route', 'r'.repeat(100)],
     ['zone', 'z'.repeat(100)],
   ]);
-  const pipeline = pipelineOver(ctl, reader, transport, keys);
+  const pipeline = pipelineOver(ctl, reader, transport, { keys });
   const { header, f64 } = ringViews(ring.sab);
   const n = 4096;
   for (let i = 0; i < n; i++) {
@@ -128,7 +109,7 @@ test("stats() counts a round's records before any client is sent them", () => {
   const keys = new KeyTable();
   reader.keys[0] = keys.entry('k', 'k', []);
   const counters = new Counters(block);
-  const pipeline = pipelineOver(ctl, reader, transport, keys, counters);
+  const pipeline = pipelineOver(ctl, reader, transport, { keys, counters });
   const { header, f64 } = ringViews(ring.sab);
   for (let i = 0; i < 10; i++) {
     f64[i * 2 + 1] = 1;
@@ -150,7 +131,7 @@ test('counter increments given as numbers: exact on both sides of 2^32, -0 as 0,
   const reader = new RingReader(ring, undefined, 0);
   const keys = new KeyTable();
   reader.keys[0] = keys.entry('n', 'n', []);
-  const pipeline = pipelineOver(ctl, reader, transport, keys);
+  const pipeline = pipelineOver(ctl, reader, transport, { keys });
   const valid = [1, 127, 128, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 1, 2 ** 53 - 1, 0, -0];
   const invalid = [-1, 1.5, 2 ** 53, Number.NaN, Number.POSITIVE_INFINITY, -(2 ** 32)];
   const values = [...valid, ...invalid];
