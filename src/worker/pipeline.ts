@@ -94,7 +94,7 @@ export interface PipelineParts {
  */
 export class Pipeline {
   private readonly encoder: FrameEncoder;
-  /** Encodes most records when clients are connected and `replayOnConnect` is off; undefined where it cannot run. */
+  /** Encodes most records while clients are connected; undefined with `replayOnConnect`, or where it cannot run. */
   private readonly kernel: FrameKernel | undefined;
   /** This round encodes with the kernel. */
   private kernelOn = false;
@@ -136,7 +136,8 @@ export class Pipeline {
 
   constructor(private readonly p: PipelineParts) {
     this.encoder = new FrameEncoder(p.protocol);
-    this.kernel = p.kernel === 'never' ? undefined : FrameKernel.create(p.protocol, ROUND_BUDGET);
+    // `replayOnConnect` adds every record to the totals in JavaScript: no kernel then.
+    this.kernel = p.kernel === 'never' || p.replay !== undefined ? undefined : FrameKernel.create(p.protocol, ROUND_BUDGET);
     this.rings = [p.main];
     this.waiter = new Waiter(
       p.ctl,
@@ -318,7 +319,7 @@ export class Pipeline {
     const { u32, f64, mask } = ring.views;
     const encoder = this.encoder;
     const read = live || this.p.replay !== undefined;
-    const kernel = live && this.kernelOn && this.p.replay === undefined ? this.kernel : undefined;
+    const kernel = live && this.kernelOn ? this.kernel : undefined;
     const first = ring.head;
     const last = ((limit - first) | 0) > ROUND_BUDGET ? (first + ROUND_BUDGET) | 0 : limit;
     let h = first;
