@@ -5,6 +5,8 @@ import { Worker } from 'node:worker_threads';
 import { spawnSync } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { EventSchema, type Event } from '../src/gen/event_pb.js';
 import { TcpBuilder, type BoundAddress, type TcpRecorder } from '../src/index.js';
 import type { HistogramState } from '../src/client/index.js';
@@ -204,4 +206,42 @@ export class Values implements HistogramState {
   reset(): void {
     this.values = [];
   }
+}
+
+setFlagsFromString('--expose-gc');
+const collect = runInNewContext('gc') as () => void;
+
+/** What one measured run of a loop did to this thread's heap, in bytes. */
+export interface HeapCost {
+  /** Heap used after the loop minus before it, read before any GC could run. */
+  allocated: number;
+  /** Heap used after a full collection minus before the loop (also after one). */
+  grew: number;
+}
+
+/**
+ * Measures a synchronous loop's heap cost `attempts` times and returns the least of each figure,
+ * with every run for a diagnostic. The least is the loop's own: one run can also hold code that
+ * V8 compiled on another thread and installs on this one, or a deoptimisation and its new code
+ * (the forced collections themselves deoptimise code whose maps they free: `--trace-deopt` says
+ * "weak objects"; 668 KB once in CI), while a loop that allocates per call does so in every run.
+ */
+export function heapCost(loop: () => void, attempts = 3): HeapCost & { runs: HeapCost[] } {
+  const afterGc = (): number => {
+    collect();
+    collect();
+    return process.memoryUsage().heapUsed;
+  };
+  const runs: HeapCost[] = [];
+  for (let i = 0; i < attempts; i++) {
+    const start = afterGc();
+    loop();
+    const allocated = process.memoryUsage().heapUsed - start;
+    runs.push({ allocated, grew: afterGc() - start });
+  }
+  return {
+    allocated: Math.min(...runs.map((r) => r.allocated)),
+    grew: Math.min(...runs.map((r) => r.grew)),
+    runs,
+  };
 }
