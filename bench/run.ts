@@ -1,7 +1,7 @@
 // `npm run bench [-- section… | --quick | tune --rate R --burst B --clients N]`
 // Sections: hotpath, e2e, clients, threads, gc, relay, client, cpu, app (default: all of them). Results go to bench/results/ as
-// JSON plus a readable .md table (with --quick, to a temporary folder: a smoke run, no timing).
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+// JSON plus a readable .md table (with --quick, a smoke run, none are kept unless --out DIR is given).
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -206,9 +206,20 @@ if (sections.includes('tune')) {
   say(`## Buffer size for ${values.rate}/s, bursts of ${values.burst}, ${values.clients} client(s)\n\n\`\`\`\n${t.text}\n\`\`\`\n`);
 }
 
-const dir = values.out ?? (quick ? mkdtempSync(join(tmpdir(), 'mtcp-bench-')) : new URL('../../bench/results/', import.meta.url).pathname);
+// A quick run without --out writes its files to a temporary folder, reads the JSON back (the
+// smoke test covers writing results too) and removes the folder: its timings mean nothing.
+const scratch = quick && values.out === undefined;
+const dir = values.out ?? (scratch ? mkdtempSync(join(tmpdir(), 'mtcp-bench-')) : new URL('../../bench/results/', import.meta.url).pathname);
 mkdirSync(dir, { recursive: true });
 const stamp = env.date.replace(/[:.]/g, '-');
-writeFileSync(join(dir, `${stamp}.json`), `${JSON.stringify(results, null, 2)}\n`);
+const written = join(dir, `${stamp}.json`);
+writeFileSync(written, `${JSON.stringify(results, null, 2)}\n`);
 writeFileSync(join(dir, `${stamp}.md`), `${text.join('\n')}\n`);
-console.log(`\nwritten: ${join(dir, `${stamp}.json`)} and .md (${((Date.now() - started.getTime()) / 1000).toFixed(0)} s)`);
+const took = `${((Date.now() - started.getTime()) / 1000).toFixed(0)} s`;
+if (scratch) {
+  JSON.parse(readFileSync(written, 'utf8'));
+  rmSync(dir, { recursive: true });
+  console.log(`\nquick run (${took}): results written, read back and removed; --out DIR keeps them`);
+} else {
+  console.log(`\nwritten: ${written} and .md (${took})`);
+}
