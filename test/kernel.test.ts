@@ -13,6 +13,7 @@ import { WallClock } from '../src/worker/clock.js';
 import { FrameEncoder, GaugeOp, type Chunk } from '../src/worker/encoder.js';
 import { FrameKernel, KernelStop } from '../src/worker/frame-kernel.js';
 import { KeyTable } from '../src/worker/keys.js';
+import type { Pipeline } from '../src/worker/pipeline.js';
 import { RingReader } from '../src/worker/ring-reader.js';
 import { Counters } from '../src/worker/stats.js';
 import type { Transport } from '../src/worker/transport/server.js';
@@ -38,6 +39,21 @@ interface Output {
   frames: string[];
   recorded: number;
   invalid: number;
+  /** How the kernel's calls ended, counted by a spy on the WebAssembly function (zeros without a kernel). */
+  kernel: KernelTally;
+}
+
+/** What the kernel did in a pipeline's run. */
+interface KernelTally {
+  /** Records it encoded, and those of them during the warm-up. */
+  took: number;
+  tookInWarmUp: number;
+  /** Its output area filled (it hands its frames over and goes on). */
+  outFull: number;
+  /** The batch filled after it had written frames in that call. */
+  batchFullMidCall: number;
+  /** A character per round that took records: K if the kernel encoded in it, . if not. */
+  rounds: string;
 }
 
 /** A key as large as the recorder allows: 64 labels, names and values of 1024 three-byte characters. */
@@ -91,8 +107,39 @@ function script(rng: Rng, rings: number, keys: number, ids: number, records: num
   return steps;
 }
 
-/** Runs `steps` through a pipeline, with the kernel or without, and collects what it sent. */
-function run(protocol: Protocol, steps: readonly Step[], kernel: 'auto' | 'always' | 'never'): Output {
+/**
+ * Counts, in `tally`, what `pipeline`'s kernel does: wraps its WebAssembly function, which
+ * leaves its status in the memory's third word, and the pipeline's round (`recorded` tells
+ * whether a round took records).
+ */
+function spyOnKernel(pipeline: Pipeline, tally: KernelTally, recorded: () => number): void {
+  const internals = pipeline as unknown as { kernel: { run: (...args: number[]) => number; i32: Int32Array } | undefined; round(): number };
+  const kernel = internals.kernel;
+  if (kernel === undefined) return;
+  const wasm = kernel.run;
+  let ran = false;
+  kernel.run = (...args: number[]): number => {
+    const i = wasm(...args);
+    const from = args[1]!;
+    const status = kernel.i32[2];
+    tally.took += i - from;
+    if (status === 2) tally.outFull++;
+    if (status === KernelStop.BatchFull && i > from) tally.batchFullMidCall++;
+    ran = true;
+    return i;
+  };
+  const round = internals.round.bind(pipeline);
+  internals.round = (): number => {
+    ran = false;
+    const before = recorded();
+    const did = round();
+    if (recorded() > before) tally.rounds += ran ? 'K' : '.';
+    return did;
+  };
+}
+
+/** Runs `steps` through a pipeline, with the kernel or without (warmed up first if asked), and collects what it sent. */
+function run(protocol: Protocol, steps: readonly Step[], kernel: 'auto' | 'always' | 'never', warmUp = false): Output {
   const ctl = new SharedArrayBuffer(CTL_BYTES);
   const frames: string[] = [];
   let mono = 0;
@@ -121,6 +168,12 @@ function run(protocol: Protocol, steps: readonly Step[], kernel: 'auto' | 'alway
   });
   const internals = pipeline as unknown as { kernel: FrameKernel | undefined };
   assert.equal(internals.kernel !== undefined, kernel !== 'never', kernel !== 'never' ? 'the kernel runs on this platform' : 'the kernel is off');
+  const tally: KernelTally = { took: 0, tookInWarmUp: 0, outFull: 0, batchFullMidCall: 0, rounds: '' };
+  spyOnKernel(pipeline, tally, () => counters.recorded);
+  if (warmUp) {
+    pipeline.warmUp();
+    tally.tookInWarmUp = tally.took;
+  }
   const rings = new Map<number, { views: RingViews; tail: number; sent: number }>();
   const drain = (): void => {
     for (const r of rings.values()) {
@@ -165,17 +218,18 @@ function run(protocol: Protocol, steps: readonly Step[], kernel: 'auto' | 'alway
   }
   drain();
   pipeline.stop();
-  return { frames, recorded: counters.recorded, invalid: counters.invalid };
+  return { frames, recorded: counters.recorded, invalid: counters.invalid, kernel: tally };
 }
 
 /**
  * The pipelines sent the same frames and counted the same: without the kernel, with it on every
  * round, and with it on while it pays off (the default); the frames decode.
  */
-function same(protocol: Protocol, steps: readonly Step[]): Output {
+function same(protocol: Protocol, steps: readonly Step[]): { always: Output; auto: Output } {
   const reference = run(protocol, steps, 'never');
   const kernel = run(protocol, steps, 'always');
-  for (const out of [kernel, run(protocol, steps, 'auto')]) {
+  const auto = run(protocol, steps, 'auto');
+  for (const out of [kernel, auto]) {
     assert.equal(out.frames.length, reference.frames.length, 'as many frames');
     for (let i = 0; i < reference.frames.length; i++) assert.equal(out.frames[i], reference.frames[i], `frame ${i}`);
     assert.equal(out.recorded, reference.recorded);
@@ -186,7 +240,7 @@ function same(protocol: Protocol, steps: readonly Step[]): Output {
   const { frames, rest } = splitFrames(all);
   assert.equal(rest, 0);
   for (const f of frames) fromBinary(schema, f);
-  return kernel;
+  return { always: kernel, auto };
 }
 
 test('the frame kernel loads on this platform', () => {
@@ -197,18 +251,19 @@ for (const protocol of ['seed', 'observer-0.11'] as const) {
   test(`${protocol}: the kernel sends what the JavaScript encoder sends, over generated records`, () => {
     for (let c = 0; c < 6; c++) {
       const rng = new Rng(baseSeed() + c);
-      const out = same(protocol, script(rng, 1 + rng.int(3), 40, 100 + rng.int(200), 20_000));
+      const out = same(protocol, script(rng, 1 + rng.int(3), 40, 100 + rng.int(200), 20_000)).always;
       assert.ok(out.frames.length > 10_000, `${out.frames.length} frames`);
       assert.ok(out.invalid > 0, 'invalid values among them');
     }
   });
 }
 
-test('the kernel over long keys: batches fill, prefixes outgrow the arena, tables grow', () => {
+test('the kernel over long keys: rounds larger than a batch, prefixes outgrow the arena, tables grow', () => {
   const rng = new Rng(baseSeed() + 100);
   // 3000 keys with labels of up to 400 bytes, in three rings, each recorded a few times per
   // round. Metadata every 200 records sends the batch so far: a round then encodes far more
-  // than a batch's 512 KiB, and its prefixes outgrow the kernel's 1 MiB arena.
+  // than a batch's 512 KiB (in batches cut short by the metadata, none full), and its prefixes
+  // outgrow the kernel's 1 MiB arena.
   const steps: Step[] = [];
   for (let ring = 1; ring <= 3; ring++) {
     steps.push({ s: 'attach', ring });
@@ -224,6 +279,53 @@ test('the kernel over long keys: batches fill, prefixes outgrow the arena, table
     steps.push({ s: 'round' });
   }
   same('seed', steps);
+});
+
+test("the kernel fills its output area and the batch part-way through a call: the frames are the encoder's all the same", () => {
+  // One key with a frame prefix of about 1 KB, 4000 records a round: the kernel's 256 KiB output
+  // area fills every 250 frames or so, and the 512 KiB batch every 500, each after frames of
+  // the same call.
+  const steps: Step[] = [{ s: 'attach', ring: 1 }, { s: 'key', ring: 1, id: 0, key: 49 }];
+  assert.ok(keyOf(49).labels.join('').length > 900);
+  for (let round = 0; round < 2; round++) {
+    for (let n = 0; n < 4000; n++) steps.push({ s: 'record', ring: 1, id: 0, op: Op.GaugeSet, value: n + round / 2 });
+    steps.push({ s: 'round' });
+  }
+  const { always, auto } = same('seed', steps);
+  for (const out of [always, auto]) {
+    assert.equal(out.frames.length, 8000);
+    assert.ok(out.kernel.took > 7900, `the kernel took ${out.kernel.took} records`);
+    assert.ok(out.kernel.outFull >= 16, `its output area filled ${out.kernel.outFull} times`);
+    assert.ok(out.kernel.batchFullMidCall >= 8, `the batch filled ${out.kernel.batchFullMidCall} times after frames of the call`);
+  }
+});
+
+test('auto: the kernel rests 16 rounds after one in which more than one record in 16 went to the encoder, then comes back', () => {
+  const steps: Step[] = [{ s: 'attach', ring: 1 }];
+  for (let id = 0; id < 2000; id++) steps.push({ s: 'key', ring: 1, id, key: id });
+  const round = (ids: number, records: number): Step[] => [
+    ...Array.from({ length: records }, (_, n): Step => ({ s: 'record', ring: 1, id: n % ids, op: Op.Counter, value: 1 })),
+    { s: 'round' },
+  ];
+  // 20 rounds of 2000 keys, a record each: every record is its key's first in the batch. Then
+  // 40 rounds of one key, 500 records each: one in 500 goes to the encoder.
+  for (let r = 0; r < 20; r++) steps.push(...round(2000, 2000));
+  for (let r = 0; r < 40; r++) steps.push(...round(1, 500));
+  const { always, auto } = same('seed', steps);
+  assert.equal(always.kernel.rounds, 'K'.repeat(60));
+  assert.equal(auto.kernel.rounds, `K${'.'.repeat(16)}K${'.'.repeat(16)}${'K'.repeat(26)}`);
+});
+
+test("the worker's warm-up runs the kernel and leaves it on for the first round, sending nothing", (t) => {
+  const steps: Step[] = [{ s: 'attach', ring: 1 }, { s: 'key', ring: 1, id: 0, key: 3 }];
+  for (let n = 0; n < 1000; n++) steps.push({ s: 'record', ring: 1, id: 0, op: Op.GaugeIncrement, value: 1 });
+  steps.push({ s: 'round' });
+  const warmed = run('seed', steps, 'auto', true);
+  assert.equal(warmed.frames.length, 1000, 'the warm-up sent nothing'); // (its rounds read the clock: timestamps differ)
+  assert.equal(warmed.recorded, 1000, 'nor counted anything');
+  t.diagnostic(`the kernel took ${warmed.kernel.tookInWarmUp} of the warm-up's 60 000 records`);
+  assert.ok(warmed.kernel.tookInWarmUp >= 20_000, 'the kernel took a third of them at least');
+  assert.equal(warmed.kernel.rounds, 'K', 'the first round encodes with the kernel');
 });
 
 test('the kernel: rings that go and come, tables that grow, keys announced again', () => {
@@ -335,7 +437,7 @@ test('the kernel takes a key whose records alternate between two shapes (a gauge
 test('the kernel with the largest key the recorder allows (a 400 KB frame prefix)', () => {
   const steps: Step[] = [{ s: 'attach', ring: 1 }, { s: 'key', ring: 1, id: 0, key: LARGEST_KEY }];
   for (let n = 0; n < 4; n++) steps.push({ s: 'record', ring: 1, id: 0, op: Op.GaugeSet, value: n });
-  const out = same('seed', steps);
+  const out = same('seed', steps).always;
   assert.equal(out.frames.length, 4);
   assert.ok(out.frames[0]!.length / 2 > 393_000, `a frame of ${out.frames[0]!.length / 2} bytes`);
 });

@@ -173,22 +173,27 @@ export class Pipeline {
   /**
    * Runs the drain and encode path over a scratch ring until the JIT has optimised it. A cold
    * worker stalled for tens of milliseconds on its first busy rounds (compiling), long enough
-   * to overflow a ring at 1M records/s; warmed, it does not. Nothing is sent or counted.
+   * to overflow a ring at 1M records/s; warmed, it does not. Rounds alternate between the
+   * JavaScript encoder and the kernel (which V8 also compiles in tiers), over a key per op so
+   * that the kernel takes all but each key's first record. Nothing is sent or counted, and the
+   * kernel's switch-off is left as it was: the first real round uses the kernel.
    */
   warmUp(rounds = 60): void {
     const desc = createRing(1024);
     const ring = new RingReader(desc, undefined, 0);
-    const key = this.p.keys.entry('\0warm-up', 'warm_up', [['label', 'value']]);
-    ring.keys[0] = key;
-    const { header, f64, u64 } = ringViews(desc.sab);
     const ops = [Op.Counter, Op.CounterU64, Op.GaugeSet, Op.GaugeIncrement, Op.GaugeDecrement, Op.Histogram];
+    // Local id j names the key of ops[j].
+    const keys = ops.map((op, id) => (ring.keys[id] = this.p.keys.entry(`\0warm-up ${op}`, 'warm_up', [['op', String(op)]])));
+    const { header, f64, u64 } = ringViews(desc.sab);
     let tail = 0;
     for (let r = 0; r < rounds; r++) {
       this.begin();
+      this.kernelOn = r % 2 === 1;
       for (let k = 0; k < 1000; k++, tail++) {
         const i = (tail & 1023) * 2;
-        const op = ops[k % ops.length]!;
-        f64[i] = recordHeader(0, op);
+        const id = k % ops.length;
+        const op = ops[id]!;
+        f64[i] = recordHeader(id, op);
         if (op === Op.CounterU64) u64[i + 1] = BigInt(k);
         else f64[i + 1] = k;
       }
@@ -196,7 +201,8 @@ export class Pipeline {
       while (this.drain(ring, true) > 0);
       this.encoder.finish()?.release();
     }
-    this.p.keys.release(key);
+    this.kernelRecords = this.kernelMisses = 0;
+    for (const key of keys) this.p.keys.release(key);
     this.kernel?.drop(ring);
   }
 
@@ -235,6 +241,7 @@ export class Pipeline {
       this.takeFullDrops(rings[i]!);
     }
     this.forgetFinishedRings();
+    if (live && taken > 0) this.judgeKernel();
     counters.recorded += taken;
     this.send();
     if (counters.invalid !== invalidBefore) transport.lose(Loss.Invalid, counters.invalid - invalidBefore);
@@ -267,9 +274,18 @@ export class Pipeline {
     this.encoder.begin(this.p.clock.now());
     if (this.kernel === undefined) return;
     this.kernel.begin();
-    if (this.kernelOn && this.kernelMisses * KERNEL_MISS_RATIO > this.kernelRecords && this.p.kernel !== 'always') this.kernelRest = KERNEL_REST_ROUNDS;
     this.kernelOn = this.kernelRest === 0;
-    if (this.kernelRest > 0) this.kernelRest--;
+  }
+
+  /**
+   * After a round that encoded records: rests the kernel if it sent back too many of them to the
+   * encoder, or counts a round of its rest. (Rounds that encode nothing, like a wake-up that
+   * finds only key announcements, leave both alone.)
+   */
+  private judgeKernel(): void {
+    if (this.kernel === undefined) return;
+    if (!this.kernelOn) this.kernelRest--;
+    else if (this.kernelMisses * KERNEL_MISS_RATIO > this.kernelRecords && this.p.kernel !== 'always') this.kernelRest = KERNEL_REST_ROUNDS;
     this.kernelRecords = this.kernelMisses = 0;
   }
 
