@@ -392,7 +392,7 @@ test('the kernel forgets every prefix when its epochs start over', () => {
 });
 
 test('a kernel whose memory cannot grow leaves the keys it has no table for to the encoder', () => {
-  const id = 1 << 20; // a table for it needs 16 MiB more
+  const id = 1 << 20; // a table for it needs 64 MiB more (2^21 entries of 32 bytes)
   const { kernel, encoder, key, ring } = kernelOver('k', id, [[Op.GaugeSet, 2.5]]);
   const internals = kernel as unknown as { memory: { buffer: ArrayBuffer; grow(pages: number): number } };
   const memory = internals.memory;
