@@ -123,7 +123,7 @@ function spyOnKernel(pipeline: Pipeline, tally: KernelTally, recorded: () => num
     const from = args[1]!;
     const status = kernel.i32[2];
     tally.took += i - from;
-    if (status === 2) tally.outFull++;
+    if (status === 2) tally.outFull++; // frame-kernel.wat's "output area full", handled inside encode()
     if (status === KernelStop.BatchFull && i > from) tally.batchFullMidCall++;
     ran = true;
     return i;
