@@ -408,6 +408,11 @@ export class Client {
     c.framesSent += span.chunk.ends.length - span.first;
     c.bytesSent += spanBytes(span);
     c.changed();
+    // The socket has written everything it was handed: refill it from the queue. 'drain' alone
+    // is not enough: it follows only a write that went past the stream's high-water mark, and
+    // the leftover of a direct write is often smaller, which left the queue waiting for the
+    // next record however long that took.
+    if (this.flightHead === 0 && this.flight.length === 0) this.pump();
   }
 
   private gone(): void {
