@@ -5,7 +5,7 @@ import { connect, type Socket } from 'node:net';
 import { test } from 'node:test';
 import { hostOf } from '../src/app/recorder.js';
 import { ExporterError, TcpBuilder } from '../src/index.js';
-import { DROPPED_METRIC, TestClient, startExporter, tally, waitFor, withClient } from './helpers.js';
+import { DROPPED_METRIC, TestClient, startExporter, tally, waitFor, waitForConnect, withClient } from './helpers.js';
 
 /** Collects process warnings with one of our codes while `fn` runs. */
 async function warningsDuring(fn: () => Promise<void>): Promise<{ code: string; message: string }[]> {
@@ -197,17 +197,6 @@ test('a crashed worker is restarted: the app keeps recording, clients reconnect,
   );
   assert.deepEqual(unhandled, []);
 });
-
-async function waitForConnect(address: Parameters<typeof TestClient.connect>[0]): Promise<TestClient> {
-  for (let i = 0; ; i++) {
-    try {
-      return await TestClient.connect(address);
-    } catch (err) {
-      if (i > 200) throw err;
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  }
-}
 
 test('an address that cannot be bound gives ExporterError IO with the cause', async () => {
   // 192.0.2.1 (TEST-NET-1) is on no interface here: bind fails, no packet is ever sent.

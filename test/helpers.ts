@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { EventSchema, type Event } from '../src/gen/event_pb.js';
+import { hostOf } from '../src/app/recorder.js';
 import { TcpBuilder, type BoundAddress, type TcpRecorder } from '../src/index.js';
 import type { HistogramState } from '../src/client/index.js';
 import type { Step } from './fixtures/script-thread.js';
@@ -90,6 +91,25 @@ export class TestClient {
   }
 }
 
+/** What a client makes of its stream: counter totals and current gauge values, by name. */
+export function view(events: Event[]): { counters: Record<string, number>; gauges: Record<string, number>; histograms: number } {
+  const counters: Record<string, number> = {};
+  const gauges: Record<string, number> = {};
+  let histograms = 0;
+  for (const e of events) {
+    if (e.event.case !== 'metric') continue;
+    const m = e.event.value;
+    const v = m.value;
+    if (v.case === 'counter') counters[m.name] = (counters[m.name] ?? 0) + Number(v.value.value);
+    else if (v.case === 'histogram') histograms++;
+    else if (v.case === 'gauge') {
+      const g = v.value.value;
+      gauges[m.name] = g.case === 'absolute' ? g.value : (gauges[m.name] ?? 0) + (g.case === 'increment' ? g.value : -g.value!);
+    }
+  }
+  return { counters, gauges, histograms };
+}
+
 /** Polls `cond` until it holds; fails after `ms` with `what` (and `state()`, if given). */
 export async function waitFor(what: string, cond: () => boolean, ms = 5000, state?: () => unknown): Promise<void> {
   const end = Date.now() + ms;
@@ -160,6 +180,13 @@ export function tally(events: Event[]): Tally {
   return t;
 }
 
+/** What a script thread tells the parent at a `signal` or `report` step. */
+export interface StepMessage {
+  step: number;
+  /** `report`: the records that passed the no-client check on that thread. */
+  made?: number;
+}
+
 /** A thread running test/fixtures/script-thread.js. */
 export interface ScriptThread {
   readonly worker: Worker;
@@ -167,8 +194,8 @@ export interface ScriptThread {
   readonly exited: Promise<number>;
   /** Resolves when the thread has run its whole script. */
   readonly done: Promise<void>;
-  /** Resolves when the thread reaches its `signal` step number `step`. */
-  signalled(step: number): Promise<void>;
+  /** Resolves when the thread reaches its `signal` or `report` step number `step`. */
+  signalled(step: number): Promise<StepMessage>;
 }
 
 export function startThread(recorder: TcpRecorder, script: Step[], end: 'exit' | 'linger' = 'exit'): ScriptThread {
@@ -176,15 +203,15 @@ export function startThread(recorder: TcpRecorder, script: Step[], end: 'exit' |
     workerData: { connector: recorder.connector(), script, end },
   });
   const exited = new Promise<number>((r) => worker.once('exit', r));
-  const seen = new Set<number>();
-  const waiting = new Map<number, () => void>();
+  const seen = new Map<number, StepMessage>();
+  const waiting = new Map<number, (m: StepMessage) => void>();
   let finished: () => void;
   const done = new Promise<void>((r) => (finished = r));
-  worker.on('message', (m: { step?: number; done?: boolean }) => {
+  worker.on('message', (m: Partial<StepMessage> & { done?: boolean }) => {
     if (m.done) finished();
     if (m.step === undefined) return;
-    seen.add(m.step);
-    waiting.get(m.step)?.();
+    seen.set(m.step, m as StepMessage);
+    waiting.get(m.step)?.(m as StepMessage);
   });
   worker.on('error', (err) => {
     throw err;
@@ -193,7 +220,7 @@ export function startThread(recorder: TcpRecorder, script: Step[], end: 'exit' |
     worker,
     exited,
     done,
-    signalled: (step) => (seen.has(step) ? Promise.resolve() : new Promise((r) => waiting.set(step, r))),
+    signalled: (step) => seen.get(step) !== undefined ? Promise.resolve(seen.get(step)!) : new Promise((r) => waiting.set(step, r)),
   };
 }
 
@@ -244,4 +271,23 @@ export function heapCost(loop: () => void, attempts = 3): HeapCost & { runs: Hea
     grew: Math.min(...runs.map((r) => r.grew)),
     runs,
   };
+}
+
+/** Connects to `address`, retrying while nothing listens there yet (a worker restarting). */
+export async function waitForConnect(address: BoundAddress): Promise<TestClient> {
+  for (let i = 0; ; i++) {
+    try {
+      return await TestClient.connect(address);
+    } catch (err) {
+      if (i > 500) throw err;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+}
+
+/** Ends the exporter's transport worker as a crash would (no close() asked), and waits until the host has noticed. */
+export async function crashWorker(recorder: TcpRecorder): Promise<void> {
+  const before = recorder.stats().workerRestarts;
+  await hostOf(recorder).thread.terminate();
+  await waitFor('the host to restart the worker', () => recorder.stats().workerRestarts === before + 1, 10_000);
 }

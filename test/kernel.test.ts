@@ -190,7 +190,7 @@ function run(protocol: Protocol, steps: readonly Step[], kernel: 'auto' | 'alway
     if (step.s === 'attach') {
       const desc = createRing(RING);
       rings.set(step.ring, { views: ringViews(desc.sab), tail: 0, sent: 0 });
-      pipeline.onChannel({ t: 'attach', ring: step.ring, desc, sentBase: 0 });
+      pipeline.onChannel({ t: 'attach', ring: step.ring, desc});
       continue;
     }
     const r = rings.get(step.ring)!;
@@ -200,12 +200,12 @@ function run(protocol: Protocol, steps: readonly Step[], kernel: 'auto' | 'alway
       continue;
     }
     if (step.s === 'meta') {
-      pipeline.onChannel({ t: 'meta', ring: step.ring, pos: r.tail, name: step.name, kind: 'counter', unit: undefined, description: undefined });
+      pipeline.onChannel({ t: 'meta', ring: step.ring, pos: r.tail, seq: r.sent, name: step.name, kind: 'counter', unit: undefined, description: undefined });
       r.sent++;
       continue;
     }
     if (step.s === 'key') {
-      pipeline.onChannel({ t: 'key', ring: step.ring, pos: r.tail, id: step.id, ...keyOf(step.key) });
+      pipeline.onChannel({ t: 'key', ring: step.ring, pos: r.tail, seq: r.sent, id: step.id, ...keyOf(step.key) });
       r.sent++;
       continue;
     }

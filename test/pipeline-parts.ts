@@ -1,5 +1,6 @@
 // A worker pipeline on its own, for the tests of its drain loop (pipeline.test.ts) and of the
 // frame kernel (kernel.test.ts).
+import { journalBytes } from '../src/shared/layout.js';
 import { StatsBlock } from '../src/shared/stats-block.js';
 import { WallClock } from '../src/worker/clock.js';
 import { KeyTable } from '../src/worker/keys.js';
@@ -23,6 +24,9 @@ export function pipelineOver(ctl: SharedArrayBuffer, main: RingReader, transport
     flushIntervalMs: 50,
     replay: undefined,
     warn: () => {},
+    journal: new SharedArrayBuffer(journalBytes(parts.replay !== undefined)),
+    released: () => {},
+    exiting: () => {},
     ...parts,
   });
 }

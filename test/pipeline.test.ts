@@ -3,7 +3,7 @@ import { fromBinary } from '@bufbuild/protobuf';
 import assert from 'node:assert/strict';
 import { MessageChannel } from 'node:worker_threads';
 import { test } from 'node:test';
-import { CTL_BYTES, Op, RING_CONTROL_SENT, RING_TAIL, Stat, createRing, recordHeader, ringViews } from '../src/shared/layout.js';
+import { CTL_BYTES, Op, RING_CONTROL_SENT, RING_HEAD, RING_TAIL, Stat, createRing, recordHeader, ringViews } from '../src/shared/layout.js';
 import { StatsBlock } from '../src/shared/stats-block.js';
 import type { ControlMessage } from '../src/shared/messages.js';
 import type { Chunk } from '../src/worker/encoder.js';
@@ -35,7 +35,7 @@ test('a burst of registrations does not hold back the records of other rings', (
   const { port1, port2 } = new MessageChannel();
   const registrations = 5000;
   for (let i = 0; i < registrations; i++) {
-    const m: ControlMessage = { t: 'meta', pos: 0, name: `n${i}`, kind: 'counter', unit: undefined, description: undefined };
+    const m: ControlMessage = { t: 'meta', pos: 0, seq: i, name: `n${i}`, kind: 'counter', unit: undefined, description: undefined };
     port1.postMessage(m);
   }
   Atomics.store(ringViews(main.sab).header, RING_CONTROL_SENT, registrations);
@@ -43,8 +43,8 @@ test('a burst of registrations does not hold back the records of other rings', (
   // Another thread's ring, announced, with a key and 100 records.
   const other = createRing(1024);
   const { header, f64 } = ringViews(other.sab);
-  pipeline.onChannel({ t: 'attach', ring: 1, desc: other, sentBase: 0 });
-  pipeline.onChannel({ t: 'key', ring: 1, pos: 0, id: 0, canonical: 'k', name: 'k', labels: [] });
+  pipeline.onChannel({ t: 'attach', ring: 1, desc: other});
+  pipeline.onChannel({ t: 'key', ring: 1, pos: 0, seq: 0, id: 0, canonical: 'k', name: 'k', labels: [] });
   Atomics.store(header, RING_CONTROL_SENT, 1);
   for (let i = 0; i < 100; i++) {
     f64[i * 2 + 1] = i;
@@ -149,4 +149,45 @@ test('counter increments given as numbers: exact on both sides of 2^32, -0 as 0,
     return m.value.case === 'counter' ? m.value.value.value : undefined;
   });
   assert.deepEqual(got, valid.map((v) => BigInt(v)));
+});
+
+test('past 2^31 records, a key announcement still in flight still holds back its records', () => {
+  // Ring positions run free and wrap at 2^32. The check that stops before a control message not
+  // yet received compared the last one received with the head as a signed distance: once 2^31
+  // records had passed since it (36 minutes of one thread at 1 M records/s), it read as ahead,
+  // and the new key's records were drained before their key was known and counted invalid.
+  const ctl = new SharedArrayBuffer(CTL_BYTES);
+  const log: string[] = [];
+  const ring = createRing(64);
+  const { header, f64, mask } = ringViews(ring.sab);
+  const pipeline = pipelineOver(ctl, new RingReader(createRing(64), undefined, 0), recordingTransport(log));
+  const write = (pos: number, id: number): void => {
+    const i = (pos & mask) * 2;
+    f64[i + 1] = 1;
+    f64[i] = recordHeader(id, Op.Counter);
+  };
+  pipeline.onChannel({ t: 'attach', ring: 7, desc: ring});
+  pipeline.onChannel({ t: 'key', ring: 7, pos: 0, seq: 0, id: 0, canonical: 'a', name: 'a', labels: [] });
+  Atomics.store(header, RING_CONTROL_SENT, 1);
+  for (let p = 0; p < 10; p++) write(p, 0);
+  Atomics.store(header, RING_TAIL, 10);
+  pipeline.round();
+  assert.equal(log.length, 10);
+
+  // 2^31 + 100 records later (the positions are set as they would be then), a new key is
+  // announced: its message is on its way, its records are already published.
+  const at = (10 + 2 ** 31 + 100) | 0;
+  Atomics.store(header, RING_HEAD, at);
+  Atomics.store(header, RING_TAIL, at);
+  const reader = (pipeline as unknown as { attached: Map<number, RingReader> }).attached.get(7)!;
+  reader.head = at;
+  Atomics.store(header, RING_CONTROL_SENT, 2);
+  for (let k = 0; k < 10; k++) write((at + k) | 0, 1);
+  Atomics.store(header, RING_TAIL, (at + 10) | 0);
+  pipeline.round();
+  assert.equal(new StatsBlock(ctl).read()[Stat.Invalid], 0, 'none counted invalid');
+  assert.equal(log.length, 10, 'nothing drained past the key still in flight');
+  pipeline.onChannel({ t: 'key', ring: 7, pos: at, seq: 1, id: 1, canonical: 'b', name: 'b', labels: [] });
+  pipeline.round();
+  assert.equal(log.length, 20, 'its records, once it has come');
 });

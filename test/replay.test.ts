@@ -5,34 +5,15 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { fromBinary } from '@bufbuild/protobuf';
-import { EventSchema, type Event } from '../src/gen/event_pb.js';
+import { EventSchema } from '../src/gen/event_pb.js';
 import { hostOf } from '../src/app/recorder.js';
-import { REPLAY_SLOTS, STATE_BYTES, STATE_PAGE_KEYS, State } from '../src/shared/layout.js';
+import { CTL_CLIENTS, REPLAY_SLOTS, STATE_BYTES, STATE_PAGE_KEYS, State, createRing } from '../src/shared/layout.js';
 import { KeyTable } from '../src/worker/keys.js';
 import { ReplayTable } from '../src/worker/replay.js';
-import type { RingReader } from '../src/worker/ring-reader.js';
+import { RingReader } from '../src/worker/ring-reader.js';
 import type { TcpRecorder } from '../src/index.js';
 import { recordSteadily } from './fixtures/steady.js';
-import { splitFrames, startExporter, startThread, TestClient, waitFor } from './helpers.js';
-
-/** What a client makes of its stream: counter totals and current gauge values, by name. */
-function view(events: Event[]): { counters: Record<string, number>; gauges: Record<string, number>; histograms: number } {
-  const counters: Record<string, number> = {};
-  const gauges: Record<string, number> = {};
-  let histograms = 0;
-  for (const e of events) {
-    if (e.event.case !== 'metric') continue;
-    const m = e.event.value;
-    const v = m.value;
-    if (v.case === 'counter') counters[m.name] = (counters[m.name] ?? 0) + Number(v.value.value);
-    else if (v.case === 'histogram') histograms++;
-    else if (v.case === 'gauge') {
-      const g = v.value.value;
-      gauges[m.name] = g.case === 'absolute' ? g.value : (gauges[m.name] ?? 0) + (g.case === 'increment' ? g.value : -g.value!);
-    }
-  }
-  return { counters, gauges, histograms };
-}
+import { splitFrames, startExporter, startThread, TestClient, view, waitFor } from './helpers.js';
 
 /** Resolves once `client` has received nothing new for 200 ms. */
 async function quiet(client: TestClient): Promise<void> {
@@ -201,7 +182,9 @@ test('a gauge set being written while the worker folds is folded whole, never ha
   const page = new SharedArrayBuffer(STATE_PAGE_KEYS * STATE_BYTES);
   const f64 = new Float64Array(page);
   const i32 = new Int32Array(page);
-  const ring = { keys: [key], statePages: [{ f64, i32 }] } as unknown as RingReader;
+  const ring = new RingReader(createRing(2), undefined, 0);
+  ring.keys[0] = key;
+  ring.statePages[0] = { f64, i32 };
   const replayed = (): number => {
     const frames = table.frames(0)!;
     const gauges = splitFrames(frames.bytes).frames.map((f) => fromBinary(EventSchema, f)).flatMap((e) => (e.event.case === 'metric' && e.event.value.value.case === 'gauge' ? [e.event.value.value.value.value.value] : []));
@@ -212,16 +195,16 @@ test('a gauge set being written while the worker folds is folded whole, never ha
   i32[State.GaugeSets] = 2;
   f64[State.GaugeSetValue] = 10;
   f64[State.GaugeDelta] = 5;
-  table.foldRing(ring, null);
+  table.foldRing(ring, null, () => {});
   assert.equal(replayed(), 15);
   // set(100) half written: the count is odd, the delta already reset.
   i32[State.GaugeSets] = 3;
   f64[State.GaugeDelta] = 0;
-  table.foldRing(ring, null);
+  table.foldRing(ring, null, () => {});
   assert.equal(replayed(), 15, 'a set in progress is not folded (an increment of -5 would give 10)');
   f64[State.GaugeSetValue] = 100;
   i32[State.GaugeSets] = 4;
-  table.foldRing(ring, null);
+  table.foldRing(ring, null, () => {});
   assert.equal(replayed(), 100, 'folded once written');
 });
 
@@ -239,4 +222,23 @@ test('a record written to a thread\'s state just after a client connected reache
   const late = jobs as unknown as { i32: Int32Array };
   late.i32[State.CounterFast] = late.i32[State.CounterFast]! + 4;
   await waitFor('the late record, sent live', () => view(client.events()).counters.jobs === 7, 3000, () => view(client.events()));
+});
+
+test('a record written to a state page just as a client connects reaches it, however idle the worker', async (t) => {
+  // The fold window after a connection (a thread that read "no client" just before writes its
+  // state a moment later) ran no rounds when the worker had nothing else to do and no thread was
+  // attached: the record waited for the next record, or the next client.
+  const recorder = await startExporter((b) => b.replayOnConnect(true).flushIntervalMs(20));
+  t.after(() => recorder.close());
+  const c = recorder.counter('late_write');
+  // The worker applies the key's announcement, then finds nothing more to do and sleeps.
+  await new Promise((r) => setTimeout(r, 300));
+  const client = await connect(recorder, 1);
+  t.after(() => client.close());
+  const ctl = new Int32Array(recorder.connector().ctl);
+  // This thread read "no client" an instant before the worker said there is one.
+  Atomics.store(ctl, CTL_CLIENTS, 0);
+  c.increment(5);
+  Atomics.store(ctl, CTL_CLIENTS, 1);
+  await waitFor('the record folded and sent within the fold window', () => view(client.events()).counters.late_write === 5, 3000);
 });

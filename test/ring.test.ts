@@ -44,7 +44,8 @@ function drain(reader: RingReader): (number | string)[] {
     h = (h + 1) | 0;
   }
   controls();
-  reader.commit(h);
+  reader.advance(h);
+  reader.persist(h, reader.fullSeen);
   return out;
 }
 
@@ -107,7 +108,7 @@ test('a control message lands between the records written before and after it', 
   const { writer, reader, close } = pair(64);
   writer.push(0, Op.Histogram, 1);
   writer.push(0, Op.Histogram, 2);
-  const meta: ControlMessage = { t: 'meta', pos: 0, name: 'm', kind: 'histogram', unit: undefined, description: undefined };
+  const meta: ControlMessage = { t: 'meta', pos: 0, seq: 0, name: 'm', kind: 'histogram', unit: undefined, description: undefined };
   writer.control(meta);
   writer.push(0, Op.Histogram, 3);
   writer.publish();
@@ -123,6 +124,7 @@ test('drops are counted from the ring\'s creation, and a restarted worker counts
   for (let i = 0; i < 20; i++) writer.push(0, Op.Histogram, i); // no reader yet: 12 dropped
   const first = new RingReader(ring, undefined, 0);
   assert.equal(first.takeFullDrops(), 12, 'drops made before any worker saw the ring');
+  first.persist(first.head, first.fullSeen); // committed
   for (let i = 0; i < 5; i++) writer.push(0, Op.Histogram, i);
   // The worker dies before taking these 5; its successor reads the ring afresh.
   const second = new RingReader(ring, undefined, 0);

@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { BroadcastChannel } from 'node:worker_threads';
-import { RING_CLOSED, RING_CONTROL_SENT, RING_TID, createRing, ringViews } from '../shared/layout.js';
+import { RING_TID, createRing, ringViews, type RingDescriptor } from '../shared/layout.js';
 import type { ChannelMessage, ControlMessage } from '../shared/messages.js';
 import { Recording } from './recording.js';
 import { threadId } from '../shared/thread-id.js';
@@ -50,9 +50,7 @@ function closeOnExit(writer: RingWriter, channel: BroadcastChannel): void {
   exitHookInstalled = true;
   process.on('exit', () => {
     for (const [w, channel] of attachedHere) {
-      w.publish();
-      Atomics.store(w.ringHeader, RING_CLOSED, 1);
-      // A thread ending with an open channel that is still receiving messages can hang.
+      w.close();
       channel.close();
     }
   });
@@ -69,31 +67,30 @@ export function attach(connector: unknown): Recording {
   if (!isConnector(connector)) {
     throw new TypeError('attach() takes the value returned by recorder.connector()');
   }
-  const desc = createRing(connector.bufferSize);
-  const header = ringViews(desc.sab).header;
-  header[RING_TID] = threadId();
+  return attachRing(connector, createRing(connector.bufferSize));
+}
+
+/**
+ * @internal {@link attach} over a ring made by the caller (tests start one at chosen positions).
+ *
+ * The ring and its control messages are announced on the exporter's channel, which the worker
+ * and the exporter's host both hear: the host hands them to a worker started after a crash, so
+ * nothing here has to answer it (a thread blocked in `Atomics.wait` could not).
+ */
+export function attachRing(connector: Connector, desc: RingDescriptor): Recording {
+  ringViews(desc.sab).header[RING_TID] = threadId();
   const writer = new RingWriter(desc, connector.ctl);
   const registry = new Registry(writer, connector.maxKeys, connector.replay);
   const ring = randomInt(2 ** 47);
   const channel = new BroadcastChannel(connector.channel);
-  const announce = (): void => {
-    const msg: ChannelMessage = { t: 'attach', ring, desc, sentBase: Atomics.load(header, RING_CONTROL_SENT) };
-    channel.postMessage(msg);
-  };
+  channel.unref(); // only posted to: it never keeps this thread alive
   writer.rebind({
     postMessage(msg: ControlMessage): void {
       msg.ring = ring;
       channel.postMessage(msg);
     },
   });
-  announce();
-  channel.onmessage = (e) => {
-    // A restarted worker knows nothing of this ring: announce it and its keys again.
-    if ((e as MessageEvent).data?.t !== 'hello') return;
-    announce();
-    for (const m of registry.snapshot()) writer.control(m);
-  };
-  channel.unref(); // after onmessage, which refs it: the channel never keeps this thread alive
+  channel.postMessage({ t: 'attach', ring, desc } satisfies ChannelMessage);
   closeOnExit(writer, channel);
   return new Recording(writer, registry);
 }

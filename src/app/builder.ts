@@ -1,5 +1,5 @@
 import { DEFAULT_LISTEN, formatAddress, isWildcard, parseListenAddress, type ListenAddress } from '../shared/address.js';
-import { CTL_BYTES, REFUSED_KEY_ID, REPLAY_SLOTS, UNBOUNDED_RECORDS, createRing, ringViews } from '../shared/layout.js';
+import { CTL_BYTES, REFUSED_KEY_ID, REPLAY_SLOTS, UNBOUNDED_RECORDS, createRing, journalBytes, ringViews } from '../shared/layout.js';
 import { checkProtocol, type Protocol } from '../shared/protocol.js';
 import { randomUUID } from 'node:crypto';
 import type { Connector } from './attach.js';
@@ -146,7 +146,7 @@ export class TcpBuilder {
     const ctl = new SharedArrayBuffer(CTL_BYTES);
     const ring = createRing(limit);
     const writer = new RingWriter(ring, ctl);
-    const registry = new Registry(writer, this.keysMax, this.replay);
+    const registry = new Registry(writer, this.keysMax, this.replay, true);
     if (isWildcard(this.listen)) {
       process.emitWarning(
         `metrics-exporter-tcp listens on ${formatAddress(this.listen)}: metrics become readable from the network, unauthenticated and unencrypted`,
@@ -165,6 +165,8 @@ export class TcpBuilder {
       flushIntervalMs: this.flushMs,
       // One table of totals for every key the exporter replays (at most maxKeys of them).
       replayTable: this.replay ? new SharedArrayBuffer(this.keysMax * REPLAY_SLOTS * 8) : undefined,
+      journal: new SharedArrayBuffer(journalBytes(this.replay)),
+      closeTimeoutMs: this.closeMs,
       protocol: this.wire,
       ring,
       rebind: (port) => {

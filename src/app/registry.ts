@@ -14,19 +14,27 @@ export const REFUSED = -1;
  */
 export class Registry {
   private readonly ids = new Map<string, number>();
-  private readonly sentKeys: ControlMessage[] = [];
+  /** Key announcements sent, for {@link snapshot}; undefined when nobody will ask for one. */
+  private readonly sentKeys: ControlMessage[] | undefined;
   private readonly sentMeta = new Map<string, ControlMessage>();
   private warned = false;
   private warnedMeta = false;
   /** `replayOnConnect`: this thread's state pages (see `State`), one per 1024 keys, made as keys come. */
   private readonly pages: SharedArrayBuffer[] = [];
 
-  /** @param replay whether the exporter replays totals to new clients (`replayOnConnect`) */
+  /**
+   * @param replay whether the exporter replays totals to new clients (`replayOnConnect`)
+   * @param keepSnapshot whether to keep what it announces for {@link snapshot} (the recorder's own
+   *   registry; the host keeps what other threads announce)
+   */
   constructor(
     private readonly writer: RingWriter,
     private readonly maxKeys: number,
     readonly replay = false,
-  ) {}
+    keepSnapshot = false,
+  ) {
+    this.sentKeys = keepSnapshot ? [] : undefined;
+  }
 
   /** `replayOnConnect`: key `id`'s state slots (see `State`), as doubles and as int32s. */
   stateOf(id: number): { f64: Float64Array; i32: Int32Array } {
@@ -56,14 +64,14 @@ export class Registry {
     }
     const id = this.ids.size;
     this.ids.set(k.canonical, id);
-    const msg: ControlMessage = { t: 'key', pos: 0, id, canonical: k.canonical, name: k.name, labels: k.labels };
+    const msg: Extract<ControlMessage, { t: 'key' }> = { t: 'key', pos: 0, seq: 0, id, canonical: k.canonical, name: k.name, labels: k.labels };
     if (this.replay && id % STATE_PAGE_KEYS === 0) {
       // A new page of state, shared with the worker along with its first key.
       const sab = new SharedArrayBuffer(STATE_PAGE_KEYS * STATE_BYTES);
       this.pages.push(sab);
       msg.statePage = sab;
     }
-    this.sentKeys.push(msg);
+    this.sentKeys?.push(msg);
     this.writer.control(msg);
     return id;
   }
@@ -87,6 +95,7 @@ export class Registry {
     const msg: ControlMessage = {
       t: 'meta',
       pos: 0,
+      seq: 0,
       name,
       kind,
       unit: checkUnit(unit),
@@ -96,8 +105,8 @@ export class Registry {
     this.writer.control(msg);
   }
 
-  /** Everything this registry has told the worker, for a worker that starts afresh. */
+  /** Everything this registry has told the worker, for a worker that starts afresh (with `keepSnapshot`). */
   snapshot(): ControlMessage[] {
-    return [...this.sentKeys, ...this.sentMeta.values()];
+    return [...(this.sentKeys ?? []), ...this.sentMeta.values()];
   }
 }

@@ -4,6 +4,7 @@ import {
   CTL_PARKED,
   Park,
   Op,
+  RING_CLOSED,
   RING_CONTROL_SENT,
   RING_FULL_DROPS,
   RING_HEAD,
@@ -164,6 +165,7 @@ export class RingWriter {
   control(msg: ControlMessage): void {
     this.publish();
     msg.pos = this.published;
+    msg.seq = Atomics.load(this.header, RING_CONTROL_SENT); // only this thread changes it
     this.port?.postMessage(msg);
     // Counted after it is sent: a worker that sees the count also has (or awaits) the message.
     Atomics.add(this.header, RING_CONTROL_SENT, 1);
@@ -177,9 +179,19 @@ export class RingWriter {
     this.port = port;
   }
 
-  /** The ring's header, for the thread-exit bookkeeping of attached rings. */
+  /** The ring's header. */
   get ringHeader(): Int32Array {
     return this.header;
+  }
+
+  /**
+   * The thread is ending: publishes what it wrote and marks the ring closed, so that the worker
+   * drains it and forgets it; an idle worker is woken to do so now.
+   */
+  close(): void {
+    this.publish();
+    Atomics.store(this.header, RING_CLOSED, 1);
+    if (Atomics.load(this.ctl, CTL_PARKED) === Park.Idle) this.ring();
   }
 
   private ring(): void {

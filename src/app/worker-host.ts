@@ -1,8 +1,12 @@
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { formatAddress, type BoundAddress, type ListenAddress } from '../shared/address.js';
-import { CTL_CLIENTS, RING_CONTROL_SENT, ringViews } from '../shared/layout.js';
+import { CTL_CLIENTS, CTL_DOORBELL, CTL_EXIT, CTL_FLUSHED, RING_CONTROL_SENT, ringViews } from '../shared/layout.js';
 import type { ControlMessage, FromWorker, ToWorker, WorkerInit } from '../shared/messages.js';
 import { ExporterError } from '../errors.js';
+import { RingDirectory } from './ring-directory.js';
+
+/** How much longer than `closeTimeoutMs` the app's thread waits at exit for a worker that does not answer. */
+const EXIT_MARGIN_MS = 200;
 
 const WORKER_URL = new URL('../worker/main.js', import.meta.url);
 
@@ -13,7 +17,18 @@ const WORKER_URL = new URL('../worker/main.js', import.meta.url);
 export interface HostOptions
   extends Pick<
     WorkerInit,
-    'ctl' | 'listen' | 'bufferSize' | 'maxClients' | 'maxKeys' | 'selfMetrics' | 'flushIntervalMs' | 'protocol' | 'ring' | 'channel'
+    | 'ctl'
+    | 'listen'
+    | 'bufferSize'
+    | 'maxClients'
+    | 'maxKeys'
+    | 'selfMetrics'
+    | 'flushIntervalMs'
+    | 'protocol'
+    | 'ring'
+    | 'channel'
+    | 'journal'
+    | 'closeTimeoutMs'
   > {
   /** `replayOnConnect`: the table of totals (shared with every worker this host starts). */
   readonly replayTable: SharedArrayBuffer | undefined;
@@ -30,13 +45,19 @@ export class WorkerHost {
   restarts = 0;
   private worker!: Worker;
   private exited = false;
+  /** The running worker has said it listens. */
+  private ready = false;
+  /** The rings of other threads, for a worker that starts after a crash. */
+  private readonly directory: RingDirectory;
   private startedAt = Date.now();
   private backoffMs = 0;
   private closing: Promise<void> | undefined;
   /** `replayOnConnect`: the slot of each key in the replay table, as the worker said (a restart keeps them). */
   private readonly slots = new Map<string, number>();
 
-  private constructor(private readonly opts: HostOptions) {}
+  private constructor(private readonly opts: HostOptions) {
+    this.directory = new RingDirectory(opts.channel);
+  }
 
   /** Starts the worker and resolves once it listens; rejects with `ExporterError` code `IO`. */
   static async start(opts: HostOptions): Promise<WorkerHost> {
@@ -49,20 +70,26 @@ export class WorkerHost {
     const { port1, port2 } = new MessageChannel();
     const restore = this.opts.rebind(port1);
     const sentBase = Atomics.load(ringViews(this.opts.ring.sab).header, RING_CONTROL_SENT);
-    const { ctl, bufferSize, maxClients, maxKeys, selfMetrics, flushIntervalMs, protocol, ring, channel, replayTable } = this.opts;
+    const { ctl, bufferSize, maxClients, maxKeys, selfMetrics, flushIntervalMs, protocol, ring, channel, replayTable, journal, closeTimeoutMs } = this.opts;
     const replay = replayTable === undefined ? undefined : { table: replayTable, slots: [...this.slots] };
     const init: WorkerInit = {
-      ...{ ctl, listen, bufferSize, maxClients, maxKeys, selfMetrics, flushIntervalMs, protocol, ring, channel },
+      ...{ ctl, listen, bufferSize, maxClients, maxKeys, selfMetrics, flushIntervalMs, protocol, ring, channel, journal, closeTimeoutMs },
       ...{ port: port2, sentBase, restore, replay },
     };
     const worker = new Worker(WORKER_URL, { name: 'metrics-exporter-tcp', workerData: init, transferList: [port2] });
     this.worker = worker;
     this.exited = false;
+    this.ready = false;
     return new Promise<BoundAddress>((resolve, reject) => {
       let ready = false;
       worker.on('message', (msg: FromWorker) => {
-        if (msg?.t === 'ready') {
-          ready = true;
+        if (msg?.t === 'rings') {
+          const reply: ToWorker = { t: 'rings', rings: this.directory.snapshot() };
+          worker.postMessage(reply);
+        } else if (msg?.t === 'released') {
+          this.directory.release(msg.ring);
+        } else if (msg?.t === 'ready') {
+          ready = this.ready = true;
           // Held while starting (the app awaits it); from now on it never keeps the process
           // alive, unless close() is waiting for it.
           if (this.closing === undefined) worker.unref();
@@ -125,11 +152,37 @@ export class WorkerHost {
     return this.worker;
   }
 
+  /**
+   * The app's process is exiting without `close()` (its thread runs only synchronous code now):
+   * asks the worker to deliver what was recorded to the connected clients, as `close()` would,
+   * and waits for it, blocking this thread, at most `timeoutMs` and a little more. Nothing is
+   * waited for when no client is connected (nothing was recorded for anyone) or the worker is
+   * not running.
+   */
+  flushAtExit(timeoutMs: number): void {
+    if (this.exited || !this.ready) return;
+    const ctl = new Int32Array(this.opts.ctl);
+    if (this.closing === undefined) {
+      if (Atomics.load(ctl, CTL_CLIENTS) === 0) return;
+      Atomics.store(ctl, CTL_EXIT, 1);
+      Atomics.add(ctl, CTL_DOORBELL, 1);
+      Atomics.notify(ctl, CTL_DOORBELL);
+    }
+    // A close() under way delivers too, and says so the same way.
+    const end = Date.now() + timeoutMs + EXIT_MARGIN_MS;
+    for (let left = end - Date.now(); Atomics.load(ctl, CTL_FLUSHED) === 0 && left > 0; left = end - Date.now()) {
+      Atomics.wait(ctl, CTL_FLUSHED, 0, left);
+    }
+  }
+
   /** Asks the worker to drain and flush within `timeoutMs`, then waits for it to exit. */
   close(timeoutMs: number): Promise<void> {
     this.closing ??= new Promise<void>((resolve) => {
       const worker = this.worker;
-      if (this.exited) return resolve();
+      if (this.exited) {
+        this.directory.close();
+        return resolve();
+      }
       // The app awaits this: keep the process alive until the worker is gone.
       worker.ref();
       // If the worker cannot finish (it is stuck), do not wait forever.
@@ -137,6 +190,7 @@ export class WorkerHost {
       guard.unref();
       worker.once('exit', () => {
         clearTimeout(guard);
+        this.directory.close();
         resolve();
       });
       const msg: ToWorker = { t: 'close', timeoutMs };

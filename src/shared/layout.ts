@@ -21,6 +21,13 @@ export const CTL_DOORBELL = 32;
 /** Int32 slot: the transport worker's OS thread id on Linux (0 elsewhere), for CPU accounting. */
 export const CTL_WORKER_TID = 33;
 /**
+ * Int32 slot: set to 1 by the app's main thread when its process is exiting without `close()`;
+ * it then waits (bounded) on {@link CTL_FLUSHED} while the worker delivers what was recorded.
+ */
+export const CTL_EXIT = 34;
+/** Int32 slot: set to 1 (and notified) by the worker once a shutdown has delivered what it could. */
+export const CTL_FLUSHED = 35;
+/**
  * How the worker is waiting. Waking it is a futex syscall that costs the app thread
  * microseconds, and every wake-up costs the worker a round; so producers ring only when it
  * matters, and the worker works in batches:
@@ -189,6 +196,21 @@ export const enum Replay {
   Gauge,
   /** Which of them the key has been used as: 1 counter, 2 gauge. */
   Kinds,
+}
+
+/**
+ * The worker's journal (see `worker/journal.ts`): {@link JOURNAL_HEADER_BYTES} of header (an
+ * Int32 state word and entry count, then the committed figures as doubles), then entries of
+ * {@link JOURNAL_ENTRY} doubles. A commit covers one ring: its head and the figures, and with
+ * `replayOnConnect` one entry per replay slot and per folded key it changed (a round's records of
+ * the ring, at most 4096 slots, and at most 2048 entries of folds: see `Pipeline`).
+ */
+export const JOURNAL_HEADER_BYTES = 64;
+export const JOURNAL_ENTRY = 6;
+
+/** Bytes of an exporter's journal. */
+export function journalBytes(replay: boolean): number {
+  return JOURNAL_HEADER_BYTES + (replay ? 8192 : 4) * JOURNAL_ENTRY * 8;
 }
 
 /** Largest number of records a ring holds when `bufferSize` is `null` (16 MiB of ring). */

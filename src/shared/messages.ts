@@ -17,7 +17,9 @@ export type { Protocol };
  * exporter's BroadcastChannel (rings attached from other threads, tagged with `ring`). `pos` is
  * the producer's published ring position when the message was sent: the worker applies the
  * message just before the record at `pos`, so a register followed by a record reaches clients
- * in that order.
+ * in that order. `seq` numbers a ring's messages from 0 (it is the ring's sent-control count
+ * before this one, wrapping at 2^32): a worker that was handed a ring's first messages by the
+ * host skips them when they also come on the channel, and waits for any it has not got.
  */
 export type ControlMessage = (
   | {
@@ -31,18 +33,26 @@ export type ControlMessage = (
       statePage?: SharedArrayBuffer;
     }
   | { t: 'meta'; pos: number; name: string; kind: MetricKind; unit: string | undefined; description: string | undefined }
-) & { ring?: number };
+) & { ring?: number; seq: number };
 
 /**
- * On the exporter's BroadcastChannel. Producers in other threads announce their ring with
- * `attach` before any control message (`sentBase`: the ring's sent-control count at that
- * moment, i.e. what this worker will never receive); the worker says `hello` when it starts,
- * so that producers attached before a restart announce themselves (and their keys) again.
+ * On the exporter's BroadcastChannel, which the worker and the exporter's host both listen to.
+ * Producers in other threads announce their ring with `attach` before any control message; the
+ * host keeps what it hears (see `RingDirectory`) for a worker that starts after a crash.
  */
-export type ChannelMessage =
-  | ControlMessage
-  | { t: 'attach'; ring: number; desc: RingDescriptor; sentBase: number }
-  | { t: 'hello' };
+export type ChannelMessage = ControlMessage | { t: 'attach'; ring: number; desc: RingDescriptor };
+
+/**
+ * A ring attached from another thread as the host knows it, for a (re)started worker: its
+ * descriptor, and its control messages so far (every key announcement, the last metadata of each
+ * name), which are `count` messages of the ring's sequence (see `ControlMessage.seq`).
+ */
+export interface RingRecord {
+  readonly ring: number;
+  readonly desc: RingDescriptor;
+  readonly messages: readonly ControlMessage[];
+  readonly count: number;
+}
 
 /** What the worker is started with (`workerData`). */
 export interface WorkerInit {
@@ -64,6 +74,10 @@ export interface WorkerInit {
   readonly port: MessagePort;
   /** The ring's sent-control count when `port` was made: messages before it went to an older worker. */
   readonly sentBase: number;
+  /** Keeps each round's changes to shared memory all or nothing across a crash (see `Journal`). */
+  readonly journal: SharedArrayBuffer;
+  /** How long `close()`, and a process exit, may spend delivering what is buffered. */
+  readonly closeTimeoutMs: number;
   /** Name of the BroadcastChannel that rings of other threads are announced on. */
   readonly channel: string;
   /** Control messages to apply before anything else (a restart replays the app's registry). */
@@ -71,7 +85,10 @@ export interface WorkerInit {
 }
 
 /** Parent → worker. */
-export type ToWorker = { t: 'close'; timeoutMs: number };
+export type ToWorker =
+  | { t: 'close'; timeoutMs: number }
+  /** The answer to `rings`: every ring attached from other threads that the host knows of. */
+  | { t: 'rings'; rings: RingRecord[] };
 
 /** Worker → parent. */
 export type FromWorker =
@@ -80,4 +97,8 @@ export type FromWorker =
   | { t: 'warning'; message: string; code: string }
   /** `replayOnConnect`: the worker gave `canonical` this slot of the replay table (a restart keeps it). */
   | { t: 'slot'; canonical: string; slot: number }
+  /** The worker listens on the channel now: it asks for the rings the host knows. */
+  | { t: 'rings' }
+  /** A ring whose thread is gone has been drained and forgotten: the host can forget it too. */
+  | { t: 'released'; ring: number }
   | { t: 'closed' };

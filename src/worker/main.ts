@@ -1,9 +1,9 @@
 // Entry of the transport worker. It imports nothing from the app side but shared/ and gen/.
 import { BroadcastChannel, parentPort, workerData } from 'node:worker_threads';
-import { CTL_CLIENTS, CTL_WORKER_TID } from '../shared/layout.js';
+import { CTL_CLIENTS, CTL_FLUSHED, CTL_WORKER_TID } from '../shared/layout.js';
 import { StatsBlock } from '../shared/stats-block.js';
 import { threadId } from '../shared/thread-id.js';
-import type { ChannelMessage, FromWorker, ToWorker, WorkerInit } from '../shared/messages.js';
+import type { ChannelMessage, FromWorker, RingRecord, ToWorker, WorkerInit } from '../shared/messages.js';
 import { WallClock } from './clock.js';
 import { KeyTable } from './keys.js';
 import { MetadataStore } from './metadata.js';
@@ -59,18 +59,36 @@ const pipeline: Pipeline = new Pipeline({
   flushIntervalMs: init.flushIntervalMs,
   replay,
   warn,
+  journal: init.journal,
+  released: (r) => send({ t: 'released', ring: r }),
+  exiting: () => void shutdown(init.closeTimeoutMs),
 });
 pipeline.apply(ring, init.restore);
-// Rings of other threads are announced here (see app/attach.ts).
+
+// Rings of other threads are announced on a channel (see app/attach.ts), which the host hears
+// too: once this worker listens, the host hands it every ring it knows and what was announced on
+// each, and the channel brings the rest (a message that comes both ways is taken once).
 const channel = new BroadcastChannel(init.channel);
+const early: ChannelMessage[] = [];
+channel.onmessage = (e) => early.push((e as MessageEvent).data as ChannelMessage);
+const known = new Promise<RingRecord[]>((resolve) => {
+  const onRings = (msg: ToWorker): void => {
+    if (msg?.t !== 'rings') return;
+    port.off('message', onRings);
+    resolve(msg.rings);
+  };
+  port.on('message', onRings);
+});
+send({ t: 'rings' });
+pipeline.adopt(await known);
 channel.onmessage = (e) => pipeline.onChannel((e as MessageEvent).data as ChannelMessage);
+for (const m of early) pipeline.onChannel(m);
+pipeline.recover();
 
 try {
   const address = await transport.listen(init.listen);
   pipeline.warmUp();
   pipeline.start();
-  // Threads attached before a restart announce their rings and keys again.
-  channel.postMessage({ t: 'hello' } satisfies ChannelMessage);
   send({ t: 'ready', address });
 } catch (err) {
   const e = err as NodeJS.ErrnoException;
@@ -79,19 +97,34 @@ try {
   process.exit(0);
 }
 
-port.on('message', (msg: ToWorker) => {
-  if (msg?.t !== 'close' || closing) return; // not ours, or already closing
+/**
+ * Delivers what was recorded and closes every connection: for close(), and when the app's
+ * process exits without it. Threads are told no client is connected (they stop recording); what
+ * they wrote before is drained, also what they publish late (their last partial block, at the end
+ * of their job); clients get until `timeoutMs` to take it; what they could not is counted. Then
+ * the app's thread, if it waits at exit, is told.
+ */
+async function shutdown(timeoutMs: number): Promise<void> {
+  if (closing) return;
   closing = true;
-  void (async () => {
-    // Producers stop recording; what they published is drained and flushed.
-    Atomics.store(ctl, CTL_CLIENTS, 0);
-    pipeline.stop();
-    await transport.shutdown(msg.timeoutMs);
+  const deadline = Date.now() + timeoutMs;
+  Atomics.store(ctl, CTL_CLIENTS, 0);
+  await pipeline.settle(deadline);
+  pipeline.stop();
+  await transport.shutdown(deadline, () => {
     counters.clients = 0;
     counters.publish();
+    Atomics.store(ctl, CTL_FLUSHED, 1);
+    Atomics.notify(ctl, CTL_FLUSHED);
+  });
+}
+
+port.on('message', (msg: ToWorker) => {
+  if (msg?.t !== 'close') return; // not ours
+  void shutdown(msg.timeoutMs).then(() => {
     ring.close();
     channel.close();
     send({ t: 'closed' });
     port.close();
-  })();
+  });
 });

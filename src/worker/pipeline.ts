@@ -1,10 +1,12 @@
 import { existsSync } from 'node:fs';
-import { KEY_ID_LIMIT, LITTLE_ENDIAN, Op, Park, RING_TAIL, STATE_PAGE_KEYS, createRing, recordHeader, ringViews } from '../shared/layout.js';
-import type { ChannelMessage, ControlMessage, Protocol } from '../shared/messages.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CTL_EXIT, KEY_ID_LIMIT, LITTLE_ENDIAN, Op, Park, RING_TAIL, STATE_PAGE_KEYS, createRing, recordHeader, ringViews } from '../shared/layout.js';
+import type { ChannelMessage, ControlMessage, Protocol, RingRecord } from '../shared/messages.js';
 import type { WallClock } from './clock.js';
 import type { Chunk } from './chunk.js';
 import { FrameEncoder, GaugeOp } from './encoder.js';
 import { FrameKernel, KernelStop } from './frame-kernel.js';
+import { Entry, Journal } from './journal.js';
 import type { KeyEntry, KeyTable } from './keys.js';
 import { encodeMetadata, type MetadataStore } from './metadata.js';
 import type { ReplayTable } from './replay.js';
@@ -59,6 +61,12 @@ const FOLD_AFTER_CONNECT_MS = 1000;
 const KERNEL_MISS_RATIO = 16;
 /** Rounds encoded in JavaScript after a round in which the kernel missed too often, before it is tried again. */
 const KERNEL_REST_ROUNDS = 16;
+/**
+ * At a shutdown, how long after telling the threads that no client is connected the worker
+ * first looks for records written but not published: a thread that read the old word an instant
+ * before writes its record within nanoseconds, unless it is descheduled.
+ */
+const SETTLE_GRACE_MS = 2;
 /** Where, in a little-endian or big-endian u64 value slot, the low 32 bits are. */
 const LOW_WORD = LITTLE_ENDIAN ? 0 : 1;
 
@@ -78,6 +86,12 @@ export interface PipelineParts {
   readonly replay: ReplayTable | undefined;
   /** Reports a problem to the app as a process warning. */
   readonly warn: (message: string, code: string) => void;
+  /** Keeps each ring's commit all or nothing across a crash (see {@link Journal}). */
+  readonly journal: SharedArrayBuffer;
+  /** A ring whose thread is gone has been drained and committed: the host may forget it. */
+  readonly released: (ring: number) => void;
+  /** The app's process is exiting: deliver what was recorded now (see `CTL_EXIT`). */
+  readonly exiting: () => void;
   /**
    * When the {@link FrameKernel} encodes: `auto` (the default) while it pays off (see
    * `KERNEL_MISS_RATIO`); `always` and `never` are for tests comparing the two paths.
@@ -110,6 +124,7 @@ export class Pipeline {
   /** Runs a round, then decides how to wait for the next. */
   private readonly step = (): void => {
     if (this.stopping) return;
+    if (this.exitAsked()) return this.p.exiting();
     this.p.counters.hold(); // what the round changes is published once
     const did = this.round();
     this.p.counters.release();
@@ -134,7 +149,14 @@ export class Pipeline {
   /** This round encodes for clients. */
   private live = false;
 
+  private readonly journal: Journal;
+
   constructor(private readonly p: PipelineParts) {
+    this.journal = new Journal(p.journal, {
+      head: (ring, head, fullTaken) => this.ringById(ring)?.persist(head, fullTaken),
+      slot: (slot, lo, hi, gauge, kinds) => p.replay?.persist(slot, lo, hi, gauge, kinds),
+      fold: (ring, id, counter, sets, delta) => this.ringById(ring)?.persistFold(id, counter, sets, delta),
+    });
     this.encoder = new FrameEncoder(p.protocol);
     // `replayOnConnect` adds every record to the totals in JavaScript: no kernel then.
     this.kernel = p.kernel === 'never' || p.replay !== undefined ? undefined : FrameKernel.create(p.protocol, ROUND_BUDGET);
@@ -143,20 +165,63 @@ export class Pipeline {
       p.ctl,
       p.flushIntervalMs,
       p.counters,
-      (how) => this.stopping || (how === Park.Idle ? this.hasWork() : this.backlogged()),
+      (how) => this.stopping || this.exitAsked() || (how === Park.Idle ? this.hasWork() : this.backlogged()),
       this.step,
+      () => this.exitAsked(),
     );
+  }
+
+  /** The app's main thread asked for a flush because its process is exiting. */
+  private exitAsked(): boolean {
+    return Atomics.load(this.p.ctl, CTL_EXIT) === 1;
+  }
+
+  /** A ring by its id in the journal: -1 for the recorder's own. */
+  private ringById(id: number): RingReader | undefined {
+    return id === this.p.main.key ? this.p.main : this.attached.get(id);
+  }
+
+  /**
+   * Takes the rings of other threads the host knows (at a start: after a crash, every ring still
+   * alive or not yet drained) with the control messages sent on each so far.
+   */
+  adopt(records: readonly RingRecord[]): void {
+    for (const r of records) {
+      if (this.attached.has(r.ring)) continue;
+      const reader = this.attach(r.ring, new RingReader(r.desc, undefined, r.count, r.ring));
+      this.apply(reader, r.messages);
+    }
+  }
+
+  private attach(id: number, reader: RingReader): RingReader {
+    this.attached.set(id, reader);
+    this.rings.push(reader);
+    this.p.counters.attachedThreads = this.attached.size;
+    this.p.counters.changed();
+    return reader;
+  }
+
+  /**
+   * At a start, before clients are served: finishes a commit a crashed worker left half done,
+   * counts from the figures it committed, and drains what the rings hold (records made for
+   * clients of the crashed worker, or of a round it did not commit): nobody is sent them, and
+   * `replayOnConnect` adds them to the totals.
+   */
+  recover(): void {
+    this.journal.recover();
+    const f = this.journal.committed();
+    const c = this.p.counters;
+    c.recorded = f.recorded;
+    c.ringFull = f.ringFull;
+    c.invalid = f.invalid;
+    while (this.round() > 0);
   }
 
   /** A message from the exporter's BroadcastChannel: a ring announced, or a ring's control message. */
   onChannel(m: ChannelMessage): void {
     if (m?.t === 'attach') {
       if (this.attached.has(m.ring)) return;
-      const reader = new RingReader(m.desc, undefined, m.sentBase);
-      this.attached.set(m.ring, reader);
-      this.rings.push(reader);
-      this.p.counters.attachedThreads = this.attached.size;
-      this.p.counters.changed();
+      this.attach(m.ring, new RingReader(m.desc, undefined, 0, m.ring));
     } else if ((m?.t === 'key' || m?.t === 'meta') && m.ring !== undefined) {
       this.attached.get(m.ring)?.deliver(m);
     } else {
@@ -211,11 +276,37 @@ export class Pipeline {
     for (const m of msgs) this.control(ring, m);
   }
 
-  /** Stops waiting and drains every ring completely. */
+  /**
+   * At a shutdown, once threads have been told that no client is connected: drains the rings
+   * until none holds records written but not published (a thread publishes its last partial
+   * block at the end of its job), or until `deadline` (ms since the epoch).
+   */
+  async settle(deadline: number): Promise<void> {
+    this.stopping = true; // no more rounds of its own: this one runs them
+    this.waiter.stop();
+    await sleep(SETTLE_GRACE_MS);
+    for (;;) {
+      while (this.round() > 0);
+      if (!this.rings.some((r) => r.unpublished() > 0) || Date.now() >= deadline) return;
+      await sleep(1);
+    }
+  }
+
+  /**
+   * Stops waiting and drains every ring completely. Records still written but not published
+   * (a thread stuck in a synchronous loop past the deadline) are counted: recorded, and dropped
+   * for every client.
+   */
   stop(): void {
     this.stopping = true;
     this.waiter.stop();
     while (this.round() > 0);
+    let stranded = 0;
+    for (const r of this.rings) stranded += r.unpublished();
+    if (stranded > 0) {
+      this.p.counters.recorded += stranded;
+      this.p.transport.dropForEveryClient(stranded);
+    }
     this.p.counters.publish();
   }
 
@@ -237,12 +328,15 @@ export class Pipeline {
     transport.cork();
     const rings = this.rings;
     for (let i = 0; i < rings.length; i++) {
-      taken += this.drain(rings[i]!, live);
-      this.takeFullDrops(rings[i]!);
+      const ring = rings[i]!;
+      const n = this.drain(ring, live);
+      counters.recorded += n;
+      taken += n;
+      this.takeFullDrops(ring);
+      this.commit(ring);
     }
     this.forgetFinishedRings();
     if (live && taken > 0) this.judgeKernel();
-    counters.recorded += taken;
     this.send();
     if (counters.invalid !== invalidBefore) transport.lose(Loss.Invalid, counters.invalid - invalidBefore);
     // Published before the writes, even inside a hold: a client that reads stats() when the
@@ -266,7 +360,25 @@ export class Pipeline {
     this.foldUntil = performance.now() + FOLD_AFTER_CONNECT_MS;
     // At least one round, which folds every state page.
     while (this.round() > 0 && this.busy);
+    // Rounds until the window ends, even with nothing else to do (an idle worker would sleep).
+    this.waiter.poke();
     return replay.frames(this.p.clock.now());
+  }
+
+  /**
+   * Commits what a ring's drain changed in shared memory (its head, the drops taken, totals and
+   * folds) with the figures, as one entry of the journal.
+   */
+  private commit(ring: RingReader): void {
+    const replay = this.p.replay;
+    if (!ring.dirty && (replay === undefined || replay.pending(ring) === 0)) return;
+    const journal = this.journal;
+    journal.put(Entry.Head, ring.key, ring.head, ring.fullSeen);
+    replay?.journal(journal, ring);
+    const c = this.p.counters;
+    journal.put(Entry.Figures, c.recorded, c.ringFull, c.invalid);
+    journal.commit();
+    ring.dirty = false;
   }
 
   /** Starts a batch: its timestamp, and its key prefixes; decides whether the kernel encodes it. */
@@ -331,7 +443,7 @@ export class Pipeline {
     this.controlBudget = CONTROL_BUDGET;
     const limit = ring.limit();
     // After the tail was read, before the records up to it: see ReplayTable.foldRing.
-    if (this.folding) this.p.replay!.foldRing(ring, live ? this.encoder : null);
+    if (this.folding) this.p.replay!.foldRing(ring, live ? this.encoder : null, () => this.commit(ring));
     const { u32, f64, mask } = ring.views;
     const encoder = this.encoder;
     const read = live || this.p.replay !== undefined;
@@ -355,7 +467,7 @@ export class Pipeline {
     }
     if (h === limit) this.controlsAt(ring, h);
     else this.busy = true; // a budget ran out
-    if (h !== first) ring.commit(h);
+    if (h !== first) ring.advance(h);
     return (h - first) | 0;
   }
 
@@ -487,7 +599,10 @@ export class Pipeline {
       if (ring.diedAt !== undefined && ring.missingControls > 0 && now - ring.diedAt >= CONTROL_GRACE_MS) ring.stopWaitingForControls();
       if (!ring.finished()) continue;
       this.takeFullDrops(ring); // its last drops, if any
-      this.p.replay?.foldRing(ring, this.live ? this.encoder : null); // what it recorded with no client connected
+      // What it recorded with no client connected.
+      this.p.replay?.foldRing(ring, this.live ? this.encoder : null, () => this.commit(ring));
+      this.commit(ring);
+      this.p.released(id);
       for (const k of ring.keys) if (k !== undefined) this.p.keys.release(k);
       this.attached.delete(id);
       this.rings.splice(this.rings.indexOf(ring), 1);

@@ -1,13 +1,16 @@
-import { REPLAY_SLOTS, Replay, STATE_BYTES, STATE_PAGE_KEYS, State, type StateViews } from '../shared/layout.js';
+import { REPLAY_SLOTS, Replay, STATE_PAGE_KEYS, State, type StateViews } from '../shared/layout.js';
 import type { Protocol } from '../shared/messages.js';
 import type { Chunk } from './chunk.js';
 import { FrameEncoder, GaugeOp } from './encoder.js';
+import { Entry, type Journal } from './journal.js';
 import { KeyTable, type KeyEntry } from './keys.js';
-import type { RingReader } from './ring-reader.js';
+import { stateIndex, type RingReader } from './ring-reader.js';
 
 const WORD = 2 ** 32;
 const COUNTER = 1;
 const GAUGE = 2;
+/** Folds of one ring a commit holds at most: a ring's fold is committed in parts of this many keys. */
+const FOLD_CHECKPOINT = 512;
 
 /**
  * `replayOnConnect`: each counter's total and each gauge's value, as a client connected from the
@@ -23,9 +26,19 @@ const GAUGE = 2;
  * attached): counters add up; for a gauge, a thread that set it while no client was connected
  * replaces the value with its last set plus its own increments since, and a thread that did not
  * adds its increments and decrements.
+ *
+ * The worker changes its own copy of the table; the shared one, and what a ring's state pages
+ * say was folded, change only when a round commits them through the journal ({@link journal}),
+ * so that a worker that dies in the middle of a round counts nothing twice.
  */
 export class ReplayTable {
+  /** The worker's copy of the table: the shared one as of the last commit, plus this round's changes. */
   private readonly t: Float64Array;
+  private readonly shared: Float64Array;
+  /** Slots changed since the last commit, and a mark per slot: the commit it was last added for. */
+  private readonly dirty: number[] = [];
+  private readonly marks: Int32Array;
+  private commits = 1;
   private readonly slots = new Map<string, number>();
   /** The key of each slot, for encoding its frames (kept after the key's threads are gone). */
   private readonly entries: KeyEntry[] = [];
@@ -44,8 +57,10 @@ export class ReplayTable {
     private readonly onSlot: (canonical: string, slot: number) => void,
     private readonly warn: (message: string, code: string) => void,
   ) {
-    this.t = new Float64Array(table);
+    this.shared = new Float64Array(table);
+    this.t = this.shared.slice();
     this.capacity = this.t.length / REPLAY_SLOTS;
+    this.marks = new Int32Array(this.capacity);
     this.encoder = new FrameEncoder(protocol);
     const keys = new KeyTable();
     for (const [canonical, slot] of slots) {
@@ -88,6 +103,7 @@ export class ReplayTable {
     t[at + Replay.CounterLo] = low;
     t[at + Replay.CounterHi] = high % WORD; // a u64 wraps, as it does on the wire
     t[at + Replay.Kinds] = t[at + Replay.Kinds]! | COUNTER;
+    this.touch(slot);
   }
 
   gauge(slot: number, op: GaugeOp, v: number): void {
@@ -96,6 +112,41 @@ export class ReplayTable {
     if (op === GaugeOp.Set) t[at + Replay.Gauge] = v;
     else t[at + Replay.Gauge] = t[at + Replay.Gauge]! + (op === GaugeOp.Increment ? v : -v);
     t[at + Replay.Kinds] = t[at + Replay.Kinds]! | GAUGE;
+    this.touch(slot);
+  }
+
+  private touch(slot: number): void {
+    if (this.marks[slot] === this.commits) return;
+    this.marks[slot] = this.commits;
+    this.dirty.push(slot);
+  }
+
+  /** Puts the slots changed since the last commit, and the folds of `ring`, into the journal's next commit. */
+  journal(journal: Journal, ring: RingReader): void {
+    const t = this.t;
+    for (const slot of this.dirty) {
+      const at = slot * REPLAY_SLOTS;
+      journal.put(Entry.Slot, slot, t[at + Replay.CounterLo]!, t[at + Replay.CounterHi]!, t[at + Replay.Gauge]!, t[at + Replay.Kinds]!);
+    }
+    this.dirty.length = 0;
+    this.commits++;
+    for (const [id, f] of ring.pendingFolds) journal.put(Entry.Fold, ring.key, id, f.counter, f.sets, f.delta);
+  }
+
+  /** Changes waiting for a commit: slots, and folds of `ring`. */
+  pending(ring: RingReader): number {
+    return this.dirty.length + ring.pendingFolds.size;
+  }
+
+  /** Writes a slot into the shared table (from the journal). */
+  persist(slot: number, lo: number, hi: number, gauge: number, kinds: number): void {
+    const at = slot * REPLAY_SLOTS;
+    for (const t of [this.shared, this.t]) {
+      t[at + Replay.CounterLo] = lo;
+      t[at + Replay.CounterHi] = hi;
+      t[at + Replay.Gauge] = gauge;
+      t[at + Replay.Kinds] = kinds;
+    }
   }
 
   /**
@@ -105,8 +156,11 @@ export class ReplayTable {
    * ring's tail and before draining up to it: the state seen then includes every record the
    * thread made before those it published, so a thread's records apply in their order.
    */
-  foldRing(ring: RingReader, live: FrameEncoder | null): void {
-    for (let id = 0; id < ring.keys.length; id++) this.foldKeyOf(ring, id, live);
+  foldRing(ring: RingReader, live: FrameEncoder | null, checkpoint: () => void): void {
+    for (let id = 0; id < ring.keys.length; id++) {
+      this.foldKeyOf(ring, id, live);
+      if (ring.pendingFolds.size >= FOLD_CHECKPOINT) checkpoint();
+    }
   }
 
   /** {@link foldRing} for one key of the ring (local id `id`). */
@@ -114,22 +168,23 @@ export class ReplayTable {
     const key = ring.keys[id];
     const page = ring.statePages[Math.floor(id / STATE_PAGE_KEYS)];
     if (key === undefined || key.slot < 0 || page === undefined) return;
-    this.foldKey(key, page, id % STATE_PAGE_KEYS, live);
+    this.foldKey(ring, id, key, page, live);
   }
 
-  private foldKey(key: KeyEntry, page: StateViews, index: number, live: FrameEncoder | null): void {
+  private foldKey(ring: RingReader, id: number, key: KeyEntry, page: StateViews, live: FrameEncoder | null): void {
     const { f64, i32 } = page;
-    const d = index * (STATE_BYTES / 8);
-    const w = index * (STATE_BYTES / 4);
+    const { d, w } = stateIndex(id);
+    const was = ring.folded(id, page);
+    const now = { ...was };
     // Two sums that only grow (see ReplayCounterHandle): what is read is at most the true total.
     const total = f64[d + State.CounterSpill]! + i32[w + State.CounterFast]!;
-    const added = total - f64[d + State.FoldedCounter]!;
+    const added = total - was.counter;
     if (added > 0) {
       const lo = added % WORD;
       const hi = Math.floor(added / WORD);
       this.counter(key.slot, lo, hi);
       live?.counter(key, lo, hi);
-      f64[d + State.FoldedCounter] = total;
+      now.counter = total;
     }
     // The gauge's set count is a seqlock (see ReplayGaugeHandle.set): read until it is even and
     // unchanged across the read; a set being written right now is folded next time.
@@ -139,19 +194,20 @@ export class ReplayTable {
       const value = f64[d + State.GaugeSetValue]!;
       const delta = f64[d + State.GaugeDelta]!;
       if (i32[w + State.GaugeSets] !== sets) continue;
-      if (sets !== i32[w + State.FoldedGaugeSets]) {
+      if (sets !== was.sets) {
         this.gauge(key.slot, GaugeOp.Set, value + delta);
         live?.gauge(key, GaugeOp.Set, value + delta);
-        i32[w + State.FoldedGaugeSets] = sets;
-      } else if (delta !== f64[d + State.FoldedGaugeDelta]) {
-        const change = delta - f64[d + State.FoldedGaugeDelta]!;
+        now.sets = sets;
+      } else if (delta !== was.delta) {
+        const change = delta - was.delta;
         this.gauge(key.slot, GaugeOp.Increment, change);
         if (change > 0) live?.gauge(key, GaugeOp.Increment, change);
         else live?.gauge(key, GaugeOp.Decrement, -change);
       }
-      f64[d + State.FoldedGaugeDelta] = delta;
-      return;
+      now.delta = delta;
+      break;
     }
+    if (now.counter !== was.counter || now.sets !== was.sets || now.delta !== was.delta) ring.pendingFolds.set(id, now);
   }
 
   /** One counter frame per counter (its total) and one absolute gauge frame per gauge, stamped `nowMs`. */

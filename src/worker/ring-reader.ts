@@ -1,6 +1,9 @@
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import {
   RING_CLOSED,
+  STATE_BYTES,
+  STATE_PAGE_KEYS,
+  State,
   RING_CONTROL_SENT,
   RING_FULL_DROPS,
   RING_FULL_TAKEN,
@@ -16,6 +19,13 @@ import {
 import type { ControlMessage } from '../shared/messages.js';
 import type { KeyEntry } from './keys.js';
 
+/** `replayOnConnect`: what the worker has folded of one key's state (see `State`). */
+export interface Folded {
+  counter: number;
+  sets: number;
+  delta: number;
+}
+
 /**
  * The consumer end of one producer's ring, with that producer's control messages and its
  * local key ids. Only the transport worker touches it.
@@ -24,6 +34,10 @@ import type { KeyEntry } from './keys.js';
  * asynchronously from the BroadcastChannel ({@link deliver}). Either way the producer counts
  * what it sent in the ring header, so the reader knows when some are still in flight and
  * stops before the records that may follow them.
+ *
+ * What the worker changes in the ring's shared memory (its head, the drops it took, what it
+ * folded of the state pages) is kept here until the round commits it through the journal
+ * ({@link persist}, {@link persistFold}): a worker that dies in between leaves no trace of it.
  */
 export class RingReader {
   readonly views: RingViews;
@@ -31,29 +45,39 @@ export class RingReader {
   readonly keys: KeyEntry[] = [];
   /** `replayOnConnect`: the producer's state pages (see `State`), by key id / `STATE_PAGE_KEYS`. */
   readonly statePages: StateViews[] = [];
-  /** Next position to read (free-running, wraps at 2^32). */
+  /** `replayOnConnect`: folds made since the last commit, by key id. */
+  readonly pendingFolds = new Map<number, Folded>();
+  /** Next position to read (free-running, wraps at 2^32); the shared head follows at each commit. */
   head: number;
+  /** Something here awaits a commit (the head moved, drops were taken). */
+  dirty = false;
   /** When the worker found the producing thread gone without its exit hook (ms), if it did. */
   diedAt: number | undefined;
-  private fullSeen = 0;
+  /** Ring-full drops counted so far (committed as the header's `RING_FULL_TAKEN`). */
+  fullSeen = 0;
   private readonly limitRecords: number;
   private readonly wakeAt: number;
   private controls: ControlMessage[] = [];
   private next = 0;
+  /** The sequence number of the next control message to queue (see `ControlMessage.seq`). */
   private received = 0;
-  /** `pos` of the last control message received. */
+  /** Messages that came before one with a lower sequence number, by sequence number. */
+  private early: Map<number, ControlMessage> | undefined;
+  /** `pos` of the last control message received, while it is ahead of the head. */
   private lastPos: number | undefined;
 
   /**
-   * @param sentBase control messages the producer had sent before this reader existed (they
-   *   went to an earlier worker, whose state a restart replays separately)
+   * @param key the ring's id in the journal (-1 for the recorder's own)
+   * @param known control messages of the ring this worker will not be sent: they went to an
+   *   earlier worker, whose state a restart hands over separately
    */
   constructor(
     ring: RingDescriptor,
     private readonly port: MessagePort | undefined,
-    sentBase: number,
+    known: number,
+    readonly key = -1,
   ) {
-    this.received = sentBase;
+    this.received = known;
     this.views = ringViews(ring.sab);
     this.limitRecords = ring.limit;
     this.wakeAt = wakeMark(ring.limit);
@@ -62,11 +86,28 @@ export class RingReader {
     this.fullSeen = Atomics.load(this.views.header, RING_FULL_TAKEN);
   }
 
-  /** Queues a control message that arrived on the channel. */
+  /**
+   * Queues a control message in its sequence: one the worker was handed already is skipped, one
+   * that comes before an earlier one waits for it.
+   */
   deliver(m: ControlMessage): void {
+    const ahead = (m.seq - this.received) | 0;
+    if (ahead < 0) return;
+    if (ahead > 0) {
+      (this.early ??= new Map()).set(m.seq, m);
+      return;
+    }
+    this.queue(m);
+    for (let e = this.early?.get(this.received); e !== undefined; e = this.early!.get(this.received)) {
+      this.early!.delete(e.seq);
+      this.queue(e);
+    }
+  }
+
+  private queue(m: ControlMessage): void {
     this.controls.push(m);
-    this.received++;
-    this.lastPos = m.pos;
+    this.received = (this.received + 1) | 0;
+    if (((m.pos - this.head) | 0) > 0) this.lastPos = m.pos;
   }
 
   /** Moves the producer's port messages into the local queue. */
@@ -91,8 +132,9 @@ export class RingReader {
     this.pull();
     if (this.received === sent) return tail;
     const last = this.lastPos;
-    // Positions are compared as distances from head (they wrap at 2^32).
-    if (last === undefined || ((last - this.head) | 0) <= 0) return this.head;
+    // Positions are compared as distances from head (they wrap at 2^32); `lastPos` is forgotten
+    // once the head passes it, so the distance never grows past a round's worth of records.
+    if (last === undefined) return this.head;
     return ((last - this.head) | 0) < ((tail - this.head) | 0) ? last : tail;
   }
 
@@ -133,15 +175,24 @@ export class RingReader {
     return ((Atomics.load(this.views.header, RING_TAIL) - this.head) | 0) >= this.wakeAt;
   }
 
-  /**
-   * Hands positions up to `head` back to the producer. Their slots are emptied first (see `Op`);
-   * the atomic store of the head orders that before the producer can write them again.
-   */
-  commit(head: number): void {
-    const { f64, mask } = this.views;
-    for (let p = this.head; p !== head; p = (p + 1) | 0) f64[(p & mask) * 2] = 0;
-    Atomics.store(this.views.header, RING_HEAD, head);
+  /** Records up to `head` are taken (in this worker; the producer gets their slots back at the commit). */
+  advance(head: number): void {
     this.head = head;
+    this.dirty = true;
+    if (this.lastPos !== undefined && ((this.lastPos - head) | 0) <= 0) this.lastPos = undefined;
+  }
+
+  /**
+   * Commits the head and the drops taken (from the journal): hands positions up to `head` back to
+   * the producer. Their slots are emptied first (see `Op`); the atomic store of the head orders
+   * that before the producer can write them again. Applying it twice is applying it once.
+   */
+  persist(head: number, fullTaken: number): void {
+    const { f64, mask, header } = this.views;
+    const from = Atomics.load(header, RING_HEAD);
+    if (((head - from) | 0) > 0) for (let p = from; p !== head; p = (p + 1) | 0) f64[(p & mask) * 2] = 0;
+    Atomics.store(header, RING_HEAD, head);
+    Atomics.store(header, RING_FULL_TAKEN, fullTaken);
   }
 
   /** Records the producer dropped (ring full) since the last call, and since any earlier worker counted. */
@@ -150,9 +201,27 @@ export class RingReader {
     const delta = (now - this.fullSeen) >>> 0;
     if (delta !== 0) {
       this.fullSeen = now;
-      Atomics.store(this.views.header, RING_FULL_TAKEN, now);
+      this.dirty = true;
     }
     return delta;
+  }
+
+  /** `replayOnConnect`: what has been folded of key `id`'s state (by this round, or as committed). */
+  folded(id: number, page: StateViews): Folded {
+    const pending = this.pendingFolds.get(id);
+    if (pending !== undefined) return pending;
+    const { d, w } = stateIndex(id);
+    return { counter: page.f64[d + State.FoldedCounter]!, sets: page.i32[w + State.FoldedGaugeSets]!, delta: page.f64[d + State.FoldedGaugeDelta]! };
+  }
+
+  /** Writes what was folded of key `id`'s state into its page (from the journal). */
+  persistFold(id: number, counter: number, sets: number, delta: number): void {
+    const page = this.statePages[Math.floor(id / STATE_PAGE_KEYS)];
+    if (page === undefined) return;
+    const { d, w } = stateIndex(id);
+    page.f64[d + State.FoldedCounter] = counter;
+    page.i32[w + State.FoldedGaugeSets] = sets;
+    page.f64[d + State.FoldedGaugeDelta] = delta;
   }
 
   /**
@@ -163,13 +232,22 @@ export class RingReader {
    * @returns how many records were adopted
    */
   adoptUnpublished(): number {
+    const n = this.unpublished();
+    if (n > 0) Atomics.store(this.views.header, RING_TAIL, (Atomics.load(this.views.header, RING_TAIL) + n) | 0);
+    return n;
+  }
+
+  /**
+   * Records written after the published tail: the non-empty slots that follow it. While the
+   * producer lives this is a hint (it may be writing one now); once it has stopped, a count.
+   */
+  unpublished(): number {
     const { header, f64, mask } = this.views;
     const tail = Atomics.load(header, RING_TAIL);
     const room = this.limitRecords - ((tail - this.head) | 0);
-    let end = tail;
-    for (let n = 0; n < room && f64[(end & mask) * 2] !== 0; n++) end = (end + 1) | 0;
-    if (end !== tail) Atomics.store(header, RING_TAIL, end);
-    return (end - tail) | 0;
+    let n = 0;
+    while (n < room && f64[((tail + n) & mask) * 2] !== 0) n++;
+    return n;
   }
 
   /**
@@ -178,6 +256,9 @@ export class RingReader {
    * keys never announced are then counted as invalid.
    */
   stopWaitingForControls(): void {
+    const later = [...(this.early?.values() ?? [])].sort((a, b) => (a.seq - b.seq) | 0);
+    this.early = undefined;
+    for (const m of later) this.queue(m);
     this.received = Atomics.load(this.views.header, RING_CONTROL_SENT);
   }
 
@@ -208,4 +289,10 @@ export class RingReader {
   close(): void {
     this.port?.close();
   }
+}
+
+/** Where key `id`'s slots start in its state page: as doubles (`d`) and as int32s (`w`). */
+export function stateIndex(id: number): { d: number; w: number } {
+  const index = id % STATE_PAGE_KEYS;
+  return { d: index * (STATE_BYTES / 8), w: index * (STATE_BYTES / 4) };
 }

@@ -18,7 +18,8 @@ export class Waiter {
   private idleTimer: NodeJS.Timeout | undefined;
   private readonly bell = (): void => {
     this.bellArmed = false;
-    if (this.parked === Park.Idle) this.flush(); // the first record of a batch: let the rest gather
+    if (this.parked !== Park.Running && this.urgent()) this.resume(); // the process is exiting
+    else if (this.parked === Park.Idle) this.flush(); // the first record of a batch: let the rest gather
     else if (this.parked === Park.Flush) this.resume(); // a ring is a quarter full
   };
   private readonly flushDue = (): void => {
@@ -32,6 +33,7 @@ export class Waiter {
    * @param ready whether to skip a wait of this kind: for `Flush`, a ring is a quarter full;
    *   for `Idle`, anything can be done at all
    * @param wake runs the next round
+   * @param urgent whether a ring of the doorbell must be answered at once, whatever the wait
    */
   constructor(
     private readonly ctl: Int32Array,
@@ -39,6 +41,7 @@ export class Waiter {
     private readonly counters: Counters,
     private readonly ready: (how: Park.Flush | Park.Idle) => boolean,
     private readonly wake: () => void,
+    private readonly urgent: () => boolean,
   ) {}
 
   /** Runs the next round after the event loop has served I/O. */

@@ -5,7 +5,7 @@ import { Chunk } from '../chunk.js';
 import type { MetadataStore } from '../metadata.js';
 import type { Counters } from '../stats.js';
 import { Client, type ClientContext } from './client.js';
-import type { Loss, LossReport } from './loss-report.js';
+import { Loss, type LossReport } from './loss-report.js';
 
 export interface TransportOptions {
   /** Frames each client may have queued. */
@@ -118,6 +118,16 @@ export class Transport {
     for (let i = 0; i < cs.length; i++) cs[i]!.sendDirect(chunk);
   }
 
+  /**
+   * Records none of the clients will get (written at a shutdown, never published in time):
+   * dropped for each, and each is told in-band.
+   */
+  dropForEveryClient(n: number): void {
+    this.opts.counters.clientQueue += n * this.clients.length;
+    this.opts.counters.changed();
+    this.lose(Loss.ClientQueue, n);
+  }
+
   /** Records every connected client did not get (ring full, invalid): each is told in-band. */
   lose(reason: Loss, n: number): void {
     const cs = this.clients;
@@ -149,13 +159,14 @@ export class Transport {
   }
 
   /**
-   * Stops accepting, gives clients until `timeoutMs` to receive what is queued, counts what
-   * they did not get as dropped, and closes every socket and the listener.
+   * Stops accepting, gives clients until `deadline` (ms since the epoch) to receive what is
+   * queued, counts what they did not get as dropped, and closes every socket and the listener.
+   * `flushed` is called once everything is written to the kernel or counted (and the last loss
+   * reports too, or the deadline has passed): a process may exit from then on.
    */
-  async shutdown(timeoutMs: number): Promise<void> {
+  async shutdown(deadline: number, flushed: () => void): Promise<void> {
     this.accepting = false;
     const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    const deadline = Date.now() + timeoutMs;
     while (this.clients.some((c) => !c.idle) && Date.now() < deadline) await sleep(2);
     const clients = this.clients;
     const closed = clients.map((c) => new Promise<void>((resolve) => c.socket.once('close', () => resolve())));
@@ -164,6 +175,8 @@ export class Transport {
       if (c.idle) c.end();
       else c.abandon();
     }
+    while (clients.some((c) => c.socket.writableLength > 0) && Date.now() < deadline) await sleep(1);
+    flushed();
     // Idle clients got their last loss report and a FIN; one that does not close its side in
     // time is closed for it.
     const all = Promise.all(closed);
