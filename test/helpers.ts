@@ -287,7 +287,9 @@ export async function waitForConnect(address: BoundAddress): Promise<TestClient>
 
 /** Ends the exporter's transport worker as a crash would (no close() asked), and waits until the host has noticed. */
 export async function crashWorker(recorder: TcpRecorder): Promise<void> {
+  const host = hostOf(recorder);
+  await waitFor('the worker to serve (one that dies while starting is not a restart)', () => host.serving, 10_000);
   const before = recorder.stats().workerRestarts;
-  await hostOf(recorder).thread.terminate();
+  await host.thread.terminate();
   await waitFor('the host to restart the worker', () => recorder.stats().workerRestarts === before + 1, 10_000);
 }

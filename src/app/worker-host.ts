@@ -152,6 +152,11 @@ export class WorkerHost {
     return this.worker;
   }
 
+  /** @internal Whether the worker is serving (it has started listening and not exited). */
+  get serving(): boolean {
+    return this.ready && !this.exited;
+  }
+
   /**
    * The app's process is exiting without `close()` (its thread runs only synchronous code now):
    * asks the worker to deliver what was recorded to the connected clients, as `close()` would,
