@@ -80,7 +80,10 @@ export class TcpBuilder {
     return this;
   }
 
-  /** How long `close()` may spend delivering what is buffered. Default 1000 ms. */
+  /**
+   * How long `close()` may spend delivering what is buffered, and how long a process that exits
+   * without `close()` waits (its thread blocked) while the worker delivers it. Default 1000 ms.
+   */
   closeTimeoutMs(ms: number): this {
     if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
       throw new TypeError(`closeTimeoutMs must be a finite number >= 0, got ${String(ms)}`);
