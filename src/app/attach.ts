@@ -48,12 +48,19 @@ function closeOnExit(writer: RingWriter, channel: BroadcastChannel): void {
   attachedHere.set(writer, channel);
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const [w, channel] of attachedHere) {
-      w.close();
-      channel.close();
-    }
-  });
+  process.on('exit', closeAttachedRings);
+}
+
+/**
+ * @internal The thread is ending: publishes and closes the rings attached from it. (Also run by
+ * the recorder's exit flush, before it waits for the worker, when it is this thread's.)
+ */
+export function closeAttachedRings(): void {
+  for (const [w, channel] of attachedHere) {
+    w.close();
+    channel.close();
+  }
+  attachedHere.clear();
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { BoundAddress } from '../shared/address.js';
 import { RING_HEAD, RING_TAIL, Stat } from '../shared/layout.js';
 import { StatsBlock } from '../shared/stats-block.js';
-import type { Connector } from './attach.js';
+import { closeAttachedRings, type Connector } from './attach.js';
 import { Recording } from './recording.js';
 import type { Registry } from './registry.js';
 import type { RingWriter } from './ring-writer.js';
@@ -25,6 +25,7 @@ function flushOnExit(recorder: TcpRecorder): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.on('exit', () => {
+    closeAttachedRings(); // rings attached from this thread too, whichever exit listener runs first
     for (const r of open) r[kFlushAtExit]();
   });
 }
