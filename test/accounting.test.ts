@@ -167,3 +167,18 @@ test('close() while threads are recording: what they wrote before seeing it is d
   assert.equal(got.metrics + s.dropped.ringFull + s.dropped.clientQueue + s.dropped.invalid, made, 'received + dropped = made');
   assert.equal(s.recorded + s.dropped.ringFull, made, 'recorded counts every record a ring accepted');
 });
+
+test('close() past its deadline with a thread stuck before publishing: its records are counted, and the client is told', async (t) => {
+  const { recorder, client } = await withClient((b) => b.closeTimeoutMs(100));
+  t.after(() => client.close());
+  // 10 records, fewer than a block of 64: published only when the job ends, which it never does.
+  const th = startThread(recorder, [{ do: 'burst', n: 10, key: 'stuck' }, { do: 'signal' }, { do: 'block' }]);
+  t.after(() => th.worker.terminate());
+  await th.signalled(1);
+  await recorder.close();
+  await waitFor('the connection closed by the exporter', () => client.closed);
+  const s = recorder.stats();
+  assert.equal(s.recorded, 10, 'written into a ring: recorded');
+  assert.equal(s.dropped.clientQueue, 10, 'and lost by the one client');
+  assert.deepEqual(tally(client.events()), { metrics: 0, dropped: { ring_full: 0, client_queue: 10, invalid: 0 } }, 'which was told in-band');
+});

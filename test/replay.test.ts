@@ -242,3 +242,19 @@ test('a record written to a state page just as a client connects reaches it, how
   Atomics.store(ctl, CTL_CLIENTS, 1);
   await waitFor('the record folded and sent within the fold window', () => view(client.events()).counters.late_write === 5, 3000);
 });
+
+test('a thread with thousands of keys is folded in several commits, each key once', async (t) => {
+  // The fold of a ring is committed in parts (the journal holds a bounded number of changes);
+  // every part must go, and none twice.
+  const recorder = await startExporter((b) => b.replayOnConnect(true).maxKeys(20_000));
+  t.after(() => recorder.close());
+  const keys = 6000;
+  for (let i = 0; i < keys; i++) recorder.counter({ name: 'many', labels: { i: String(i) } }).increment(i + 1);
+  const client = await connect(recorder, 1);
+  t.after(() => client.close());
+  const total = (): number => view(client.events()).counters.many ?? 0;
+  await waitFor('every key\'s total', () => total() === (keys * (keys + 1)) / 2, 10_000, () => ({ total: total(), stats: recorder.stats() }));
+  await quiet(client);
+  assert.equal(view(client.events()).counters.many, (keys * (keys + 1)) / 2, 'and nothing more');
+  assert.equal(recorder.stats().workerRestarts, 0);
+});

@@ -159,11 +159,16 @@ export class TcpRecorder extends Recording {
     const inRing =
       ((Atomics.load(this.ringHeader, RING_TAIL) - Atomics.load(this.ringHeader, RING_HEAD)) | 0) +
       this.writer.unpublished();
+    // After close: records threads wrote too late for the worker (one that read "a client is
+    // connected" just before it closed, then lost the processor) are recorded and lost by every
+    // client that was connected then.
+    const late = this.host.late();
+    const lateRecords = late === undefined ? 0 : inRing + late.records;
     return {
-      recorded: s(Stat.Recorded) + inRing,
+      recorded: s(Stat.Recorded) + inRing + (late?.records ?? 0),
       dropped: {
-        ringFull: s(Stat.RingFull),
-        clientQueue: s(Stat.ClientQueue),
+        ringFull: s(Stat.RingFull) + (late?.drops ?? 0),
+        clientQueue: s(Stat.ClientQueue) + lateRecords * s(Stat.ClientsAtClose),
         invalid: s(Stat.Invalid),
         metadata: s(Stat.MetadataDropped),
       },

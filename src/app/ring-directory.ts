@@ -26,7 +26,7 @@ interface Known {
  * thread, never one per record.
  */
 export class RingDirectory {
-  private readonly rings = new Map<number, Known>();
+  private readonly known = new Map<number, Known>();
   private readonly channel: BroadcastChannel;
 
   constructor(name: string) {
@@ -38,17 +38,22 @@ export class RingDirectory {
   /** Every ring known now, for a worker that has started listening on the channel. */
   snapshot(): RingRecord[] {
     this.catchUp();
-    return [...this.rings].map(([ring, k]) => ({ ring, desc: k.desc, messages: [...k.keys, ...k.meta.values()], count: k.count }));
+    return [...this.known].map(([ring, k]) => ({ ring, desc: k.desc, messages: [...k.keys, ...k.meta.values()], count: k.count }));
   }
 
   /** The worker has drained a ring whose thread is gone. */
   release(ring: number): void {
     this.catchUp(); // its announcement, if the event loop has not delivered it yet
-    this.rings.delete(ring);
+    this.known.delete(ring);
   }
 
   close(): void {
     this.channel.close();
+  }
+
+  /** The rings known now (also after {@link close}). */
+  rings(): RingDescriptor[] {
+    return [...this.known.values()].map((k) => k.desc);
   }
 
   /**
@@ -63,11 +68,11 @@ export class RingDirectory {
 
   private take(m: ChannelMessage): void {
     if (m?.t === 'attach') {
-      if (!this.rings.has(m.ring)) this.rings.set(m.ring, { desc: m.desc, keys: [], meta: new Map(), count: 0 });
+      if (!this.known.has(m.ring)) this.known.set(m.ring, { desc: m.desc, keys: [], meta: new Map(), count: 0 });
       return;
     }
     if ((m?.t !== 'key' && m?.t !== 'meta') || m.ring === undefined) return;
-    const known = this.rings.get(m.ring);
+    const known = this.known.get(m.ring);
     if (known === undefined) return;
     if (m.t === 'key') known.keys.push(m);
     else known.meta.set(m.name, m);

@@ -1,6 +1,6 @@
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { formatAddress, type BoundAddress, type ListenAddress } from '../shared/address.js';
-import { CTL_CLIENTS, CTL_DOORBELL, CTL_EXIT, CTL_FLUSHED, RING_CONTROL_SENT, ringViews } from '../shared/layout.js';
+import { CTL_CLIENTS, CTL_DOORBELL, CTL_EXIT, CTL_FLUSHED, RING_CONTROL_SENT, ringViews, untaken } from '../shared/layout.js';
 import type { ControlMessage, FromWorker, ToWorker, WorkerInit } from '../shared/messages.js';
 import { ExporterError } from '../errors.js';
 import { RingDirectory } from './ring-directory.js';
@@ -150,6 +150,22 @@ export class WorkerHost {
   /** @internal The running worker thread (tests end it abruptly, as a crash would). */
   get thread(): Worker {
     return this.worker;
+  }
+
+  /**
+   * Once closed: what threads recorded too late for the worker (after its last look at the rings),
+   * over every ring it was reading (the recorder's own: ring-full drops only, its records are
+   * counted by the recorder). Undefined before.
+   */
+  late(): { records: number; drops: number } | undefined {
+    if (this.closing === undefined || !this.exited) return undefined;
+    const late = { records: 0, drops: untaken(this.opts.ring).drops };
+    for (const desc of this.directory.rings()) {
+      const u = untaken(desc);
+      late.records += u.records;
+      late.drops += u.drops;
+    }
+    return late;
   }
 
   /** @internal Whether the worker is serving (it has started listening and not exited). */

@@ -63,8 +63,10 @@ export const enum Stat {
   AttachedThreads,
   Keys,
   Wakeups,
+  /** Clients connected when the last shutdown began: each lost what threads recorded too late for it. */
+  ClientsAtClose,
 }
-export const STAT_COUNT = 12;
+export const STAT_COUNT = 13;
 export const CTL_BYTES = (CTL_STATS + 1 + 2 * STAT_COUNT) * 4;
 
 /** Int32 slot of a ring header: the consumer's read position (free-running, wraps at 2^32). */
@@ -245,6 +247,34 @@ export interface RingViews {
   readonly u32: Uint32Array;
   readonly u64: BigUint64Array;
   readonly mask: number;
+}
+
+/**
+ * Records written after a ring's published tail and not published yet: the non-empty slots that
+ * follow it (a consumed slot is emptied before the producer gets it back), at most as many as the
+ * producer could still write with the consumer at `head`. While the producer lives this is a
+ * hint (it may be writing one now); once it has stopped writing, a count.
+ */
+export function unpublishedRecords(v: RingViews, head: number, limit: number): number {
+  const tail = Atomics.load(v.header, RING_TAIL);
+  const room = limit - ((tail - head) | 0);
+  let n = 0;
+  while (n < room && v.f64[((tail + n) & v.mask) * 2] !== 0) n++;
+  return n;
+}
+
+/**
+ * What a ring holds that no consumer has taken: records (published or not) after the head the
+ * last consumer committed, and ring-full drops it has not counted. After the exporter has closed,
+ * what threads recorded too late for it.
+ */
+export function untaken(desc: RingDescriptor): { records: number; drops: number } {
+  const v = ringViews(desc.sab);
+  const head = Atomics.load(v.header, RING_HEAD);
+  return {
+    records: ((Atomics.load(v.header, RING_TAIL) - head) | 0) + unpublishedRecords(v, head, desc.limit),
+    drops: (Atomics.load(v.header, RING_FULL_DROPS) - Atomics.load(v.header, RING_FULL_TAKEN)) >>> 0,
+  };
 }
 
 export function ringViews(sab: SharedArrayBuffer): RingViews {

@@ -109,6 +109,8 @@ async function shutdown(timeoutMs: number): Promise<void> {
   closing = true;
   const deadline = Date.now() + timeoutMs;
   Atomics.store(ctl, CTL_CLIENTS, 0);
+  counters.clientsAtClose = transport.clientCount;
+  counters.publish();
   await pipeline.settle(deadline);
   pipeline.stop();
   await transport.shutdown(deadline, () => {

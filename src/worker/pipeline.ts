@@ -62,11 +62,12 @@ const KERNEL_MISS_RATIO = 16;
 /** Rounds encoded in JavaScript after a round in which the kernel missed too often, before it is tried again. */
 const KERNEL_REST_ROUNDS = 16;
 /**
- * At a shutdown, how long after telling the threads that no client is connected the worker
+ * At a shutdown, how long after telling other threads that no client is connected the worker
  * first looks for records written but not published: a thread that read the old word an instant
- * before writes its record within nanoseconds, unless it is descheduled.
+ * before writes its record within nanoseconds, unless it is descheduled, for a time slice or two.
+ * (One descheduled longer writes after the worker is gone: `stats()` still counts it.)
  */
-const SETTLE_GRACE_MS = 2;
+const SETTLE_GRACE_MS = 20;
 /** Where, in a little-endian or big-endian u64 value slot, the low 32 bits are. */
 const LOW_WORD = LITTLE_ENDIAN ? 0 : 1;
 
@@ -284,7 +285,8 @@ export class Pipeline {
   async settle(deadline: number): Promise<void> {
     this.stopping = true; // no more rounds of its own: this one runs them
     this.waiter.stop();
-    await sleep(SETTLE_GRACE_MS);
+    // The recorder's own thread is the one closing (or exiting): only other threads can be writing.
+    if (this.attached.size > 0) await sleep(Math.min(SETTLE_GRACE_MS, Math.max(0, deadline - Date.now())));
     for (;;) {
       while (this.round() > 0);
       if (!this.rings.some((r) => r.unpublished() > 0) || Date.now() >= deadline) return;
@@ -293,9 +295,10 @@ export class Pipeline {
   }
 
   /**
-   * Stops waiting and drains every ring completely. Records still written but not published
-   * (a thread stuck in a synchronous loop past the deadline) are counted: recorded, and dropped
-   * for every client.
+   * Stops waiting and drains every ring completely. Clients are told in-band of the records
+   * still written but not published (a thread stuck in a synchronous loop past the deadline):
+   * they will not get them. (`stats()` counts them after the close, with whatever threads write
+   * after this, from what is left in the rings.)
    */
   stop(): void {
     this.stopping = true;
@@ -303,10 +306,7 @@ export class Pipeline {
     while (this.round() > 0);
     let stranded = 0;
     for (const r of this.rings) stranded += r.unpublished();
-    if (stranded > 0) {
-      this.p.counters.recorded += stranded;
-      this.p.transport.dropForEveryClient(stranded);
-    }
+    if (stranded > 0) this.p.transport.lose(Loss.ClientQueue, stranded);
     this.p.counters.publish();
   }
 
@@ -465,8 +465,8 @@ export class Pipeline {
         }
       if (h !== end) break; // the batch is full
     }
-    if (h === limit) this.controlsAt(ring, h);
-    else this.busy = true; // a budget ran out
+    // A budget ran out (records, or control messages due here): the next round comes at once.
+    if (h !== limit || !this.controlsAt(ring, h)) this.busy = true;
     if (h !== first) ring.advance(h);
     return (h - first) | 0;
   }
@@ -568,8 +568,10 @@ export class Pipeline {
       this.p.counters.keys = this.p.keys.size;
       if (m.statePage !== undefined) ring.statePages[Math.floor(m.id / STATE_PAGE_KEYS)] = { f64: new Float64Array(m.statePage), i32: new Int32Array(m.statePage) };
       this.p.replay?.assign(key, m.canonical);
-      // A key announced after this round's fold: its state is folded before its records.
-      if (this.folding) this.p.replay!.foldKeyOf(ring, m.id, this.live ? this.encoder : null);
+      // Its state is folded before its records: what its thread recorded with no client connected
+      // before the key reached the worker (after this round's fold, or after the fold window; with
+      // no client connected, the next connection folds it).
+      if (this.folding || this.live) this.p.replay?.foldKeyOf(ring, m.id, this.live ? this.encoder : null);
     } else {
       const frame = encodeMetadata(m.name, m.kind, m.unit, m.description);
       if (!this.p.metadata.set(m.name, frame)) return;

@@ -131,6 +131,7 @@ export class ReplayTable {
     this.dirty.length = 0;
     this.commits++;
     for (const [id, f] of ring.pendingFolds) journal.put(Entry.Fold, ring.key, id, f.counter, f.sets, f.delta);
+    ring.pendingFolds.clear(); // the commit that follows writes them into the ring's state pages
   }
 
   /** Changes waiting for a commit: slots, and folds of `ring`. */
@@ -140,13 +141,8 @@ export class ReplayTable {
 
   /** Writes a slot into the shared table (from the journal). */
   persist(slot: number, lo: number, hi: number, gauge: number, kinds: number): void {
-    const at = slot * REPLAY_SLOTS;
-    for (const t of [this.shared, this.t]) {
-      t[at + Replay.CounterLo] = lo;
-      t[at + Replay.CounterHi] = hi;
-      t[at + Replay.Gauge] = gauge;
-      t[at + Replay.Kinds] = kinds;
-    }
+    setSlot(this.shared, slot, lo, hi, gauge, kinds);
+    setSlot(this.t, slot, lo, hi, gauge, kinds); // the same already, but after a crash's recovery
   }
 
   /**
@@ -224,4 +220,12 @@ export class ReplayTable {
     }
     return this.encoder.finish();
   }
+}
+
+function setSlot(t: Float64Array, slot: number, lo: number, hi: number, gauge: number, kinds: number): void {
+  const at = slot * REPLAY_SLOTS;
+  t[at + Replay.CounterLo] = lo;
+  t[at + Replay.CounterHi] = hi;
+  t[at + Replay.Gauge] = gauge;
+  t[at + Replay.Kinds] = kinds;
 }

@@ -1,16 +1,17 @@
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import {
   RING_CLOSED,
-  STATE_BYTES,
-  STATE_PAGE_KEYS,
-  State,
   RING_CONTROL_SENT,
   RING_FULL_DROPS,
   RING_FULL_TAKEN,
   RING_HEAD,
   RING_TAIL,
   RING_TID,
+  STATE_BYTES,
+  STATE_PAGE_KEYS,
+  State,
   ringViews,
+  unpublishedRecords,
   wakeMark,
   type RingDescriptor,
   type RingViews,
@@ -237,17 +238,9 @@ export class RingReader {
     return n;
   }
 
-  /**
-   * Records written after the published tail: the non-empty slots that follow it. While the
-   * producer lives this is a hint (it may be writing one now); once it has stopped, a count.
-   */
+  /** Records written after the published tail (see `unpublishedRecords`). */
   unpublished(): number {
-    const { header, f64, mask } = this.views;
-    const tail = Atomics.load(header, RING_TAIL);
-    const room = this.limitRecords - ((tail - this.head) | 0);
-    let n = 0;
-    while (n < room && f64[((tail + n) & mask) * 2] !== 0) n++;
-    return n;
+    return unpublishedRecords(this.views, this.head, this.limitRecords);
   }
 
   /**

@@ -15,6 +15,7 @@ export class Counters {
   attachedThreads = 0;
   keys = 0;
   wakeups = 0;
+  clientsAtClose = 0;
   /** Depth of {@link hold}s: while above 0, changes are published when the outermost ends. */
   private holds = 0;
   private dirty = false;
@@ -71,6 +72,7 @@ export class Counters {
     v[Stat.AttachedThreads] = this.attachedThreads;
     v[Stat.Keys] = this.keys;
     v[Stat.Wakeups] = this.wakeups;
+    v[Stat.ClientsAtClose] = this.clientsAtClose;
     this.block.write(v);
   }
 }

@@ -5,7 +5,7 @@ import { Chunk } from '../chunk.js';
 import type { MetadataStore } from '../metadata.js';
 import type { Counters } from '../stats.js';
 import { Client, type ClientContext } from './client.js';
-import { Loss, type LossReport } from './loss-report.js';
+import type { Loss, LossReport } from './loss-report.js';
 
 export interface TransportOptions {
   /** Frames each client may have queued. */
@@ -116,16 +116,6 @@ export class Transport {
     if (cs.length === 0) return;
     const chunk = Chunk.of(frame);
     for (let i = 0; i < cs.length; i++) cs[i]!.sendDirect(chunk);
-  }
-
-  /**
-   * Records none of the clients will get (written at a shutdown, never published in time):
-   * dropped for each, and each is told in-band.
-   */
-  dropForEveryClient(n: number): void {
-    this.opts.counters.clientQueue += n * this.clients.length;
-    this.opts.counters.changed();
-    this.lose(Loss.ClientQueue, n);
   }
 
   /** Records every connected client did not get (ring full, invalid): each is told in-band. */
