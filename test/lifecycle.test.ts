@@ -1,7 +1,7 @@
 // Process lifecycle, unix sockets, and the wildcard warning.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chownSync, existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -95,5 +95,40 @@ test('binding a wildcard address warns once that metrics become readable from th
     assert.match(ours[0]!.message, /readable from the network/);
   } finally {
     process.off('warning', onWarning);
+  }
+});
+
+test('build() never removes what is not a socket this user left behind', { skip: process.platform === 'win32' }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'mtcp-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const refused = (path: string) =>
+    assert.rejects(new TcpBuilder().listenAddress({ path }).build(), (e: Error & { code?: string }) => {
+      assert.equal(e.code, 'IO');
+      assert.match(e.message, new RegExp(path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+      return true;
+    });
+  // A user's file where the socket should go (a path mistyped, or reused).
+  const file = join(dir, 'app.db');
+  writeFileSync(file, 'precious', { mode: 0o644 });
+  await refused(file);
+  assert.equal(readFileSync(file, 'utf8'), 'precious', 'the file is still there');
+  // A symbolic link: neither it nor what it points to is touched (chmod would follow it).
+  const link = join(dir, 'metrics.sock');
+  symlinkSync(file, link);
+  await refused(link);
+  assert.ok(lstatSync(link).isSymbolicLink());
+  assert.equal(statSync(file).mode & 0o777, 0o644, 'the target keeps its mode');
+  // A socket nobody listens on, but another user's.
+  if (process.getuid?.() === 0) {
+    const other = join(dir, 'other.sock');
+    const child = spawn(process.execPath, ['-e', `require('node:net').createServer().listen(${JSON.stringify(other)}, () => console.log('up'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise((r) => child.stdout.once('data', r));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    chownSync(other, 65534, 65534);
+    await refused(other);
+    assert.ok(lstatSync(other).isSocket(), 'the other user\'s socket is still there');
+  } else {
+    t.diagnostic('not root: the case of another user\'s socket is skipped (it needs chown)');
   }
 });

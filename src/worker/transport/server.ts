@@ -1,4 +1,4 @@
-import { chmodSync, unlinkSync } from 'node:fs';
+import { chmodSync, lstatSync, unlinkSync, type Stats } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { BoundAddress, ListenAddress } from '../../shared/address.js';
 import { Chunk } from '../chunk.js';
@@ -66,15 +66,18 @@ export class Transport {
   }
 
   /**
-   * Binds; rejects with the OS error. A unix socket gets mode 0600. A socket file nobody listens
-   * on (left by a process that died without closing) is replaced; one that a live process
-   * listens on is not (EADDRINUSE).
+   * Binds; rejects with the OS error. A unix socket gets mode 0600. A socket file of this user
+   * that nobody listens on (left by a process that died without closing) is replaced; anything
+   * else at the path is left as it is (EADDRINUSE, with a message that says what is there): a
+   * live exporter's socket, another user's, a symbolic link, a regular file.
    */
   async listen(addr: ListenAddress): Promise<BoundAddress> {
     try {
       return await this.bind(addr);
     } catch (err) {
-      if (!('path' in addr) || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || !(await isStaleSocket(addr.path))) throw err;
+      if (!('path' in addr) || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+      const why = await whyKept(addr.path);
+      if (why !== undefined) throw Object.assign(new Error(`${addr.path} ${why}; it is left as it is`), { code: 'EADDRINUSE', syscall: 'listen' });
       unlinkSync(addr.path);
       return this.bind(addr);
     }
@@ -88,6 +91,8 @@ export class Transport {
         // Later server errors (e.g. EMFILE on accept) are reported; the server keeps listening.
         this.server.on('error', (err) => this.opts.warn(`metrics-exporter-tcp: ${err.message}`, 'MTCP_ACCEPT'));
         if ('path' in addr) {
+          // Not through a link someone put in its place since: chmod follows links.
+          if (!lstatSync(addr.path).isSocket()) return reject(new Error(`${addr.path} was replaced by something else as it was bound`));
           chmodSync(addr.path, 0o600);
           resolve({ path: addr.path });
         } else {
@@ -204,6 +209,25 @@ export class Transport {
     this.opts.counters.changed();
     this.opts.onClients(this.clients.length);
   }
+}
+
+/**
+ * Why the file at `path` must not be replaced by the exporter's socket: undefined only for a
+ * socket of this user that nobody answers on (or nothing at all, any more).
+ */
+async function whyKept(path: string): Promise<string | undefined> {
+  let st: Stats;
+  try {
+    st = lstatSync(path);
+  } catch {
+    return undefined;
+  }
+  if (st.isSymbolicLink()) return 'is a symbolic link';
+  if (!st.isSocket()) return 'exists and is not a socket';
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid) return `is a socket of another user (uid ${st.uid})`;
+  if (!(await isStaleSocket(path))) return 'is a socket another process listens on';
+  return undefined;
 }
 
 /** Whether the socket file at `path` has no listener: a connection to it is refused. */
