@@ -9,5 +9,6 @@ export { attach, type Connector } from './app/attach.js';
 export type { Counter, Gauge, Histogram } from './app/handles.js';
 export type { Key, Labels } from './app/key.js';
 export type { ListenAddress, BoundAddress } from './shared/address.js';
+export type { TlsOptions, Pem } from './app/tls-options.js';
 export { UNITS, type Unit } from './app/units.js';
 export { counter, gauge, histogram, describeCounter, describeGauge, describeHistogram } from './app/global.js';

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { spawnSync } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -59,6 +60,15 @@ export class TestClient {
     return new Promise((resolve, reject) => {
       const socket = 'path' in address ? connect(address.path) : connect(address.port, address.host);
       socket.once('connect', () => resolve(new TestClient(socket)));
+      socket.once('error', reject);
+    });
+  }
+
+  /** Over TLS: resolves once the handshake is done, rejects if it fails. */
+  static connectTls(address: { host: string; port: number }, options: ConnectionOptions): Promise<TestClient> {
+    return new Promise((resolve, reject) => {
+      const socket = tlsConnect({ host: address.host, port: address.port, ...options });
+      socket.once('secureConnect', () => resolve(new TestClient(socket)));
       socket.once('error', reject);
     });
   }
@@ -292,4 +302,26 @@ export async function crashWorker(recorder: TcpRecorder): Promise<void> {
   const before = recorder.stats().workerRestarts;
   await host.thread.terminate();
   await waitFor('the host to restart the worker', () => recorder.stats().workerRestarts === before + 1, 10_000);
+}
+
+/**
+ * `client` reads nothing until the exporter has closed, past its deadline, with 10 000 frames of
+ * 600 bytes to deliver: each frame reaches it whole and counts in `framesSent`, or counts as
+ * dropped, once (one may reach it cut at the end).
+ */
+export async function closePastDeadline(recorder: TcpRecorder, client: TestClient, log: (s: string) => void): Promise<void> {
+  client.socket.pause(); // reads nothing until the exporter has closed
+  const c = recorder.counter({ name: 'bulk', labels: { pad: 'p'.repeat(600) } });
+  const made = 10_000;
+  for (let i = 0; i < made; i++) c.increment();
+  await recorder.close();
+  const closed = new Promise((r) => client.socket.once('close', r));
+  client.socket.resume();
+  await closed;
+  const s = recorder.stats();
+  const { frames, rest } = splitFrames(client.buffer());
+  log(`received ${frames.length} whole frames and ${rest} bytes of a cut one; framesSent ${s.framesSent}, clientQueue ${s.dropped.clientQueue}`);
+  assert.ok(s.dropped.clientQueue > 0, 'the deadline passed with frames undelivered');
+  assert.equal(frames.length, s.framesSent, 'framesSent counts the frames the client got whole');
+  assert.equal(s.framesSent + s.dropped.clientQueue, made, 'each frame is sent or dropped, once');
 }

@@ -8,6 +8,8 @@ import { TcpRecorder, getGlobal, setGlobal } from './recorder.js';
 import { Registry } from './registry.js';
 import { RingWriter } from './ring-writer.js';
 import { WorkerHost } from './worker-host.js';
+import { checkTls, type TlsOptions } from './tls-options.js';
+import type { ServerTls } from '../shared/messages.js';
 
 export type { Protocol };
 
@@ -36,6 +38,7 @@ export class TcpBuilder {
   private lossInBand = true;
   private flushMs = DEFAULT_FLUSH_INTERVAL_MS;
   private replay = false;
+  private secure: ServerTls | undefined;
 
   /**
    * Where to listen: `'host:port'`, `'[::1]:port'`, `{ host, port }` or `{ path }` for a unix
@@ -141,6 +144,21 @@ export class TcpBuilder {
   }
 
   /**
+   * Serves the stream over TLS (`node:tls`; TLS 1.2 or later), with the exporter's `key` and
+   * `cert` (PEM). With `ca` (and `requestCert`, its default then), only clients that present a
+   * certificate signed by `ca` are served: mutual authentication. A connection that does not
+   * complete the handshake in time (plain TCP, no certificate, one from another authority) gets no
+   * metric bytes, never holds a client slot, is closed, and is counted in `rejectedClients`. The
+   * hot path is the same; the worker encrypts (see the README for what it costs).
+   * @throws TypeError naming the option that is not usable (not PEM, a key that does not match
+   *   the certificate, `requestCert` without `ca`)
+   */
+  tls(options: TlsOptions): this {
+    this.secure = checkTls(options);
+    return this;
+  }
+
+  /**
    * Binds the listener and starts the transport worker.
    * @throws ExporterError code `IO` (with `cause`) when the address cannot be bound.
    */
@@ -150,11 +168,12 @@ export class TcpBuilder {
     const ring = createRing(limit);
     const writer = new RingWriter(ring, ctl);
     const registry = new Registry(writer, this.keysMax, this.replay, true);
-    if (isWildcard(this.listen)) {
-      process.emitWarning(
-        `metrics-exporter-tcp listens on ${formatAddress(this.listen)}: metrics become readable from the network, unauthenticated and unencrypted`,
-        { code: 'MTCP_WILDCARD_LISTEN' },
-      );
+    // With client certificates, only the holders of one can read; else anyone who can connect.
+    if (isWildcard(this.listen) && this.secure?.requestCert !== true) {
+      const how = this.secure === undefined ? 'unauthenticated and unencrypted' : 'by anyone who can connect (TLS without client certificates)';
+      process.emitWarning(`metrics-exporter-tcp listens on ${formatAddress(this.listen)}: metrics become readable from the network, ${how}`, {
+        code: 'MTCP_WILDCARD_LISTEN',
+      });
     }
     const channel = `metrics-exporter-tcp:${randomUUID()}`;
     const host = await WorkerHost.start({
@@ -170,6 +189,7 @@ export class TcpBuilder {
       replayTable: this.replay ? new SharedArrayBuffer(this.keysMax * REPLAY_SLOTS * 8) : undefined,
       journal: new SharedArrayBuffer(journalBytes(this.replay)),
       closeTimeoutMs: this.closeMs,
+      tls: this.secure,
       protocol: this.wire,
       ring,
       rebind: (port) => {

@@ -59,7 +59,10 @@ export interface ExporterStats {
   };
   /** Clients connected now. */
   clients: number;
-  /** Connections closed at once because `maxClients` were connected. */
+  /**
+   * Connections closed at once because `maxClients` were connected; with TLS, also those whose
+   * handshake failed or timed out (never clients: they got nothing and held no slot).
+   */
   rejectedClients: number;
   /** Frames (metadata and metrics) written to clients, summed over clients. */
   framesSent: number;

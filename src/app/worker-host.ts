@@ -29,6 +29,7 @@ export interface HostOptions
     | 'channel'
     | 'journal'
     | 'closeTimeoutMs'
+    | 'tls'
   > {
   /** `replayOnConnect`: the table of totals (shared with every worker this host starts). */
   readonly replayTable: SharedArrayBuffer | undefined;
@@ -70,10 +71,10 @@ export class WorkerHost {
     const { port1, port2 } = new MessageChannel();
     const restore = this.opts.rebind(port1);
     const sentBase = Atomics.load(ringViews(this.opts.ring.sab).header, RING_CONTROL_SENT);
-    const { ctl, bufferSize, maxClients, maxKeys, selfMetrics, flushIntervalMs, protocol, ring, channel, replayTable, journal, closeTimeoutMs } = this.opts;
+    const { ctl, bufferSize, maxClients, maxKeys, selfMetrics, flushIntervalMs, protocol, ring, channel, replayTable, journal, closeTimeoutMs, tls } = this.opts;
     const replay = replayTable === undefined ? undefined : { table: replayTable, slots: [...this.slots] };
     const init: WorkerInit = {
-      ...{ ctl, listen, bufferSize, maxClients, maxKeys, selfMetrics, flushIntervalMs, protocol, ring, channel, journal, closeTimeoutMs },
+      ...{ ctl, listen, bufferSize, maxClients, maxKeys, selfMetrics, flushIntervalMs, protocol, ring, channel, journal, closeTimeoutMs, tls },
       ...{ port: port2, sentBase, restore, replay },
     };
     const worker = new Worker(WORKER_URL, { name: 'metrics-exporter-tcp', workerData: init, transferList: [port2] });

@@ -54,6 +54,16 @@ export interface RingRecord {
   readonly count: number;
 }
 
+/** The exporter's TLS settings as the worker gets them (checked by the builder). */
+export interface ServerTls {
+  readonly key: string;
+  readonly cert: string;
+  readonly ca: readonly string[] | undefined;
+  /** Only clients with a certificate signed by `ca` are served. */
+  readonly requestCert: boolean;
+  readonly handshakeTimeoutMs: number;
+}
+
 /** What the worker is started with (`workerData`). */
 export interface WorkerInit {
   readonly ctl: SharedArrayBuffer;
@@ -78,6 +88,8 @@ export interface WorkerInit {
   readonly journal: SharedArrayBuffer;
   /** How long `close()`, and a process exit, may spend delivering what is buffered. */
   readonly closeTimeoutMs: number;
+  /** TLS on the stream, if the builder asked for it. */
+  readonly tls: ServerTls | undefined;
   /** Name of the BroadcastChannel that rings of other threads are announced on. */
   readonly channel: string;
   /** Control messages to apply before anything else (a restart replays the app's registry). */

@@ -42,6 +42,7 @@ const transport: Transport = new Transport({
   now: () => clock.now(),
   // Called when a client is accepted, after the metadata (the pipeline exists by then).
   state: (): Chunk | null => pipeline.replayFrames(),
+  tls: init.tls,
   onClients: (n) => {
     if (!closing) Atomics.store(ctl, CTL_CLIENTS, n);
   },

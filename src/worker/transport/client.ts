@@ -1,5 +1,6 @@
 import { writeSync, writevSync } from 'node:fs';
 import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import type { Chunk } from '../chunk.js';
 import type { Counters } from '../stats.js';
 import { Loss, REPORT_EVERY_MS, type LossReport } from './loss-report.js';
@@ -16,6 +17,13 @@ const SOCKET_HIGH_WATER = 256 * 1024;
  * buffer without bound: past this much unsent data, metadata for it is dropped and counted.
  */
 const DIRECT_LIMIT = 4 * 1024 * 1024;
+/**
+ * Over TLS, frames are written in pieces of at most this much, one at a time: each piece is one
+ * TLS record (the protocol's largest), so a piece the kernel has not wholly taken when the client
+ * is abandoned is one the client cannot decrypt, and what the client receives is exactly the
+ * pieces counted as written.
+ */
+const TLS_PIECE = 16_384;
 
 /** What a span's frames are, which decides the figure they count in if they are lost. */
 const enum Kind {
@@ -115,12 +123,19 @@ export class Client {
   private described = false;
   private reportedAt = Number.NEGATIVE_INFINITY;
   private directLimit = DIRECT_LIMIT;
+  /** Whether batches may be written straight to the socket's file descriptor: never over TLS. */
+  private readonly direct: boolean;
+  /** Over TLS: bytes of the spans in flight not written yet, and the piece being written, if any. */
+  private flightBytes = 0;
+  private piece = 0;
+  private readonly pieceWritten = (err?: Error | null): void => this.wrotePiece(err);
   private readonly written = (err?: Error | null): void => this.completed(err);
 
   constructor(
     readonly socket: Socket,
     private readonly ctx: ClientContext,
   ) {
+    this.direct = !(socket instanceof TLSSocket);
     socket.setNoDelay(true);
     // Whatever a client sends is read and thrown away, so it can never fill our memory.
     socket.resume();
@@ -230,9 +245,15 @@ export class Client {
     this.abandoned = true;
     const c = this.ctx.counters;
     c.clientQueue += this.queued;
-    let inFlight = 0;
-    for (let i = this.flightHead; i < this.flight.length; i++) inFlight += spanBytes(this.flight[i]!);
-    let accepted = Math.max(0, inFlight - unsentBytes(this.socket));
+    let accepted: number;
+    if (this.direct) {
+      let inFlight = 0;
+      for (let i = this.flightHead; i < this.flight.length; i++) inFlight += spanBytes(this.flight[i]!);
+      accepted = Math.max(0, inFlight - unsentBytes(this.socket));
+    } else {
+      // Over TLS, the piece being written reaches the client if the kernel has all of its record.
+      accepted = this.piece > 0 && rawQueue(this.socket) === 0 ? this.piece : 0;
+    }
     for (let i = this.flightHead; i < this.flight.length; i++) {
       const { chunk, first, start, kind } = this.flight[i]!;
       for (let f = first; f < chunk.ends.length; f++) {
@@ -279,7 +300,7 @@ export class Client {
 
   /** Bytes written and not yet taken by the kernel, and bytes gathered to write. */
   private pending(): number {
-    return this.socket.writableLength + this.batchBytes;
+    return (this.direct ? this.socket.writableLength : this.flightBytes) + this.batchBytes;
   }
 
   /** Hands queued frames to the socket while it has room, in one write. */
@@ -341,8 +362,16 @@ export class Client {
   private flush(): boolean {
     const batch = this.batch;
     if (batch.length === 0) return false;
+    if (!this.direct) {
+      for (const s of batch) this.flight.push(s);
+      this.flightBytes += this.batchBytes;
+      batch.length = 0;
+      this.batchBytes = 0;
+      this.writePiece();
+      return false;
+    }
     let i = 0;
-    const fd = this.socket.writableLength === 0 && this.socket.writable ? socketFd(this.socket) : -1;
+    const fd = this.direct && this.socket.writableLength === 0 && this.socket.writable ? socketFd(this.socket) : -1;
     if (fd >= 0) i = this.writeDirect(fd);
     const all = i === batch.length;
     for (; i < batch.length; i++) {
@@ -376,25 +405,55 @@ export class Client {
       this.views.length = 0;
     }
     if (n === 0) return 0;
-    const c = this.ctx.counters;
-    c.bytesSent += n;
     let i = 0;
     for (; i < batch.length; i++) {
-      const s = batch[i]!;
-      const size = spanBytes(s);
-      if (n < size) {
-        s.start += n;
-        const first = s.first;
-        while (s.chunk.ends[s.first]! <= s.start) s.first++;
-        c.framesSent += s.first - first;
-        break;
-      }
+      const size = spanBytes(batch[i]!);
+      this.wrote(batch[i]!, Math.min(n, size));
+      if (n < size) break;
       n -= size;
-      c.framesSent += s.chunk.ends.length - s.first;
-      s.chunk.release();
     }
-    c.changed();
+    this.ctx.counters.changed();
     return i;
+  }
+
+  /**
+   * Counts `n` bytes of span `s` as taken by the kernel: the frames they complete are sent; the
+   * span is released once it is all written, or keeps its unsent bytes (`start`).
+   */
+  private wrote(s: Span, n: number): void {
+    const c = this.ctx.counters;
+    c.bytesSent += n;
+    if (n < spanBytes(s)) {
+      s.start += n;
+      const first = s.first;
+      while (s.chunk.ends[s.first]! <= s.start) s.first++;
+      c.framesSent += s.first - first;
+      return;
+    }
+    c.framesSent += s.chunk.ends.length - s.first;
+    s.chunk.release();
+  }
+
+  /** Over TLS: writes the next piece of the spans in flight, unless one is being written. */
+  private writePiece(): void {
+    if (this.piece > 0 || this.flightHead === this.flight.length) return;
+    const bytes = unsent(this.flight[this.flightHead]!);
+    this.piece = Math.min(bytes.length, TLS_PIECE);
+    this.socket.write(this.piece === bytes.length ? bytes : bytes.subarray(0, this.piece), this.pieceWritten);
+  }
+
+  /** Over TLS: a piece was written (encrypted, and taken by the kernel). */
+  private wrotePiece(err: Error | null | undefined): void {
+    const n = this.piece;
+    this.piece = 0;
+    if (this.closed || this.abandoned || err) return; // a failed socket: 'error' removes the client
+    const s = this.flight[this.flightHead]!;
+    if (n === spanBytes(s)) this.flightHead = shift(this.flight, this.flightHead);
+    this.wrote(s, n);
+    this.flightBytes -= n;
+    this.ctx.counters.changed();
+    this.writePiece();
+    this.pump();
   }
 
   /** A write completed (callbacks come in the order of the writes). */
@@ -434,7 +493,14 @@ export class Client {
     this.queued = 0;
     this.flight.length = 0;
     this.flightHead = 0;
+    this.flightBytes = 0;
   }
+}
+
+/** Over TLS: bytes of encrypted records the kernel has not taken, queued on the TCP socket underneath. */
+function rawQueue(socket: Socket): number {
+  const q = (socket as unknown as { _parent?: { _handle?: { writeQueueSize?: unknown } | null } })._parent?._handle?.writeQueueSize;
+  return typeof q === 'number' ? q : Number.POSITIVE_INFINITY;
 }
 
 function spanBytes(s: Span): number {

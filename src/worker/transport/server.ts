@@ -1,6 +1,8 @@
 import { chmodSync, lstatSync, unlinkSync, type Stats } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import type { BoundAddress, ListenAddress } from '../../shared/address.js';
+import type { ServerTls } from '../../shared/messages.js';
 import { Chunk } from '../chunk.js';
 import type { MetadataStore } from '../metadata.js';
 import type { Counters } from '../stats.js';
@@ -23,9 +25,16 @@ export interface TransportOptions {
   readonly onClients: (n: number) => void;
   /** Reports a problem to the app as a process warning. */
   readonly warn: (message: string, code: string) => void;
+  /** Serve over TLS with these settings. */
+  readonly tls: ServerTls | undefined;
 }
 
 const NONE: readonly Client[] = [];
+/**
+ * With TLS, connections whose handshake is not done yet, beyond the client slots: they hold no
+ * slot, but a socket each until the handshake timeout; past this many, new ones are closed at once.
+ */
+const HANDSHAKES_PER_CLIENT_SLOT = 2;
 
 /** The listener and the set of connected clients. */
 export class Transport {
@@ -49,7 +58,7 @@ export class Transport {
   };
 
   constructor(private readonly opts: TransportOptions) {
-    this.server = createServer((socket) => this.accept(socket));
+    this.server = opts.tls === undefined ? createServer((socket) => this.accept(socket)) : this.secureServer(opts.tls);
     this.context = {
       limit: opts.bufferSize,
       counters: opts.counters,
@@ -183,10 +192,43 @@ export class Transport {
     await serverClosed;
   }
 
+  /**
+   * A TLS listener. A connection becomes a client only once its handshake is done (with `ca`,
+   * once its certificate is verified): until then it holds no client slot, and gets nothing. One
+   * whose handshake fails or times out (plain TCP, no certificate, another authority's) is closed
+   * and counted as rejected; so are connections past the client slots and a bound of handshakes
+   * in progress, at once.
+   */
+  private secureServer(t: ServerTls): Server {
+    const server = createTlsServer(
+      {
+        key: t.key,
+        cert: t.cert,
+        ca: t.ca === undefined ? undefined : [...t.ca],
+        requestCert: t.requestCert,
+        rejectUnauthorized: t.requestCert,
+        handshakeTimeout: t.handshakeTimeoutMs,
+        minVersion: 'TLSv1.2',
+      },
+      (socket) => this.accept(socket),
+    );
+    server.maxConnections = this.opts.maxClients * (1 + HANDSHAKES_PER_CLIENT_SLOT);
+    server.on('drop', () => this.rejected());
+    server.on('tlsClientError', (_err, socket) => {
+      socket.destroy();
+      this.rejected();
+    });
+    return server;
+  }
+
+  private rejected(): void {
+    this.opts.counters.rejectedClients++;
+    this.opts.counters.changed();
+  }
+
   private accept(socket: Socket): void {
     if (!this.accepting || this.clients.length >= this.opts.maxClients) {
-      this.opts.counters.rejectedClients++;
-      this.opts.counters.changed();
+      this.rejected();
       socket.on('error', () => {});
       socket.destroy();
       return;
