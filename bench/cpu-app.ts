@@ -1,9 +1,12 @@
 // The app measured by the cpu section, in a process of its own: records one labeled counter at
 // a paced rate (plus a latency probe now and then) with the exporter (`ours`) or with a no-op
 // (`none`, the baseline), and measures the CPU of each of its threads from /proc.
-//   node dist/bench/cpu-app.js <ours|none|floor|timer> <records/s> <warm-up s> <measured s> <flushIntervalMs>
+//   node dist/bench/cpu-app.js <ours|tls|none|floor|timer> <records/s> <warm-up s> <measured s> <flushIntervalMs> [certificates folder]
+// (`tls`: ours, serving the stream over TLS with server.key and server.crt from the folder)
 // Prints `{ "port": …, "workerTid": … }`, waits for a line on stdin (the client is connected),
 // then prints the result as one JSON line and exits.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Worker } from 'node:worker_threads';
 import { TcpBuilder, type Counter, type Gauge } from '../src/index.js';
@@ -11,7 +14,7 @@ import { CTL_WORKER_TID } from '../src/shared/layout.js';
 import { PROBE_EVERY, PROBE_MIN_MS, PROBE_NAME, type AppResult } from './cpu.js';
 import { cpuByThread } from './measure.js';
 
-const [mode = 'ours', rateArg = '0', warmArg = '1', secondsArg = '5', flushArg = '50'] = process.argv.slice(2);
+const [mode = 'ours', rateArg = '0', warmArg = '1', secondsArg = '5', flushArg = '50', certs = ''] = process.argv.slice(2);
 const rate = Number(rateArg);
 // With --trace-gc: a GC here, whose trace line names the main isolate (the others are workers).
 const buildAt = performance.now();
@@ -19,10 +22,9 @@ const buildAt = performance.now();
 const noop = { increment() {}, set() {} };
 let counter: Counter = noop as unknown as Counter;
 let probe: Gauge = noop as unknown as Gauge;
-const recorder =
-  mode === 'ours'
-    ? await new TcpBuilder().listenAddress('127.0.0.1:0').bufferSize(65_536).flushIntervalMs(Number(flushArg)).build()
-    : undefined;
+const builder = new TcpBuilder().listenAddress('127.0.0.1:0').bufferSize(65_536).flushIntervalMs(Number(flushArg));
+if (mode === 'tls') builder.tls({ key: readFileSync(join(certs, 'server.key')), cert: readFileSync(join(certs, 'server.crt')) });
+const recorder = mode === 'ours' || mode === 'tls' ? await builder.build() : undefined;
 if (recorder !== undefined) {
   counter = recorder.counter({ name: 'requests', labels: { route: '/users', status: '200' } });
   probe = recorder.gauge(PROBE_NAME);

@@ -6,7 +6,10 @@
 // baseline, but not added: its share is the hot path (see `hotpath`), a few ns per record,
 // far below the pacing loop's own noise.
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { createInterface } from 'node:readline';
 import { DEFAULT_FLUSH_INTERVAL_MS } from '../src/app/builder.js';
 import { fmt, percentile, table, type ThreadCpu } from './measure.js';
@@ -103,13 +106,16 @@ export interface WorkerGc {
   lines: string[];
 }
 
-/** What bench/cpu-app.ts runs: the exporter, a no-op, or one of the floor threads. */
-type Mode = 'ours' | 'none' | 'floor' | 'timer';
+/** What bench/cpu-app.ts runs: the exporter (over plain TCP or TLS), a no-op, or one of the floor threads. */
+export type Mode = 'ours' | 'tls' | 'none' | 'floor' | 'timer';
 
-/** Runs the app once; with `client`, reads what its exporter sends. With `traceGc`, collects V8's GC trace. */
-async function runApp(mode: Mode, rate: number, client: boolean, warmS: number, seconds: number, flushMs: number, traceGc = false) {
+/**
+ * Runs the app once; with `client`, reads what its exporter sends (over TLS for mode `tls`, with
+ * the certificates in `certs`, see test/certs.ts). With `traceGc`, collects V8's GC trace.
+ */
+export async function runApp(mode: Mode, rate: number, client: boolean, warmS: number, seconds: number, flushMs: number, traceGc = false, certs = '') {
   const flags = traceGc ? ['--trace-gc', '--expose-gc'] : [];
-  const child = spawn(process.execPath, [...flags, APP, mode, String(rate), String(warmS), String(seconds), String(flushMs)], {
+  const child = spawn(process.execPath, [...flags, APP, mode, String(rate), String(warmS), String(seconds), String(flushMs), certs], {
     stdio: ['pipe', 'pipe', traceGc ? 'pipe' : 'inherit'],
   });
   const trace: string[] = [];
@@ -129,9 +135,13 @@ async function runApp(mode: Mode, rate: number, client: boolean, warmS: number, 
   };
   const hello = JSON.parse(await next()) as { port: number };
   const reader = new Reader();
-  const socket = client ? connect(hello.port, '127.0.0.1') : undefined;
+  const socket = !client
+    ? undefined
+    : mode === 'tls'
+      ? tlsConnect({ port: hello.port, host: '127.0.0.1', ca: readFileSync(join(certs, 'ca.crt')), servername: 'localhost' })
+      : connect(hello.port, '127.0.0.1');
   if (socket !== undefined) {
-    await new Promise((r) => socket.once('connect', r));
+    await new Promise((r) => socket.once(mode === 'tls' ? 'secureConnect' : 'connect', r));
     socket.on('data', (d: Buffer) => reader.take(d));
     await new Promise((r) => setTimeout(r, 100)); // the worker has seen the client
   }

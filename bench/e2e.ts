@@ -18,9 +18,12 @@ export interface E2EOptions {
   readonly slowClient: boolean;
   /** Extra records written back to back every 100 ms, on top of the rate. */
   readonly burst?: number;
+  /** Serve the stream over TLS with this key and certificate, which `ca` signed (the clients trust it). */
+  readonly tls?: { readonly key: string; readonly cert: string; readonly ca: string };
 }
 
 export interface E2EResult {
+  tls: boolean;
   bufferSize: number;
   load: Load;
   burst: number;
@@ -83,13 +86,16 @@ function makeMix(r: TcpRecorder) {
 
 export async function runE2E(o: E2EOptions): Promise<E2EResult> {
   const before = threadIds();
-  const recorder = await new TcpBuilder().listenAddress('127.0.0.1:0').bufferSize(o.bufferSize).build();
+  const builder = new TcpBuilder().listenAddress('127.0.0.1:0').bufferSize(o.bufferSize);
+  if (o.tls !== undefined) builder.tls({ key: o.tls.key, cert: o.tls.cert });
+  const recorder = await builder.build();
   const workerTids = [...threadIds()].filter((t) => !before.has(t));
   const sink = await Sink.start({
     port: (recorder.address as { port: number }).port,
     clients: o.clients,
     slow: o.slowClient && o.clients > 1 ? o.clients - 1 : -1,
     probeMinLength: PROBE_MIN_LENGTH,
+    tlsCa: o.tls?.ca,
   });
   try {
     while (recorder.stats().clients !== o.clients) await tick();
@@ -150,6 +156,7 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
     const s = recorder.stats();
     latencies.sort((a, b) => a - b);
     return {
+      tls: o.tls !== undefined,
       bufferSize: o.bufferSize,
       load: o.load,
       burst: o.burst ?? 0,

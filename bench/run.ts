@@ -1,5 +1,5 @@
 // `npm run bench [-- section… | --quick | tune --rate R --burst B --clients N]`
-// Sections: hotpath, e2e, clients, threads, gc, relay, client, cpu, app (default: all of them). Results go to bench/results/ as
+// Sections: hotpath, e2e, clients, threads, gc, relay, client, cpu, tls, app (default: all of them). Results go to bench/results/ as
 // JSON plus a readable .md table (with --quick, a smoke run, none are kept unless --out DIR is given).
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -16,6 +16,7 @@ import { runHotpath } from './hotpath.js';
 import { fmt, table } from './measure.js';
 import { runRelayBench } from './relay.js';
 import { runThreads } from './threads.js';
+import { runTlsCost } from './tls.js';
 import { runTune } from './tune.js';
 
 const { values, positionals } = parseArgs({
@@ -30,8 +31,8 @@ const { values, positionals } = parseArgs({
   },
 });
 const quick = values.quick ?? false;
-const sections = positionals.length > 0 ? positionals : ['hotpath', 'e2e', 'clients', 'threads', 'gc', 'relay', 'client', 'cpu', 'app'];
-const known = new Set(['hotpath', 'e2e', 'clients', 'threads', 'gc', 'relay', 'client', 'cpu', 'app', 'tune']);
+const sections = positionals.length > 0 ? positionals : ['hotpath', 'e2e', 'clients', 'threads', 'gc', 'relay', 'client', 'cpu', 'tls', 'app'];
+const known = new Set(['hotpath', 'e2e', 'clients', 'threads', 'gc', 'relay', 'client', 'cpu', 'tls', 'app', 'tune']);
 for (const s of sections) if (!known.has(s)) throw new Error(`unknown section ${s}; use ${[...known].join(', ')}`);
 
 const started = new Date();
@@ -123,6 +124,12 @@ if (sections.includes('clients')) {
     rows.push([r.clients, r.made, `${Math.min(...fast)} / ${Math.max(...fast)}`, slow ?? '-', slow === undefined ? '-' : r.made - r.ringFull - slow, r.ringFull]);
   }
   say(`## Clients (1M records/s for 2 s, bufferSize ${clientsBuffer}; with more than one client the last reads slowly)\n\n\`\`\`\n${table(rows)}\n\`\`\`\n`);
+}
+
+if (sections.includes('tls')) {
+  const t = await runTlsCost(quick, log);
+  results.tls = t.rows;
+  say(`## TLS against plain TCP (bufferSize 65536, one client; ${quick ? 1 : 3} runs each, alternating)\n\n\`\`\`\n${t.text}\n\`\`\`\n`);
 }
 
 if (sections.includes('threads')) {

@@ -2,6 +2,7 @@
 // and, for probe frames (gauges whose value is the time they were recorded), the latency from
 // record to receipt. Same process as the producer, so both read the same clock.
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { parentPort, Worker, workerData } from 'node:worker_threads';
 
 export interface SinkInit {
@@ -11,6 +12,8 @@ export interface SinkInit {
   readonly slow: number;
   /** Frames at least this long are latency probes (their last 8 bytes are a double). */
   readonly probeMinLength: number;
+  /** Connect over TLS, trusting this authority (PEM). */
+  readonly tlsCa?: string;
 }
 
 export interface SinkReport {
@@ -84,9 +87,13 @@ if (parentPort !== null && workerData?.sink === true) {
   for (let i = 0; i < init.clients; i++) {
     const counter = new Counter(samples, init.probeMinLength);
     counters.push(counter);
-    const s = connect(init.port, '127.0.0.1', () => {
+    const ready = (): void => {
       if (++connected === init.clients) port.postMessage({ t: 'ready' });
-    });
+    };
+    const s: Socket =
+      init.tlsCa === undefined
+        ? connect(init.port, '127.0.0.1', ready)
+        : tlsConnect({ port: init.port, host: '127.0.0.1', ca: init.tlsCa, servername: 'localhost' }, ready);
     s.on('error', () => {});
     s.on('data', (d: Buffer) => {
       counter.take(d);
