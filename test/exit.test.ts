@@ -22,6 +22,11 @@ async function run(mode: string): Promise<{ code: number | null; signal: string 
     });
   });
   const client = await TestClient.connect(JSON.parse(line));
+  if (mode === 'signal-two') {
+    // A slow reader: the exporter that has it needs a while to deliver at close.
+    client.socket.pause();
+    setTimeout(() => client.socket.resume(), 400);
+  }
   const [code, signal] = await exited;
   await new Promise<void>((r) => (client.closed ? r() : client.socket.once('close', () => r())));
   clearTimeout(killer);
@@ -34,6 +39,7 @@ for (const [mode, expect] of [
   ['end', { code: 0, signal: null }],
   ['throw', { code: 1, signal: null }],
   ['signal', { code: null, signal: 'SIGTERM' }],
+  ['signal-two', { code: null, signal: 'SIGTERM' }],
 ] as const) {
   test(`the last records reach the client when the process ends by ${mode}`, async () => {
     const r = await run(mode);

@@ -4,12 +4,13 @@
 // replay totals, the ring's head and the figures count every record exactly once.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CTL_BYTES, Op, REPLAY_SLOTS, RING_HEAD, RING_TAIL, createRing, journalBytes, recordHeader, ringViews, type RingDescriptor } from '../src/shared/layout.js';
+import { CTL_BYTES, Op, REPLAY_SLOTS, RING_HEAD, RING_TAIL, Stat, createRing, journalBytes, recordHeader, ringViews, type RingDescriptor } from '../src/shared/layout.js';
+import { StatsBlock } from '../src/shared/stats-block.js';
 import type { Chunk } from '../src/worker/chunk.js';
 import { Entry, Journal, type JournalTargets } from '../src/worker/journal.js';
 import { KeyTable } from '../src/worker/keys.js';
 import { ReplayTable } from '../src/worker/replay.js';
-import { RingReader } from '../src/worker/ring-reader.js';
+import { MAIN_RING, RingReader } from '../src/worker/ring-reader.js';
 import type { Transport } from '../src/worker/transport/server.js';
 import { pipelineOver } from './pipeline-parts.js';
 
@@ -73,7 +74,7 @@ interface Shared {
 function worker(shared: Shared, slots: [string, number][]) {
   const replay = new ReplayTable(shared.table, slots, 'seed', (c, s) => slots.push([c, s]), () => {});
   const keys = new KeyTable();
-  const reader = new RingReader(shared.ring, undefined, 0);
+  const reader = new RingReader(shared.ring, undefined, 0, MAIN_RING);
   const transport = { clientCount: 0, broadcast: (_: Chunk) => {}, broadcastMetadata: () => {}, lose: () => {}, cork: () => {}, uncork: () => {} };
   const pipeline = pipelineOver(shared.ctl, reader, transport as unknown as Transport, { keys, replay, journal: shared.journal });
   pipeline.apply(reader, [{ t: 'key', pos: 0, seq: 0, id: 0, canonical: '["jobs"]', name: 'jobs', labels: [] }]);
@@ -126,10 +127,20 @@ test('a worker that dies anywhere in a round leaves the totals counting each rec
     assert.throws(() => first.pipeline.round(), /dies here/, JSON.stringify(death));
 
     const next = worker(shared, slots);
-    next.pipeline.recover();
+    next.pipeline.recover(Date.now() + 5000);
     const table = new Float64Array(shared.table);
-    assert.equal(table[0], records, `${JSON.stringify(death)}: the total counts each record once`);
-    assert.equal(Atomics.load(header, RING_HEAD), records, 'every record taken');
-    assert.equal(next.pipeline.round(), 0, 'and none left to take again');
+    const what = JSON.stringify(death);
+    assert.equal(table[0], records, `${what}: the total counts each record once`);
+    assert.equal(Atomics.load(header, RING_HEAD), records, `${what}: every record taken`);
+    assert.equal(new StatsBlock(shared.ctl).read()[Stat.Recorded], records, `${what}: and counted once in recorded`);
+    // The producer writes on into the slots handed back: those records are new, taken once.
+    for (let i = records; i < records + 100; i++) {
+      f64[(i & 1023) * 2 + 1] = 1;
+      f64[(i & 1023) * 2] = recordHeader(0, Op.Counter);
+    }
+    Atomics.store(header, RING_TAIL, records + 100);
+    while (next.pipeline.round() > 0);
+    assert.equal(new Float64Array(shared.table)[0], records + 100, `${what}: later records once too`);
+    assert.equal(new StatsBlock(shared.ctl).read()[Stat.Recorded], records + 100);
   }
 });

@@ -14,7 +14,7 @@ import { FrameEncoder, GaugeOp, type Chunk } from '../src/worker/encoder.js';
 import { FrameKernel, KernelStop } from '../src/worker/frame-kernel.js';
 import { KeyTable } from '../src/worker/keys.js';
 import type { Pipeline } from '../src/worker/pipeline.js';
-import { RingReader } from '../src/worker/ring-reader.js';
+import { MAIN_RING, RingReader } from '../src/worker/ring-reader.js';
 import { Counters } from '../src/worker/stats.js';
 import type { Transport } from '../src/worker/transport/server.js';
 import { Rng, baseSeed } from './fuzz-input.js';
@@ -159,7 +159,7 @@ function run(protocol: Protocol, steps: readonly Step[], kernel: 'auto' | 'alway
     uncork: () => {},
   } as unknown as Transport;
   const counters = new Counters(new StatsBlock(ctl));
-  const pipeline = pipelineOver(ctl, new RingReader(createRing(RING), undefined, 0), transport, {
+  const pipeline = pipelineOver(ctl, new RingReader(createRing(RING), undefined, 0, MAIN_RING), transport, {
     protocol,
     counters,
     // Each round's timestamp differs: a prefix kept past its batch would show.
@@ -217,7 +217,7 @@ function run(protocol: Protocol, steps: readonly Step[], kernel: 'auto' | 'alway
     r.tail++;
   }
   drain();
-  pipeline.stop();
+  pipeline.stop(Date.now() + 5000);
   return { frames, recorded: counters.recorded, invalid: counters.invalid, kernel: tally };
 }
 
@@ -359,7 +359,7 @@ function kernelOver(name: string, id: number, records: readonly (readonly [Op, n
   const encoder = new FrameEncoder('seed');
   const key = new KeyTable().entry(name, name, []);
   const desc = createRing(16);
-  const ring = new RingReader(desc, undefined, 0);
+  const ring = new RingReader(desc, undefined, 0, MAIN_RING);
   const { f64 } = ringViews(desc.sab);
   records.forEach(([op, value], i) => {
     f64[2 * i + 1] = value;

@@ -8,7 +8,7 @@ import { StatsBlock } from '../src/shared/stats-block.js';
 import type { ControlMessage } from '../src/shared/messages.js';
 import type { Chunk } from '../src/worker/encoder.js';
 import { KeyTable } from '../src/worker/keys.js';
-import { RingReader } from '../src/worker/ring-reader.js';
+import { MAIN_RING, RingReader } from '../src/worker/ring-reader.js';
 import { Counters } from '../src/worker/stats.js';
 import type { Transport } from '../src/worker/transport/server.js';
 import { EventSchema } from '../src/gen/event_pb.js';
@@ -39,7 +39,7 @@ test('a burst of registrations does not hold back the records of other rings', (
     port1.postMessage(m);
   }
   Atomics.store(ringViews(main.sab).header, RING_CONTROL_SENT, registrations);
-  const pipeline = pipelineOver(ctl, new RingReader(main, port2, 0), recordingTransport(log));
+  const pipeline = pipelineOver(ctl, new RingReader(main, port2, 0, MAIN_RING), recordingTransport(log));
   // Another thread's ring, announced, with a key and 100 records.
   const other = createRing(1024);
   const { header, f64 } = ringViews(other.sab);
@@ -74,7 +74,7 @@ test('a round ends when its batch of frames fills half a slab: long frames are s
     },
   } as unknown as Transport;
   const ring = createRing(4096);
-  const reader = new RingReader(ring, undefined, 0);
+  const reader = new RingReader(ring, undefined, 0, MAIN_RING);
   const keys = new KeyTable();
   // About 350 bytes a frame: 4096 of them are 1.4 MB, more than a 1 MiB encoding slab.
   reader.keys[0] = keys.entry('long', 'requests', [
@@ -105,7 +105,7 @@ test("stats() counts a round's records before any client is sent them", () => {
   const atWrite: number[] = [];
   const transport = { ...recordingTransport([]), uncork: () => atWrite.push(block.read()[Stat.Recorded]!) } as unknown as Transport;
   const ring = createRing(1024);
-  const reader = new RingReader(ring, undefined, 0);
+  const reader = new RingReader(ring, undefined, 0, MAIN_RING);
   const keys = new KeyTable();
   reader.keys[0] = keys.entry('k', 'k', []);
   const counters = new Counters(block);
@@ -128,7 +128,7 @@ test('counter increments given as numbers: exact on both sides of 2^32, -0 as 0,
   const sent: Uint8Array[] = [];
   const transport = { ...recordingTransport([]), broadcast: (chunk: Chunk) => sent.push(chunk.bytes.slice()) } as unknown as Transport;
   const ring = createRing(64);
-  const reader = new RingReader(ring, undefined, 0);
+  const reader = new RingReader(ring, undefined, 0, MAIN_RING);
   const keys = new KeyTable();
   reader.keys[0] = keys.entry('n', 'n', []);
   const pipeline = pipelineOver(ctl, reader, transport, { keys });
@@ -160,7 +160,7 @@ test('past 2^31 records, a key announcement still in flight still holds back its
   const log: string[] = [];
   const ring = createRing(64);
   const { header, f64, mask } = ringViews(ring.sab);
-  const pipeline = pipelineOver(ctl, new RingReader(createRing(64), undefined, 0), recordingTransport(log));
+  const pipeline = pipelineOver(ctl, new RingReader(createRing(64), undefined, 0, MAIN_RING), recordingTransport(log));
   const write = (pos: number, id: number): void => {
     const i = (pos & mask) * 2;
     f64[i + 1] = 1;

@@ -10,7 +10,7 @@ import { hostOf } from '../src/app/recorder.js';
 import { CTL_CLIENTS, REPLAY_SLOTS, STATE_BYTES, STATE_PAGE_KEYS, State, createRing } from '../src/shared/layout.js';
 import { KeyTable } from '../src/worker/keys.js';
 import { ReplayTable } from '../src/worker/replay.js';
-import { RingReader } from '../src/worker/ring-reader.js';
+import { MAIN_RING, RingReader } from '../src/worker/ring-reader.js';
 import type { TcpRecorder } from '../src/index.js';
 import { recordSteadily } from './fixtures/steady.js';
 import { splitFrames, startExporter, startThread, TestClient, view, waitFor } from './helpers.js';
@@ -182,7 +182,7 @@ test('a gauge set being written while the worker folds is folded whole, never ha
   const page = new SharedArrayBuffer(STATE_PAGE_KEYS * STATE_BYTES);
   const f64 = new Float64Array(page);
   const i32 = new Int32Array(page);
-  const ring = new RingReader(createRing(2), undefined, 0);
+  const ring = new RingReader(createRing(2), undefined, 0, MAIN_RING);
   ring.keys[0] = key;
   ring.statePages[0] = { f64, i32 };
   const replayed = (): number => {

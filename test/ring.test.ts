@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { RingWriter } from '../src/app/ring-writer.js';
 import { CTL_BYTES, CTL_CLIENTS, Op, RING_HEAD, RING_TAIL, createRing, ringViews } from '../src/shared/layout.js';
 import type { ControlMessage } from '../src/shared/messages.js';
-import { RingReader } from '../src/worker/ring-reader.js';
+import { MAIN_RING, RingReader } from '../src/worker/ring-reader.js';
 
 /** A ring's two ends; `perTurn` as on the main thread (see RingWriter) unless said. */
 function pair(limit: number, perTurn = true, start = 0) {
@@ -19,7 +19,7 @@ function pair(limit: number, perTurn = true, start = 0) {
   const { port1, port2 } = new MessageChannel();
   const writer = new RingWriter(ring, ctl, perTurn);
   writer.rebind(port1);
-  const reader = new RingReader(ring, port2, 0);
+  const reader = new RingReader(ring, port2, 0, MAIN_RING);
   const close = () => {
     port1.close();
     port2.close();
@@ -122,12 +122,12 @@ test('drops are counted from the ring\'s creation, and a restarted worker counts
   new Int32Array(ctl)[CTL_CLIENTS] = 1;
   const writer = new RingWriter(ring, ctl);
   for (let i = 0; i < 20; i++) writer.push(0, Op.Histogram, i); // no reader yet: 12 dropped
-  const first = new RingReader(ring, undefined, 0);
+  const first = new RingReader(ring, undefined, 0, MAIN_RING);
   assert.equal(first.takeFullDrops(), 12, 'drops made before any worker saw the ring');
   first.persist(first.head, first.fullSeen); // committed
   for (let i = 0; i < 5; i++) writer.push(0, Op.Histogram, i);
   // The worker dies before taking these 5; its successor reads the ring afresh.
-  const second = new RingReader(ring, undefined, 0);
+  const second = new RingReader(ring, undefined, 0, MAIN_RING);
   assert.equal(second.takeFullDrops(), 5);
   assert.equal(second.takeFullDrops(), 0);
 });

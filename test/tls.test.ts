@@ -16,8 +16,8 @@ after(() => certs?.remove());
 
 type Tcp = { host: string; port: number };
 
-function mtls(b: TcpBuilder = new TcpBuilder()): TcpBuilder {
-  return b.listenAddress('127.0.0.1:0').tls({ key: certs.server.key, cert: certs.server.cert, ca: certs.ca.cert, handshakeTimeoutMs: 300 });
+function mtls(b: TcpBuilder = new TcpBuilder(), handshakeTimeoutMs = 5000): TcpBuilder {
+  return b.listenAddress('127.0.0.1:0').tls({ key: certs.server.key, cert: certs.server.cert, ca: certs.ca.cert, handshakeTimeoutMs });
 }
 
 /** A client of the test authority (or another one's, or none), that checks the exporter's certificate. */
@@ -50,8 +50,9 @@ test('with client certificates: a client of the authority is served every record
 });
 
 test('plain TCP, no certificate, another authority\'s: no metric bytes, no client slot, closed and counted', { skip }, async (t) => {
-  // One slot only: a connection that holds it would lock the real client out.
-  const recorder = await mtls(new TcpBuilder().maxClients(1)).build();
+  // One slot only: a connection that holds it would lock the real client out. A short handshake
+  // timeout, for the idle plaintext connection.
+  const recorder = await mtls(new TcpBuilder().maxClients(1), 1000).build();
   t.after(() => recorder.close());
   const plain = await TestClient.connect(recorder.address); // sends nothing, as a plaintext reader of ours would
   t.after(() => plain.close());
@@ -81,7 +82,7 @@ test('plain TCP, no certificate, another authority\'s: no metric bytes, no clien
 });
 
 test('without client certificates: any TLS client is served (the exporter is authenticated), plain TCP is not', { skip }, async (t) => {
-  const recorder = await new TcpBuilder().listenAddress('127.0.0.1:0').tls({ key: certs.server.key, cert: certs.server.cert, handshakeTimeoutMs: 300 }).build();
+  const recorder = await new TcpBuilder().listenAddress('127.0.0.1:0').tls({ key: certs.server.key, cert: certs.server.cert, handshakeTimeoutMs: 1000 }).build();
   t.after(() => recorder.close());
   const c = await client(recorder, 'none');
   t.after(() => c.close());
@@ -101,6 +102,21 @@ test('close() past its deadline over TLS: a frame is delivered whole or counted 
   t.after(() => c.close());
   await waitFor('the client served', () => recorder.stats().clients === 1);
   await closePastDeadline(recorder, c, (s) => t.diagnostic(s));
+});
+
+test('idle connections cannot lock clients out: past the handshakes in progress allowed, the oldest is given up', { skip }, async (t) => {
+  // maxClients 1: two handshakes in progress at most. Three idle connections, then a client.
+  const recorder = await mtls(new TcpBuilder().maxClients(1)).build();
+  t.after(() => recorder.close());
+  const idle = await Promise.all([0, 1, 2].map(() => TestClient.connect(recorder.address)));
+  t.after(() => Promise.all(idle.map((c) => c.close())));
+  await closedByExporter(idle[0]!); // long before its handshake timeout (5 s)
+  const good = await client(recorder);
+  t.after(() => good.close());
+  await waitFor('the client served', () => recorder.stats().clients === 1);
+  await closedByExporter(idle[1]!); // given up for the client's handshake
+  assert.equal(recorder.stats().rejectedClients, 2);
+  assert.equal(idle[2]!.closed, false, 'the newest idle one waits out its handshake timeout');
 });
 
 test('tls() rejects options it cannot use, naming the option', { skip }, () => {

@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { BroadcastChannel } from 'node:worker_threads';
-import { RING_TID, createRing, ringViews, type RingDescriptor } from '../shared/layout.js';
+import { RING_TID, createRing, ringViews } from '../shared/layout.js';
 import type { ChannelMessage, ControlMessage } from '../shared/messages.js';
 import { Recording } from './recording.js';
 import { threadId } from '../shared/thread-id.js';
@@ -74,17 +74,10 @@ export function attach(connector: unknown): Recording {
   if (!isConnector(connector)) {
     throw new TypeError('attach() takes the value returned by recorder.connector()');
   }
-  return attachRing(connector, createRing(connector.bufferSize));
-}
-
-/**
- * @internal {@link attach} over a ring made by the caller (tests start one at chosen positions).
- *
- * The ring and its control messages are announced on the exporter's channel, which the worker
- * and the exporter's host both hear: the host hands them to a worker started after a crash, so
- * nothing here has to answer it (a thread blocked in `Atomics.wait` could not).
- */
-export function attachRing(connector: Connector, desc: RingDescriptor): Recording {
+  // The ring and its control messages are announced on the exporter's channel, which the
+  // worker and the exporter's host both hear: the host hands them to a worker started after a
+  // crash, so nothing here has to answer it (a thread blocked in Atomics.wait could not).
+  const desc = createRing(connector.bufferSize);
   ringViews(desc.sab).header[RING_TID] = threadId();
   const writer = new RingWriter(desc, connector.ctl);
   const registry = new Registry(writer, connector.maxKeys, connector.replay);

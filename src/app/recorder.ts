@@ -1,7 +1,8 @@
 import type { BoundAddress } from '../shared/address.js';
 import { RING_HEAD, RING_TAIL, Stat } from '../shared/layout.js';
 import { StatsBlock } from '../shared/stats-block.js';
-import { closeAttachedRings, type Connector } from './attach.js';
+import type { Connector } from './attach.js';
+import { closeOnSignals, closed, flushAtExit } from './process-hooks.js';
 import { Recording } from './recording.js';
 import type { Registry } from './registry.js';
 import type { RingWriter } from './ring-writer.js';
@@ -10,27 +11,6 @@ import type { WorkerHost } from './worker-host.js';
 // The host of each recorder, for tests (they end its worker abruptly, as a crash would). Not
 // reachable from the package: only index.ts is exported, and this is not re-exported there.
 const hosts = new WeakMap<TcpRecorder, WorkerHost>();
-
-/**
- * Recorders not closed yet. When the process exits without `close()` (`process.exit()`, the
- * script's end, an uncaught exception), each delivers what was recorded before the process goes:
- * 'exit' listeners can only run synchronous code, so its thread waits for the worker, bounded by
- * `closeTimeoutMs` (as pino's `flushSync` waits for its worker thread).
- */
-const open = new Set<TcpRecorder>();
-let exitHookInstalled = false;
-
-function flushOnExit(recorder: TcpRecorder): void {
-  open.add(recorder);
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', () => {
-    closeAttachedRings(); // rings attached from this thread too, whichever exit listener runs first
-    for (const r of open) r[kFlushAtExit]();
-  });
-}
-
-const kFlushAtExit = Symbol('flushAtExit');
 
 /** Signals `closeOnSignals()` handles by default: what `kill` and Ctrl-C send. */
 const DEFAULT_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT'];
@@ -98,13 +78,10 @@ export class TcpRecorder extends Recording {
     super(writer, registry);
     this.block = new StatsBlock(connectorData.ctl);
     hosts.set(this, host);
-    flushOnExit(this);
-  }
-
-  /** @internal The process is exiting without close(): publish, and wait for the worker to deliver. */
-  [kFlushAtExit](): void {
-    this.writer.publish();
-    this.host.flushAtExit(this.closeTimeoutMs);
+    flushAtExit(this, () => {
+      this.writer.publish();
+      return this.host.flushAtExit(this.closeTimeoutMs);
+    });
   }
 
   /**
@@ -113,7 +90,8 @@ export class TcpRecorder extends Recording {
    * listeners of its own for that signal: ending the process is then theirs to do. Node's default
    * action for SIGTERM and SIGINT ends the process at once, running no 'exit' listener: what was
    * recorded since the last batch was sent is lost without this (or a handler that awaits
-   * `close()`). A second signal while closing acts as if this had not been called.
+   * `close()`). Every recorder that asked for the signal is closed before the process ends. A
+   * second signal while closing acts as if this had not been called.
    * @returns a function that removes the listeners
    * @throws TypeError if `signals` is not an array of signal names
    */
@@ -121,17 +99,7 @@ export class TcpRecorder extends Recording {
     if (!Array.isArray(signals) || !signals.every((s) => typeof s === 'string' && /^SIG[A-Z0-9]+$/.test(s))) {
       throw new TypeError(`closeOnSignals() takes an array of signal names such as ['SIGTERM'], got ${String(signals)}`);
     }
-    const remove = (): void => {
-      for (const s of signals) process.off(s, onSignal);
-    };
-    const onSignal = (signal: NodeJS.Signals): void => {
-      remove();
-      void this.close().then(() => {
-        if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-      });
-    };
-    for (const s of signals) process.on(s, onSignal);
-    return remove;
+    return closeOnSignals(this, () => this.close(), signals);
   }
 
   /**
@@ -196,7 +164,7 @@ export class TcpRecorder extends Recording {
       for (const c of this.collectors) c.stop();
       this.writer.publish();
       this.closed = this.host.close(this.closeTimeoutMs).then(() => {
-        open.delete(this);
+        closed(this);
         forgetGlobal(this);
       });
     }

@@ -47,7 +47,9 @@ export class RingDirectory {
     this.known.delete(ring);
   }
 
+  /** Stops listening, after taking what was posted and not delivered yet (for {@link rings}). */
   close(): void {
+    this.catchUp();
     this.channel.close();
   }
 

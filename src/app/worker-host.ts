@@ -176,25 +176,26 @@ export class WorkerHost {
 
   /**
    * The app's process is exiting without `close()` (its thread runs only synchronous code now):
-   * asks the worker to deliver what was recorded to the connected clients, as `close()` would,
-   * and waits for it, blocking this thread, at most `timeoutMs` and a little more. Nothing is
-   * waited for when no client is connected (nothing was recorded for anyone) or the worker is
-   * not running.
+   * asks the worker to deliver what was recorded to the connected clients, as `close()` would.
+   * Returns how to wait for it, blocking this thread, at most `timeoutMs` from now and a little
+   * more; undefined when there is nothing to wait for (no client connected: nothing was recorded
+   * for anyone; or the worker is not running). A `close()` under way is waited for the same way.
    */
-  flushAtExit(timeoutMs: number): void {
-    if (this.exited || !this.ready) return;
+  flushAtExit(timeoutMs: number): (() => void) | undefined {
+    if (this.exited || !this.ready) return undefined;
     const ctl = new Int32Array(this.opts.ctl);
     if (this.closing === undefined) {
-      if (Atomics.load(ctl, CTL_CLIENTS) === 0) return;
+      if (Atomics.load(ctl, CTL_CLIENTS) === 0) return undefined;
       Atomics.store(ctl, CTL_EXIT, 1);
       Atomics.add(ctl, CTL_DOORBELL, 1);
       Atomics.notify(ctl, CTL_DOORBELL);
     }
-    // A close() under way delivers too, and says so the same way.
     const end = Date.now() + timeoutMs + EXIT_MARGIN_MS;
-    for (let left = end - Date.now(); Atomics.load(ctl, CTL_FLUSHED) === 0 && left > 0; left = end - Date.now()) {
-      Atomics.wait(ctl, CTL_FLUSHED, 0, left);
-    }
+    return () => {
+      for (let left = end - Date.now(); Atomics.load(ctl, CTL_FLUSHED) === 0 && left > 0; left = end - Date.now()) {
+        Atomics.wait(ctl, CTL_FLUSHED, 0, left);
+      }
+    };
   }
 
   /** Asks the worker to drain and flush within `timeoutMs`, then waits for it to exit. */

@@ -204,8 +204,9 @@ export const enum Replay {
  * The worker's journal (see `worker/journal.ts`): {@link JOURNAL_HEADER_BYTES} of header (an
  * Int32 state word and entry count, then the committed figures as doubles), then entries of
  * {@link JOURNAL_ENTRY} doubles. A commit covers one ring: its head and the figures, and with
- * `replayOnConnect` one entry per replay slot and per folded key it changed (a round's records of
- * the ring, at most 4096 slots, and at most 2048 entries of folds: see `Pipeline`).
+ * `replayOnConnect` one entry per replay slot and per folded key it changed. At most: the slots
+ * of a round's records of the ring (4096), and 1023 folds with their slots (511 left by a fold,
+ * which commits every 512, and 512 keys announced in the round): 6144 entries in all.
  */
 export const JOURNAL_HEADER_BYTES = 64;
 export const JOURNAL_ENTRY = 6;

@@ -10,7 +10,7 @@ import { MetadataStore } from './metadata.js';
 import { Pipeline } from './pipeline.js';
 import type { Chunk } from './chunk.js';
 import { ReplayTable } from './replay.js';
-import { RingReader } from './ring-reader.js';
+import { MAIN_RING, RingReader } from './ring-reader.js';
 import { Counters } from './stats.js';
 import { LossReport } from './transport/loss-report.js';
 import { Transport } from './transport/server.js';
@@ -18,7 +18,7 @@ import { Transport } from './transport/server.js';
 const init = workerData as WorkerInit;
 const port = parentPort!;
 const ctl = new Int32Array(init.ctl);
-const ring = new RingReader(init.ring, init.port, init.sentBase);
+const ring = new RingReader(init.ring, init.port, init.sentBase, MAIN_RING);
 const clock = new WallClock();
 const counters = new Counters(new StatsBlock(init.ctl));
 Atomics.store(ctl, CTL_WORKER_TID, threadId());
@@ -66,31 +66,39 @@ const pipeline: Pipeline = new Pipeline({
 });
 pipeline.apply(ring, init.restore);
 
+// The parent's messages: listened to from the start, so that a close() asked while this worker
+// starts (after a restart) is not lost; it is carried out once the worker is ready.
+let started = false;
+let closeAsked: number | undefined;
+let gotRings: (rings: RingRecord[]) => void;
+const known = new Promise<RingRecord[]>((resolve) => (gotRings = resolve));
+port.on('message', (msg: ToWorker) => {
+  if (msg?.t === 'rings') gotRings(msg.rings);
+  else if (msg?.t === 'close') {
+    if (started) close(msg.timeoutMs);
+    else closeAsked ??= msg.timeoutMs;
+  }
+});
+
 // Rings of other threads are announced on a channel (see app/attach.ts), which the host hears
 // too: once this worker listens, the host hands it every ring it knows and what was announced on
 // each, and the channel brings the rest (a message that comes both ways is taken once).
 const channel = new BroadcastChannel(init.channel);
 const early: ChannelMessage[] = [];
 channel.onmessage = (e) => early.push((e as MessageEvent).data as ChannelMessage);
-const known = new Promise<RingRecord[]>((resolve) => {
-  const onRings = (msg: ToWorker): void => {
-    if (msg?.t !== 'rings') return;
-    port.off('message', onRings);
-    resolve(msg.rings);
-  };
-  port.on('message', onRings);
-});
 send({ t: 'rings' });
 pipeline.adopt(await known);
 channel.onmessage = (e) => pipeline.onChannel((e as MessageEvent).data as ChannelMessage);
 for (const m of early) pipeline.onChannel(m);
-pipeline.recover();
+pipeline.recover(Date.now() + init.closeTimeoutMs);
 
 try {
   const address = await transport.listen(init.listen);
   pipeline.warmUp();
   pipeline.start();
   send({ t: 'ready', address });
+  started = true;
+  if (closeAsked !== undefined) close(closeAsked);
 } catch (err) {
   const e = err as NodeJS.ErrnoException;
   send({ t: 'listen-error', message: e.message, code: e.code, errno: e.errno, syscall: e.syscall });
@@ -100,20 +108,21 @@ try {
 
 /**
  * Delivers what was recorded and closes every connection: for close(), and when the app's
- * process exits without it. Threads are told no client is connected (they stop recording); what
- * they wrote before is drained, also what they publish late (their last partial block, at the end
- * of their job); clients get until `timeoutMs` to take it; what they could not is counted. Then
- * the app's thread, if it waits at exit, is told.
+ * process exits without it. New clients are refused; threads are told no client is connected
+ * (they stop recording); what they wrote before is drained, also what they publish late (their
+ * last partial block, at the end of their job); clients get until `timeoutMs` to take it; what
+ * they could not is counted. Then the app's thread, if it waits at exit, is told.
  */
 async function shutdown(timeoutMs: number): Promise<void> {
   if (closing) return;
   closing = true;
   const deadline = Date.now() + timeoutMs;
+  transport.stopAccepting();
   Atomics.store(ctl, CTL_CLIENTS, 0);
   counters.clientsAtClose = transport.clientCount;
   counters.publish();
   await pipeline.settle(deadline);
-  pipeline.stop();
+  pipeline.stop(deadline);
   await transport.shutdown(deadline, () => {
     counters.clients = 0;
     counters.publish();
@@ -122,12 +131,12 @@ async function shutdown(timeoutMs: number): Promise<void> {
   });
 }
 
-port.on('message', (msg: ToWorker) => {
-  if (msg?.t !== 'close') return; // not ours
-  void shutdown(msg.timeoutMs).then(() => {
+/** close(): the shutdown, then this worker ends. */
+function close(timeoutMs: number): void {
+  void shutdown(timeoutMs).then(() => {
     ring.close();
     channel.close();
     send({ t: 'closed' });
     port.close();
   });
-});
+}

@@ -68,6 +68,8 @@ const KERNEL_REST_ROUNDS = 16;
  * (One descheduled longer writes after the worker is gone: `stats()` still counts it.)
  */
 const SETTLE_GRACE_MS = 20;
+/** The journal's id of the warm-up's scratch ring (never committed). */
+const WARM_UP_RING = -2;
 /** Where, in a little-endian or big-endian u64 value slot, the low 32 bits are. */
 const LOW_WORD = LITTLE_ENDIAN ? 0 : 1;
 
@@ -208,14 +210,22 @@ export class Pipeline {
    * clients of the crashed worker, or of a round it did not commit): nobody is sent them, and
    * `replayOnConnect` adds them to the totals.
    */
-  recover(): void {
+  recover(deadline: number): void {
     this.journal.recover();
     const f = this.journal.committed();
     const c = this.p.counters;
     c.recorded = f.recorded;
     c.ringFull = f.ringFull;
     c.invalid = f.invalid;
-    while (this.round() > 0);
+    this.drainUntil(deadline);
+  }
+
+  /**
+   * Runs rounds while they find something to do, until `deadline` (ms since the epoch): a thread
+   * that registers metadata without end keeps them busy, and must not hold a start or a shutdown.
+   */
+  private drainUntil(deadline: number): void {
+    while (this.round() > 0 && Date.now() < deadline);
   }
 
   /** A message from the exporter's BroadcastChannel: a ring announced, or a ring's control message. */
@@ -246,7 +256,7 @@ export class Pipeline {
    */
   warmUp(rounds = 60): void {
     const desc = createRing(1024);
-    const ring = new RingReader(desc, undefined, 0);
+    const ring = new RingReader(desc, undefined, 0, WARM_UP_RING);
     const ops = [Op.Counter, Op.CounterU64, Op.GaugeSet, Op.GaugeIncrement, Op.GaugeDecrement, Op.Histogram];
     // Local id j names the key of ops[j].
     const keys = ops.map((op, id) => (ring.keys[id] = this.p.keys.entry(`\0warm-up ${op}`, 'warm_up', [['op', String(op)]])));
@@ -288,24 +298,24 @@ export class Pipeline {
     // The recorder's own thread is the one closing (or exiting): only other threads can be writing.
     if (this.attached.size > 0) await sleep(Math.min(SETTLE_GRACE_MS, Math.max(0, deadline - Date.now())));
     for (;;) {
-      while (this.round() > 0);
+      this.drainUntil(deadline);
       if (!this.rings.some((r) => r.unpublished() > 0) || Date.now() >= deadline) return;
       await sleep(1);
     }
   }
 
   /**
-   * Stops waiting and drains every ring completely. Clients are told in-band of the records
-   * still written but not published (a thread stuck in a synchronous loop past the deadline):
-   * they will not get them. (`stats()` counts them after the close, with whatever threads write
-   * after this, from what is left in the rings.)
+   * Stops waiting and drains the rings (until `deadline`). Clients are told in-band of the
+   * records left in them: written but never published (a thread stuck in a synchronous loop), or
+   * held back behind a control message that never came. (`stats()` counts them after the close,
+   * from what is left in the rings, with whatever threads write after this.)
    */
-  stop(): void {
+  stop(deadline: number): void {
     this.stopping = true;
     this.waiter.stop();
-    while (this.round() > 0);
+    this.drainUntil(deadline);
     let stranded = 0;
-    for (const r of this.rings) stranded += r.unpublished();
+    for (const r of this.rings) stranded += r.untaken();
     if (stranded > 0) this.p.transport.lose(Loss.ClientQueue, stranded);
     this.p.counters.publish();
   }

@@ -20,6 +20,9 @@ import {
 import type { ControlMessage } from '../shared/messages.js';
 import type { KeyEntry } from './keys.js';
 
+/** The journal's id of the recorder's own ring (other threads' rings have ids >= 0). */
+export const MAIN_RING = -1;
+
 /** `replayOnConnect`: what the worker has folded of one key's state (see `State`). */
 export interface Folded {
   counter: number;
@@ -68,7 +71,8 @@ export class RingReader {
   private lastPos: number | undefined;
 
   /**
-   * @param key the ring's id in the journal (-1 for the recorder's own)
+   * @param key the ring's id in the journal: {@link MAIN_RING} for the recorder's own, the ring's
+   *   announced id for other threads' (ids of scratch rings, never committed, are below -1)
    * @param known control messages of the ring this worker will not be sent: they went to an
    *   earlier worker, whose state a restart hands over separately
    */
@@ -76,7 +80,7 @@ export class RingReader {
     ring: RingDescriptor,
     private readonly port: MessagePort | undefined,
     known: number,
-    readonly key = -1,
+    readonly key: number,
   ) {
     this.received = known;
     this.views = ringViews(ring.sab);
@@ -194,6 +198,9 @@ export class RingReader {
     if (((head - from) | 0) > 0) for (let p = from; p !== head; p = (p + 1) | 0) f64[(p & mask) * 2] = 0;
     Atomics.store(header, RING_HEAD, head);
     Atomics.store(header, RING_FULL_TAKEN, fullTaken);
+    // A commit a crashed worker left half done moves this reader (made before it was applied) too.
+    if (((head - this.head) | 0) > 0) this.advance(head);
+    this.fullSeen = fullTaken;
   }
 
   /** Records the producer dropped (ring full) since the last call, and since any earlier worker counted. */
@@ -236,6 +243,11 @@ export class RingReader {
     const n = this.unpublished();
     if (n > 0) Atomics.store(this.views.header, RING_TAIL, (Atomics.load(this.views.header, RING_TAIL) + n) | 0);
     return n;
+  }
+
+  /** Records in the ring not taken: published after the head, or written after the tail. */
+  untaken(): number {
+    return ((Atomics.load(this.views.header, RING_TAIL) - this.head) | 0) + this.unpublished();
   }
 
   /** Records written after the published tail (see `unpublishedRecords`). */

@@ -31,8 +31,9 @@ export interface TransportOptions {
 
 const NONE: readonly Client[] = [];
 /**
- * With TLS, connections whose handshake is not done yet, beyond the client slots: they hold no
- * slot, but a socket each until the handshake timeout; past this many, new ones are closed at once.
+ * With TLS, handshakes in progress per client slot, at most: past them, the oldest is given up
+ * (a client's handshake takes milliseconds; a connection that has not finished its own in that
+ * long is the likelier to be idle or hostile), so idle connections cannot lock clients out.
  */
 const HANDSHAKES_PER_CLIENT_SLOT = 2;
 
@@ -168,8 +169,13 @@ export class Transport {
    * `flushed` is called once everything is written to the kernel or counted (and the last loss
    * reports too, or the deadline has passed): a process may exit from then on.
    */
-  async shutdown(deadline: number, flushed: () => void): Promise<void> {
+  /** New connections are refused from now on (counted in `rejectedClients`). */
+  stopAccepting(): void {
     this.accepting = false;
+  }
+
+  async shutdown(deadline: number, flushed: () => void): Promise<void> {
+    this.stopAccepting();
     const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     while (this.clients.some((c) => !c.idle) && Date.now() < deadline) await sleep(2);
     const clients = this.clients;
@@ -196,8 +202,8 @@ export class Transport {
    * A TLS listener. A connection becomes a client only once its handshake is done (with `ca`,
    * once its certificate is verified): until then it holds no client slot, and gets nothing. One
    * whose handshake fails or times out (plain TCP, no certificate, another authority's) is closed
-   * and counted as rejected; so are connections past the client slots and a bound of handshakes
-   * in progress, at once.
+   * and counted as rejected; so is the oldest handshake in progress when there are too many, and
+   * a connection past the client slots.
    */
   private secureServer(t: ServerTls): Server {
     const server = createTlsServer(
@@ -212,8 +218,18 @@ export class Transport {
       },
       (socket) => this.accept(socket),
     );
-    server.maxConnections = this.opts.maxClients * (1 + HANDSHAKES_PER_CLIENT_SLOT);
-    server.on('drop', () => this.rejected());
+    // Raw connections whose handshake is not done, oldest first.
+    const handshaking = new Set<Socket>();
+    const most = this.opts.maxClients * HANDSHAKES_PER_CLIENT_SLOT;
+    server.on('connection', (raw: Socket) => {
+      handshaking.add(raw);
+      raw.once('close', () => handshaking.delete(raw));
+      if (handshaking.size <= most) return;
+      const oldest = handshaking.values().next().value!;
+      handshaking.delete(oldest);
+      oldest.destroy(); // its handshake fails: counted below, as rejected
+    });
+    server.on('secureConnection', (socket: Socket) => handshaking.delete((socket as unknown as { _parent: Socket })._parent));
     server.on('tlsClientError', (_err, socket) => {
       socket.destroy();
       this.rejected();
