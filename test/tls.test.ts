@@ -3,6 +3,7 @@
 // bytes, holds no client slot, is closed within the handshake timeout and is counted.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { TcpClient, type ClientError, type ClientTlsOptions } from '../src/client/index.js';
 import { TcpBuilder, type TcpRecorder } from '../src/index.js';
 import { haveOpenssl, makeCerts, NO_OPENSSL, type Certs } from './certs.js';
 import { TestClient, closePastDeadline, tally, waitFor } from './helpers.js';
@@ -130,4 +131,50 @@ test('tls() rejects options it cannot use, naming the option', { skip }, () => {
   bad({ key, cert, handshakeTimeoutMs: 0 }, /handshakeTimeoutMs/);
   bad({ key: 42, cert }, /tls\.key must be PEM/);
   bad(undefined, /tls\(\) takes/);
+});
+
+test('TcpClient over TLS: reads an exporter that asks for its certificate; a failed handshake is a TLS error that says why', { skip }, async (t) => {
+  const recorder = await mtls().build();
+  t.after(() => recorder.close());
+  const { host, port } = recorder.address as Tcp;
+  const address = `${host}:${port}`;
+  const ok = new TcpClient(address, { tls: { ca: certs.ca.cert, cert: certs.client.cert, key: certs.client.key } });
+  t.after(() => ok.close());
+  const events: string[] = [];
+  const reading = (async () => {
+    for await (const e of ok) if (e.kind === 'metric') events.push(e.name);
+  })();
+  await waitFor('the TLS client served', () => recorder.stats().clients === 1);
+  recorder.counter('over_tls').increment();
+  await waitFor('its record', () => events.length === 1);
+  assert.deepEqual(events, ['over_tls']);
+
+  const failure = async (tls: ClientTlsOptions): Promise<ClientError> => {
+    const c = new TcpClient(address, { tls });
+    try {
+      for await (const _ of c) assert.fail('no event expected');
+    } catch (err) {
+      return err as ClientError;
+    } finally {
+      await c.close();
+    }
+    return assert.fail('the client ended without an error');
+  };
+  const untrusted = await failure({ ca: certs.otherCa.cert, cert: certs.client.cert, key: certs.client.key });
+  assert.equal(untrusted.code, 'TLS');
+  assert.match(untrusted.message, /TLS handshake with 127\.0\.0\.1:\d+ failed: .*(certificate|verify)/i);
+  const anonymous = await failure({ ca: certs.ca.cert });
+  assert.equal(anonymous.code, 'TLS');
+  assert.match(anonymous.message, /requires a client certificate: give tls\.cert and tls\.key/);
+  const stranger = await failure({ ca: certs.ca.cert, cert: certs.otherClient.cert, key: certs.otherClient.key });
+  assert.equal(stranger.code, 'TLS');
+  assert.match(stranger.message, /refused this client's certificate/);
+  const misnamed = await failure({ ca: certs.ca.cert, cert: certs.client.cert, key: certs.client.key, servername: 'elsewhere.example' });
+  assert.equal(misnamed.code, 'TLS');
+  assert.match(misnamed.message, /elsewhere\.example/);
+  await ok.close();
+  await reading;
+
+  assert.throws(() => new TcpClient(address, { tls: { cert: certs.client.cert } }), /tls\.cert and tls\.key go together/);
+  assert.throws(() => new TcpClient(address, { tls: { ca: 'nope' } }), /tls\.ca\[0\] is not usable/);
 });

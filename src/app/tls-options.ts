@@ -1,9 +1,8 @@
-import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
 import type { ServerTls } from '../shared/messages.js';
+import { certificate, certificates, privateKey, usable, type Pem } from '../shared/pem.js';
 
-/** PEM text, as a string or the bytes of a file. */
-export type Pem = string | Buffer;
+export type { Pem };
 
 /**
  * TLS for the exporter's stream (see `TcpBuilder.tls()`): PEM, as `node:tls` takes it. With `ca`,
@@ -27,22 +26,6 @@ export interface TlsOptions {
 
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5000;
 
-/** The PEM of option `what`, as a string; a `TypeError` naming the option otherwise. */
-function pem(what: string, v: unknown): string {
-  if (typeof v === 'string') return v;
-  if (Buffer.isBuffer(v)) return v.toString('utf8');
-  throw new TypeError(`tls.${what} must be PEM text (a string or a Buffer), got ${v === null ? 'null' : typeof v}`);
-}
-
-/** Runs `parse`; rethrows what it throws as a `TypeError` that names the option. */
-function parsed(what: string, parse: () => unknown): void {
-  try {
-    parse();
-  } catch (err) {
-    throw new TypeError(`tls.${what} is not usable: ${(err as Error).message}`, { cause: err });
-  }
-}
-
 /**
  * Checks the options of `TcpBuilder.tls()` as far as can be done before listening: each PEM
  * parses as what it should be, and the key matches the certificate.
@@ -51,9 +34,9 @@ function parsed(what: string, parse: () => unknown): void {
 export function checkTls(options: unknown): ServerTls {
   if (typeof options !== 'object' || options === null) throw new TypeError('tls() takes { key, cert, ca?, requestCert?, handshakeTimeoutMs? }');
   const o = options as TlsOptions;
-  const key = pem('key', o.key);
-  const cert = pem('cert', o.cert);
-  const ca = o.ca === undefined ? undefined : (Array.isArray(o.ca) ? o.ca : [o.ca]).map((c, i) => pem(`ca[${i}]`, c));
+  const key = privateKey('tls.key', o.key);
+  const cert = certificate('tls.cert', o.cert);
+  const ca = o.ca === undefined ? undefined : certificates('tls.ca', o.ca);
   if (o.requestCert !== undefined && typeof o.requestCert !== 'boolean') throw new TypeError(`tls.requestCert must be a boolean, got ${String(o.requestCert)}`);
   const requestCert = o.requestCert ?? ca !== undefined;
   if (requestCert && ca === undefined) throw new TypeError('tls.requestCert needs tls.ca: the authorities client certificates must be signed by');
@@ -61,9 +44,6 @@ export function checkTls(options: unknown): ServerTls {
   if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout < 1 || timeout > 600_000) {
     throw new TypeError(`tls.handshakeTimeoutMs must be a number from 1 to 600000, got ${String(timeout)}`);
   }
-  parsed('key', () => createPrivateKey(key));
-  parsed('cert', () => new X509Certificate(cert));
-  ca?.forEach((c, i) => parsed(`ca[${i}]`, () => new X509Certificate(c)));
-  parsed('key', () => createSecureContext({ key, cert })); // e.g. "key values mismatch"
+  usable('tls.key', () => createSecureContext({ key, cert })); // e.g. "key values mismatch"
   return { key, cert, ca, requestCert, handshakeTimeoutMs: timeout };
 }

@@ -1,7 +1,7 @@
 import { CodedError } from '../errors.js';
 
 /** Codes of {@link ClientError}. */
-export type ClientErrorCode = 'FRAME_TOO_LARGE' | 'BAD_LENGTH' | 'DECODE' | 'CONNECT';
+export type ClientErrorCode = 'FRAME_TOO_LARGE' | 'BAD_LENGTH' | 'DECODE' | 'CONNECT' | 'TLS';
 
 /**
  * The one error class the client throws, rejects with and emits.
@@ -12,6 +12,9 @@ export type ClientErrorCode = 'FRAME_TOO_LARGE' | 'BAD_LENGTH' | 'DECODE' | 'CON
  *   with U+FFFD.
  * - `CONNECT`: the connection could not be made, failed, or ended in the middle of a frame
  *   (the OS error, if any, is in `cause`).
+ * - `TLS`: the TLS handshake failed (the message says why: the exporter's certificate could not
+ *   be verified, or does not name the host; the exporter refused this client's certificate; no
+ *   handshake in time). With `reconnect`, it is tried again, as a failed connection is.
  *
  * The first three mean the stream is malformed: the client closes the connection for good.
  */

@@ -11,4 +11,5 @@ export { sampleStream } from './sample-stream.js';
 export { DROPPED_METRIC, LOSS_REASONS } from '../shared/protocol.js';
 export { CLIENT_PROTOCOLS, detectProtocol, parseProtocol, type ClientProtocol } from './protocol.js';
 export { formatAddress, parseListenAddress } from '../shared/address.js';
-export { TcpClient, type ClientAddress, type ClientEmitterEvents, type ClientOptions, type ReconnectOptions } from './tcp-client.js';
+export { TcpClient, type ClientAddress, type ClientEmitterEvents, type ClientOptions, type ClientTlsOptions, type ReconnectOptions } from './tcp-client.js';
+export type { Pem } from '../shared/pem.js';

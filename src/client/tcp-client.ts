@@ -1,6 +1,8 @@
 // TcpClient: connects to an exporter and yields what it sends, decoded.
 import { EventEmitter } from 'node:events';
-import { connect, type Socket } from 'node:net';
+import { connect, isIP, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import { certificate, certificates, privateKey, type Pem } from '../shared/pem.js';
 import { formatAddress, parseListenAddress, type ListenAddress } from '../shared/address.js';
 import { ClientError } from './errors.js';
 import type { ClientEvent } from './events.js';
@@ -44,7 +46,34 @@ export interface ClientOptions {
    * of further keys are skipped and counted in `reader.refusedFrames`. Default 65 536.
    */
   maxKeys?: number;
+  /** Connect over TLS (to an exporter built with `tls()`); see {@link ClientTlsOptions}. */
+  tls?: ClientTlsOptions;
 }
+
+/**
+ * TLS for a client (`node:tls`): the exporter's certificate is always verified. PEM as
+ * `node:tls` takes it; each is checked when the client is made (a `TypeError` names the option).
+ */
+export interface ClientTlsOptions {
+  /** Authorities the exporter's certificate must be signed by. Default: Node's bundled ones. */
+  ca?: Pem | readonly Pem[];
+  /** This client's certificate, for an exporter that requires one (with `key`). */
+  cert?: Pem;
+  /** This client's private key (with `cert`). */
+  key?: Pem;
+  /** The name the exporter's certificate must carry. Default: the address's host (an IP address is checked against the certificate's IP addresses). */
+  servername?: string;
+  /** How long a TLS handshake may take, in ms; then the attempt fails (code `TLS`). Default 10 000. */
+  handshakeTimeoutMs?: number;
+}
+
+const DEFAULT_TLS_HANDSHAKE_MS = 10_000;
+/**
+ * Over TLS 1.3 an exporter that refuses a client's certificate does so after the client's side
+ * of the handshake, and node:tls closes the connection without saying why: a connection that
+ * ends this soon after its handshake with not a byte is taken for that.
+ */
+const REFUSED_AFTER_HANDSHAKE_MS = 2000;
 
 /** The events a {@link TcpClient} emits. */
 export type ClientEmitterEvents = {
@@ -108,6 +137,7 @@ export class TcpClient extends EventEmitter<ClientEmitterEvents> implements Asyn
   private closed: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private iterated = false;
+  private readonly tls: ReturnType<typeof checkClientTls> | undefined;
 
   /**
    * @throws TypeError for a malformed address or protocol; RangeError for out-of-range
@@ -118,6 +148,7 @@ export class TcpClient extends EventEmitter<ClientEmitterEvents> implements Asyn
     this.address = parseAddress(address);
     this.reader = new MetricReader({ protocol: options.protocol ?? 'seed', maxFrameBytes: options.maxFrameBytes, maxKeys: options.maxKeys });
     this.backoff = parseReconnect(options.reconnect ?? false);
+    this.tls = options.tls === undefined ? undefined : checkClientTls(options.tls);
     this.open();
   }
 
@@ -189,17 +220,27 @@ export class TcpClient extends EventEmitter<ClientEmitterEvents> implements Asyn
   private open(): void {
     const reader = this.reader;
     reader.restart();
-    const socket = 'path' in this.address ? connect(this.address.path) : connect(this.address.port, this.address.host);
+    const socket = this.connect();
     this.socket = socket;
     let connected = false;
     let socketError: Error | undefined;
     let malformed: ClientError | undefined;
     let sinkError: Error | undefined;
-    socket.on('connect', () => {
+    // Over TLS: the TCP connection was made, so what failed before the handshake ended was the
+    // handshake. (With TLS 1.3 the exporter refuses a client's certificate after the client's
+    // side of the handshake is done: that comes as an ERR_SSL_ alert.)
+    let reached = false;
+    socket.once('connect', () => (reached = true));
+    let connectedAt = 0;
+    let gotBytes = false;
+    socket.on(this.tls === undefined ? 'connect' : 'secureConnect', () => {
       connected = true;
+      connectedAt = performance.now();
+      socket.setTimeout(0);
       this.emit('connect');
     });
     socket.on('data', (chunk: Buffer) => {
+      gotBytes = true;
       if (this.closed !== undefined || malformed !== undefined || sinkError !== undefined) return;
       this.attempts = 0;
       this.mode ??= 'iterate';
@@ -238,10 +279,14 @@ export class TcpClient extends EventEmitter<ClientEmitterEvents> implements Asyn
       const err =
         malformed ??
         (socketError !== undefined
-          ? new ClientError('CONNECT', `${connected ? 'connection to' : 'cannot connect to'} ${where}: ${socketError.message}`, { cause: socketError })
+          ? this.tls !== undefined && ((reached && !connected) || /^ERR_(SSL|TLS)_/.test((socketError as NodeJS.ErrnoException).code ?? ''))
+            ? new ClientError('TLS', `TLS handshake with ${where} failed: ${tlsReason(socketError)}`, { cause: socketError })
+            : new ClientError('CONNECT', `${connected ? 'connection to' : 'cannot connect to'} ${where}: ${socketError.message}`, { cause: socketError })
           : reader.pendingBytes > 0
             ? new ClientError('CONNECT', `connection to ${where} ended inside a frame (${reader.pendingBytes} bytes of it received)`)
-            : undefined);
+            : this.tls !== undefined && connected && !gotBytes && performance.now() - connectedAt < REFUSED_AFTER_HANDSHAKE_MS
+              ? new ClientError('TLS', `TLS handshake with ${where} failed: the exporter closed the connection right after the handshake, sending nothing: it most likely refused this client's certificate (is tls.cert signed by an authority in the exporter's tls.ca?)`)
+              : undefined);
       this.emit('disconnect', err);
       if (this.closed !== undefined) return; // a listener closed the client
       if (this.backoff !== undefined && malformed === undefined) {
@@ -251,6 +296,19 @@ export class TcpClient extends EventEmitter<ClientEmitterEvents> implements Asyn
         if (err !== undefined && this.listenerCount('error') > 0) this.emit('error', err);
       }
     });
+  }
+
+  /** A new connection: plain TCP, or TLS with a deadline on its handshake. */
+  private connect(): Socket {
+    const t = this.tls;
+    if (t === undefined) return 'path' in this.address ? connect(this.address.path) : connect(this.address.port, this.address.host);
+    const where = 'path' in this.address ? { path: this.address.path } : { host: this.address.host, port: this.address.port };
+    const servername = t.servername ?? ('host' in this.address && isIP(this.address.host) === 0 ? this.address.host : undefined);
+    const socket = tlsConnect({ ...where, ca: t.ca, cert: t.cert, key: t.key, servername, minVersion: 'TLSv1.2' });
+    socket.setTimeout(t.handshakeTimeoutMs, () =>
+      socket.destroy(Object.assign(new Error(`no handshake in ${t.handshakeTimeoutMs} ms (does the exporter serve TLS?)`), { code: 'ETIMEDOUT' })),
+    );
+    return socket;
   }
 
   private retry({ initialDelayMs, maxDelayMs }: Required<ReconnectOptions>): void {
@@ -289,6 +347,54 @@ function parseAddress(addr: ClientAddress): ListenAddress {
   const a = parseListenAddress(addr);
   if ('port' in a && a.port === 0) throw new TypeError('address port must be an integer from 1 to 65535, got 0');
   return a;
+}
+
+/** What a failed handshake's code most likely means, in the client's options' terms. */
+const TLS_HINTS: Record<string, string> = {
+  ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED: 'the exporter requires a client certificate: give tls.cert and tls.key',
+  ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE: 'the exporter refused the handshake: it may require a client certificate (tls.cert and tls.key)',
+  ERR_SSL_TLSV1_ALERT_UNKNOWN_CA: "the exporter refused this client's certificate: it is not signed by an authority in the exporter's tls.ca",
+  ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE: "the exporter refused this client's certificate",
+  ERR_SSL_WRONG_VERSION_NUMBER: 'the exporter does not speak TLS here (was it built without tls()?)',
+  SELF_SIGNED_CERT_IN_CHAIN: "the exporter's certificate is not signed by an authority in tls.ca",
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: "the exporter's certificate is not signed by an authority in tls.ca",
+  DEPTH_ZERO_SELF_SIGNED_CERT: "the exporter's certificate is self-signed and not in tls.ca",
+  CERT_HAS_EXPIRED: "the exporter's certificate has expired",
+};
+
+/**
+ * Why a TLS handshake failed, in words: OpenSSL's reason without its source location, its code,
+ * and what the code most likely means here.
+ */
+function tlsReason(err: Error): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  const reason = /:SSL routines:[^:]*:([^:]+):/.exec(err.message)?.[1] ?? err.message.trim();
+  const hint = code === undefined ? undefined : TLS_HINTS[code];
+  return `${reason}${code === undefined || reason.includes(code) ? '' : ` (${code})`}${hint === undefined ? '' : `: ${hint}`}`;
+}
+
+/** The client's TLS options, checked: each PEM parses; `cert` and `key` go together. */
+function checkClientTls(o: unknown): Required<Pick<ClientTlsOptions, 'handshakeTimeoutMs'>> & {
+  ca: string[] | undefined;
+  cert: string | undefined;
+  key: string | undefined;
+  servername: string | undefined;
+} {
+  if (typeof o !== 'object' || o === null) throw new TypeError('tls takes { ca?, cert?, key?, servername?, handshakeTimeoutMs? }');
+  const t = o as ClientTlsOptions;
+  if ((t.cert === undefined) !== (t.key === undefined)) throw new TypeError('tls.cert and tls.key go together: give both, or neither');
+  if (t.servername !== undefined && (typeof t.servername !== 'string' || t.servername === '')) throw new TypeError(`tls.servername must be a non-empty string, got ${String(t.servername)}`);
+  const handshakeTimeoutMs = t.handshakeTimeoutMs ?? DEFAULT_TLS_HANDSHAKE_MS;
+  if (typeof handshakeTimeoutMs !== 'number' || !Number.isFinite(handshakeTimeoutMs) || handshakeTimeoutMs < 1) {
+    throw new TypeError(`tls.handshakeTimeoutMs must be a number of ms >= 1, got ${String(handshakeTimeoutMs)}`);
+  }
+  return {
+    ca: t.ca === undefined ? undefined : certificates('tls.ca', t.ca),
+    cert: t.cert === undefined ? undefined : certificate('tls.cert', t.cert),
+    key: t.key === undefined ? undefined : privateKey('tls.key', t.key),
+    servername: t.servername,
+    handshakeTimeoutMs,
+  };
 }
 
 function parseReconnect(r: boolean | ReconnectOptions): Required<ReconnectOptions> | undefined {
