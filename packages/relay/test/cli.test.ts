@@ -25,11 +25,11 @@ test('metrics-exporter-tcp-relay --connect <glob> --threads --stale-after --expi
   await waitUntil('serving', async () => /serving \{.*\} \/metrics/.test(log), 10_000);
   const { port } = JSON.parse(/serving (\{.*\}) \/metrics/.exec(log)![1]!) as { port: number };
   await waitUntil('connected', async () => exporter.stats().clients === 1, 10_000);
-  exporter.counter('jobs').increment(2);
+  exporter.gauge('jobs').set(2);
   const scrape = async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  await waitUntil('the series', async () => /^jobs_total\{exporter="[^"]+metrics-1\.sock"\} 2$/m.test(await scrape()), 10_000);
-  // --expire-series with --stale-after 0.5: idle for longer, it goes.
-  await waitUntil('the series to expire', async () => !/^jobs_total/m.test(await scrape()), 10_000);
+  await waitUntil('the series', async () => /^jobs\{exporter="[^"]+metrics-1\.sock"\} 2$/m.test(await scrape()), 10_000);
+  // --expire-series with --stale-after 0.5: a gauge idle for longer goes.
+  await waitUntil('the series to expire', async () => !/^jobs\{/m.test(await scrape()), 10_000);
   assert.match(await scrape(), /^metrics_exporter_tcp_relay_up\{exporter="[^"]+metrics-1\.sock"\} 1$/m);
   relay.kill('SIGTERM');
   assert.equal(await exited, 0);
