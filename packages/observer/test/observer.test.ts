@@ -215,7 +215,6 @@ test('observe --json: a reconnect resets the model (totals an exporter replays a
   const seen = snaps.length;
   await waitFor('two more snapshots', () => snaps.length >= seen + 2);
   assert.equal(jobs(), 5, 'the replayed total, once');
-  assert.ok(snaps.some((s) => s.connection?.state !== 'connected'), 'a snapshot showed the gap');
 });
 
 test('metadata is bounded like series: an exporter sending endless names cannot grow the observer', () => {
