@@ -58,6 +58,11 @@ const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 const MAX_SAFE_BIG = BigInt(MAX_SAFE);
 /** The longest a name or label field (tag, length, string) can be with its string within the limits. */
 const MAX_FIELD_BYTES = 3 + maxUtf8Bytes(MAX_NAME_LENGTH);
+/** What a key's bytes say of the limits (see `keySize`). */
+const WITHIN = 0;
+const MAYBE = 1;
+const OVER = 2;
+type KeySize = typeof WITHIN | typeof MAYBE | typeof OVER;
 
 /**
  * A cursor over the metric stream an exporter sends: {@link push} each chunk as it arrives
@@ -249,13 +254,16 @@ export class MetricReader {
     if (!this.parse(buf, view, start, end, seed)) return this.readSlowly(buf.subarray(start, end), seed);
     let key = this.keys.lookup(buf, view, this.nameStart, this.nameEnd, this.labelsStart, this.labelsEnd);
     if (key === undefined) {
-      // A key over the limits by its bytes alone is never decoded.
-      if (this.spansTooLarge(buf)) return this.skipTooLarge();
+      // The first frame of a key goes through fromBinary: it checks the name and labels (UTF-8,
+      // map entries) and decodes them, once. A key over the limits by its bytes alone is never
+      // decoded; one its bytes leave in doubt is, to tell (before a full reader refuses it).
+      const size = this.keySize(buf);
+      if (size === OVER) return this.skipTooLarge();
+      const decode = () => toClientEvent(buf.subarray(start, end), seed ? 'seed' : 'observer-0.11') as MetricEvent;
+      let ev: MetricEvent | undefined;
+      if (size === MAYBE && keyTooLarge((ev = decode()).name, ev.labels)) return this.skipTooLarge();
       if (this.noRoomFor(this.nameEnd - this.nameStart + this.labelsEnd - this.labelsStart)) return undefined;
-      // The first frame of a key goes through fromBinary: it checks the name and labels
-      // (UTF-8, map entries) and decodes them, once.
-      const ev = toClientEvent(buf.subarray(start, end), seed ? 'seed' : 'observer-0.11') as MetricEvent;
-      if (keyTooLarge(ev.name, ev.labels)) return this.skipTooLarge();
+      ev ??= decode();
       key = this.keys.add(buf, this.nameStart, this.nameEnd, this.labelsStart, this.labelsEnd, ev.name, sorted(ev.labels));
     }
     this.key = key;
@@ -272,20 +280,25 @@ export class MetricReader {
   }
 
   /**
-   * Whether the key parsed by {@link parse} is surely over the limits by its bytes: its name, or
-   * a label entry, longer than any within the limits can be, or more than 64 labels.
+   * What the bytes of the key parsed by {@link parse} say of the limits: {@link OVER} when its
+   * name, or a label entry, is longer than any within the limits can be (or there are more
+   * than 64 labels), {@link WITHIN} when every string is 1024 bytes at most (so 1024
+   * characters at most), else {@link MAYBE}: it takes decoding to tell.
    */
-  private spansTooLarge(buf: Uint8Array): boolean {
+  private keySize(buf: Uint8Array): KeySize {
     // A field is its tag, a length of at most 2 bytes (a string within the limits is under 16 KiB), the string.
-    if (this.nameEnd - this.nameStart > MAX_FIELD_BYTES) return true;
+    const name = this.nameEnd - this.nameStart;
+    if (name > MAX_FIELD_BYTES) return OVER;
+    let size: KeySize = name > MAX_NAME_LENGTH ? MAYBE : WITHIN;
     let labels = 0;
     for (this.p = this.labelsStart; this.p < this.labelsEnd; labels++) {
       this.p++; // the label field's tag
       const n = this.varint(buf, this.labelsEnd); // an entry: a name field and a value field
-      if (labels >= MAX_LABELS || n > 2 * MAX_FIELD_BYTES) return true;
+      if (labels >= MAX_LABELS || n > 2 * MAX_FIELD_BYTES) return OVER;
+      if (n > MAX_NAME_LENGTH) size = MAYBE;
       this.p += n;
     }
-    return false;
+    return size;
   }
 
   private skipTooLarge(): undefined {

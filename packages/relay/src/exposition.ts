@@ -81,13 +81,15 @@ export class Exposition {
     return write(health, families, values, this.le);
   }
 
-  /** Groups the mirror's series into families, when its series or metadata changed since. */
+  /**
+   * Groups the mirror's series into families, when its series or metadata changed since. Names
+   * are claimed by families: where two types want one name (or a histogram's `_count` is
+   * another's name), the one more exporters use gets it (on a tie, the one seen first), so one
+   * exporter cannot take a name from the others; the series of the other are hidden.
+   */
   private build(): void {
     if (this.builtFor === this.mirror.structure) return;
     this.builtFor = this.mirror.structure;
-    const byName = new Map<string, Family>();
-    const seen = new Map<Family, Set<string>>();
-    const taken = new Set<string>(HEALTH_NAMES); // every sample name a family writes
     const hidden = new Map<string, Record<HiddenReason, number>>();
     const newlyHidden = new Map<string, string[]>();
     const hide = (s: MirrorSeries, why: HiddenReason) => {
@@ -100,6 +102,8 @@ export class Exposition {
       newlyHidden.set(s.exporter, list);
       list.push(`${s.kind} ${s.name}{${Object.entries(s.labels).map(([k, v]) => `${k}="${escapeLabelValue(v)}"`).join(',')}} (${why})`);
     };
+    // Every type + name that series want, with the exporters that want it, in the order first seen.
+    const wanted = new Map<string, Family & { readonly exporters: Set<string>; readonly order: number }>();
     for (const s of this.mirror.series()) {
       if (lossReason(s.kind, s.name, s.labels) !== undefined) continue; // in the relay's own loss family
       const labels = this.labelsOf(s);
@@ -109,31 +113,32 @@ export class Exposition {
       }
       const meta = this.mirror.metadataOf(s.exporter, s.name);
       const name = familyName(s.name, s.kind, meta?.unit);
-      let f = byName.get(name);
-      if (f === undefined) {
-        const own = new Set([name, ...sampleNames(name, s.kind)]);
-        if ([...own].some((n) => taken.has(n))) {
-          hide(s, 'name_clash');
-          continue;
-        }
-        own.forEach((n) => taken.add(n));
-        f = { name, type: s.kind, help: undefined, members: [] };
-        byName.set(name, f);
-        seen.set(f, new Set());
-      } else if (f.type !== s.kind) {
-        hide(s, 'name_clash');
-        continue;
-      }
-      const of = seen.get(f)!;
-      if (of.has(labels)) {
-        hide(s, 'duplicate');
-        continue;
-      }
-      of.add(labels);
+      const id = `${s.kind} ${name}`;
+      let f = wanted.get(id);
+      if (f === undefined) wanted.set(id, (f = { name, type: s.kind, help: undefined, members: [], exporters: new Set(), order: wanted.size }));
+      f.exporters.add(s.exporter);
       f.members.push({ series: s, labels });
       f.help ??= meta?.description;
     }
-    this.families = [...byName.values()];
+    const taken = new Set<string>(HEALTH_NAMES); // every sample name a family writes
+    const families: (Family & { order: number })[] = [];
+    for (const f of [...wanted.values()].sort((a, b) => b.exporters.size - a.exporters.size || a.order - b.order)) {
+      const own = new Set([f.name, ...sampleNames(f.name, f.type)]);
+      if ([...own].some((n) => taken.has(n))) {
+        for (const m of f.members) hide(m.series, 'name_clash');
+        continue;
+      }
+      own.forEach((n) => taken.add(n));
+      // Series that sanitize to the same labels: the first stays.
+      const seen = new Set<string>();
+      const members = f.members.filter((m) => {
+        if (!seen.has(m.labels)) return seen.add(m.labels);
+        hide(m.series, 'duplicate');
+        return false;
+      });
+      families.push({ name: f.name, type: f.type, help: f.help, members, order: f.order });
+    }
+    this.families = families.sort((a, b) => a.order - b.order);
     this.hidden = hidden;
     for (const [exporter, list] of newlyHidden) {
       const more = list.length > NAMED_PER_LINE ? `; and ${list.length - NAMED_PER_LINE} more` : '';
