@@ -1,6 +1,7 @@
 // Serves the relay's series to Prometheus: GET /metrics in the text exposition format. Scrapes
-// that arrive while one is being collected share its rendering; each is written chunk by chunk
-// as its socket takes it; beyond `maxRequests` in flight the answer is 503 at once.
+// that arrive while one is being collected or written (up to a second after it began) share its
+// rendering; each is written chunk by chunk as its socket takes it; beyond `maxRequests` in
+// flight the answer is 503 at once.
 import { createServer, type ServerResponse } from 'node:http';
 import type { BoundAddress, ListenAddress } from 'metrics-exporter-tcp';
 import { TEXT_CONTENT_TYPE } from 'metrics-exporter-tcp/client';
@@ -10,8 +11,8 @@ export interface PrometheusEndpoint {
   /** What was bound (the real port when 0 was asked). */
   readonly address: BoundAddress;
   /**
-   * Requests for /metrics so far, renderings made for them (one for every burst of requests
-   * that arrive together), and requests answered 503 because `maxRequests` were in flight.
+   * Requests for /metrics so far, renderings made for them (one for every burst of concurrent
+   * requests), and requests answered 503 because `maxRequests` were in flight.
    */
   stats(): { requests: number; renders: number; rejected: number };
   /** Stops serving. */
@@ -21,8 +22,86 @@ export interface PrometheusEndpoint {
 /** What /metrics shows: collects what it needs, then renders it as chunks (pulled as they are written). */
 export type Renderer = () => Promise<Iterator<Buffer>>;
 
-/** A socket that takes nothing for this long is closed (a stalled scraper holds one frozen copy, not forever). */
+/** A socket that takes nothing for this long is closed (a stalled scraper holds up no one, and not forever). */
 const IDLE_MS = 60_000;
+/** A scrape that arrives while a rendering is being written, at most this long after it began, is answered with it. */
+const JOIN_MS = 1000;
+/** Bytes a response buffers before waiting for its socket to take them (backpressure, not one wait per chunk). */
+const BUFFERED = 1024 * 1024;
+
+/**
+ * One rendering, written to every scrape that joins it (while it is being written, for up to a
+ * second): chunks are made as the fastest of them needs them and kept for the others; once no
+ * more may join, those every one has written go.
+ */
+class Rendering {
+  private readonly chunks: (Buffer | undefined)[] = [];
+  private done = false;
+  private readonly members = new Set<{ at: number }>();
+  private open = true;
+
+  constructor(private readonly source: Iterator<Buffer>) {
+    setTimeout(() => {
+      this.open = false;
+      this.release();
+    }, JOIN_MS).unref();
+  }
+
+  /** Whether a scrape arriving now may be answered with it: it is being written, and began less than a second ago. */
+  get joinable(): boolean {
+    return this.open && this.members.size > 0;
+  }
+
+  /** Writes the whole rendering to `res`, chunk by chunk as its socket takes them. */
+  async write(res: ServerResponse): Promise<void> {
+    const me = { at: 0 };
+    this.members.add(me);
+    res.writeHead(200, { 'content-type': TEXT_CONTENT_TYPE });
+    try {
+      for (let chunk = this.chunk(0); chunk !== undefined; chunk = this.chunk(++me.at)) {
+        if (res.destroyed) return;
+        res.write(chunk);
+        if (res.writableLength > BUFFERED) await drained(res);
+        this.release();
+      }
+      if (!res.destroyed) res.end();
+    } finally {
+      this.members.delete(me);
+      this.release();
+    }
+  }
+
+  /** Chunk `i`, made if it is the next; `undefined` past the end. */
+  private chunk(i: number): Buffer | undefined {
+    while (i >= this.chunks.length && !this.done) {
+      const next = this.source.next();
+      if (next.done) this.done = true;
+      else this.chunks.push(next.value);
+    }
+    return this.chunks[i];
+  }
+
+  /** Forgets the chunks every member has written, once no one else may join. */
+  private release(): void {
+    if (this.joinable) return;
+    let min = this.chunks.length;
+    for (const m of this.members) min = Math.min(min, m.at);
+    for (let i = min - 1; i >= 0 && this.chunks[i] !== undefined; i--) this.chunks[i] = undefined;
+  }
+}
+
+/** Resolves when `res` can take more, or is closed. */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
 
 /**
  * Starts the /metrics endpoint.
@@ -31,21 +110,23 @@ const IDLE_MS = 60_000;
 export async function servePrometheus(render: Renderer, listen: ListenAddress, maxRequests: number): Promise<PrometheusEndpoint> {
   const stats = { requests: 0, renders: 0, rejected: 0 };
   let inFlight = 0;
-  /** The scrapes waiting for the rendering under way. */
-  let waiting: ServerResponse[] | undefined;
+  /** The rendering under way (being collected, or written), while scrapes may join it. */
+  let current: Promise<Rendering> | undefined;
+  let latest: Rendering | undefined;
 
   const scrape = (res: ServerResponse) => {
-    if (waiting !== undefined) return void waiting.push(res);
-    const group = (waiting = [res]);
-    render().then(
-      (chunks) => {
-        waiting = undefined;
+    if (current === undefined || (latest !== undefined && !latest.joinable)) {
+      current = render().then((chunks) => {
         stats.renders++;
-        void stream(group, chunks);
-      },
+        return (latest = new Rendering(chunks));
+      });
+      latest = undefined;
+    }
+    current.then(
+      (r) => r.write(res),
       (err: Error) => {
-        waiting = undefined;
-        for (const r of group) r.writeHead(500).end(`${err.message}\n`);
+        current = undefined;
+        if (!res.headersSent) res.writeHead(500).end(`${err.message}\n`);
       },
     );
   };
@@ -82,30 +163,4 @@ export async function servePrometheus(render: Renderer, listen: ListenAddress, m
         server.closeIdleConnections();
       }),
   };
-}
-
-/**
- * Writes `chunks` to every response of `group`, the next chunk once every response still open
- * has taken the last (a response whose socket closes leaves the group).
- */
-async function stream(group: ServerResponse[], chunks: Iterator<Buffer>): Promise<void> {
-  for (const res of group) res.writeHead(200, { 'content-type': TEXT_CONTENT_TYPE });
-  for (let next = chunks.next(); !next.done; next = chunks.next()) {
-    const chunk = next.value;
-    const full: Promise<void>[] = [];
-    for (const res of group) {
-      if (res.destroyed || res.write(chunk)) continue;
-      full.push(new Promise((resolve) => {
-        const done = () => {
-          res.off('drain', done);
-          res.off('close', done);
-          resolve();
-        };
-        res.on('drain', done);
-        res.on('close', done);
-      }));
-    }
-    if (full.length > 0) await Promise.all(full);
-  }
-  for (const res of group) if (!res.destroyed) res.end();
 }
