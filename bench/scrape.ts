@@ -42,13 +42,13 @@ const SERIES = 100_000;
 const BURST = 20;
 
 // The paced app (this file run as a child process): a real exporter recording one counter at a
-// paced rate once a client is connected, then printing its stats.
+// paced rate once a client is connected and a line arrives on stdin, then printing its stats.
 if (process.argv[2] === 'scrape-paced-app') {
   const { rate, seconds } = JSON.parse(process.argv[3]!) as { rate: number; seconds: number };
   const recorder = await new TcpBuilder().listenAddress('127.0.0.1:0').bufferSize(65_536).build();
   process.stdout.write(`${JSON.stringify(recorder.address)}\n`);
   while (recorder.stats().clients === 0) await sleep(10);
-  await sleep(300);
+  await createInterface({ input: process.stdin })[Symbol.asyncIterator]().next();
   const counter = recorder.counter('hits');
   const n = rate * seconds;
   const nap = new Int32Array(new SharedArrayBuffer(4));
@@ -186,7 +186,7 @@ async function overHttp(rounds: number): Promise<ScrapeBenchResult['http']> {
 
 /** 3. Bursts of BURST scrapes every 250 ms while an app streams `rate` records/s for `seconds`. */
 async function whileStreaming(rate: number, seconds: number): Promise<ScrapeBenchResult['streaming']> {
-  const app = fork(new URL(import.meta.url).pathname, ['scrape-paced-app', JSON.stringify({ rate, seconds })], { stdio: ['ignore', 'pipe', 'inherit', 'ipc'] });
+  const app = fork(new URL(import.meta.url).pathname, ['scrape-paced-app', JSON.stringify({ rate, seconds })], { stdio: ['pipe', 'pipe', 'inherit', 'ipc'] });
   const lines = createInterface({ input: app.stdout! })[Symbol.asyncIterator]();
   const next = async () => JSON.parse((await lines.next()).value as string) as unknown;
   const a = (await next()) as { host: string; port: number };
@@ -194,6 +194,7 @@ async function whileStreaming(rate: number, seconds: number): Promise<ScrapeBenc
   const client = scraper(url);
   const rendersBefore = relay.prometheus!.stats().renders;
   const latencies: number[] = [];
+  app.stdin!.write('go\n');
   const done = next() as Promise<{ dropped: { ringFull: number; clientQueue: number } }>;
   let streaming = true;
   void done.then(() => (streaming = false));

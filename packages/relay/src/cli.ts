@@ -9,6 +9,7 @@ const USAGE = `usage: metrics-exporter-tcp-relay --connect host:port|/path.sock|
     --otlp <url> [--otlp-interval <ms>]   push to an OTLP/HTTP metrics endpoint (default every 10000 ms)
     --buckets 0.005,0.01,…                histogram bucket bounds (default prom-client's)
     --max-series <n>                      series kept at most, over every exporter (default 100000)
+    --max-bytes <n>                       bytes of names, labels and descriptions kept, over every exporter (default 67108864)
     --max-series-per-exporter <n>         series (and metric names with metadata) kept of one exporter (default 20000)
     --max-bytes-per-exporter <n>          bytes of names, labels and descriptions kept of one exporter (default 16777216)
     --web-max-requests <n>                scrapes of /metrics in flight at most, beyond: 503 (default 40; 0: no limit)
@@ -47,6 +48,7 @@ const { values, positionals } = check('arguments', () =>
       'otlp-interval': { type: 'string', default: '10000' },
       buckets: { type: 'string' },
       'max-series': { type: 'string', default: '100000' },
+      'max-bytes': { type: 'string', default: String(64 * 1024 * 1024) },
       'max-series-per-exporter': { type: 'string', default: '20000' },
       'max-bytes-per-exporter': { type: 'string', default: String(16 * 1024 * 1024) },
       'web-max-requests': { type: 'string', default: '40' },
@@ -76,6 +78,7 @@ const whole = (flag: string, value: string, zero = false): number => {
   return n;
 };
 const maxSeries = whole('--max-series', values['max-series']);
+const maxBytes = whole('--max-bytes', values['max-bytes']);
 const maxSeriesPerExporter = whole('--max-series-per-exporter', values['max-series-per-exporter']);
 const maxBytesPerExporter = whole('--max-bytes-per-exporter', values['max-bytes-per-exporter']);
 const maxRequests = whole('--web-max-requests', values['web-max-requests'], true);
@@ -98,6 +101,7 @@ try {
     otlpIntervalMs,
     buckets: buckets ?? DEFAULT_BUCKETS,
     maxSeries,
+    maxBytes,
     maxSeriesPerExporter,
     maxBytesPerExporter,
     maxRequests,

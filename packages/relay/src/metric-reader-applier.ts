@@ -71,9 +71,11 @@ export function metricReaderApplier(target: ExporterSeries, protocol: ClientProt
         refused += r;
         forBytes += b;
         tooLarge += t;
-        // Past its key cap while the exporter holds fewer series: the keys held were refused by the relay-wide cap.
-        target.refuse(target.held >= maxSeriesPerExporter ? 'exporter_series' : 'max_series', r - b);
-        target.refuse('exporter_bytes', b);
+        // A reader full while the exporter holds well under its caps holds keys the relay-wide
+        // caps refused (the reader counts keys' protobuf bytes, the store their text and metadata).
+        const full = (own: boolean, mine: Refusal): Refusal => (own ? mine : (target.relayRefusal ?? mine));
+        target.refuse(full(target.held >= maxSeriesPerExporter, 'exporter_series'), r - b);
+        target.refuse(full(target.bytes >= maxBytesPerExporter / 2, 'exporter_bytes'), b);
         target.refuse('too_large', t);
         n += r + t;
       }

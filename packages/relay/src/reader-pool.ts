@@ -46,7 +46,7 @@ class ThreadReader {
       if (this.stopping !== undefined) return;
       this.log(`relay: a reader thread exited (code ${code}); a new one reads its ${this.addresses.size} exporter(s)`);
       this.mirror.dropThread(this.slot);
-      new SeriesBudget(this.settings.maxSeries, 0, this.settings.budget).release(this.slot);
+      new SeriesBudget(this.settings.maxSeries, 0, this.settings.budget, 0, this.settings.maxBytes).release(this.slot);
       this.start();
       for (const a of this.addresses) this.worker.postMessage({ op: 'add', address: a } satisfies ToReader);
     });

@@ -13,6 +13,7 @@ export interface ReaderSettings {
   readonly protocol: ClientProtocol | 'auto';
   readonly buckets: readonly number[];
   readonly maxSeries: number;
+  readonly maxBytes: number;
   readonly maxSeriesPerExporter: number;
   readonly maxBytesPerExporter: number;
   /** The {@link SeriesBudget}'s shared memory. */
@@ -59,7 +60,7 @@ export class Reader {
     slot: number,
     private readonly log: (line: string) => void,
   ) {
-    this.store = new RelayStore(settings, new SeriesBudget(settings.maxSeries, 0, settings.budget, slot), log);
+    this.store = new RelayStore(settings, new SeriesBudget(settings.maxSeries, 0, settings.budget, slot, settings.maxBytes), log);
     warmUp(settings.decoder, settings.protocol, settings);
     // Often enough that nothing outlives stale-after by more than a quarter of it (or 1 s).
     this.sweeper = setInterval(() => this.sweep(Date.now()), Math.max(10, Math.min(1000, settings.staleAfterMs / 4)));

@@ -34,6 +34,11 @@ export interface RelayOptions {
   readonly buckets: readonly number[];
   /** Most series kept (over all exporters and threads), at most 2^30; beyond it new series are refused, counted and logged once. */
   readonly maxSeries: number;
+  /**
+   * Most bytes of text kept over all exporters (the UTF-8 bytes of series' names, label names
+   * and values, and of metadata's names, units and descriptions), at most 2^30. Default 64 MiB.
+   */
+  readonly maxBytes?: number;
   /** Most series kept of one exporter (and most metric names with metadata), so that one exporter cannot take every other's room. Default 20 000. */
   readonly maxSeriesPerExporter?: number;
   /**
@@ -97,12 +102,13 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
   const threads = o.threads ?? availableParallelism();
   const staleAfterMs = o.staleAfterMs ?? 300_000;
   const rescanMs = o.rescanMs ?? 2000;
+  const maxBytes = o.maxBytes ?? 64 * 1024 * 1024;
   const maxSeriesPerExporter = o.maxSeriesPerExporter ?? 20_000;
   const maxBytesPerExporter = o.maxBytesPerExporter ?? 16 * 1024 * 1024;
   const maxRequests = o.maxRequests ?? 40;
   const malformedRetryMs = o.malformedRetryMs ?? 30_000;
   if (!Number.isInteger(threads) || threads < 1) throw new TypeError(`threads must be a positive integer, got ${threads}`);
-  for (const [name, v] of [['maxSeries', o.maxSeries], ['maxSeriesPerExporter', maxSeriesPerExporter], ['maxBytesPerExporter', maxBytesPerExporter]] as const) {
+  for (const [name, v] of [['maxSeries', o.maxSeries], ['maxBytes', maxBytes], ['maxSeriesPerExporter', maxSeriesPerExporter], ['maxBytesPerExporter', maxBytesPerExporter]] as const) {
     if (!Number.isInteger(v) || v < 1 || v > 2 ** 30) throw new TypeError(`${name} must be an integer from 1 to 2^30, got ${v}`);
   }
   if (!Number.isInteger(maxRequests) || maxRequests < 0) throw new TypeError(`maxRequests must be a whole number, got ${maxRequests}`);
@@ -117,9 +123,10 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
       protocol: o.protocol,
       buckets: o.buckets,
       maxSeries: o.maxSeries,
+      maxBytes,
       maxSeriesPerExporter,
       maxBytesPerExporter,
-      budget: new SeriesBudget(o.maxSeries, threads).shared,
+      budget: new SeriesBudget(o.maxSeries, threads, undefined, 0, maxBytes).shared,
       staleAfterMs,
       expireSeries: o.expireSeries ?? false,
       decoder: o.decoder ?? 'fast',

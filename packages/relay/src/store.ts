@@ -26,13 +26,14 @@ export const DEFAULT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
 /**
  * Why a series (or a metric name's metadata) was refused, one count per frame:
  * - `max_series`: the relay holds `--max-series` series (over every exporter);
+ * - `max_bytes`: the names, labels and descriptions it holds take `--max-bytes` (over every exporter);
  * - `exporter_series`: the exporter has `--max-series-per-exporter`;
  * - `exporter_bytes`: its names, labels, units and descriptions take `--max-bytes-per-exporter`;
  * - `too_large`: a name or label over 1024 characters, more than 64 labels, a unit or
  *   description over 4096, or a frame over 1 MiB (the exporter's own limits).
  */
-export type Refusal = 'max_series' | 'exporter_series' | 'exporter_bytes' | 'too_large';
-export const REFUSALS: readonly Refusal[] = ['max_series', 'exporter_series', 'exporter_bytes', 'too_large'];
+export type Refusal = 'max_series' | 'max_bytes' | 'exporter_series' | 'exporter_bytes' | 'too_large';
+export const REFUSALS: readonly Refusal[] = ['max_series', 'max_bytes', 'exporter_series', 'exporter_bytes', 'too_large'];
 /** What the relay reads of one frame at most; a larger one is skipped as it streams and refused as `too_large`. */
 export const MAX_FRAME_BYTES = 1024 * 1024;
 
@@ -138,7 +139,9 @@ export class ExporterSeries {
   readonly metadata = new Map<string, SeriesMetadata>();
   /** Changes whenever series are removed, so whoever holds on to series knows to look them up again. */
   epoch = 0;
-  readonly counts: ExporterCounts = { refused: { max_series: 0, exporter_series: 0, exporter_bytes: 0, too_large: 0 }, invalidValues: 0 };
+  readonly counts: ExporterCounts = { refused: { max_series: 0, max_bytes: 0, exporter_series: 0, exporter_bytes: 0, too_large: 0 }, invalidValues: 0 };
+  /** The last refusal for a relay-wide cap, if any (what a reader full of refused keys is put down to). */
+  relayRefusal: 'max_series' | 'max_bytes' | undefined;
   /** Series held against the caps (all but the loss counters). */
   held = 0;
   /** Bytes of names, labels, units and descriptions held. */
@@ -170,7 +173,13 @@ export class ExporterSeries {
     const bytes = metadataBytes(ev) - (old === undefined ? 0 : metadataBytes({ name: ev.name, ...old }));
     if (old === undefined && this.metadata.size >= this.limits.maxSeriesPerExporter) return void this.refuse('exporter_series');
     if (this.bytes + bytes > this.limits.maxBytesPerExporter) return void this.refuse('exporter_bytes');
-    if (old === undefined && !this.store.budget.take('metadata')) return void this.refuse('max_series');
+    const budget = this.store.budget;
+    if (old === undefined && !budget.take('metadata')) return void this.refuse('max_series');
+    if (bytes > 0 && !budget.take('bytes', bytes)) {
+      if (old === undefined) budget.give('metadata', 1);
+      return void this.refuse('max_bytes');
+    }
+    if (bytes < 0) budget.give('bytes', -bytes); // a shorter description than before
     const m: { -readonly [K in keyof SeriesMetadata]: SeriesMetadata[K] } = { kind: ev.metricKind };
     if (ev.unit !== undefined) m.unit = ev.unit;
     if (ev.description !== undefined) m.description = ev.description;
@@ -194,7 +203,12 @@ export class ExporterSeries {
     if (!loss) {
       if (this.held >= this.limits.maxSeriesPerExporter) return this.refuse('exporter_series');
       if (this.bytes + bytes > this.limits.maxBytesPerExporter) return this.refuse('exporter_bytes');
-      if (!this.store.budget.take('series')) return this.refuse('max_series');
+      const budget = this.store.budget;
+      if (!budget.take('series')) return this.refuse('max_series');
+      if (!budget.take('bytes', bytes)) {
+        budget.give('series', 1);
+        return this.refuse('max_bytes');
+      }
       this.held++;
       this.bytes += bytes;
     }
@@ -208,6 +222,7 @@ export class ExporterSeries {
   /** Counts `n` frames refused for `why`; the first of each reason is logged. Returns `why`. */
   refuse(why: Refusal, n = 1): Refusal {
     if (n <= 0) return why;
+    if (why === 'max_series' || why === 'max_bytes') this.relayRefusal = why;
     if (this.counts.refused[why] === 0) this.store.firstRefusal(this, why);
     this.counts.refused[why] += n;
     return why;
@@ -241,6 +256,7 @@ export class ExporterSeries {
   clear(): void {
     for (const [key, s] of this.series) this.remove(key, s);
     this.store.budget.give('metadata', this.metadata.size);
+    this.store.budget.give('bytes', this.bytes); // what the metadata took
     for (const name of this.metadata.keys()) this.store.described(this, name);
     this.metadata.clear();
     this.bytes = 0;
@@ -254,6 +270,7 @@ export class ExporterSeries {
     this.held--;
     this.bytes -= s.bytes;
     this.store.budget.give('series', 1);
+    this.store.budget.give('bytes', s.bytes);
   }
 }
 
@@ -369,6 +386,7 @@ export class RelayStore {
     const l = this.limits;
     const what: Record<Refusal, string> = {
       max_series: `the relay holds --max-series ${this.budget.max} series (over every exporter)`,
+      max_bytes: `the relay's names, labels and descriptions take --max-bytes ${this.budget.maxBytes} bytes (over every exporter)`,
       exporter_series: `it has --max-series-per-exporter ${l.maxSeriesPerExporter} series`,
       exporter_bytes: `its names, labels and descriptions take --max-bytes-per-exporter ${l.maxBytesPerExporter} bytes`,
       too_large: "a name or label is over the exporter's limits (1024 characters, 64 labels; 4096 for descriptions) or a frame over 1 MiB",

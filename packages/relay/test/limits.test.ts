@@ -9,7 +9,7 @@ import { logSink, relayOptions, sample, scrape } from './harness.js';
 import { metadata, metric, rawExporter } from './raw-exporter.js';
 import { waitUntil } from './wait.js';
 
-const REASONS = ['max_series', 'exporter_series', 'exporter_bytes', 'too_large'];
+const REASONS = ['max_series', 'max_bytes', 'exporter_series', 'exporter_bytes', 'too_large'];
 const refused = (text: string, exporter: string, reason: string) => sample(text, `metrics_exporter_tcp_relay_series_refused_total{exporter="${exporter}",reason="${reason}"}`);
 
 async function goodExporter() {
@@ -79,6 +79,26 @@ test('one exporter past its share (maxSeriesPerExporter, maxBytesPerExporter) is
   await waitUntil('connected', async () => good.recorder.stats().clients === 1);
   for (let i = 0; i < 40; i++) good.recorder.counter({ name: 'jobs', labels: { i: String(i) } }).increment(1);
   await waitUntil('all 40 of the good exporter', async () => ((await scrape(relay)).match(/^jobs_total\{/gm)?.length ?? 0) === 30);
+});
+
+test('--max-bytes holds over every exporter and thread', async (t) => {
+  const keys = (name: string) => Buffer.concat(Array.from({ length: 30 }, (_, i) => metric(name, { i: `${i}`.padStart(1000, '0') }, { counter: 1n })));
+  const exporters = await Promise.all(['a', 'b'].map((name) => rawExporter((s) => s.write(keys(name)))));
+  t.after(() => Promise.all(exporters.map((e) => e.close())));
+  const options = { prometheus: '127.0.0.1:0', threads: 2, maxBytes: 40_000, maxBytesPerExporter: 30_000 } as const;
+  const relay = await startRelay(relayOptions(exporters.map((e) => e.address), options));
+  t.after(() => relay.close());
+  let text = '';
+  const count = (reason: string) => exporters.reduce((n, e) => n + (refused(text, e.address, reason) ?? 0), 0);
+  await waitUntil('every frame', async () => {
+    text = await scrape(relay);
+    return count('max_bytes') + count('exporter_bytes') + (text.match(/^[ab]_total\{/gm)?.length ?? 0) === 60;
+  });
+  const held = (await relay.snapshot()).exporters.flatMap((e) => e.series);
+  const bytes = held.reduce((n, s) => n + s.name.length + Object.entries(s.labels).reduce((m, [k, v]) => m + k.length + v.length, 0), 0);
+  assert.ok(bytes <= 40_000, `${bytes} bytes`);
+  assert.ok(held.length >= 38, `${held.length} series: the relay-wide cap, not less`);
+  assert.ok(count('max_bytes') > 0);
 });
 
 test('health and loss series never count against --max-series; the loss counter is there at 0, per exporter and reason, before any loss', async (t) => {
