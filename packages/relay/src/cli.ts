@@ -9,14 +9,14 @@ const USAGE = `usage: metrics-exporter-tcp-relay --connect host:port|/path.sock|
     --otlp <url> [--otlp-interval <ms>]   push to an OTLP/HTTP metrics endpoint (default every 10000 ms)
     --buckets 0.005,0.01,…                histogram bucket bounds (default prom-client's)
     --max-series <n>                      series kept at most, over every exporter (default 100000)
-    --max-bytes <n>                       bytes of names, labels and descriptions kept, over every exporter (default 67108864)
+    --max-bytes <n>                       bytes of names, labels and descriptions kept, over every exporter (default 33554432)
     --max-series-per-exporter <n>         series (and metric names with metadata) kept of one exporter (default 20000)
-    --max-bytes-per-exporter <n>          bytes of names, labels and descriptions kept of one exporter (default 16777216)
+    --max-bytes-per-exporter <n>          bytes of names, labels and descriptions kept of one exporter (default 8388608)
     --web-max-requests <n>                scrapes of /metrics in flight at most, beyond: 503 (default 40; 0: no limit)
     --protocol auto|seed|observer-0.11    wire format (default auto: told by the first metric)
     --threads <n>                         threads reading exporters (default the number of cores, at most one per exporter)
     --stale-after <s>                     drop the series of an exporter unreachable this long (default 300)
-    --expire-series                       also drop any series not updated for --stale-after`;
+    --expire-series                       also drop gauges not updated for --stale-after (counters and histograms stay while their exporter is connected)`;
 
 function fail(message: string): never {
   process.stderr.write(`metrics-exporter-tcp-relay: ${message}\n${USAGE}\n`);
@@ -48,9 +48,9 @@ const { values, positionals } = check('arguments', () =>
       'otlp-interval': { type: 'string', default: '10000' },
       buckets: { type: 'string' },
       'max-series': { type: 'string', default: '100000' },
-      'max-bytes': { type: 'string', default: String(64 * 1024 * 1024) },
+      'max-bytes': { type: 'string', default: String(32 * 1024 * 1024) },
       'max-series-per-exporter': { type: 'string', default: '20000' },
-      'max-bytes-per-exporter': { type: 'string', default: String(16 * 1024 * 1024) },
+      'max-bytes-per-exporter': { type: 'string', default: String(8 * 1024 * 1024) },
       'web-max-requests': { type: 'string', default: '40' },
       protocol: { type: 'string', default: 'auto' },
       threads: { type: 'string' },

@@ -36,14 +36,14 @@ export interface RelayOptions {
   readonly maxSeries: number;
   /**
    * Most bytes of text kept over all exporters (the UTF-8 bytes of series' names, label names
-   * and values, and of metadata's names, units and descriptions), at most 2^30. Default 64 MiB.
+   * and values, and of metadata's names, units and descriptions), at most 2^30. Default 32 MiB.
    */
   readonly maxBytes?: number;
   /** Most series kept of one exporter (and most metric names with metadata), so that one exporter cannot take every other's room. Default 20 000. */
   readonly maxSeriesPerExporter?: number;
   /**
    * Most bytes of text kept of one exporter (the UTF-8 bytes of its series' names, label names
-   * and values, and of its metadata's names, units and descriptions). Default 16 MiB.
+   * and values, and of its metadata's names, units and descriptions). Default 8 MiB.
    */
   readonly maxBytesPerExporter?: number;
   /** Scrapes of /metrics in flight at most (like node_exporter's `--web.max-requests`); beyond, 503 at once. 0: no limit. Default 40. */
@@ -102,9 +102,9 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
   const threads = o.threads ?? availableParallelism();
   const staleAfterMs = o.staleAfterMs ?? 300_000;
   const rescanMs = o.rescanMs ?? 2000;
-  const maxBytes = o.maxBytes ?? 64 * 1024 * 1024;
+  const maxBytes = o.maxBytes ?? 32 * 1024 * 1024;
   const maxSeriesPerExporter = o.maxSeriesPerExporter ?? 20_000;
-  const maxBytesPerExporter = o.maxBytesPerExporter ?? 16 * 1024 * 1024;
+  const maxBytesPerExporter = o.maxBytesPerExporter ?? 8 * 1024 * 1024;
   const maxRequests = o.maxRequests ?? 40;
   const malformedRetryMs = o.malformedRetryMs ?? 30_000;
   if (!Number.isInteger(threads) || threads < 1) throw new TypeError(`threads must be a positive integer, got ${threads}`);
