@@ -13,6 +13,18 @@ import { NO_PROMETHEUS, PROMETHEUS, cuttableProxy, otlpReceiver, pacedApp, relay
 import { metric, rawExporter } from './raw-exporter.js';
 import { waitUntil } from './wait.js';
 
+/** A real exporter and a relay of it (one thread) with `extra` options, both closed after `t`; resolves once connected. */
+async function relayOfOne(t: { after(fn: () => unknown): void }, extra: Partial<Parameters<typeof startRelay>[0]>) {
+  const exporter = await new TcpBuilder().listenAddress('127.0.0.1:0').build();
+  t.after(() => exporter.close());
+  const { host, port } = exporter.address as { host: string; port: number };
+  const address = `${host}:${port}`;
+  const relay = await startRelay(relayOptions([address], { prometheus: '127.0.0.1:0', threads: 1, ...extra }));
+  t.after(() => relay.close());
+  await waitUntil('connected', async () => exporter.stats().clients === 1);
+  return { exporter, address, relay };
+}
+
 const totalOf = async (relay: Relay, name: string) =>
   (await relay.snapshot()).exporters.flatMap((e) => e.series).find((s) => s.name === name)?.total;
 
@@ -115,12 +127,7 @@ test('stale-after: an exporter unreachable that long loses its series, but stays
 });
 
 test('expire-series: a gauge not updated for stale-after is dropped while its exporter stays connected', async (t) => {
-  const exporter = await new TcpBuilder().listenAddress('127.0.0.1:0').build();
-  t.after(() => exporter.close());
-  const { host, port } = exporter.address as { host: string; port: number };
-  const relay = await startRelay(relayOptions([`${host}:${port}`], { prometheus: '127.0.0.1:0', staleAfterMs: 400, expireSeries: true, threads: 1 }));
-  t.after(() => relay.close());
-  await waitUntil('connected', async () => exporter.stats().clients === 1);
+  const { exporter, relay } = await relayOfOne(t, { staleAfterMs: 400, expireSeries: true });
   exporter.gauge('idle').set(1);
   const busy = exporter.gauge('busy');
   busy.set(1);
@@ -197,13 +204,7 @@ test('a gauge whose base is unknown is not exposed until a set arrives: after a 
 });
 
 test('--expire-series forgets the keys of expired series too; a key refused while full is retried once there is room', async (t) => {
-  const exporter = await new TcpBuilder().listenAddress('127.0.0.1:0').build();
-  t.after(() => exporter.close());
-  const { host, port } = exporter.address as { host: string; port: number };
-  const options = { prometheus: '127.0.0.1:0', staleAfterMs: 300, expireSeries: true, threads: 1, maxSeries: 5, maxSeriesPerExporter: 5 } as object;
-  const relay = await startRelay(relayOptions([`${host}:${port}`], options));
-  t.after(() => relay.close());
-  await waitUntil('connected', async () => exporter.stats().clients === 1);
+  const { exporter, relay } = await relayOfOne(t, { staleAfterMs: 300, expireSeries: true, maxSeries: 5, maxSeriesPerExporter: 5 });
   const names = async () => (await relay.snapshot()).exporters[0]!.series.map((s) => s.name).sort().join(' ');
   for (let i = 0; i < 5; i++) exporter.gauge(`g${i}`).set(i);
   await waitUntil('five series', async () => (await names()) === 'g0 g1 g2 g3 g4');
@@ -236,18 +237,13 @@ test('a key refused for the relay-wide cap is retried once series of another exp
 });
 
 test('--expire-series keeps the counters and histograms of a connected exporter: expiring them would make increase() wrong', async (t) => {
-  const exporter = await new TcpBuilder().listenAddress('127.0.0.1:0').build();
-  t.after(() => exporter.close());
-  const { host, port } = exporter.address as { host: string; port: number };
-  const relay = await startRelay(relayOptions([`${host}:${port}`], { prometheus: '127.0.0.1:0', staleAfterMs: 200, expireSeries: true, threads: 1 }));
-  t.after(() => relay.close());
-  await waitUntil('connected', async () => exporter.stats().clients === 1);
+  const { exporter, address, relay } = await relayOfOne(t, { staleAfterMs: 200, expireSeries: true });
   exporter.counter('rare').increment(3);
   exporter.histogram('seldom').record(0.1);
   exporter.gauge('idle').set(1);
   await waitUntil('the gauge expired', async () => !/^idle\{/m.test(await scrape(relay)), 5000);
   await new Promise((r) => setTimeout(r, 500));
   const text = await scrape(relay);
-  assert.equal(sample(text, `rare_total{exporter="${host}:${port}"}`), 3);
-  assert.equal(sample(text, `seldom_count{exporter="${host}:${port}"}`), 1);
+  assert.equal(sample(text, `rare_total{exporter="${address}"}`), 3);
+  assert.equal(sample(text, `seldom_count{exporter="${address}"}`), 1);
 });
