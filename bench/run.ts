@@ -172,7 +172,12 @@ if (sections.includes('scrape')) {
   say(
     `## Scrape (a relay holding ${r.series} series, a third each counters, gauges, histograms; ${x.ours.length} interleaved rounds)\n\n\`\`\`\n${table(rows)}\n\`\`\`\n\n` +
       `Exposition: ${(x.bytes / 2 ** 20).toFixed(1)} MiB. Over HTTP from a real relay (2 reader threads): one scrape ${h.oneMedian.toFixed(0)} ms median (${h.one.map((v) => v.toFixed(0)).join(', ')}); bursts of 20 concurrent scrapes: ${h.burstMedian.toFixed(0)} ms median until all were answered (${h.burst.map((v) => v.toFixed(0)).join(', ')}), ${h.rendersPerBurst.toFixed(1)} renderings per burst.\n\n` +
-      `While an exporter in another process records at a paced ${fmt(st.rate)}/s for ${st.seconds} s into the same relay: ${st.scrapes} scrapes in bursts of 20 every second (${st.renders} renderings), p50 ${st.scrapeP50Ms.toFixed(0)} ms, max ${st.scrapeMaxMs.toFixed(0)} ms; records made ${fmt(st.made)}, lost for the relay (client_queue) ${st.clientQueue}, the app's ring full ${st.ringFull}, relayed ${fmt(st.relayed)}.\n`,
+      st
+        .map(
+          (s) =>
+            `While an exporter in another process records at a paced ${fmt(s.rate)}/s for ${s.seconds} s into the same relay, ${s.every >= s.seconds * 1000 ? 'one burst of 20 concurrent scrapes a second in' : `a burst of 20 concurrent scrapes every ${s.every / 1000} s`}: ${s.scrapes} scrapes (${s.renders} renderings), p50 ${s.scrapeP50Ms.toFixed(0)} ms, max ${s.scrapeMaxMs.toFixed(0)} ms; records made ${fmt(s.made)}, lost for the relay (client_queue) ${s.clientQueue}, lost in the app's own ring ${s.ringFull}, relayed ${fmt(s.relayed)}.\n`,
+        )
+        .join('\n'),
   );
 }
 

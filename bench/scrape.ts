@@ -5,10 +5,15 @@
 //    (a snapshot of every series, families as prom-client collectors, one string).
 // 2. Over HTTP, from a real relay holding 100 000 series: one scrape at a time, and bursts of 20.
 // 3. The same relay while a real exporter in another process records at a paced 1 M records/s:
-//    a burst of 20 concurrent scrapes every second, and what the exporter lost for the relay.
-// Scrapers run in a process of their own (as Prometheus does): reading 20 bodies of 40 MiB in
-// the relay's process would measure the reading.
-import { fork } from 'node:child_process';
+//    a burst of 20 concurrent scrapes (as the issue measured; three rounds), then one every 2 s;
+//    what the exporter lost for the relay, and what the app lost in its own ring (a sign that the
+//    machine, not the relay, ran out of CPU: the app, its exporter, the relay and 20 curl
+//    processes share 2 cores).
+// Scrapers run in processes of their own, as Prometheus does: curl where there is one (reading 20
+// bodies of 40 MiB in JavaScript costs a core that the relay and the app need on 2 cores),
+// started by a helper process: a process that forks stalls its own threads while it does (its
+// page tables are copied), so the relay's process must not be the one that starts them.
+import { execFile, fork, spawnSync } from 'node:child_process';
 import { get } from 'node:http';
 import { createInterface } from 'node:readline';
 import { DEFAULT_BUCKETS, type RelaySnapshot } from 'metrics-exporter-tcp-relay';
@@ -23,8 +28,13 @@ export interface ScrapeBenchResult {
   render: { ours: number[]; promClient: number[]; oursMin: number; oursMedian: number; promClientMin: number; promClientMedian: number; bytes: number };
   /** Over HTTP: one scrape (ms per round), and bursts of 20 (ms until all 20 were answered, renderings per burst). */
   http: { one: number[]; oneMedian: number; burst: number[]; burstMedian: number; rendersPerBurst: number };
-  /** Bursts of scrapes while an app streams into the relay. */
-  streaming: {
+  /** Bursts of scrapes while an app streams into the relay: one (in each of three rounds), then one every 2 s. */
+  streaming: Streaming[];
+}
+
+interface Streaming {
+  /** Milliseconds between bursts (the first comes a second into the stream). */
+  every: number;
     rate: number;
     seconds: number;
     made: number;
@@ -36,7 +46,6 @@ export interface ScrapeBenchResult {
     renders: number;
     scrapeP50Ms: number;
     scrapeMaxMs: number;
-  };
 }
 
 const SERIES = 100_000;
@@ -67,15 +76,23 @@ if (process.argv[2] === 'scrape-paced-app') {
 }
 
 // The scraper (this file run as a child process): for each `n` it is sent, n concurrent GETs of
-// the URL it was given; it answers with each one's milliseconds.
+// the URL it was given (by curl processes, or else itself); it answers with each one's milliseconds.
 if (process.argv[2] === 'scrape-client') {
   const url = process.argv[3]!;
+  const curlHere = spawnSync('curl', ['--version']).status === 0;
   process.on('message', (n: number) => {
-    void Promise.all(Array.from({ length: n }, () => timedScrape(url))).then((ms) => process.send!(ms));
+    void Promise.all(Array.from({ length: n }, () => (curlHere ? curl(url) : timedScrape(url)))).then((ms) => process.send!(ms));
   });
 }
 
-/** A scraper in a process of its own. */
+/** One GET of `url` by curl, body dropped: its milliseconds. */
+function curl(url: string): Promise<number> {
+  return new Promise((resolve, reject) =>
+    execFile('curl', ['-s', '-o', '/dev/null', '-w', '%{time_total}', url], (err, out) => (err ? reject(err) : resolve(Number(out) * 1000))),
+  );
+}
+
+/** The scraper process. */
 function scraper(url: string): { burst(n: number): Promise<number[]>; stop(): void } {
   const child = fork(new URL(import.meta.url).pathname, ['scrape-client', url], { stdio: 'inherit' });
   return {
@@ -188,8 +205,8 @@ async function overHttp(rounds: number): Promise<ScrapeBenchResult['http']> {
   return { one, oneMedian: summary(one).median, burst, burstMedian: summary(burst).median, rendersPerBurst: renders / rounds };
 }
 
-/** 3. A burst of BURST scrapes every second while an app streams `rate` records/s for `seconds`. */
-async function whileStreaming(rate: number, seconds: number): Promise<ScrapeBenchResult['streaming']> {
+/** 3. A burst of BURST scrapes a second into a stream of `rate` records/s for `seconds`, and then every `every` ms. */
+async function whileStreaming(rate: number, seconds: number, every: number): Promise<Streaming> {
   const app = fork(new URL(import.meta.url).pathname, ['scrape-paced-app', JSON.stringify({ rate, seconds })], { stdio: ['pipe', 'pipe', 'inherit', 'ipc'] });
   const lines = createInterface({ input: app.stdout! })[Symbol.asyncIterator]();
   const next = async () => JSON.parse((await lines.next()).value as string) as unknown;
@@ -202,8 +219,9 @@ async function whileStreaming(rate: number, seconds: number): Promise<ScrapeBenc
   const done = next() as Promise<{ dropped: { ringFull: number; clientQueue: number } }>;
   let streaming = true;
   void done.then(() => (streaming = false));
+  await sleep(1000);
   while (streaming) {
-    const [ms] = await Promise.all([client.burst(BURST), sleep(1000)]);
+    const [ms] = await Promise.all([client.burst(BURST), sleep(every)]);
     latencies.push(...ms);
   }
   client.stop();
@@ -217,6 +235,7 @@ async function whileStreaming(rate: number, seconds: number): Promise<ScrapeBenc
   await relay.close();
   latencies.sort((x, y) => x - y);
   return {
+    every,
     rate,
     seconds,
     made,
@@ -233,6 +252,9 @@ async function whileStreaming(rate: number, seconds: number): Promise<ScrapeBenc
 export async function runScrapeBench(quick: boolean): Promise<ScrapeBenchResult> {
   const render = await renderings(quick ? 1 : 7);
   const http = await overHttp(quick ? 1 : 5);
-  const streaming = await whileStreaming(quick ? 100_000 : 1_000_000, quick ? 1 : 5);
+  const [rate, seconds, rounds] = quick ? [100_000, 2, 1] : [1_000_000, 4, 3];
+  const streaming: Streaming[] = [];
+  for (let r = 0; r < rounds; r++) streaming.push(await whileStreaming(rate, seconds, seconds * 1000));
+  streaming.push(await whileStreaming(rate, 2 * seconds, 2000));
   return { series: SERIES, render, http, streaming };
 }

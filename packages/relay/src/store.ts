@@ -300,8 +300,10 @@ export interface StoreChanges {
  */
 export class RelayStore {
   nextId = 0;
-  /** Series changed since {@link changes}, each once. */
+  /** Series changed since {@link changes}, each once (and some removed since: see `stale`). */
   readonly dirty: RelaySeries[] = [];
+  /** Series in `dirty` that were removed since: the list is compacted when they are most of it (no one may ask for changes for a long while). */
+  private stale = 0;
   private readonly exporters = new Map<string, ExporterSeries>();
   private readonly gone: number[] = [];
   private readonly renamed = new Map<ExporterSeries, Set<string>>();
@@ -360,6 +362,7 @@ export class RelayStore {
       }
     }
     this.dirty.length = 0;
+    this.stale = 0;
     const metadata: StoreChanges['metadata'] = [];
     for (const [e, names] of this.renamed) for (const name of names) metadata.push({ exporter: e.exporter, name, metadata: e.metadata.get(name) ?? null });
     this.renamed.clear();
@@ -370,8 +373,14 @@ export class RelayStore {
 
   /** `s` left its exporter. @internal */
   removed(s: RelaySeries): void {
-    s.dirty = false;
     if (s.sent) this.gone.push(s.id);
+    if (!s.dirty) return;
+    s.dirty = false;
+    if (++this.stale < 1024 || 2 * this.stale < this.dirty.length) return;
+    let n = 0;
+    for (const x of this.dirty) if (x.dirty) this.dirty[n++] = x;
+    this.dirty.length = n;
+    this.stale = 0;
   }
 
   /** `name`'s metadata of `e` changed. @internal */
