@@ -155,7 +155,7 @@ if (sections.includes('relay')) {
     `## Relay (2 stand-in exporters in a child process replaying real frames as fast as TCP allows; ${quick ? 1 : 3} interleaved rounds)\n\n\`\`\`\n${table(rows)}\n\`\`\`\n\n` +
       `\`fast\`: the client's MetricReader, series bound once per key; \`events\`: protobuf-es fromBinary and an event object per frame (the old path).\n\n` +
       `Decode + aggregate into one relay store on one thread, frames in memory (no sockets): ${r.inMemory.map((m) => `${m.decoder} ${fmt(m.median)}/s median (min ${fmt(m.min)})`).join(', ')}.\n` +
-      `Memory: ${r.bytesPerSeries.toFixed(0)} bytes of heap per series (100 000 series, a third each counters, gauges, histograms, through a real relay on one thread).\n`,
+      `Memory: ${r.bytesPerSeries.toFixed(0)} bytes of heap per series (100 000 series, a third each counters, gauges, histograms: a reader thread's store and key table and the main thread's mirror and /metrics families, measured in one thread).\n`,
   );
 }
 
