@@ -257,13 +257,13 @@ export class MetricReader {
       // The first frame of a key goes through fromBinary: it checks the name and labels (UTF-8,
       // map entries) and decodes them, once. A key over the limits by its bytes alone is never
       // decoded; one its bytes leave in doubt is, to tell (before a full reader refuses it).
+      // (No closure here: a closure over this function's locals would cost an allocation per frame.)
       const size = this.keySize(buf);
       if (size === OVER) return this.skipTooLarge();
-      const decode = () => toClientEvent(buf.subarray(start, end), seed ? 'seed' : 'observer-0.11') as MetricEvent;
       let ev: MetricEvent | undefined;
-      if (size === MAYBE && keyTooLarge((ev = decode()).name, ev.labels)) return this.skipTooLarge();
+      if (size === MAYBE && keyTooLarge((ev = decodeMetric(buf, start, end, seed)).name, ev.labels)) return this.skipTooLarge();
       if (this.noRoomFor(this.nameEnd - this.nameStart + this.labelsEnd - this.labelsStart)) return undefined;
-      ev ??= decode();
+      ev ??= decodeMetric(buf, start, end, seed);
       key = this.keys.add(buf, this.nameStart, this.nameEnd, this.labelsStart, this.labelsEnd, ev.name, sorted(ev.labels));
     }
     this.key = key;
@@ -567,6 +567,11 @@ export class MetricReader {
     }
     return false;
   }
+}
+
+/** The metric frame `buf[start, end)`, decoded with `fromBinary`. */
+function decodeMetric(buf: Uint8Array, start: number, end: number, seed: boolean): MetricEvent {
+  return toClientEvent(buf.subarray(start, end), seed ? 'seed' : 'observer-0.11') as MetricEvent;
 }
 
 function positiveOrInfinity(name: string, n: number): number {

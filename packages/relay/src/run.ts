@@ -55,11 +55,14 @@ export interface RelayOptions {
   readonly malformedRetryMs?: number;
   /** Where the relay says what happens: connections, given-up exporters, refused series, export failures. */
   readonly log: Writable;
-  /** Threads reading exporters (the main thread is one): default the number of cores. Never more than there are exporters. */
+  /** Worker threads reading exporters (the main thread reads none): default the number of cores. Never more than there are exporters. */
   readonly threads?: number;
   /** An exporter unreachable this long (ms) has its series dropped from the exposition. Default 300 000. */
   readonly staleAfterMs?: number;
-  /** Also drop any series not updated for `staleAfterMs`. Default false. */
+  /**
+   * Also drop any gauge not updated for `staleAfterMs` (counters and histograms stay while their
+   * exporter is connected: one that went and came back from 0 would make `increase()` wrong). Default false.
+   */
   readonly expireSeries?: boolean;
   /** How often socket globs in `connect` are rescanned, in ms. Default 2000. */
   readonly rescanMs?: number;
@@ -75,7 +78,7 @@ export interface RelayOptions {
 export interface Relay {
   /** The /metrics endpoint, when `prometheus` was given. */
   readonly prometheus?: PrometheusEndpoint;
-  /** Threads reading exporters now. */
+  /** Worker threads reading exporters now (the main thread serves /metrics and OTLP). */
   readonly threads: number;
   /** What every thread holds now: per exporter its state, counts, series and metadata. */
   snapshot(): Promise<RelaySnapshot>;

@@ -31,7 +31,7 @@ test('health: up, connections, events and decode errors per exporter, series hel
   exporter.gauge('depth').set(2);
   const events = 5;
   let text = '';
-  await waitUntil('events counted and the bad exporter given up', async () => {
+  await waitUntil('events counted and the bad exporter disconnected', async () => {
     text = await scrape(relay);
     return sample(text, `metrics_exporter_tcp_relay_events_total{exporter="${good}"}`) === events && sample(text, `metrics_exporter_tcp_relay_decode_errors_total{exporter="${bad}"}`) === 1;
   });
