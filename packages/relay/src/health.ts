@@ -67,7 +67,7 @@ export function healthMetrics(mirror: RelayMirror, hidden?: HiddenCounts): Healt
     {
       name: refused,
       type: 'counter',
-      help: 'Frames of series and metadata the relay refused, by reason (max_series, exporter_series, exporter_bytes, too_large)',
+      help: 'Frames of series and metadata the relay refused, by reason (max_series, max_bytes, exporter_series, exporter_bytes, too_large)',
       samples: exporters.flatMap((e) => REFUSALS.map((reason) => ({ labels: { exporter: e.exporter, reason }, value: e.refused[reason] }))),
     },
   ];
