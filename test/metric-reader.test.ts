@@ -410,8 +410,7 @@ function readAll(bytes: Uint8Array, options: ConstructorParameters<typeof Metric
     while (reader.next() !== undefined) events.push(reader.event());
     pending = Math.max(pending, reader.pendingBytes);
   }
-  const r = reader as unknown as { tooLargeFrames: number; refusedFrames: number; keyBytes: number; keyCount: number };
-  return { reader, events, pending, tooLarge: r.tooLargeFrames, refused: r.refusedFrames, keyBytes: r.keyBytes, keys: r.keyCount };
+  return { reader, events, pending, tooLarge: reader.tooLargeFrames, refused: reader.refusedFrames, keyBytes: reader.keyBytes, keys: reader.keyCount };
 }
 
 test("MetricReader: a name, label or description over the exporter's limits (1024 / 4096, 64 labels) is skipped and counted, never kept", () => {
@@ -440,12 +439,12 @@ test("MetricReader: a name, label or description over the exporter's limits (102
 test('MetricReader: maxKeyBytes bounds the bytes of the keys it holds; forgetKeys() gives them back', () => {
   const key = (i: number) => counterFrame('k', { i: `${i}`.padStart(100, '0') }); // ~110 bytes of key each
   const bytes = Buffer.concat(Array.from({ length: 30 }, (_, i) => key(i % 10)));
-  const { reader, events, refused, keyBytes, keys } = readAll(bytes, { maxKeyBytes: 1000 } as never);
+  const { reader, events, refused, keyBytes, keys } = readAll(bytes, { maxKeyBytes: 1000 });
   assert.ok(keys >= 8 && keys < 10, `${keys} keys`);
   assert.ok(keyBytes <= 1000, `${keyBytes} bytes`);
   assert.equal(events.length + refused, 30);
   assert.equal(refused, 3 * (10 - keys));
-  (reader as unknown as { forgetKeys(): void }).forgetKeys();
+  reader.forgetKeys();
   assert.equal(reader.keyCount, 0);
   reader.push(key(9));
   assert.equal(reader.next(), 'metric', 'room again');
@@ -454,12 +453,12 @@ test('MetricReader: maxKeyBytes bounds the bytes of the keys it holds; forgetKey
 
 test('MetricReader with skipOversized: a frame over maxFrameBytes is skipped as it streams (nothing of it held), counted, and the stream goes on', () => {
   const bytes = Buffer.concat([counterFrame('a'), counterFrame('big', { v: 'x'.repeat(5000) }), counterFrame('b')]);
-  const { events, tooLarge, pending } = readAll(bytes, { maxFrameBytes: 1000, skipOversized: true } as never);
+  const { events, tooLarge, pending } = readAll(bytes, { maxFrameBytes: 1000, skipOversized: true });
   assert.deepEqual(events.map((e) => (e as { name: string }).name), ['a', 'b']);
   assert.equal(tooLarge, 1);
   assert.ok(pending <= 1010, `${pending} bytes held`);
   // Without it, the same stream fails, as before; and a length no protobuf message can have fails either way.
   assert.throws(() => readAll(bytes, { maxFrameBytes: 1000 }), (err: ClientError) => err.code === 'FRAME_TOO_LARGE');
   const huge = Uint8Array.of(0x80, 0x80, 0x80, 0x80, 0x10); // 2^32
-  assert.throws(() => readAll(huge, { maxFrameBytes: 1000, skipOversized: true } as never), (err: ClientError) => err.code === 'FRAME_TOO_LARGE');
+  assert.throws(() => readAll(huge, { maxFrameBytes: 1000, skipOversized: true }), (err: ClientError) => err.code === 'FRAME_TOO_LARGE');
 });

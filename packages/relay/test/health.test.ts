@@ -76,7 +76,7 @@ test('the exporter’s in-band loss report becomes metrics_exporter_tcp_dropped_
 test('a malformed stream is retried after a long back-off, and counted per exporter: a peer that briefly held the port does not disable it for good', async (t) => {
   const ex = await rawExporter((s, n) => (n === 1 ? s.end(Buffer.from([0x05, 0xff, 0xff, 0xff, 0xff, 0xff])) : s.write(metric('jobs', {}, { counter: 4n }))));
   t.after(() => ex.close());
-  const relay = await startRelay(relayOptions([ex.address], { prometheus: '127.0.0.1:0', threads: 1, malformedRetryMs: 300 } as object));
+  const relay = await startRelay(relayOptions([ex.address], { prometheus: '127.0.0.1:0', threads: 1, malformedRetryMs: 300 }));
   t.after(() => relay.close());
   let text = '';
   await waitUntil('the exporter read again', async () => sample((text = await scrape(relay)), `jobs_total{exporter="${ex.address}"}`) === 4, 10_000);

@@ -61,7 +61,7 @@ test('one exporter past its share (maxSeriesPerExporter, maxBytesPerExporter) is
   ];
   const bad = await rawExporter((s) => s.write(Buffer.concat(frames)));
   t.after(() => bad.close());
-  const options = { prometheus: '127.0.0.1:0', maxSeries: 1000, maxSeriesPerExporter: 30, maxBytesPerExporter: 20_000 } as object;
+  const options = { prometheus: '127.0.0.1:0', maxSeries: 1000, maxSeriesPerExporter: 30, maxBytesPerExporter: 20_000 };
   const relay = await startRelay(relayOptions([bad.address, good.address], options));
   t.after(() => relay.close());
   let text = '';

@@ -50,9 +50,9 @@ async function simultaneous(relay: Relay, n: number): Promise<{ status: number }
 }
 
 test('concurrent scrapes share one rendering; beyond maxRequests in flight the answer is 503, at once', async (t) => {
-  const relay = await startRelay(relayOptions(['127.0.0.1:1'], { prometheus: '127.0.0.1:0', maxRequests: 3 } as object));
+  const relay = await startRelay(relayOptions(['127.0.0.1:1'], { prometheus: '127.0.0.1:0', maxRequests: 3 }));
   t.after(() => relay.close());
-  const endpoint = relay.prometheus as unknown as { stats(): { requests: number; renders: number; rejected: number } };
+  const endpoint = relay.prometheus!;
   const statuses = (await simultaneous(relay, 8)).map((a) => a.status).sort();
   assert.deepEqual(statuses, [200, 200, 200, 503, 503, 503, 503, 503]);
   assert.deepEqual(endpoint.stats(), { requests: 8, renders: 1, rejected: 5 });
