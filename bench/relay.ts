@@ -8,7 +8,7 @@ import { createServer } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { getHeapStatistics } from 'node:v8';
 import { normalizeKey } from '../src/app/key.js';
-import { DEFAULT_BUCKETS, startRelay, type Relay } from 'metrics-exporter-tcp-relay';
+import { DEFAULT_BUCKETS, startRelay, type Relay, type RelaySnapshot } from 'metrics-exporter-tcp-relay';
 import { FrameEncoder, GaugeOp } from '../src/worker/encoder.js';
 import { KeyTable } from '../src/worker/keys.js';
 import { sleep, summary } from './measure.js';
@@ -70,7 +70,7 @@ if (process.argv[2] === 'relay-stand-ins') {
   process.once('disconnect', () => process.exit(0));
 }
 
-async function standIns(exporters: number, count: number, keys: number, once: boolean): Promise<{ addresses: string[]; stop(): Promise<void> }> {
+export async function standIns(exporters: number, count: number, keys: number, once: boolean): Promise<{ addresses: string[]; stop(): Promise<void> }> {
   const child = fork(new URL(import.meta.url).pathname, ['relay-stand-ins', JSON.stringify({ exporters, count, keys, once })], { stdio: 'inherit' });
   const ports = await new Promise<number[]>((r) => child.once('message', (m) => r(m as number[])));
   return {
@@ -83,7 +83,7 @@ async function standIns(exporters: number, count: number, keys: number, once: bo
   };
 }
 
-const relayOf = (connect: string[], decoder: 'fast' | 'events', threads: number): Promise<Relay> =>
+export const relayOf = (connect: string[], decoder: 'fast' | 'events', threads: number): Promise<Relay> =>
   startRelay({
     connect,
     protocol: 'seed',
@@ -91,6 +91,8 @@ const relayOf = (connect: string[], decoder: 'fast' | 'events', threads: number)
     otlpIntervalMs: 10_000,
     buckets: DEFAULT_BUCKETS,
     maxSeries: 1_000_000,
+    maxSeriesPerExporter: 1_000_000,
+    maxBytesPerExporter: 256 * 1024 * 1024,
     log: new PassThrough().resume(),
     decoder,
     threads,
@@ -117,16 +119,41 @@ async function measure(decoder: 'fast' | 'events', threads: number, seconds: num
   return { rate, cpuSecondsPerM, threadsUsed };
 }
 
-/** The relay's internals the in-memory figure drives (its compiled modules; the package exports only startRelay). */
-interface RelayInternals {
+/** The relay's internals the in-memory figures drive (its compiled modules; the package exports only startRelay). */
+export interface RelayInternals {
   applierFor(decoder: 'fast' | 'events'): (target: unknown, protocol: 'seed') => { push(chunk: Uint8Array, nowMs: number): number };
-  RelayStore: new (buckets: readonly number[], budget: unknown) => { of(exporter: string): unknown };
+  RelayStore: new (limits: { buckets: readonly number[]; maxSeriesPerExporter: number; maxBytesPerExporter: number }, budget: unknown) => {
+    of(exporter: string): unknown;
+    changes(): { changes: object };
+  };
   SeriesBudget: new (max: number, slots: number) => unknown;
+  RelayMirror: new (buckets: readonly number[]) => { apply(slot: number, changes: object): void };
+  Exposition: new (mirror: unknown, buckets: readonly number[], log: (line: string) => void) => { render(): Iterator<Buffer> };
+  snapshotOf(mirror: unknown, bounds: readonly number[]): RelaySnapshot;
 }
 
-async function relayInternals(): Promise<RelayInternals> {
+export async function relayInternals(): Promise<RelayInternals> {
   const at = (file: string) => import(new URL(`../../packages/relay/dist/src/${file}`, import.meta.url).href);
-  return { ...(await at('appliers.js')), ...(await at('store.js')), ...(await at('budget.js')) } as RelayInternals;
+  const files = ['appliers.js', 'store.js', 'budget.js', 'mirror.js', 'exposition.js', 'snapshot.js'];
+  return Object.assign({}, ...(await Promise.all(files.map(at)))) as RelayInternals;
+}
+
+/** Caps that take anything the bench sends. */
+export const BENCH_LIMITS = { buckets: DEFAULT_BUCKETS, maxSeriesPerExporter: 1 << 30, maxBytesPerExporter: 1 << 30 };
+
+/**
+ * A reader thread's store and the main thread's mirror of it (in this thread), holding `count`
+ * series of one exporter: a third each counters, gauges, histograms, from real frames.
+ */
+export async function loadedRelay(count: number): Promise<{ internals: RelayInternals; mirror: unknown }> {
+  const internals = await relayInternals();
+  const { applierFor, RelayStore, SeriesBudget, RelayMirror } = internals;
+  const store = new RelayStore(BENCH_LIMITS, new SeriesBudget(1 << 30, 1));
+  applierFor('fast')(store.of('127.0.0.1:5000'), 'seed').push(frames(count, count), Date.now());
+  const mirror = new RelayMirror(DEFAULT_BUCKETS);
+  const status = { exporter: '127.0.0.1:5000', state: 'connected', events: count, connects: 1, decodeErrors: 0, invalidValues: 0 };
+  mirror.apply(0, { ...store.changes().changes, exporters: [{ ...status, refused: { max_series: 0, exporter_series: 0, exporter_bytes: 0, too_large: 0 } }] });
+  return { internals, mirror };
 }
 
 /**
@@ -139,30 +166,43 @@ async function inMemory(decoder: 'fast' | 'events', seconds: number): Promise<nu
   const buf = frames(3000, 10);
   const chunks: Uint8Array[] = [];
   for (let i = 0; i < buf.length; i += 65536) chunks.push(buf.subarray(i, i + 65536));
-  const applier = applierFor(decoder)(new RelayStore(DEFAULT_BUCKETS, new SeriesBudget(1000, 1)).of('127.0.0.1:5000'), 'seed');
+  const store = new RelayStore(BENCH_LIMITS, new SeriesBudget(1000, 1));
+  const applier = applierFor(decoder)(store.of('127.0.0.1:5000'), 'seed');
   const run = (ms: number) => {
     let events = 0;
     const t0 = performance.now();
-    while (performance.now() - t0 < ms) for (const c of chunks) events += applier.push(c, Date.now());
+    while (performance.now() - t0 < ms) {
+      for (const c of chunks) events += applier.push(c, Date.now());
+      store.changes(); // what the main thread asks for at every scrape
+    }
     return events / ((performance.now() - t0) / 1000);
   };
   run(200); // warm-up
   return run(seconds * 1000);
 }
 
-/** Heap of the relay's thread per series: one exporter sends `count` distinct series once (a counter / gauge / histogram mix). */
+/**
+ * Heap per series, over both sides of the relay: a reader thread's store and reader (its key
+ * table), the main thread's mirror and its /metrics families (after one scrape). Measured here in
+ * one thread, after a collection, for `count` series of one exporter.
+ */
 async function bytesPerSeries(count: number): Promise<number> {
   const gc = (globalThis as { gc?: () => void }).gc;
-  const ex = await standIns(1, count, count, true);
+  const encoded = frames(count, count);
+  const { applierFor, RelayStore, SeriesBudget, RelayMirror, Exposition } = await relayInternals();
   gc?.();
   const before = getHeapStatistics().used_heap_size;
-  const relay = await relayOf(ex.addresses, 'fast', 1);
-  const series = async () => (await relay.snapshot()).exporters.reduce((n, e) => n + e.series.length, 0);
-  while ((await series()) < count) await sleep(50);
+  const store = new RelayStore(BENCH_LIMITS, new SeriesBudget(1 << 30, 1));
+  const applier = applierFor('fast')(store.of('127.0.0.1:5000'), 'seed');
+  applier.push(encoded, Date.now());
+  const mirror = new RelayMirror(DEFAULT_BUCKETS);
+  mirror.apply(0, { ...store.changes().changes, exporters: [] });
+  const exposition = new Exposition(mirror, DEFAULT_BUCKETS, () => {});
+  for (const chunks = exposition.render(); !chunks.next().done; );
+  const held = [store, applier, mirror, exposition]; // (all held while measured)
   gc?.();
   const bytes = (getHeapStatistics().used_heap_size - before) / count;
-  await ex.stop();
-  await relay.close();
+  held.length = 0;
   return bytes;
 }
 

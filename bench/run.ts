@@ -1,5 +1,5 @@
 // `npm run bench [-- section… | --quick | tune --rate R --burst B --clients N]`
-// Sections: hotpath, e2e, clients, threads, gc, relay, client, cpu, tls, app (default: all of them). Results go to bench/results/ as
+// Sections: hotpath, e2e, clients, threads, gc, relay, scrape, client, cpu, tls, app (default: all of them). Results go to bench/results/ as
 // JSON plus a readable .md table (with --quick, a smoke run, none are kept unless --out DIR is given).
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -15,6 +15,7 @@ import { runGcTrace } from './gc.js';
 import { runHotpath } from './hotpath.js';
 import { fmt, table } from './measure.js';
 import { runRelayBench } from './relay.js';
+import { runScrapeBench } from './scrape.js';
 import { runThreads } from './threads.js';
 import { runTlsCost } from './tls.js';
 import { runTune } from './tune.js';
@@ -31,8 +32,8 @@ const { values, positionals } = parseArgs({
   },
 });
 const quick = values.quick ?? false;
-const sections = positionals.length > 0 ? positionals : ['hotpath', 'e2e', 'clients', 'threads', 'gc', 'relay', 'client', 'cpu', 'tls', 'app'];
-const known = new Set(['hotpath', 'e2e', 'clients', 'threads', 'gc', 'relay', 'client', 'cpu', 'tls', 'app', 'tune']);
+const sections = positionals.length > 0 ? positionals : ['hotpath', 'e2e', 'clients', 'threads', 'gc', 'relay', 'scrape', 'client', 'cpu', 'tls', 'app'];
+const known = new Set(['hotpath', 'e2e', 'clients', 'threads', 'gc', 'relay', 'scrape', 'client', 'cpu', 'tls', 'app', 'tune']);
 for (const s of sections) if (!known.has(s)) throw new Error(`unknown section ${s}; use ${[...known].join(', ')}`);
 
 const started = new Date();
@@ -161,7 +162,29 @@ if (sections.includes('relay')) {
     `## Relay (2 stand-in exporters in a child process replaying real frames as fast as TCP allows; ${quick ? 1 : 3} interleaved rounds)\n\n\`\`\`\n${table(rows)}\n\`\`\`\n\n` +
       `\`fast\`: the client's MetricReader, series bound once per key; \`events\`: protobuf-es fromBinary and an event object per frame (the old path).\n\n` +
       `Decode + aggregate into one relay store on one thread, frames in memory (no sockets): ${r.inMemory.map((m) => `${m.decoder} ${fmt(m.median)}/s median (min ${fmt(m.min)})`).join(', ')}.\n` +
-      `Memory: ${r.bytesPerSeries.toFixed(0)} bytes of heap per series (100 000 series, a third each counters, gauges, histograms, through a real relay on one thread).\n`,
+      `Memory: ${r.bytesPerSeries.toFixed(0)} bytes of heap per series (100 000 series, a third each counters, gauges, histograms: a reader thread's store and key table and the main thread's mirror and /metrics families, measured in one thread).\n`,
+  );
+}
+
+if (sections.includes('scrape')) {
+  log('scrape …');
+  const r = await runScrapeBench(quick);
+  results.scrape = r;
+  const { render: x, http: h, streaming: st } = r;
+  const rows: (string | number)[][] = [
+    ['one rendering of 100 000 series', 'ms min', 'median', '× ours (median)'],
+    ['relay writer (chunks from a frozen copy)', x.oursMin.toFixed(0), x.oursMedian.toFixed(0), '1.00'],
+    ['prom-client Registry, as relay 0.1.0', x.promClientMin.toFixed(0), x.promClientMedian.toFixed(0), (x.promClientMedian / x.oursMedian).toFixed(2)],
+  ];
+  say(
+    `## Scrape (a relay holding ${r.series} series, a third each counters, gauges, histograms; ${x.ours.length} interleaved rounds)\n\n\`\`\`\n${table(rows)}\n\`\`\`\n\n` +
+      `Exposition: ${(x.bytes / 2 ** 20).toFixed(1)} MiB. Over HTTP from a real relay (2 reader threads): one scrape ${h.oneMedian.toFixed(0)} ms median (${h.one.map((v) => v.toFixed(0)).join(', ')}); bursts of 20 concurrent scrapes: ${h.burstMedian.toFixed(0)} ms median until all were answered (${h.burst.map((v) => v.toFixed(0)).join(', ')}), ${h.rendersPerBurst.toFixed(1)} renderings per burst.\n\n` +
+      st
+        .map(
+          (s) =>
+            `While an exporter in another process records at a paced ${fmt(s.rate)}/s for ${s.seconds} s into the same relay, ${s.every >= s.seconds * 1000 ? 'one burst of 20 concurrent scrapes a second in' : `a burst of 20 concurrent scrapes every ${s.every / 1000} s`}: ${s.scrapes} scrapes (${s.renders} renderings), p50 ${s.scrapeP50Ms.toFixed(0)} ms, max ${s.scrapeMaxMs.toFixed(0)} ms; records made ${fmt(s.made)}, lost for the relay (client_queue) ${s.clientQueue}, lost in the app's own ring ${s.ringFull}, relayed ${fmt(s.relayed)}.\n`,
+        )
+        .join('\n'),
   );
 }
 

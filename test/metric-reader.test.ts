@@ -391,3 +391,74 @@ test("TcpClient.consume: a reset on 'connect' is exact at the connection boundar
   assert.ok(connections >= 3);
   assert.deepEqual(totals.slice(0, 3), [20_000n, 20_000n, 20_000n], 'each connection counted alone, whole');
 });
+
+// ---- Bytes: the limits a hostile or broken sender meets ----
+
+/** A seed metric frame (with its length prefix) of counter `name` + `labels`, incremented by 1. */
+const counterFrame = (name: string, labels: Record<string, string> = {}) =>
+  framed(toBinary(seedPb.EventSchema, create(seedPb.EventSchema, { event: { case: 'metric', value: { name, labels, value: { case: 'counter', value: { value: 1n } } } } })));
+const metadataFrame = (name: string, description: string) =>
+  framed(toBinary(seedPb.EventSchema, create(seedPb.EventSchema, { event: { case: 'metadata', value: { name, metricType: 0, description: { case: 'descriptionValue', value: description } } } })));
+
+/** What the reader says of a stream fed in random chunks: events, keys held, frames left out. */
+function readAll(bytes: Uint8Array, options: ConstructorParameters<typeof MetricReader>[0] = {}) {
+  const reader = new MetricReader(options);
+  const events: ClientEvent[] = [];
+  let pending = 0;
+  for (const piece of chunks(new Rng(baseSeed()), bytes)) {
+    reader.push(piece);
+    while (reader.next() !== undefined) events.push(reader.event());
+    pending = Math.max(pending, reader.pendingBytes);
+  }
+  return { reader, events, pending, tooLarge: reader.tooLargeFrames, refused: reader.refusedFrames, keyBytes: reader.keyBytes, keys: reader.keyCount };
+}
+
+test("MetricReader: a name, label or description over the exporter's limits (1024 / 4096, 64 labels) is skipped and counted, never kept", () => {
+  const many = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`l${i}`, 'v']));
+  const bytes = Buffer.concat([
+    counterFrame('ok', { a: 'b' }),
+    counterFrame('n'.repeat(1025)), // over by one character
+    counterFrame('big', { a: 'v'.repeat(5_000_000) }), // 5 MB: refused by its size, never decoded
+    counterFrame('wide', many),
+    counterFrame('k', { ['x'.repeat(1025)]: '' }),
+    counterFrame('cjk', { a: '字'.repeat(1024) }), // 1024 characters (3072 bytes): within the limit
+    metadataFrame('ok', 'd'.repeat(4096)),
+    metadataFrame('ok', 'd'.repeat(4097)),
+    metadataFrame('m'.repeat(1025), ''),
+    counterFrame('ok', { a: 'b' }),
+  ]);
+  const { events, tooLarge, keys } = readAll(bytes);
+  assert.deepEqual(
+    events.map((e) => (e.kind === 'metric' ? e.name : `metadata ${e.name} ${e.description?.length}`)),
+    ['ok', 'cjk', 'metadata ok 4096', 'ok'],
+  );
+  assert.equal(tooLarge, 6);
+  assert.equal(keys, 2);
+});
+
+test('MetricReader: maxKeyBytes bounds the bytes of the keys it holds; forgetKeys() gives them back', () => {
+  const key = (i: number) => counterFrame('k', { i: `${i}`.padStart(100, '0') }); // ~110 bytes of key each
+  const bytes = Buffer.concat(Array.from({ length: 30 }, (_, i) => key(i % 10)));
+  const { reader, events, refused, keyBytes, keys } = readAll(bytes, { maxKeyBytes: 1000 });
+  assert.ok(keys >= 8 && keys < 10, `${keys} keys`);
+  assert.ok(keyBytes <= 1000, `${keyBytes} bytes`);
+  assert.equal(events.length + refused, 30);
+  assert.equal(refused, 3 * (10 - keys));
+  reader.forgetKeys();
+  assert.equal(reader.keyCount, 0);
+  reader.push(key(9));
+  assert.equal(reader.next(), 'metric', 'room again');
+  assert.deepEqual(reader.key.labels, { i: '9'.padStart(100, '0') });
+});
+
+test('MetricReader with skipOversized: a frame over maxFrameBytes is skipped as it streams (nothing of it held), counted, and the stream goes on', () => {
+  const bytes = Buffer.concat([counterFrame('a'), counterFrame('big', { v: 'x'.repeat(5000) }), counterFrame('b')]);
+  const { events, tooLarge, pending } = readAll(bytes, { maxFrameBytes: 1000, skipOversized: true });
+  assert.deepEqual(events.map((e) => (e as { name: string }).name), ['a', 'b']);
+  assert.equal(tooLarge, 1);
+  assert.ok(pending <= 1010, `${pending} bytes held`);
+  // Without it, the same stream fails, as before; and a length no protobuf message can have fails either way.
+  assert.throws(() => readAll(bytes, { maxFrameBytes: 1000 }), (err: ClientError) => err.code === 'FRAME_TOO_LARGE');
+  const huge = Uint8Array.of(0x80, 0x80, 0x80, 0x80, 0x10); // 2^32
+  assert.throws(() => readAll(huge, { maxFrameBytes: 1000, skipOversized: true }), (err: ClientError) => err.code === 'FRAME_TOO_LARGE');
+});

@@ -64,7 +64,7 @@ test('scopes: per-exporter series and metadata, reset on reconnect, dropped for 
   assert.deepEqual(model.seriesNamed('counter', 'requests'), [a, b]);
 
   model.resetScope('a:1');
-  assert.deepEqual([a.total, b.total, ga.value, ha.histogram?.values.length], [0n, 7n, 3, 0], 'counters and histograms restart, gauges keep');
+  assert.deepEqual([a.total, b.total, ga.known, ha.histogram?.values.length], [0n, 7n, false, 0], 'counters and histograms restart, gauges are unknown until set');
 
   model.dropScope('a:1');
   assert.deepEqual([...model.series.values()], [b]);
@@ -87,4 +87,28 @@ test('maxSeries bounds series and metadata names; the first refusal is reported 
   // A series already kept still updates.
   model.apply(metric('m1', { type: 'gaugeIncrement', value: 1 }));
   assert.equal(model.seriesFor('gauge', 'm1', {})?.value, 2);
+});
+
+test("a gauge's value is known only once a set arrived: increments alone, or a reset (a new connection), leave its base unknown", () => {
+  const model = new SeriesModel({ histogram: () => new Values() });
+  const g = model.apply(metric('in_flight', { type: 'gaugeIncrement', value: 1 }))!;
+  assert.equal(g.known, false, 'connected after the app began: the base is unknown');
+  model.apply(metric('in_flight', { type: 'gaugeSet', value: 5 }));
+  model.apply(metric('in_flight', { type: 'gaugeDecrement', value: 1 }));
+  assert.deepEqual([g.known, g.value], [true, 4]);
+  model.resetScope('');
+  model.apply(metric('in_flight', { type: 'gaugeIncrement', value: 1 }));
+  assert.equal(g.known, false, 'after a reconnect (maybe a restarted app) only a set tells the value');
+  const c = model.apply(metric('jobs', { type: 'counterIncrement', value: 1n }))!;
+  assert.equal(c.known, true, 'counters count from the connection: always known');
+});
+
+test('maxBytes bounds the bytes of names, labels, units and descriptions a model holds', () => {
+  const model = new SeriesModel({ histogram: () => new Values(), maxBytes: 1000 });
+  for (let i = 0; i < 20; i++) model.apply(metric('m', { type: 'gaugeSet', value: i }, { i: `${i}`.padStart(100, '0') }));
+  for (let i = 0; i < 20; i++) model.apply({ kind: 'metadata', name: `d${i}`, metricKind: 'gauge', description: 'x'.repeat(100) });
+  const held = model.bytes;
+  assert.ok(held <= 1000, `${held} bytes held`);
+  assert.ok(model.series.size >= 5 && model.series.size < 10, `${model.series.size} series`);
+  assert.equal(model.refused, 40 - model.series.size - [...Array(20).keys()].filter((i) => model.describe(`d${i}`) !== undefined).length);
 });

@@ -6,6 +6,8 @@ export const DEFAULT_MAX_FRAME_BYTES = 16 * 1024 * 1024;
 
 /** A uint64 varint takes at most 10 bytes. */
 const MAX_VARINT_BYTES = 10;
+/** No protobuf message is larger (2 GiB): a longer length prefix is never a frame, even to skip. */
+const MAX_MESSAGE_BYTES = 2 ** 31;
 
 const EMPTY = new Uint8Array(0);
 
@@ -19,10 +21,16 @@ const EMPTY = new Uint8Array(0);
  * into a carry buffer that is kept and reused (it grows to the largest split frame seen, at
  * most `maxFrameBytes`). After it throws, the stream is unusable: every later call throws the
  * same error.
+ *
+ * With `skipOversized`, a frame over `maxFrameBytes` (but within protobuf's 2 GiB) is not an
+ * error: its bytes are passed over as they arrive, nothing of it held, and counted in
+ * {@link skippedFrames}.
  */
 export class FrameCursor {
   /** The largest frame body accepted, in bytes. */
   readonly maxFrameBytes: number;
+  /** Frames passed over because they were larger than `maxFrameBytes` (with `skipOversized`). */
+  skippedFrames = 0;
   /** The current frame's bytes: the chunk, or the carry buffer. */
   buf: Uint8Array = EMPTY;
   /** A DataView over `buf` (offsets are `buf`'s). */
@@ -42,17 +50,22 @@ export class FrameCursor {
   /** Length of the frame being assembled in `carry`, or -1. */
   private carrying = -1;
   private filled = 0;
+  /** Bytes of an oversized frame still to pass over. */
+  private skipping = 0;
   private failure: ClientError | undefined;
 
   /** @throws RangeError unless `maxFrameBytes` is a positive safe integer. */
-  constructor(maxFrameBytes = DEFAULT_MAX_FRAME_BYTES) {
+  constructor(
+    maxFrameBytes = DEFAULT_MAX_FRAME_BYTES,
+    private readonly skipOversized = false,
+  ) {
     if (!Number.isSafeInteger(maxFrameBytes) || maxFrameBytes <= 0) {
       throw new RangeError(`maxFrameBytes must be a positive integer, got ${maxFrameBytes}`);
     }
     this.maxFrameBytes = maxFrameBytes;
   }
 
-  /** Bytes of an unfinished frame held (its length prefix included); 0 between frames. */
+  /** Bytes of an unfinished frame held (its length prefix included); 0 between frames and while skipping one. */
   get pendingBytes(): number {
     return this.lenBytes + (this.carrying >= 0 ? this.filled : 0);
   }
@@ -90,6 +103,12 @@ export class FrameCursor {
     const end = this.chunkEnd;
     let pos = this.pos;
     while (pos < end) {
+      if (this.skipping > 0) {
+        const n = Math.min(this.skipping, end - pos);
+        pos += n;
+        this.skipping -= n;
+        continue;
+      }
       if (this.carrying >= 0) {
         const n = Math.min(this.carrying - this.filled, end - pos);
         // A short piece is copied byte by byte: subarray() would allocate a view.
@@ -107,8 +126,8 @@ export class FrameCursor {
       const b = chunk[pos++]!;
       this.len += (b & 0x7f) * 2 ** (7 * this.lenBytes++);
       // Later bytes only add to the length, so this can fail before the prefix ends.
-      if (this.len > this.maxFrameBytes) {
-        throw this.fail('FRAME_TOO_LARGE', `a frame announces ${this.len} bytes or more, over maxFrameBytes (${this.maxFrameBytes})`);
+      if (this.len > (this.skipOversized ? MAX_MESSAGE_BYTES : this.maxFrameBytes)) {
+        throw this.fail('FRAME_TOO_LARGE', `a frame announces ${this.len} bytes or more, over ${this.skipOversized ? "protobuf's 2 GiB" : `maxFrameBytes (${this.maxFrameBytes})`}`);
       }
       if (b >= 0x80) {
         if (this.lenBytes === MAX_VARINT_BYTES) throw this.fail('BAD_LENGTH', 'a length prefix is longer than 10 bytes');
@@ -117,6 +136,11 @@ export class FrameCursor {
       const len = this.len;
       this.len = 0;
       this.lenBytes = 0;
+      if (len > this.maxFrameBytes) {
+        this.skippedFrames++;
+        this.skipping = len;
+        continue;
+      }
       if (end - pos >= len) {
         this.pos = pos + len;
         this.at(chunk, this.chunkView, pos, pos + len);
@@ -142,6 +166,7 @@ export class FrameCursor {
     this.lenBytes = 0;
     this.carrying = -1;
     this.filled = 0;
+    this.skipping = 0;
   }
 
   private at(buf: Uint8Array, view: DataView, start: number, end: number): void {

@@ -11,14 +11,21 @@ export { DEFAULT_MAX_FRAME_BYTES };
  * split across chunks is returned as a copy of its own. It holds at most `maxFrameBytes` bytes
  * of an unfinished frame, plus up to 10 bytes of a length prefix that it keeps as a number.
  *
- * After it throws, the stream is unusable: every later `push()` throws the same error.
+ * After it throws, the stream is unusable: every later `push()` throws the same error. With
+ * `skipOversized`, a frame over `maxFrameBytes` is passed over (nothing of it held) and counted
+ * in {@link skippedFrames} instead.
  */
 export class FrameDecoder {
   private readonly cursor: FrameCursor;
 
   /** @throws RangeError unless `maxFrameBytes` is a positive safe integer. */
-  constructor(maxFrameBytes = DEFAULT_MAX_FRAME_BYTES) {
-    this.cursor = new FrameCursor(maxFrameBytes);
+  constructor(maxFrameBytes = DEFAULT_MAX_FRAME_BYTES, skipOversized = false) {
+    this.cursor = new FrameCursor(maxFrameBytes, skipOversized);
+  }
+
+  /** Frames passed over because they were larger than `maxFrameBytes` (with `skipOversized`). */
+  get skippedFrames(): number {
+    return this.cursor.skippedFrames;
   }
 
   /** The largest frame body accepted, in bytes. */

@@ -7,7 +7,9 @@ export { MetricReader, DEFAULT_MAX_KEYS, type FrameKind, type MetricKey, type Me
 export { Series, SeriesModel, seriesKind, type HistogramState, type SeriesMetadata, type SeriesModelOptions } from './series.js';
 export { SeriesFeed } from './series-feed.js';
 export { KeyBindings } from './key-bindings.js';
+export { DEFAULT_MAX_KEY_BYTES, MAX_DESCRIPTION_LENGTH, MAX_LABELS, MAX_NAME_LENGTH, keyBytes, keyTooLarge, metadataBytes, metadataTooLarge } from './limits.js';
 export { sampleStream } from './sample-stream.js';
+export { TEXT_CONTENT_TYPE, TextChunks, escapeHelp, escapeLabelValue, familyName, formatValue, labelText, sampleNames, sanitizeLabel, sanitizeName } from './prometheus.js';
 export { DROPPED_METRIC, LOSS_REASONS } from '../shared/protocol.js';
 export { CLIENT_PROTOCOLS, detectProtocol, parseProtocol, type ClientProtocol } from './protocol.js';
 export { formatAddress, parseListenAddress } from '../shared/address.js';

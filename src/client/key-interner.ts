@@ -43,6 +43,21 @@ export class KeyInterner {
     return this.keys.length;
   }
 
+  /** Bytes of the keys held (their name and label fields as they were on the wire). */
+  get bytes(): number {
+    return this.used;
+  }
+
+  /** Forgets every key: ids start again from 0. */
+  clear(): void {
+    this.keys.length = 0;
+    this.slots = new Int32Array(1024).fill(EMPTY_SLOT);
+    this.arena = new Uint8Array(16 * 1024);
+    this.arenaView = new DataView(this.arena.buffer);
+    this.used = 0;
+    this.recent.fill(0);
+  }
+
   /** The key whose bytes are `buf[a, aEnd) ++ buf[b, bEnd)`; `undefined` if new. */
   lookup(buf: Uint8Array, view: DataView, a: number, aEnd: number, b: number, bEnd: number): MetricKey | undefined {
     const len = aEnd - a + bEnd - b;

@@ -5,6 +5,7 @@ import { ClientError } from './errors.js';
 import { toClientEvent, type ClientEvent, type MetadataEvent, type MetricEvent, type MetricOp } from './events.js';
 import { DEFAULT_MAX_FRAME_BYTES, FrameCursor } from './frame-cursor.js';
 import { KeyInterner, type MetricKey } from './key-interner.js';
+import { DEFAULT_MAX_KEY_BYTES, MAX_KEY_FRAME_BYTES, MAX_LABELS, MAX_NAME_LENGTH, keyTooLarge, maxUtf8Bytes, metadataTooLarge } from './limits.js';
 import { detectProtocol, parseProtocol, type ClientProtocol } from './protocol.js';
 
 export type { MetricKey };
@@ -26,8 +27,21 @@ export interface MetricReaderOptions {
    * (the exporter's own `maxKeys` default is 10 000); `Infinity` for no limit.
    */
   readonly maxKeys?: number;
+  /**
+   * The most bytes of keys remembered (their name and label fields as sent). Frames of further
+   * keys are skipped like those past `maxKeys`, and counted in {@link MetricReader.refusedFrames}
+   * (and {@link MetricReader.refusedForBytes}). Default 16 MiB; `Infinity` for no limit.
+   */
+  readonly maxKeyBytes?: number;
   /** The largest frame accepted, in bytes. Default 16 MiB. */
   readonly maxFrameBytes?: number;
+  /**
+   * Skip a frame over `maxFrameBytes` as it streams in (nothing of it is held) and count it in
+   * {@link MetricReader.tooLargeFrames}, instead of failing the stream with `FRAME_TOO_LARGE`:
+   * for tools that read exporters they do not control. A length prefix over protobuf's 2 GiB
+   * still fails. Default `false`.
+   */
+  readonly skipOversized?: boolean;
 }
 
 /** What {@link MetricReader.next} moved to. */
@@ -42,6 +56,13 @@ const SECONDS = 0x08;
 const NANOS = 0x10;
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 const MAX_SAFE_BIG = BigInt(MAX_SAFE);
+/** The longest a name or label field (tag, length, string) can be with its string within the limits. */
+const MAX_FIELD_BYTES = 3 + maxUtf8Bytes(MAX_NAME_LENGTH);
+/** What a key's bytes say of the limits (see `keySize`). */
+const WITHIN = 0;
+const MAYBE = 1;
+const OVER = 2;
+type KeySize = typeof WITHIN | typeof MAYBE | typeof OVER;
 
 /**
  * A cursor over the metric stream an exporter sends: {@link push} each chunk as it arrives
@@ -89,12 +110,19 @@ export class MetricReader {
   nanos = 0;
   /** After `'metadata'`: the registration. */
   metadata: MetadataEvent | undefined = undefined;
-  /** Frames skipped because their key was new and {@link MetricReaderOptions.maxKeys} keys are known. */
+  /**
+   * Frames skipped because their key was new and {@link MetricReaderOptions.maxKeys} keys, or
+   * {@link MetricReaderOptions.maxKeyBytes} bytes of keys, are held.
+   */
   refusedFrames = 0;
+  /** Of {@link refusedFrames}, those refused for `maxKeyBytes`. */
+  refusedForBytes = 0;
   /** The largest frame accepted, in bytes. */
   readonly maxFrameBytes: number;
   /** The most keys remembered. */
   readonly maxKeys: number;
+  /** The most bytes of keys remembered. */
+  readonly maxKeyBytes: number;
 
   private readonly cursor: FrameCursor;
   private readonly keys = new KeyInterner();
@@ -106,6 +134,8 @@ export class MetricReader {
   private detected: ClientProtocol | undefined;
   private secondsBig: bigint | undefined;
   private failure: ClientError | undefined;
+  /** Frames over the limits on names, labels and descriptions (those over maxFrameBytes are the cursor's). */
+  private tooLarge = 0;
   /** Read position within the frame being parsed. */
   private p = 0;
   // The key's spans in the frame being parsed: the name field and the run of label fields.
@@ -119,21 +149,40 @@ export class MetricReader {
   private tsSeconds = 0;
   private tsNanos = 0;
 
-  /** @throws TypeError for an unknown protocol; RangeError for a bad `maxKeys` or `maxFrameBytes`. */
+  /** @throws TypeError for an unknown protocol; RangeError for a bad `maxKeys`, `maxKeyBytes` or `maxFrameBytes`. */
   constructor(options: MetricReaderOptions = {}) {
     this.protocol = parseProtocol(options.protocol ?? 'seed');
-    this.cursor = new FrameCursor(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
+    this.cursor = new FrameCursor(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES, options.skipOversized ?? false);
     this.maxFrameBytes = this.cursor.maxFrameBytes;
-    const maxKeys = options.maxKeys ?? DEFAULT_MAX_KEYS;
-    if (maxKeys !== Number.POSITIVE_INFINITY && (!Number.isSafeInteger(maxKeys) || maxKeys <= 0)) {
-      throw new RangeError(`maxKeys must be a positive integer or Infinity, got ${maxKeys}`);
-    }
-    this.maxKeys = maxKeys;
+    this.maxKeys = positiveOrInfinity('maxKeys', options.maxKeys ?? DEFAULT_MAX_KEYS);
+    this.maxKeyBytes = positiveOrInfinity('maxKeyBytes', options.maxKeyBytes ?? DEFAULT_MAX_KEY_BYTES);
   }
 
   /** Distinct keys remembered. */
   get keyCount(): number {
     return this.keys.size;
+  }
+
+  /** Bytes of the keys remembered (their name and label fields as sent). */
+  get keyBytes(): number {
+    return this.keys.bytes;
+  }
+
+  /**
+   * Frames skipped because something in them was over the exporter's limits (see `limits.ts`:
+   * a name or label over 1024 characters, more than 64 labels, a unit or description over
+   * 4096), or, with `skipOversized`, the frame was over `maxFrameBytes`. None of it is kept.
+   */
+  get tooLargeFrames(): number {
+    return this.tooLarge + this.cursor.skippedFrames;
+  }
+
+  /**
+   * Forgets every key (a tool that forgot their series makes room): later frames intern their
+   * keys afresh, with new ids, so whatever is indexed by `key.id` must be cleared too.
+   */
+  forgetKeys(): void {
+    this.keys.clear();
   }
 
   /** Bytes of an unfinished frame held (its length prefix included); 0 between frames. */
@@ -198,30 +247,76 @@ export class MetricReader {
     this.detected = undefined;
   }
 
-  /** Reads one frame; `undefined` when it was refused (see {@link refusedFrames}). */
+  /** Reads one frame; `undefined` when it was refused (see {@link refusedFrames}, {@link tooLargeFrames}). */
   private read(buf: Uint8Array, view: DataView, start: number, end: number): FrameKind | undefined {
     const seed = this.seedFormat(buf, start, end);
     this.metadata = undefined;
     if (!this.parse(buf, view, start, end, seed)) return this.readSlowly(buf.subarray(start, end), seed);
     let key = this.keys.lookup(buf, view, this.nameStart, this.nameEnd, this.labelsStart, this.labelsEnd);
     if (key === undefined) {
-      if (this.keys.size >= this.maxKeys) return this.refuse();
-      // The first frame of a key goes through fromBinary: it checks the name and labels
-      // (UTF-8, map entries) and decodes them, once.
-      const ev = toClientEvent(buf.subarray(start, end), seed ? 'seed' : 'observer-0.11') as MetricEvent;
+      // The first frame of a key goes through fromBinary: it checks the name and labels (UTF-8,
+      // map entries) and decodes them, once. A key over the limits by its bytes alone is never
+      // decoded; one its bytes leave in doubt is, to tell (before a full reader refuses it).
+      // (No closure here: a closure over this function's locals would cost an allocation per frame.)
+      const size = this.keySize(buf);
+      if (size === OVER) return this.skipTooLarge();
+      let ev: MetricEvent | undefined;
+      if (size === MAYBE && keyTooLarge((ev = decodeMetric(buf, start, end, seed)).name, ev.labels)) return this.skipTooLarge();
+      if (this.noRoomFor(this.nameEnd - this.nameStart + this.labelsEnd - this.labelsStart)) return undefined;
+      ev ??= decodeMetric(buf, start, end, seed);
       key = this.keys.add(buf, this.nameStart, this.nameEnd, this.labelsStart, this.labelsEnd, ev.name, sorted(ev.labels));
     }
     this.key = key;
     return 'metric';
   }
 
+  /** Whether a new key of `bytes` bytes is past `maxKeys` or `maxKeyBytes`: then its frame is counted as refused. */
+  private noRoomFor(bytes: number): boolean {
+    const forBytes = this.keys.bytes + bytes > this.maxKeyBytes;
+    if (!forBytes && this.keys.size < this.maxKeys) return false;
+    this.refusedFrames++;
+    if (forBytes) this.refusedForBytes++;
+    return true;
+  }
+
+  /**
+   * What the bytes of the key parsed by {@link parse} say of the limits: {@link OVER} when its
+   * name, or a label entry, is longer than any within the limits can be (or there are more
+   * than 64 labels), {@link WITHIN} when every string is 1024 bytes at most (so 1024
+   * characters at most), else {@link MAYBE}: it takes decoding to tell.
+   */
+  private keySize(buf: Uint8Array): KeySize {
+    // A field is its tag, a length of at most 2 bytes (a string within the limits is under 16 KiB), the string.
+    const name = this.nameEnd - this.nameStart;
+    if (name > MAX_FIELD_BYTES) return OVER;
+    let size: KeySize = name > MAX_NAME_LENGTH ? MAYBE : WITHIN;
+    let labels = 0;
+    for (this.p = this.labelsStart; this.p < this.labelsEnd; labels++) {
+      this.p++; // the label field's tag
+      const n = this.varint(buf, this.labelsEnd); // an entry: a name field and a value field
+      if (labels >= MAX_LABELS || n > 2 * MAX_FIELD_BYTES) return OVER;
+      if (n > MAX_NAME_LENGTH) size = MAYBE;
+      this.p += n;
+    }
+    return size;
+  }
+
+  private skipTooLarge(): undefined {
+    this.tooLarge++;
+    return undefined;
+  }
+
   /** A frame in another layout than the usual, decoded with `fromBinary`. */
   private readSlowly(frame: Uint8Array, seed: boolean): FrameKind | undefined {
+    // Longer than any frame within the limits can be: never decoded.
+    if (frame.length > MAX_KEY_FRAME_BYTES) return this.skipTooLarge();
     const ev = toClientEvent(frame, seed ? 'seed' : 'observer-0.11');
     if (ev.kind === 'metadata') {
+      if (metadataTooLarge(ev)) return this.skipTooLarge();
       this.metadata = ev;
       return 'metadata';
     }
+    if (keyTooLarge(ev.name, ev.labels)) return this.skipTooLarge();
     // Interned by a canonical encoding of the name and labels (the frame's own may be spread).
     const w = new BinaryWriter().tag(1, WireType.LengthDelimited).string(ev.name);
     const labels = sorted(ev.labels);
@@ -231,7 +326,7 @@ export class MetricReader {
     const n = bytes.length;
     let key = this.keys.lookup(bytes, view, 0, n, n, n);
     if (key === undefined) {
-      if (this.keys.size >= this.maxKeys) return this.refuse();
+      if (this.noRoomFor(n)) return undefined;
       key = this.keys.add(bytes, 0, n, n, n, ev.name, labels);
     }
     this.key = key;
@@ -245,11 +340,6 @@ export class MetricReader {
     this.secondsBig = s > MAX_SAFE_BIG || s < -MAX_SAFE_BIG ? s : undefined;
     this.nanos = ev.timestamp?.nanos ?? 0;
     return 'metric';
-  }
-
-  private refuse(): undefined {
-    this.refusedFrames++;
-    return undefined;
   }
 
   private seedFormat(buf: Uint8Array, start: number, end: number): boolean {
@@ -477,6 +567,16 @@ export class MetricReader {
     }
     return false;
   }
+}
+
+/** The metric frame `buf[start, end)`, decoded with `fromBinary`. */
+function decodeMetric(buf: Uint8Array, start: number, end: number, seed: boolean): MetricEvent {
+  return toClientEvent(buf.subarray(start, end), seed ? 'seed' : 'observer-0.11') as MetricEvent;
+}
+
+function positiveOrInfinity(name: string, n: number): number {
+  if (n !== Number.POSITIVE_INFINITY && (!Number.isSafeInteger(n) || n <= 0)) throw new RangeError(`${name} must be a positive integer or Infinity, got ${n}`);
+  return n;
 }
 
 /** `labels` with their names in ascending order. */

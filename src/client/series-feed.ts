@@ -26,7 +26,7 @@ export class SeriesFeed<H extends HistogramState> {
     readonly scope: string,
   ) {
     this.generation = model.generation;
-    this.bound = new KeyBindings(
+    this.bound = new KeyBindings<Series<H>>(
       (kind, key) => model.seriesFor(kind, key.name, key.labels, scope),
       () => model.refuse(),
     );

@@ -2,6 +2,7 @@
 // e.g. which exporter), each updated in place by the six ops, with the histogram aggregation
 // plugged in by the tool that reads it.
 import type { ClientEvent, MetricKind, MetricOp } from './events.js';
+import { keyBytes, metadataBytes } from './limits.js';
 import { SeriesFeed } from './series-feed.js';
 
 /**
@@ -32,8 +33,18 @@ export function seriesKind(op: MetricOp['type']): MetricKind {
  * Its state changes in place; the identity fields never do.
  */
 export class Series<H extends HistogramState> {
-  /** Gauges: the current value (0 until the first update). */
+  /**
+   * Gauges: the current value when {@link known}; until then, the net change of the increments
+   * and decrements since the series began or was reset (0 before the first update).
+   */
   value = 0;
+  /**
+   * Whether {@link value} is the gauge's value: a set arrived since the series began or was
+   * reset. A client that connects after the app began (or reconnects: maybe to a restarted app)
+   * sees increments and decrements of a base it does not know; a set, or the value an exporter
+   * with `replayOnConnect` sends first, tells it. Always true for counters and histograms.
+   */
+  known: boolean;
   // A counter's total is `large + small`: `small` is a number, exact below 2^53, so adding to it
   // allocates nothing; it is folded into the bigint `large` only when it would overflow.
   private small = 0;
@@ -48,7 +59,9 @@ export class Series<H extends HistogramState> {
     readonly labels: Readonly<Record<string, string>>,
     /** Histograms: the tool's aggregation; `undefined` for counters and gauges. */
     readonly histogram: H | undefined,
-  ) {}
+  ) {
+    this.known = kind !== 'gauge';
+  }
 
   /** Counters: the total of the increments (or the last set value) since the series began or was reset. */
   get total(): bigint {
@@ -76,7 +89,9 @@ export class Series<H extends HistogramState> {
         if (this.kind === 'counter') this.total = big ?? BigInt(value);
         break;
       case 'gaugeSet':
-        if (this.kind === 'gauge') this.value = value;
+        if (this.kind !== 'gauge') break;
+        this.value = value;
+        this.known = true;
         break;
       case 'gaugeIncrement':
         if (this.kind === 'gauge') this.value += value;
@@ -97,10 +112,16 @@ export class Series<H extends HistogramState> {
     else this.apply(op.type, Number(v), v > MAX_SAFE_BIG ? v : undefined);
   }
 
-  /** The stream started afresh: counters go back to 0 and histograms forget; gauges keep their value. */
+  /**
+   * The stream started afresh (a new connection, maybe to a restarted app): counters go back to
+   * 0, histograms forget, and a gauge's value is unknown again until a set arrives.
+   */
   reset(): void {
     this.total = 0n;
     this.histogram?.reset();
+    if (this.kind !== 'gauge') return;
+    this.value = 0;
+    this.known = false;
   }
 }
 
@@ -115,6 +136,12 @@ export interface SeriesModelOptions<H extends HistogramState> {
    * scopes. Beyond it new ones are refused and counted in `refused`. Default: no limit.
    */
   readonly maxSeries?: number;
+  /**
+   * The most bytes of text kept: the UTF-8 bytes of every series' name, label names and values,
+   * and of every metadata's name, unit and description. Beyond it new series and metadata are
+   * refused and counted in `refused`. Default: no limit.
+   */
+  readonly maxBytes?: number;
   /** Called once, on the first refusal. */
   readonly onFirstRefusal?: () => void;
 }
@@ -146,11 +173,19 @@ export class SeriesModel<H extends HistogramState> {
   private readonly metadata = new Map<string, SeriesMetadata>();
   private readonly named = new Map<string, Series<H>[]>();
   private readonly maxSeries: number;
+  private readonly maxBytes: number;
+  private held = 0;
   /** Changes whenever series are forgotten, so feeds drop the series they hold. */
   private forgotten = 0;
 
   constructor(private readonly options: SeriesModelOptions<H>) {
     this.maxSeries = options.maxSeries ?? Number.POSITIVE_INFINITY;
+    this.maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
+  }
+
+  /** Bytes of text held (see {@link SeriesModelOptions.maxBytes}). */
+  get bytes(): number {
+    return this.held;
   }
 
   /**
@@ -161,11 +196,14 @@ export class SeriesModel<H extends HistogramState> {
     this.events++;
     if (ev.kind === 'metadata') {
       const key = JSON.stringify([scope, ev.name]);
-      if (!this.metadata.has(key) && this.metadata.size >= this.maxSeries) return this.refuse();
+      const old = this.metadata.get(key);
+      const bytes = metadataBytes(ev) - (old === undefined ? 0 : metadataBytes({ name: ev.name, ...old }));
+      if ((old === undefined && this.metadata.size >= this.maxSeries) || this.held + bytes > this.maxBytes) return this.refuse();
       const m: { -readonly [K in keyof SeriesMetadata]: SeriesMetadata[K] } = { kind: ev.metricKind };
       if (ev.unit !== undefined) m.unit = ev.unit;
       if (ev.description !== undefined) m.description = ev.description;
       this.metadata.set(key, m);
+      this.held += bytes;
       return undefined;
     }
     const s = this.seriesFor(seriesKind(ev.op.type), ev.name, ev.labels, scope);
@@ -179,7 +217,9 @@ export class SeriesModel<H extends HistogramState> {
     const key = JSON.stringify([scope, kind, name, sorted]); // unambiguous, whatever the strings hold
     let s = this.series.get(key);
     if (s === undefined) {
-      if (this.series.size >= this.maxSeries) return this.refuse();
+      const bytes = keyBytes(name, labels);
+      if (this.series.size >= this.maxSeries || this.held + bytes > this.maxBytes) return this.refuse();
+      this.held += bytes;
       const sortedLabels = Object.fromEntries(sorted);
       const histogram = kind === 'histogram' ? this.options.histogram({ scope, name, labels: sortedLabels }) : undefined;
       s = new Series(scope, kind, name, sortedLabels, histogram);
@@ -226,12 +266,18 @@ export class SeriesModel<H extends HistogramState> {
     for (const [key, s] of this.series) {
       if (s.scope !== scope) continue;
       this.series.delete(key);
+      this.held -= keyBytes(s.name, s.labels);
       const id = `${s.kind}:${s.name}`;
       const list = this.named.get(id)!.filter((x) => x !== s);
       if (list.length === 0) this.named.delete(id);
       else this.named.set(id, list);
     }
-    for (const key of this.metadata.keys()) if ((JSON.parse(key) as string[])[0] === scope) this.metadata.delete(key);
+    for (const [key, m] of this.metadata) {
+      const [of, name] = JSON.parse(key) as [string, string];
+      if (of !== scope) continue;
+      this.metadata.delete(key);
+      this.held -= metadataBytes({ name, ...m });
+    }
   }
 
   /** Counts a refusal (see `refused`). @internal */

@@ -42,10 +42,17 @@ export interface ClientOptions {
    */
   maxFrameBytes?: number;
   /**
+   * Skip frames over `maxFrameBytes` (counted in `reader.tooLargeFrames`) instead of closing
+   * the client with `FRAME_TOO_LARGE`. Default `false`.
+   */
+  skipOversized?: boolean;
+  /**
    * The most distinct keys (name + labels) the client's {@link MetricReader} remembers; frames
    * of further keys are skipped and counted in `reader.refusedFrames`. Default 65 536.
    */
   maxKeys?: number;
+  /** The most bytes of keys the client's {@link MetricReader} remembers, likewise. Default 16 MiB. */
+  maxKeyBytes?: number;
   /** Connect over TLS (to an exporter built with `tls()`); see {@link ClientTlsOptions}. */
   tls?: ClientTlsOptions;
 }
@@ -146,7 +153,8 @@ export class TcpClient extends EventEmitter<ClientEmitterEvents> implements Asyn
   constructor(address: ClientAddress, options: ClientOptions = {}) {
     super();
     this.address = parseAddress(address);
-    this.reader = new MetricReader({ protocol: options.protocol ?? 'seed', maxFrameBytes: options.maxFrameBytes, maxKeys: options.maxKeys });
+    const { protocol = 'seed', maxFrameBytes, skipOversized, maxKeys, maxKeyBytes } = options;
+    this.reader = new MetricReader({ protocol, maxFrameBytes, skipOversized, maxKeys, maxKeyBytes });
     this.backoff = parseReconnect(options.reconnect ?? false);
     this.tls = options.tls === undefined ? undefined : checkClientTls(options.tls);
     this.open();

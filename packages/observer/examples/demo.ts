@@ -4,7 +4,9 @@
 import { TcpBuilder } from 'metrics-exporter-tcp';
 import { observe } from '../src/run.js';
 
-const recorder = await new TcpBuilder().listenAddress('127.0.0.1:0').build();
+// replayOnConnect: the observer gets each gauge's value when it connects (in-flight is only ever
+// incremented and decremented: without it, its base would be unknown).
+const recorder = await new TcpBuilder().listenAddress('127.0.0.1:0').replayOnConnect(true).build();
 const { host, port } = recorder.address as { host: string; port: number };
 
 // The "app": an HTTP-ish service. Describe once, take handles once, record per request.

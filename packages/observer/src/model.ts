@@ -91,9 +91,20 @@ export interface Snapshot {
   metrics: SnapshotMetric[];
   /** Records the exporter reported this client did not get (its in-band drop counter), when nonzero. */
   lost?: number;
-  /** Frames skipped because their series was past the observer's series cap, when nonzero. */
+  /** Frames left out because their series or metadata was past the observer's caps, or over the exporter's limits, when nonzero. */
   refused?: number;
 }
+
+/** The caps of an {@link ObserverModel}. */
+export interface ObserverLimits {
+  /** Series kept at most, and metric names with metadata kept at most. Default 100 000. */
+  readonly maxSeries?: number;
+  /** Bytes of names, labels, units and descriptions kept at most. Default 64 MiB. */
+  readonly maxBytes?: number;
+}
+
+/** The default {@link ObserverLimits}. */
+export const OBSERVER_LIMITS = { maxSeries: 100_000, maxBytes: 64 * 1024 * 1024 } as const;
 
 /** What the observer knows: one row per kind + name + labels (a series), metadata per name. */
 export class ObserverModel {
@@ -102,14 +113,18 @@ export class ObserverModel {
   /** Each row's `name [labels]` text, made once. */
   private readonly texts = new WeakMap<Series<WindowedSketch>, string>();
   private readonly clock: Clock;
-  /** Frames the reader skipped (past its key cap), as of the last {@link drain}. */
+  /** Frames the reader skipped (past its key caps, or too large), as of the last {@link drain}. */
   private readerRefused = 0;
   /** Histogram values that were not finite, so not summarised. */
   skipped = 0;
 
-  constructor(private readonly now: () => number = Date.now) {
+  constructor(
+    private readonly now: () => number = Date.now,
+    limits: ObserverLimits = {},
+  ) {
     this.clock = new Clock(now());
-    this.model = new SeriesModel({ histogram: () => new WindowedSketch(this.clock, () => void this.skipped++) });
+    const { maxSeries = OBSERVER_LIMITS.maxSeries, maxBytes = OBSERVER_LIMITS.maxBytes } = limits;
+    this.model = new SeriesModel({ histogram: () => new WindowedSketch(this.clock, () => void this.skipped++), maxSeries, maxBytes });
     this.feed = this.model.feed();
   }
 
@@ -125,7 +140,7 @@ export class ObserverModel {
     return n;
   }
 
-  /** Frames left out because their series was past a cap (the reader's keys or the model's series). */
+  /** Frames left out because they were past a cap (the reader's keys, the model's series and bytes) or over the exporter's limits. */
   get refused(): number {
     return this.readerRefused + this.model.refused;
   }
@@ -140,7 +155,16 @@ export class ObserverModel {
   drain(reader: MetricReader): void {
     this.clock.now = this.now();
     this.feed.drain(reader);
-    this.readerRefused = reader.refusedFrames;
+    this.readerRefused = reader.refusedFrames + reader.tooLargeFrames;
+  }
+
+  /**
+   * A new connection begins (maybe to a restarted app, or one that replays its totals): counters
+   * start again from 0, histograms forget, gauges are unknown until set.
+   */
+  reset(): void {
+    this.clock.now = this.now();
+    this.model.resetScope('');
   }
 
   private textOf(s: Series<WindowedSketch>): string {
@@ -164,7 +188,9 @@ export class ObserverModel {
         if (meta?.unit !== undefined) m.unit = meta.unit;
         if (meta?.description !== undefined) m.description = meta.description;
         if (s.kind === 'counter') m.value = s.total <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(s.total) : s.total.toString();
-        else if (s.kind === 'gauge') m.value = s.value;
+        else if (s.kind === 'gauge') {
+          if (s.known) m.value = s.value; // else its base is unknown until a set arrives
+        }
         else Object.assign(m, s.histogram?.summary(now));
         return { text, m };
       });

@@ -1,6 +1,6 @@
 import type { Writable } from 'node:stream';
 import { MetricReader, TcpClient, sampleStream, type ClientProtocol } from 'metrics-exporter-tcp/client';
-import { ObserverModel } from './model.js';
+import { OBSERVER_LIMITS, ObserverModel, type Snapshot } from './model.js';
 
 /** What {@link observe} takes; the command's flags map onto it. */
 export interface ObserveOptions {
@@ -24,6 +24,17 @@ export interface ObserveOptions {
 
 /** How messages on `err` start. */
 const SAYS = 'metrics-exporter-tcp-observer:';
+/** A frame larger than this is skipped as it streams (and counted as refused): the exporter never sends one. */
+const MAX_FRAME_BYTES = 1024 * 1024;
+
+/** Where the observer's connection is, in every JSON snapshot. */
+export interface ConnectionStatus {
+  state: 'connecting' | 'connected' | 'reconnecting' | 'stopped';
+  /** Connections made after the first: each starts the totals afresh. */
+  reconnects: number;
+  /** Why the last connection ended or failed, when it did on an error. */
+  error?: string;
+}
 
 /**
  * Runs the decoder and the model over a made-up stream for a while, so that the JIT has
@@ -44,22 +55,40 @@ function warmUp(protocol: ClientProtocol | 'auto'): void {
 export async function observe(o: ObserveOptions): Promise<number> {
   warmUp(o.protocol);
   const model = new ObserverModel();
-  const client = new TcpClient(o.address, { protocol: o.protocol, reconnect: !o.once });
-  let state = 'connecting';
+  const client = new TcpClient(o.address, {
+    protocol: o.protocol,
+    reconnect: !o.once,
+    maxKeys: OBSERVER_LIMITS.maxSeries,
+    maxKeyBytes: OBSERVER_LIMITS.maxBytes,
+    maxFrameBytes: MAX_FRAME_BYTES,
+    skipOversized: true,
+  });
+  const connection: ConnectionStatus = { state: 'connecting', reconnects: 0 };
+  let connects = 0;
   let lastError = '';
-  client.on('connect', () => (state = 'connected'));
+  // A connection's frames all arrive before the next one's 'connect' (consume() queues nothing):
+  // the model restarts exactly at the boundary, so an exporter that replays its totals on
+  // connect is not counted twice.
+  client.on('connect', () => {
+    if (connects++ > 0) model.reset();
+    connection.state = 'connected';
+    connection.reconnects = Math.max(0, connects - 1);
+    delete connection.error;
+  });
   client.on('disconnect', (err?: Error) => {
-    state = 'reconnecting';
+    connection.state = 'reconnecting';
     lastError = err?.message ?? '';
+    if (err !== undefined) connection.error = err.message;
   });
   client.on('error', (err: Error) => (lastError = err.message));
+  const snapshot = (): Snapshot & { connection: ConnectionStatus } => ({ ...model.snapshot(), connection: { ...connection } });
   const consumed = client.consume((reader) => model.drain(reader));
   // Whatever ends the stream is reported below; it must never be an unhandled rejection.
   let failure: Error | undefined;
   const ended = consumed.catch((err: Error) => {
     failure = err;
     lastError = err.message;
-    state = 'stopped'; // a malformed stream is not retried
+    connection.state = 'stopped'; // a malformed stream is not retried
   });
 
   if (o.once) {
@@ -76,18 +105,19 @@ export async function observe(o: ObserveOptions): Promise<number> {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([new Promise((r) => (timer = setTimeout(r, o.durationMs))), ended]);
     clearTimeout(timer);
+    const last = snapshot();
     await client.close();
     await ended;
     if (failure !== undefined) {
       o.err.write(`${SAYS} ${o.address}: ${failure.message}\n`);
       return 1;
     }
-    o.out.write(`${JSON.stringify(model.snapshot())}\n`);
+    o.out.write(`${JSON.stringify(last)}\n`);
     return 0;
   }
 
   if (o.json) {
-    const timer = setInterval(() => o.out.write(`${JSON.stringify(model.snapshot())}\n`), o.durationMs);
+    const timer = setInterval(() => o.out.write(`${JSON.stringify(snapshot())}\n`), o.durationMs);
     o.signal?.addEventListener('abort', () => void client.close(), { once: true });
     await ended;
     clearInterval(timer);
@@ -106,7 +136,9 @@ export async function observe(o: ObserveOptions): Promise<number> {
     model,
     status: () => ({
       address: o.address,
-      state: state === 'connected' ? state : lastError ? `${state} (${lastError})` : state,
+      state:
+        (connection.state === 'connected' || !lastError ? connection.state : `${connection.state} (${lastError})`) +
+        (connection.reconnects > 0 ? `, ${connection.reconnects} reconnect${connection.reconnects > 1 ? 's' : ''} (totals since the last)` : ''),
       eventsPerSec: rate,
       lost: model.lost,
       refused: model.refused,

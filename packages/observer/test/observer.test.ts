@@ -1,6 +1,9 @@
 // The observer: unit formatting, the model, the Ink view rendered to a string, and the CLI's
 // JSON snapshot against a real exporter.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { connect, createServer, type Socket } from 'node:net';
+import { createInterface } from 'node:readline';
 import { test } from 'node:test';
 import { render } from 'ink-testing-library';
 import React from 'react';
@@ -169,4 +172,53 @@ test('the status bar shows what was lost', () => {
   } finally {
     view.unmount();
   }
+});
+
+/** A loopback TCP proxy to `port` whose connections the test can cut. */
+async function cuttable(port: number): Promise<{ address: string; cut(): void; close(): Promise<void> }> {
+  const open = new Set<Socket>();
+  const server = createServer((down) => {
+    const up = connect(port, '127.0.0.1');
+    for (const s of [down, up]) {
+      open.add(s);
+      s.on('error', () => {});
+      s.on('close', () => [down, up].forEach((x) => x.destroy()));
+    }
+    down.pipe(up).pipe(down);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    address: `127.0.0.1:${(server.address() as { port: number }).port}`,
+    cut: () => open.forEach((s) => s.destroy()),
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+test('observe --json: a reconnect resets the model (totals an exporter replays are not counted twice), and every snapshot gives the connection state and reconnects', async (t) => {
+  const recorder = await new TcpBuilder().listenAddress('127.0.0.1:0').replayOnConnect(true).build();
+  t.after(() => recorder.close());
+  const proxy = await cuttable((recorder.address as { port: number }).port);
+  t.after(() => proxy.close());
+  const child = spawn(process.execPath, [new URL('../src/cli.js', import.meta.url).pathname, proxy.address, '--json', '--duration', '100'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.after(() => child.kill('SIGKILL'));
+  type Snap = { metrics: { name: string; value?: number }[]; connection?: { state: string; reconnects: number } };
+  const snaps: Snap[] = [];
+  createInterface({ input: child.stdout }).on('line', (l) => snaps.push(JSON.parse(l) as Snap));
+  const last = () => snaps.at(-1);
+  const jobs = () => last()?.metrics.find((m) => m.name === 'jobs')?.value;
+  await waitFor('the observer', () => recorder.stats().clients === 1);
+  recorder.counter('jobs').increment(5);
+  await waitFor('jobs 5', () => jobs() === 5);
+  assert.deepEqual(last()!.connection, { state: 'connected', reconnects: 0 });
+  proxy.cut();
+  await waitFor('the reconnect', () => last()?.connection?.reconnects === 1 && last()?.connection?.state === 'connected' && recorder.stats().clients === 1);
+  const seen = snaps.length;
+  await waitFor('two more snapshots', () => snaps.length >= seen + 2);
+  assert.equal(jobs(), 5, 'the replayed total, once');
+});
+
+test('metadata is bounded like series: an exporter sending endless names cannot grow the observer', () => {
+  const m = new ObserverModel();
+  for (let i = 0; i < 150_000; i++) m.apply({ kind: 'metadata', name: `name_${i}`, metricKind: 'counter', description: 'd'.repeat(100) });
+  assert.ok(m.refused >= 50_000, `${m.refused} refused`);
 });

@@ -8,11 +8,15 @@ const USAGE = `usage: metrics-exporter-tcp-relay --connect host:port|/path.sock|
     --prometheus host:port                serve GET /metrics (Prometheus text format) there
     --otlp <url> [--otlp-interval <ms>]   push to an OTLP/HTTP metrics endpoint (default every 10000 ms)
     --buckets 0.005,0.01,…                histogram bucket bounds (default prom-client's)
-    --max-series <n>                      series kept at most (default 100000)
+    --max-series <n>                      series kept at most, over every exporter (default 100000)
+    --max-bytes <n>                       bytes of names, labels and descriptions kept, over every exporter (default 33554432)
+    --max-series-per-exporter <n>         series (and metric names with metadata) kept of one exporter (default 20000)
+    --max-bytes-per-exporter <n>          bytes of names, labels and descriptions kept of one exporter (default 8388608)
+    --web-max-requests <n>                scrapes of /metrics in flight at most, beyond: 503 (default 40; 0: no limit)
     --protocol auto|seed|observer-0.11    wire format (default auto: told by the first metric)
     --threads <n>                         threads reading exporters (default the number of cores, at most one per exporter)
     --stale-after <s>                     drop the series of an exporter unreachable this long (default 300)
-    --expire-series                       also drop any series not updated for --stale-after`;
+    --expire-series                       also drop gauges not updated for --stale-after (counters and histograms stay while their exporter is connected)`;
 
 function fail(message: string): never {
   process.stderr.write(`metrics-exporter-tcp-relay: ${message}\n${USAGE}\n`);
@@ -44,6 +48,10 @@ const { values, positionals } = check('arguments', () =>
       'otlp-interval': { type: 'string', default: '10000' },
       buckets: { type: 'string' },
       'max-series': { type: 'string', default: '100000' },
+      'max-bytes': { type: 'string', default: String(32 * 1024 * 1024) },
+      'max-series-per-exporter': { type: 'string', default: '20000' },
+      'max-bytes-per-exporter': { type: 'string', default: String(8 * 1024 * 1024) },
+      'web-max-requests': { type: 'string', default: '40' },
       protocol: { type: 'string', default: 'auto' },
       threads: { type: 'string' },
       'stale-after': { type: 'string', default: '300' },
@@ -64,9 +72,17 @@ if (values.prometheus !== undefined) check('--prometheus', () => parseListenAddr
 const buckets = values.buckets?.split(',').map((b) => (b.trim() === '' ? Number.NaN : Number(b)));
 if (buckets?.some((b, i) => !Number.isFinite(b) || (i > 0 && b <= buckets[i - 1]!))) fail('--buckets must be ascending numbers');
 const otlpIntervalMs = positive('--otlp-interval', values['otlp-interval']);
-const maxSeries = positive('--max-series', values['max-series']);
-const threads = values.threads === undefined ? undefined : positive('--threads', values.threads);
-if (threads !== undefined && !Number.isInteger(threads)) fail(`--threads must be a whole number, got ${values.threads}`);
+const whole = (flag: string, value: string, zero = false): number => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < (zero ? 0 : 1)) fail(`${flag} must be a whole number${zero ? '' : ' from 1'}, got ${value}`);
+  return n;
+};
+const maxSeries = whole('--max-series', values['max-series']);
+const maxBytes = whole('--max-bytes', values['max-bytes']);
+const maxSeriesPerExporter = whole('--max-series-per-exporter', values['max-series-per-exporter']);
+const maxBytesPerExporter = whole('--max-bytes-per-exporter', values['max-bytes-per-exporter']);
+const maxRequests = whole('--web-max-requests', values['web-max-requests'], true);
+const threads = values.threads === undefined ? undefined : whole('--threads', values.threads);
 const staleAfterMs = positive('--stale-after', values['stale-after']) * 1000;
 
 // Stop on a signal, even while starting; give the last export a bounded time.
@@ -85,6 +101,10 @@ try {
     otlpIntervalMs,
     buckets: buckets ?? DEFAULT_BUCKETS,
     maxSeries,
+    maxBytes,
+    maxSeriesPerExporter,
+    maxBytesPerExporter,
+    maxRequests,
     threads,
     staleAfterMs,
     expireSeries: values['expire-series'],

@@ -2,12 +2,13 @@
 // with protobuf-es (toClientEvent), apply the event. Kept for the bench and as a baseline.
 import { FrameDecoder, detectProtocol, toClientEvent, type ClientProtocol } from 'metrics-exporter-tcp/client';
 import type { StreamApplier } from './exporter-link.js';
-import type { ExporterSeries } from './store.js';
+import { MAX_FRAME_BYTES, type ExporterSeries } from './store.js';
 
-/** A {@link StreamApplier} that decodes every frame into a `ClientEvent`. */
+/** A {@link StreamApplier} that decodes every frame into a `ClientEvent` (frames over 1 MiB are skipped and refused). */
 export function eventApplier(target: ExporterSeries, protocol: ClientProtocol | 'auto'): StreamApplier {
-  const frames = new FrameDecoder();
+  const frames = new FrameDecoder(MAX_FRAME_BYTES, true);
   let detected: ClientProtocol | undefined = protocol === 'auto' ? undefined : protocol;
+  let skipped = 0;
   return {
     push(chunk, nowMs) {
       const list: Uint8Array[] = [];
@@ -22,8 +23,11 @@ export function eventApplier(target: ExporterSeries, protocol: ClientProtocol | 
         detected ??= detectProtocol(frame);
         target.apply(toClientEvent(frame, detected ?? 'seed'), nowMs);
       }
+      const s = frames.skippedFrames - skipped;
+      skipped += s;
+      target.refuse('too_large', s);
       if (failure !== undefined) throw failure;
-      return list.length;
+      return list.length + s;
     },
   };
 }

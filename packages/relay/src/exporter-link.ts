@@ -4,8 +4,11 @@ import { connect, type Socket } from 'node:net';
 import { parseListenAddress, type ClientProtocol } from 'metrics-exporter-tcp/client';
 import type { ExporterSeries } from './store.js';
 
-/** Where an exporter link is. `removed`: no longer wanted (a socket path that went away). */
-export type LinkState = 'connecting' | 'connected' | 'reconnecting' | 'failed' | 'removed';
+/**
+ * Where an exporter link is. `malformed`: its last stream was malformed, and it is retried
+ * after a long back-off; `removed`: no longer wanted (a socket path that went away).
+ */
+export type LinkState = 'connecting' | 'connected' | 'reconnecting' | 'malformed' | 'removed';
 
 /** Decodes one connection's bytes into an exporter's series. */
 export interface StreamApplier {
@@ -25,8 +28,8 @@ export interface LinkOptions {
   readonly protocol: ClientProtocol | 'auto';
   readonly applier: ApplierFactory;
   readonly log: (line: string) => void;
-  /** Told when the exporter's stream is malformed and the link gives up. */
-  readonly onMalformed: () => void;
+  /** The first delay before connecting again after a malformed stream, in ms; it doubles each time, up to 10 minutes. */
+  readonly malformedRetryMs: number;
 }
 
 /**
@@ -42,22 +45,33 @@ export function parseExporterAddress(address: string): { host: string; port: num
 
 const FIRST_DELAY_MS = 100;
 const MAX_DELAY_MS = 5000;
+const MAX_MALFORMED_DELAY_MS = 10 * 60_000;
+
+/** Up to `max`, `first` doubled `attempts` times, randomized to 50–100 %. */
+const backoff = (first: number, max: number, attempts: number) => Math.min(max, first * 2 ** Math.min(attempts, 30)) * (0.5 + Math.random() / 2);
 
 /**
  * Reads one exporter into `target`. Every connection has a generation: a connection's bytes are
  * applied only while it is the current one, and a new connection resets the exporter's
  * counters and histograms before its first byte, so nothing of an old connection is ever
- * applied after the reset (a reconnect is exactly a counter reset). A malformed stream is given
- * up for good: its series are forgotten.
+ * applied after the reset (a reconnect is exactly a counter reset). A malformed stream ends its
+ * connection and forgets the exporter's series; the exporter is tried again after a long
+ * back-off (whoever held its port for a moment must not disable it for good).
  */
 export class ExporterLink {
   state: LinkState = 'connecting';
   /** Events applied, over every connection. */
   events = 0;
+  /** Connections made. */
+  connects = 0;
+  /** Connections that ended on a malformed stream. */
+  decodeErrors = 0;
   /** Since when (ms since the epoch) it has not been connected; undefined while connected. */
   downSince: number | undefined = Date.now();
   private generation = 0;
   private attempts = 0;
+  /** Malformed streams in a row (the back-off after the next one doubles with each). */
+  private malformedInARow = 0;
   private socket: Socket | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private closed: Promise<void> | undefined;
@@ -76,7 +90,7 @@ export class ExporterLink {
   /** Disconnects and stops reconnecting; the series stay. Resolves once the socket is closed. */
   close(): Promise<void> {
     if (this.closed === undefined) {
-      this.state = 'removed'; // (a failed one too: if its socket path comes back, it is read afresh)
+      this.state = 'removed'; // (if its socket path comes back, it is read afresh)
       this.downSince ??= Date.now();
       clearTimeout(this.retryTimer);
       const socket = this.socket;
@@ -92,10 +106,12 @@ export class ExporterLink {
     this.socket = socket;
     const applier = this.o.applier(this.series, this.o.protocol);
     let malformed: Error | undefined;
+    let delivered = false;
     socket.on('connect', () => {
       if (generation !== this.generation) return;
       this.series.reset(Date.now());
       this.state = 'connected';
+      this.connects++;
       this.downSince = undefined;
       this.o.log(`relay: connected to ${this.address}`);
     });
@@ -103,7 +119,9 @@ export class ExporterLink {
       if (generation !== this.generation || malformed !== undefined) return;
       this.attempts = 0;
       try {
-        this.events += applier.push(chunk, Date.now());
+        const n = applier.push(chunk, Date.now());
+        this.events += n;
+        delivered ||= n > 0;
       } catch (err) {
         malformed = err as Error;
         socket.destroy();
@@ -117,15 +135,17 @@ export class ExporterLink {
       this.downSince ??= Date.now();
       if (malformed !== undefined) {
         const err = malformed as Error & { code?: string };
-        this.state = 'failed';
-        this.series.clear(); // its last values are not published forever
-        this.o.onMalformed();
-        this.o.log(`relay: ${this.address} disconnected for good (${err.code ?? err.name}): ${err.message}`);
+        this.state = 'malformed';
+        this.decodeErrors++;
+        this.series.clear(); // what a malformed stream said is not published
+        const delay = backoff(this.o.malformedRetryMs, MAX_MALFORMED_DELAY_MS, this.malformedInARow++);
+        this.o.log(`relay: ${this.address} sent a malformed stream (${err.code ?? err.name}): ${err.message}; trying again in ${Math.round(delay / 1000)} s`);
+        this.retryTimer = setTimeout(() => this.open(), delay);
         return;
       }
+      if (delivered) this.malformedInARow = 0;
       this.state = 'reconnecting';
-      const delay = Math.min(MAX_DELAY_MS, FIRST_DELAY_MS * 2 ** Math.min(this.attempts++, 30));
-      this.retryTimer = setTimeout(() => this.open(), delay * (0.5 + Math.random() / 2));
+      this.retryTimer = setTimeout(() => this.open(), backoff(FIRST_DELAY_MS, MAX_DELAY_MS, this.attempts++));
     });
   }
 }

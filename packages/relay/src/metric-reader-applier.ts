@@ -3,29 +3,49 @@
 // update in place, with nothing allocated.
 import { KeyBindings, MetricReader, type ClientProtocol } from 'metrics-exporter-tcp/client';
 import type { StreamApplier } from './exporter-link.js';
-import type { ExporterSeries, RelaySeries } from './store.js';
+import { MAX_FRAME_BYTES, type ExporterSeries, type Refusal, type RelaySeries } from './store.js';
 
 /**
- * A {@link StreamApplier} over a {@link MetricReader}. Series are bound per key and kind
- * ({@link KeyBindings}); the bindings are dropped whenever the exporter's series are (expired or
- * cleared), so a frame never updates a series that left the store.
+ * A {@link StreamApplier} over a {@link MetricReader} that holds no more keys, and no more bytes
+ * of keys, than the exporter may have series (frames over 1 MiB are skipped as they stream).
+ * Series are bound per key and kind ({@link KeyBindings}); whenever the exporter's series are
+ * removed (expired, cleared) the bindings and the reader's keys are forgotten, so a frame never
+ * updates a series that left the store and expired keys make room; whenever any thread gives
+ * series back, the keys refused for the relay's cap are tried again.
  */
 export function metricReaderApplier(target: ExporterSeries, protocol: ClientProtocol | 'auto'): StreamApplier {
-  // Keys beyond the series cap could never become series: remember no more than that.
-  const reader = new MetricReader({ protocol, maxKeys: target.maxSeries });
+  const { maxSeriesPerExporter, maxBytesPerExporter } = target.limits;
+  const reader = new MetricReader({ protocol, maxKeys: maxSeriesPerExporter, maxKeyBytes: maxBytesPerExporter, maxFrameBytes: MAX_FRAME_BYTES, skipOversized: true });
   let now = 0; // the chunk's time, for series made while it is applied
-  const bound = new KeyBindings<RelaySeries>(
+  const bound = new KeyBindings<RelaySeries, Refusal>(
     (kind, key) => target.seriesFor(kind, key.name, key.labels, now),
-    () => target.refuse(),
+    (why) => target.refuse(why),
   );
+  const budget = target.store.budget;
   let epoch = target.epoch;
-  let keysRefused = 0;
+  let freed = budget.freed;
+  // The reader's counts as of the last chunk.
+  let refused = 0;
+  let forBytes = 0;
+  let tooLarge = 0;
+  let refusedAtForget = 0;
+  const forget = () => {
+    bound.clear();
+    reader.forgetKeys();
+    refusedAtForget = reader.refusedFrames;
+  };
   return {
     push(chunk, nowMs) {
       if (target.epoch !== epoch) {
-        bound.clear();
+        forget();
         epoch = target.epoch;
+      } else if (budget.freed !== freed) {
+        // Room elsewhere: refused keys may fit now. A reader that is full of keys the store
+        // refused forgets them all; otherwise only the refusals are forgotten.
+        if (reader.refusedFrames !== refusedAtForget) forget();
+        else bound.forgetRefusals();
       }
+      freed = budget.freed;
       now = nowMs;
       reader.push(chunk);
       let n = 0;
@@ -33,21 +53,31 @@ export function metricReaderApplier(target: ExporterSeries, protocol: ClientProt
         for (let kind = reader.next(); kind !== undefined; kind = reader.next()) {
           n++;
           if (kind === 'metadata') {
-            target.apply(reader.metadata!, nowMs);
+            target.describe(reader.metadata!);
             continue;
           }
           const s = bound.current(reader);
           if (s !== null) {
             s.apply(reader.op, reader.value, reader.bigValue);
             s.updatedAt = nowMs;
+            if (!s.dirty) target.touch(s);
           }
         }
       } finally {
-        // Frames of keys beyond maxKeys are skipped by the reader: refused, and read all the same.
-        const skipped = reader.refusedFrames - keysRefused;
-        keysRefused = reader.refusedFrames;
-        target.refuse(skipped);
-        n += skipped;
+        // Frames the reader skipped (keys past its caps, or too large) are refused, and read all the same.
+        const r = reader.refusedFrames - refused;
+        const b = reader.refusedForBytes - forBytes;
+        const t = reader.tooLargeFrames - tooLarge;
+        refused += r;
+        forBytes += b;
+        tooLarge += t;
+        // A reader full while the exporter holds well under its caps holds keys the relay-wide
+        // caps refused (the reader counts keys' protobuf bytes, the store their text and metadata).
+        const full = (own: boolean, mine: Refusal): Refusal => (own ? mine : (target.relayRefusal ?? mine));
+        target.refuse(full(target.held >= maxSeriesPerExporter, 'exporter_series'), r - b);
+        target.refuse(full(target.bytes >= maxBytesPerExporter / 2, 'exporter_bytes'), b);
+        target.refuse('too_large', t);
+        n += r + t;
       }
       return n;
     },

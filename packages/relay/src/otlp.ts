@@ -1,13 +1,15 @@
 // Pushes the relay's series to an OpenTelemetry Collector over OTLP/HTTP with the OpenTelemetry
 // SDK's periodic reader and OTLP exporter. The points come from the relay's own state (a
-// MetricProducer reading a snapshot), cumulative since each series began: a reconnect starts
-// counters and histograms again from 0 with a new start time, which is how OTLP says "reset".
+// MetricProducer reading the main thread's mirror), cumulative since each series began: a
+// reconnect starts counters and histograms again from 0 with a new start time, which is how
+// OTLP says "reset". Counters are doubles: a uint64 total does not fit OTLP's int64, and a
+// double is exact up to 2^53 (what Prometheus stores anyway).
 import type { Writable } from 'node:stream';
 import type { HrTime } from '@opentelemetry/api';
 import type { DataPoint, Histogram, MetricData, MetricProducer } from '@opentelemetry/sdk-metrics';
 import { healthMetrics } from './health.js';
-import { exportLabels } from './naming.js';
-import type { ReaderSnapshot } from './reader.js';
+import type { RelayMirror } from './mirror.js';
+import { lossReason } from './store.js';
 
 export interface OtlpPusher {
   /** Exports once more, then stops. */
@@ -16,8 +18,11 @@ export interface OtlpPusher {
 
 const hrTime = (ms: number): HrTime => [Math.floor(ms / 1000), Math.round((ms % 1000) * 1e6)];
 
-/** The SDK is imported here only, so recording apps never load it. */
-export async function pushOtlp(snapshot: () => Promise<ReaderSnapshot>, url: string, intervalMs: number, log: Writable): Promise<OtlpPusher> {
+/**
+ * Starts pushing. `collect` brings `mirror` up to date. The SDK is imported here only, so
+ * recording apps never load it.
+ */
+export async function pushOtlp(collect: () => Promise<void>, mirror: RelayMirror, buckets: readonly number[], url: string, intervalMs: number, log: Writable): Promise<OtlpPusher> {
   const { diag, DiagLogLevel, ValueType } = await import('@opentelemetry/api');
   const { AggregationTemporality, DataPointType, MeterProvider, PeriodicExportingMetricReader } = await import('@opentelemetry/sdk-metrics');
   const { OTLPMetricExporter } = await import('@opentelemetry/exporter-metrics-otlp-http');
@@ -31,8 +36,8 @@ export async function pushOtlp(snapshot: () => Promise<ReaderSnapshot>, url: str
    * The relay's health: counters as cumulative sums since the relay started, named without
    * `_total` as OTLP names are (a Prometheus backend adds it back).
    */
-  const health = (snap: ReaderSnapshot, endTime: HrTime): MetricData[] =>
-    healthMetrics(snap).map((h): MetricData => {
+  const health = (endTime: HrTime): MetricData[] =>
+    healthMetrics(mirror).map((h): MetricData => {
       const descriptor = { name: h.name.replace(/_total$/, ''), description: h.help, unit: '', valueType: ValueType.INT };
       const dataPoints = h.samples.map((x) => ({ startTime: startedAt, endTime, attributes: x.labels, value: x.value }));
       return h.type === 'counter'
@@ -40,21 +45,20 @@ export async function pushOtlp(snapshot: () => Promise<ReaderSnapshot>, url: str
         : { descriptor, aggregationTemporality: AggregationTemporality.CUMULATIVE, dataPointType: DataPointType.GAUGE, dataPoints };
     });
 
-  /** The relay's health, then one metric per kind + name with a point per exporter + labels. */
-  const metrics = (snap: ReaderSnapshot): MetricData[] => {
+  /**
+   * The relay's health (the exporters' loss reports included), then one metric per kind + name
+   * with a point per exporter + labels; gauges whose base is unknown are left out until set.
+   */
+  const metrics = (): MetricData[] => {
     const endTime = hrTime(Date.now());
     const byName = new Map<string, MetricData>();
-    for (const e of snap.exporters) for (const s of e.series) {
+    for (const s of mirror.series()) {
+      if (lossReason(s.kind, s.name, s.labels) !== undefined || (s.kind === 'gauge' && !s.known)) continue;
       const id = `${s.kind}:${s.name}`;
       let m = byName.get(id);
       if (m === undefined) {
-        const meta = e.metadata.get(s.name);
-        const descriptor = {
-          name: s.name,
-          description: meta?.description ?? '',
-          unit: meta?.unit ?? '',
-          valueType: s.kind === 'counter' ? ValueType.INT : ValueType.DOUBLE,
-        };
+        const meta = mirror.metadataOf(s.exporter, s.name);
+        const descriptor = { name: s.name, description: meta?.description ?? '', unit: meta?.unit ?? '', valueType: ValueType.DOUBLE };
         const temporality = AggregationTemporality.CUMULATIVE;
         m =
           s.kind === 'counter'
@@ -64,23 +68,26 @@ export async function pushOtlp(snapshot: () => Promise<ReaderSnapshot>, url: str
               : { descriptor, aggregationTemporality: temporality, dataPointType: DataPointType.HISTOGRAM, dataPoints: [] };
         byName.set(id, m);
       }
-      const point = { startTime: hrTime(s.startMs), endTime, attributes: exportLabels(s.labels, e.exporter, false) };
-      const h = s.histogram;
-      if (h !== undefined) {
-        const value: Histogram = { buckets: { boundaries: [...h.bounds], counts: [...h.counts] }, sum: h.sum, count: h.count };
+      // The exporter's labels as sent, and the relay's `exporter` (a clashing one of the app's is `exported_exporter`).
+      const attributes: Record<string, string> = {};
+      for (const [k, v] of Object.entries(s.labels)) attributes[k === 'exporter' ? 'exported_exporter' : k] = v;
+      attributes.exporter = s.exporter;
+      const point = { startTime: hrTime(s.startMs), endTime, attributes };
+      if (s.counts !== undefined) {
+        const value: Histogram = { buckets: { boundaries: [...buckets], counts: [...s.counts] }, sum: s.sum, count: s.count };
         (m.dataPoints as DataPoint<Histogram>[]).push({ ...point, value });
       } else {
-        (m.dataPoints as DataPoint<number>[]).push({ ...point, value: s.kind === 'counter' ? Number(s.total) : s.value });
+        (m.dataPoints as DataPoint<number>[]).push({ ...point, value: s.kind === 'counter' ? (s.big === undefined ? s.total : Number(s.big)) : s.value });
       }
     }
-    return [...health(snap, endTime), ...byName.values()];
+    return [...health(endTime), ...byName.values()];
   };
 
   const resource = defaultResource();
   const producer: MetricProducer = {
     async collect() {
-      const snap = await snapshot();
-      return { resourceMetrics: { resource, scopeMetrics: [{ scope: { name: 'metrics-exporter-tcp-relay' }, metrics: metrics(snap) }] }, errors: [] };
+      await collect();
+      return { resourceMetrics: { resource, scopeMetrics: [{ scope: { name: 'metrics-exporter-tcp-relay' }, metrics: metrics() }] }, errors: [] };
     },
   };
   const reader = new PeriodicExportingMetricReader({

@@ -1,125 +1,152 @@
-// Serves the relay's series to Prometheus: GET /metrics in the text exposition format, written
-// by prom-client's Registry (metric families are custom collectors read at scrape time).
-import { createServer, type Server } from 'node:http';
+// Serves the relay's series to Prometheus: GET /metrics in the text exposition format. Scrapes
+// that arrive while one is being collected or written (up to a second after it began) share its
+// rendering; each is written chunk by chunk as its socket takes it; beyond `maxRequests` in
+// flight the answer is 503 at once.
+import { createServer, type ServerResponse } from 'node:http';
 import type { BoundAddress, ListenAddress } from 'metrics-exporter-tcp';
-import type { Writable } from 'node:stream';
-import { HEALTH_NAMES, healthMetrics } from './health.js';
-import { exportLabels, familyName } from './naming.js';
-import type { ReaderSnapshot } from './reader.js';
-import type { SeriesView } from './store.js';
-
-type PromValue = { value: number; labels: Record<string, string | number>; metricName?: string };
-
-/** One family: the series that map to one Prometheus name, as prom-client's collector reads it. */
-class Family {
-  readonly values: PromValue[] = [];
-  readonly aggregator = 'sum';
-  /** Label sets already written: two sources that sanitize to the same series keep the first. */
-  private readonly seen = new Set<string>();
-  constructor(
-    readonly name: string,
-    readonly type: 'counter' | 'gauge' | 'histogram',
-    public help: string,
-  ) {}
-
-  add(s: SeriesView): void {
-    const labels = exportLabels(s.labels, s.scope, this.type === 'histogram');
-    const id = JSON.stringify(labels);
-    if (this.seen.has(id)) return;
-    this.seen.add(id);
-    const h = s.histogram;
-    if (h === undefined) {
-      this.values.push({ value: s.kind === 'counter' ? Number(s.total) : s.value, labels });
-      return;
-    }
-    let cumulative = 0;
-    h.bounds.forEach((le, i) => {
-      cumulative += h.counts[i]!;
-      this.values.push({ metricName: `${this.name}_bucket`, value: cumulative, labels: { ...labels, le } });
-    });
-    this.values.push({ metricName: `${this.name}_bucket`, value: h.count, labels: { ...labels, le: '+Inf' } });
-    this.values.push({ metricName: `${this.name}_sum`, value: h.sum, labels });
-    this.values.push({ metricName: `${this.name}_count`, value: h.count, labels });
-  }
-
-  get(): { name: string; help: string; type: string; aggregator: string; values: PromValue[] } {
-    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values: this.values };
-  }
-
-  reset(): void {}
-}
-
-/**
- * The families of one scrape, built afresh each time so that metadata arriving late (a unit
- * that renames a family, a description) always applies: the relay's health first, then the
- * exporters'. A name that two kinds map to goes to the first; the others are counted in
- * `conflicts` and left out (Prometheus cannot hold both).
- */
-function families(snap: ReaderSnapshot): { families: Family[]; conflicts: number } {
-  const byName = new Map<string, Family>();
-  const taken = new Set<string>(HEALTH_NAMES); // histogram _bucket/_sum/_count names too
-  let conflicts = 0;
-  for (const e of snap.exporters) for (const s of e.series) {
-    const meta = e.metadata.get(s.name);
-    const name = familyName(s.name, s.kind, meta?.unit);
-    let f = byName.get(name);
-    if (f === undefined) {
-      const own = s.kind === 'histogram' ? [name, `${name}_bucket`, `${name}_sum`, `${name}_count`] : [name];
-      if (own.some((n) => taken.has(n))) {
-        conflicts++;
-        continue;
-      }
-      own.forEach((n) => taken.add(n));
-      f = new Family(name, s.kind, meta?.description ?? `${s.name} (from metrics-exporter-tcp)`);
-      byName.set(name, f);
-    } else if (f.type !== s.kind) {
-      conflicts++;
-      continue;
-    }
-    if (meta?.description !== undefined) f.help = meta.description;
-    f.add(s);
-  }
-  const health = healthMetrics(snap).map((h) => {
-    const f = new Family(h.name, h.type, h.help);
-    for (const { labels, value } of h.samples) f.values.push({ labels, value });
-    return f;
-  });
-  return { families: [...health, ...byName.values()], conflicts };
-}
+import { TEXT_CONTENT_TYPE } from 'metrics-exporter-tcp/client';
 
 /** The relay's GET /metrics server. */
 export interface PrometheusEndpoint {
   /** What was bound (the real port when 0 was asked). */
   readonly address: BoundAddress;
+  /**
+   * Requests for /metrics so far, renderings made for them (one for every burst of concurrent
+   * requests), and requests answered 503 because `maxRequests` were in flight.
+   */
+  stats(): { requests: number; renders: number; rejected: number };
   /** Stops serving. */
   close(): Promise<void>;
 }
 
-/** Starts the /metrics endpoint. prom-client is imported here only, so recording apps never load it. */
-export async function servePrometheus(snapshot: () => Promise<ReaderSnapshot>, listen: ListenAddress, log: Writable): Promise<PrometheusEndpoint> {
-  const { Registry } = await import('prom-client');
-  let reportedConflicts = 0;
-  const scrape = async (): Promise<{ text: string; contentType: string }> => {
-    const registry = new Registry();
-    const { families: fs, conflicts } = families(await snapshot());
-    for (const f of fs) registry.registerMetric(f as never);
-    if (conflicts > reportedConflicts) {
-      log.write(`relay: ${conflicts} series left out of /metrics: their name is already used by another kind\n`);
-      reportedConflicts = conflicts;
+/** What /metrics shows: collects what it needs, then renders it as chunks (pulled as they are written). */
+export type Renderer = () => Promise<Iterator<Buffer>>;
+
+/** A socket that takes nothing for this long is closed (a stalled scraper holds up no one, and not forever). */
+const IDLE_MS = 60_000;
+/** A scrape that arrives while a rendering is being written, at most this long after it began, is answered with it. */
+const JOIN_MS = 1000;
+/** Bytes a response buffers before waiting for its socket to take them (backpressure, not one wait per chunk). */
+const BUFFERED = 1024 * 1024;
+
+/**
+ * One rendering, written to every scrape that joins it (while it is being written, for up to a
+ * second): chunks are made as the fastest of them needs them and kept for the others; once no
+ * more may join, those every one has written go.
+ */
+class Rendering {
+  private readonly chunks: (Buffer | undefined)[] = [];
+  private done = false;
+  private readonly members = new Set<{ at: number }>();
+  private open = true;
+
+  constructor(private readonly source: Iterator<Buffer>) {
+    setTimeout(() => {
+      this.open = false;
+      this.release();
+    }, JOIN_MS).unref();
+  }
+
+  /** Whether a scrape arriving now may be answered with it: it is being written, and began less than a second ago. */
+  get joinable(): boolean {
+    return this.open && this.members.size > 0;
+  }
+
+  /** Writes the whole rendering to `res`, chunk by chunk as its socket takes them. */
+  async write(res: ServerResponse): Promise<void> {
+    const me = { at: 0 };
+    this.members.add(me);
+    res.writeHead(200, { 'content-type': TEXT_CONTENT_TYPE });
+    try {
+      for (let chunk = this.chunk(0); chunk !== undefined; chunk = this.chunk(++me.at)) {
+        if (res.destroyed) return;
+        res.write(chunk);
+        if (res.writableLength > BUFFERED) await drained(res);
+        this.release();
+      }
+      if (!res.destroyed) res.end();
+    } finally {
+      this.members.delete(me);
+      this.release();
     }
-    return { text: await registry.metrics(), contentType: registry.contentType };
+  }
+
+  /** Chunk `i`, made if it is the next; `undefined` past the end. */
+  private chunk(i: number): Buffer | undefined {
+    while (i >= this.chunks.length && !this.done) {
+      const next = this.source.next();
+      if (next.done) this.done = true;
+      else this.chunks.push(next.value);
+    }
+    return this.chunks[i];
+  }
+
+  /** Forgets the chunks every member has written, once no one else may join. */
+  private release(): void {
+    if (this.joinable) return;
+    let min = this.chunks.length;
+    for (const m of this.members) min = Math.min(min, m.at);
+    for (let i = min - 1; i >= 0 && this.chunks[i] !== undefined; i--) this.chunks[i] = undefined;
+  }
+}
+
+/** Resolves when `res` can take more, or is closed. */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
+/**
+ * Starts the /metrics endpoint.
+ * @param maxRequests scrapes in flight at most (like node_exporter's `--web.max-requests`); 0: no limit.
+ */
+export async function servePrometheus(render: Renderer, listen: ListenAddress, maxRequests: number): Promise<PrometheusEndpoint> {
+  const stats = { requests: 0, renders: 0, rejected: 0 };
+  let inFlight = 0;
+  /** The rendering under way (being collected, or written), while scrapes may join it. */
+  let current: Promise<Rendering> | undefined;
+  let latest: Rendering | undefined;
+
+  const scrape = (res: ServerResponse) => {
+    if (current === undefined || (latest !== undefined && !latest.joinable)) {
+      current = render().then((chunks) => {
+        stats.renders++;
+        return (latest = new Rendering(chunks));
+      });
+      latest = undefined;
+    }
+    current.then(
+      (r) => r.write(res),
+      (err: Error) => {
+        current = undefined;
+        if (!res.headersSent) res.writeHead(500).end(`${err.message}\n`);
+      },
+    );
   };
 
-  const server: Server = createServer((req, res) => {
+  const server = createServer((req, res) => {
     if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
       res.writeHead(404).end('not found: GET /metrics\n');
       return;
     }
-    scrape().then(
-      ({ text, contentType }) => res.writeHead(200, { 'content-type': contentType }).end(text),
-      (err: Error) => res.writeHead(500).end(`${err.message}\n`),
-    );
+    stats.requests++;
+    if (maxRequests > 0 && inFlight >= maxRequests) {
+      stats.rejected++;
+      res.writeHead(503, { 'content-type': 'text/plain', 'retry-after': '1' }).end(`more than ${maxRequests} scrapes in flight\n`);
+      return;
+    }
+    inFlight++;
+    res.once('close', () => inFlight--);
+    scrape(res);
   });
+  server.timeout = IDLE_MS;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     if ('path' in listen) server.listen(listen.path, resolve);
@@ -129,6 +156,11 @@ export async function servePrometheus(snapshot: () => Promise<ReaderSnapshot>, l
   const address: BoundAddress = 'path' in listen ? listen : { host: listen.host, port: typeof a === 'object' && a ? a.port : listen.port };
   return {
     address,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    stats: () => ({ ...stats }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+      }),
   };
 }

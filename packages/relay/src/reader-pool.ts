@@ -1,33 +1,22 @@
-// Spreads the relay's exporters over threads: the main thread reads the first ones, worker
-// threads the others, up to a limit and never more threads than exporters. Snapshots of every
-// thread are merged into one.
+// Spreads the relay's exporters over reader threads (worker threads: the main thread reads
+// none, so HTTP and OTLP never hold up reading), up to a limit and never more threads than
+// exporters, and collects what changed on each into the main thread's mirror.
 import { Worker } from 'node:worker_threads';
 import { SeriesBudget } from './budget.js';
-import { Reader, type ReaderSettings, type ReaderSnapshot } from './reader.js';
+import type { RelayMirror } from './mirror.js';
+import type { ReaderChanges, ReaderSettings } from './reader.js';
 
 /** What the main thread tells a reader thread. */
-export type ToReader = { op: 'add' | 'remove'; address: string } | { op: 'snapshot'; id: number } | { op: 'stop' };
+export type ToReader = { op: 'add' | 'remove'; address: string } | { op: 'changes'; id: number } | { op: 'stop' };
 /** What a reader thread tells the main thread. */
-type FromReader = { op: 'log'; line: string } | { op: 'snapshot'; id: number; snapshot: ReaderSnapshot } | { op: 'stopped' };
-
-/** A reader on some thread. */
-interface ReaderHandle {
-  add(address: string): void;
-  remove(address: string): void;
-  snapshot(): Promise<ReaderSnapshot>;
-  /** Stops reading; snapshots still answer, with what was read. */
-  stop(): Promise<void>;
-  /** Ends the thread. */
-  close(): Promise<void>;
-}
-
-const EMPTY: ReaderSnapshot = { exporters: [], decodeErrors: 0, refused: 0 };
+export type FromReader = { op: 'log'; line: string } | { op: 'changes'; id: number; changes: ReaderChanges } | { op: 'stopped' };
 
 /** A reader in a worker thread; if the thread dies, its series budget is given back and a new one takes its exporters over. */
-class ThreadReader implements ReaderHandle {
+class ThreadReader {
+  /** Exporters it reads now. */
+  readonly addresses = new Set<string>();
   private worker!: Worker;
-  private readonly addresses = new Set<string>();
-  private readonly pending = new Map<number, (s: ReaderSnapshot) => void>();
+  private readonly pending = new Map<number, (c: ReaderChanges | undefined) => void>();
   private nextId = 0;
   private stopping: Promise<void> | undefined;
   private stopped: (() => void) | undefined;
@@ -35,7 +24,8 @@ class ThreadReader implements ReaderHandle {
 
   constructor(
     private readonly settings: ReaderSettings,
-    private readonly slot: number,
+    readonly slot: number,
+    private readonly mirror: RelayMirror,
     private readonly log: (line: string) => void,
   ) {
     this.start();
@@ -46,23 +36,24 @@ class ThreadReader implements ReaderHandle {
     this.worker = worker;
     worker.on('message', (m: FromReader) => {
       if (m.op === 'log') this.log(m.line);
-      else if (m.op === 'snapshot') this.settle(m.id, m.snapshot);
+      else if (m.op === 'changes') this.settle(m.id, m.changes);
       else this.stopped?.();
     });
     worker.on('error', (err) => this.log(`relay: a reader thread failed: ${err.stack ?? err.message}`));
     worker.on('exit', (code) => {
-      for (const id of [...this.pending.keys()]) this.settle(id, EMPTY);
+      for (const id of [...this.pending.keys()]) this.settle(id, undefined);
       this.stopped?.();
       if (this.stopping !== undefined) return;
       this.log(`relay: a reader thread exited (code ${code}); a new one reads its ${this.addresses.size} exporter(s)`);
-      new SeriesBudget(this.settings.maxSeries, 0, this.settings.budget).release(this.slot);
+      this.mirror.dropThread(this.slot);
+      new SeriesBudget(this.settings.maxSeries, 0, this.settings.budget, 0, this.settings.maxBytes).release(this.slot);
       this.start();
       for (const a of this.addresses) this.worker.postMessage({ op: 'add', address: a } satisfies ToReader);
     });
   }
 
-  private settle(id: number, s: ReaderSnapshot): void {
-    this.pending.get(id)?.(s);
+  private settle(id: number, c: ReaderChanges | undefined): void {
+    this.pending.get(id)?.(c);
     this.pending.delete(id);
   }
 
@@ -76,15 +67,17 @@ class ThreadReader implements ReaderHandle {
     this.worker.postMessage({ op: 'remove', address } satisfies ToReader);
   }
 
-  snapshot(): Promise<ReaderSnapshot> {
-    if (this.closing !== undefined) return Promise.resolve(EMPTY);
+  /** What changed since the last call; `undefined` once the thread is gone. */
+  changes(): Promise<ReaderChanges | undefined> {
+    if (this.closing !== undefined) return Promise.resolve(undefined);
     const id = this.nextId++;
     return new Promise((resolve) => {
       this.pending.set(id, resolve);
-      this.worker.postMessage({ op: 'snapshot', id } satisfies ToReader);
+      this.worker.postMessage({ op: 'changes', id } satisfies ToReader);
     });
   }
 
+  /** Stops reading; what it read stays in the mirror. */
   stop(): Promise<void> {
     this.stopping ??= new Promise((resolve) => {
       this.stopped = resolve;
@@ -93,58 +86,28 @@ class ThreadReader implements ReaderHandle {
     return this.stopping;
   }
 
+  /** Stops reading, and ends the thread. */
   close(): Promise<void> {
     this.closing ??= this.stop().then(() => this.worker.terminate().then(() => {}));
     return this.closing;
   }
 }
 
-/** The main thread's own reader. */
-class LocalReader implements ReaderHandle {
-  private readonly reader: Reader;
-  constructor(settings: ReaderSettings, log: (line: string) => void) {
-    this.reader = new Reader(settings, 0, log);
-  }
-  add(address: string): void {
-    this.reader.add(address);
-  }
-  remove(address: string): void {
-    void this.reader.remove(address);
-  }
-  async snapshot(): Promise<ReaderSnapshot> {
-    return this.reader.snapshot();
-  }
-  stop(): Promise<void> {
-    return this.reader.close();
-  }
-  close(): Promise<void> {
-    return this.reader.close();
-  }
-}
-
-/** Merges the snapshots of several readers. */
-export function mergeSnapshots(parts: readonly ReaderSnapshot[]): ReaderSnapshot {
-  return {
-    exporters: parts.flatMap((p) => p.exporters),
-    decodeErrors: parts.reduce((n, p) => n + p.decodeErrors, 0),
-    refused: parts.reduce((n, p) => n + p.refused, 0),
-  };
-}
-
 /**
- * The relay's readers (at most `maxThreads`, which the {@link SeriesBudget} in `settings` has
- * slots for). An exporter stays with the thread that first read it (so a socket path
- * that goes and comes back is never read twice); a new one goes to a new thread while there
- * are fewer than `maxThreads` and every thread has an exporter, else to the least loaded.
+ * The relay's reader threads (at most `maxThreads`, which the {@link SeriesBudget} in `settings`
+ * has slots for). An exporter stays with the thread that first read it (so a socket path that
+ * goes and comes back is never read twice); a new one goes to a new thread while there are fewer
+ * than `maxThreads` and every thread has an exporter, else to the least loaded.
  */
 export class ReaderPool {
-  private readonly readers: { handle: ReaderHandle; active: number }[] = [];
-  private readonly owner = new Map<string, { handle: ReaderHandle; active: number }>();
-  private readonly active = new Set<string>();
+  private readonly readers: ThreadReader[] = [];
+  private readonly owner = new Map<string, ThreadReader>();
+  private collecting: Promise<void> | undefined;
 
   constructor(
     private readonly settings: ReaderSettings,
     private readonly maxThreads: number,
+    private readonly mirror: RelayMirror,
     private readonly log: (line: string) => void,
   ) {}
 
@@ -154,42 +117,44 @@ export class ReaderPool {
   }
 
   add(address: string): void {
-    if (this.active.has(address)) return;
+    if (this.owner.get(address)?.addresses.has(address)) return;
     let r = this.owner.get(address);
     if (r === undefined) {
-      if (this.readers.length < this.maxThreads && this.readers.every((x) => x.active > 0)) {
-        const slot = this.readers.length;
-        const handle = slot === 0 ? new LocalReader(this.settings, this.log) : new ThreadReader(this.settings, slot, this.log);
-        r = { handle, active: 0 };
+      if (this.readers.length < this.maxThreads && this.readers.every((x) => x.addresses.size > 0)) {
+        r = new ThreadReader(this.settings, this.readers.length, this.mirror, this.log);
         this.readers.push(r);
       } else {
-        r = this.readers.reduce((a, b) => (b.active < a.active ? b : a));
+        r = this.readers.reduce((a, b) => (b.addresses.size < a.addresses.size ? b : a));
       }
       this.owner.set(address, r);
     }
-    this.active.add(address);
-    r.active++;
-    r.handle.add(address);
+    r.add(address);
   }
 
   remove(address: string): void {
     const r = this.owner.get(address);
-    if (r === undefined || !this.active.delete(address)) return;
-    r.active--;
-    r.handle.remove(address);
+    if (r?.addresses.has(address)) r.remove(address);
   }
 
-  async snapshot(): Promise<ReaderSnapshot> {
-    return mergeSnapshots(await Promise.all(this.readers.map((r) => r.handle.snapshot())));
+  /**
+   * Brings the mirror up to date with every thread. Calls while one is under way share it (a
+   * burst of scrapes costs the threads one message each).
+   */
+  collect(): Promise<void> {
+    this.collecting ??= Promise.all(this.readers.map(async (r) => [r.slot, await r.changes()] as const)).then((all) => {
+      this.collecting = undefined;
+      for (const [slot, c] of all) if (c !== undefined) this.mirror.apply(slot, c);
+    });
+    return this.collecting;
   }
 
-  /** Stops reading every exporter; snapshots still answer, with what was read. */
+  /** Stops reading every exporter; the mirror keeps what was read. */
   async stop(): Promise<void> {
-    await Promise.all(this.readers.map((r) => r.handle.stop()));
+    await Promise.all(this.readers.map((r) => r.stop()));
   }
 
   /** Stops reading, and ends the threads. */
   async close(): Promise<void> {
-    await Promise.all(this.readers.map((r) => r.handle.close()));
+    await Promise.all(this.readers.map((r) => r.close()));
   }
 }

@@ -1,11 +1,12 @@
 // A worker thread of the relay: runs a Reader for the exporters the main thread hands it.
 import { parentPort, workerData } from 'node:worker_threads';
 import { Reader, type ReaderSettings } from './reader.js';
-import type { ToReader } from './reader-pool.js';
+import type { FromReader, ToReader } from './reader-pool.js';
 
 const { settings, slot } = workerData as { settings: ReaderSettings; slot: number };
 const port = parentPort!;
-const reader = new Reader(settings, slot, (line) => port.postMessage({ op: 'log', line }));
+const say = (m: FromReader, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
+const reader = new Reader(settings, slot, (line) => say({ op: 'log', line }));
 port.on('message', (m: ToReader) => {
   switch (m.op) {
     case 'add':
@@ -14,11 +15,13 @@ port.on('message', (m: ToReader) => {
     case 'remove':
       void reader.remove(m.address);
       break;
-    case 'snapshot':
-      port.postMessage({ op: 'snapshot', id: m.id, snapshot: reader.snapshot() });
+    case 'changes': {
+      const { changes, transfer } = reader.changes();
+      say({ op: 'changes', id: m.id, changes }, transfer);
       break;
+    }
     case 'stop':
-      void reader.close().then(() => port.postMessage({ op: 'stopped' }));
+      void reader.close().then(() => say({ op: 'stopped' }));
       break;
   }
 });

@@ -1,10 +1,11 @@
 // One relay thread's share of the exporters: their links, their series, and the sweep that
-// forgets what has gone stale. The same class runs in the main thread and in worker threads.
-import type { ClientProtocol, SeriesMetadata } from 'metrics-exporter-tcp/client';
+// forgets what has gone stale. It runs in a worker thread of its own, so that reading exporters
+// never waits for the main thread (HTTP, OTLP), and tells the main thread what changed.
+import type { ClientProtocol } from 'metrics-exporter-tcp/client';
 import { SeriesBudget } from './budget.js';
 import { applierFor, type DecoderName } from './appliers.js';
 import { ExporterLink, type LinkState } from './exporter-link.js';
-import { RelayStore, viewOf, type SeriesView } from './store.js';
+import { RelayStore, type Refusal, type StoreChanges } from './store.js';
 import { warmUp } from './warm-up.js';
 
 /** What every reader of a relay shares (plain data: it is cloned into worker threads). */
@@ -12,33 +13,39 @@ export interface ReaderSettings {
   readonly protocol: ClientProtocol | 'auto';
   readonly buckets: readonly number[];
   readonly maxSeries: number;
+  readonly maxBytes: number;
+  readonly maxSeriesPerExporter: number;
+  readonly maxBytesPerExporter: number;
   /** The {@link SeriesBudget}'s shared memory. */
   readonly budget: SharedArrayBuffer;
-  /** An exporter unreachable this long (ms) has its series dropped; so has any series not updated this long with `expireSeries`. */
+  /** An exporter unreachable this long (ms) has its series dropped; so has any gauge not updated this long with `expireSeries`. */
   readonly staleAfterMs: number;
   readonly expireSeries: boolean;
   /** How streams are decoded. */
   readonly decoder: DecoderName;
+  /** The first delay before reading an exporter again after a malformed stream, in ms. */
+  readonly malformedRetryMs: number;
 }
 
-/** One exporter as a reader reports it. */
-export interface ExporterSnapshot {
+/** One exporter's link and what its stream cost, as a reader reports it. */
+export interface ExporterStatus {
   readonly exporter: string;
   readonly state: LinkState;
-  /** Events applied since the relay began reading it. */
+  /** Events read since the relay began reading it. */
   readonly events: number;
-  readonly series: readonly SeriesView[];
-  /** By metric name. */
-  readonly metadata: ReadonlyMap<string, SeriesMetadata>;
+  /** Connections made to it. */
+  readonly connects: number;
+  /** Connections that ended on a malformed stream. */
+  readonly decodeErrors: number;
+  /** Frames refused, by why (see {@link Refusal}). */
+  readonly refused: Readonly<Record<Refusal, number>>;
+  /** Histogram observations dropped because they were NaN. */
+  readonly invalidValues: number;
 }
 
-/** What a reader (or, merged, the whole relay) holds at one moment. */
-export interface ReaderSnapshot {
-  readonly exporters: readonly ExporterSnapshot[];
-  /** Exporters given up because their stream was malformed. */
-  readonly decodeErrors: number;
-  /** Series and metadata names refused beyond `maxSeries`. */
-  readonly refused: number;
+/** What changed on a reader since it was last asked, and every exporter's status now. */
+export interface ReaderChanges extends StoreChanges {
+  readonly exporters: readonly ExporterStatus[];
 }
 
 /** Reads a set of exporters on the current thread. */
@@ -46,7 +53,6 @@ export class Reader {
   private readonly store: RelayStore;
   private readonly links = new Map<string, ExporterLink>();
   private readonly sweeper: NodeJS.Timeout;
-  private decodeErrors = 0;
 
   constructor(
     private readonly settings: ReaderSettings,
@@ -54,10 +60,8 @@ export class Reader {
     slot: number,
     private readonly log: (line: string) => void,
   ) {
-    this.store = new RelayStore(settings.buckets, new SeriesBudget(settings.maxSeries, 0, settings.budget, slot), () =>
-      log(`relay: more than ${settings.maxSeries} series; new series are refused`),
-    );
-    warmUp(settings.decoder, settings.protocol, settings.buckets);
+    this.store = new RelayStore(settings, new SeriesBudget(settings.maxSeries, 0, settings.budget, slot, settings.maxBytes), log);
+    warmUp(settings.decoder, settings.protocol, settings);
     // Often enough that nothing outlives stale-after by more than a quarter of it (or 1 s).
     this.sweeper = setInterval(() => this.sweep(Date.now()), Math.max(10, Math.min(1000, settings.staleAfterMs / 4)));
     this.sweeper.unref();
@@ -71,9 +75,14 @@ export class Reader {
       protocol: this.settings.protocol,
       applier: applierFor(this.settings.decoder),
       log: this.log,
-      onMalformed: () => this.decodeErrors++,
+      malformedRetryMs: this.settings.malformedRetryMs,
     });
-    link.events = old?.events ?? 0; // a path that came back before going stale keeps its count
+    if (old !== undefined) {
+      // A path that came back before going stale keeps its counts.
+      link.events = old.events;
+      link.connects = old.connects;
+      link.decodeErrors = old.decodeErrors;
+    }
     this.links.set(address, link);
   }
 
@@ -82,18 +91,21 @@ export class Reader {
     await this.links.get(address)?.close();
   }
 
-  snapshot(): ReaderSnapshot {
-    const exporters: ExporterSnapshot[] = [];
-    for (const link of this.links.values()) {
-      exporters.push({
-        exporter: link.address,
-        state: link.state,
-        events: link.events,
-        series: [...link.series.series.values()].map(viewOf),
-        metadata: link.series.metadata,
-      });
-    }
-    return { exporters, decodeErrors: this.decodeErrors, refused: this.store.refused };
+  /** What changed since the last call (see {@link RelayStore.changes}), and every exporter's status. */
+  changes(): { changes: ReaderChanges; transfer: ArrayBuffer[] } {
+    const { changes, transfer } = this.store.changes();
+    const exporters = [...this.links.values()].map(
+      (l): ExporterStatus => ({
+        exporter: l.address,
+        state: l.state,
+        events: l.events,
+        connects: l.connects,
+        decodeErrors: l.decodeErrors,
+        refused: { ...l.series.counts.refused },
+        invalidValues: l.series.counts.invalidValues,
+      }),
+    );
+    return { changes: { ...changes, exporters }, transfer };
   }
 
   async close(): Promise<void> {
@@ -101,7 +113,7 @@ export class Reader {
     await Promise.all([...this.links.values()].map((l) => l.close()));
   }
 
-  /** Drops the series of exporters unreachable for stale-after (forgetting removed ones), and with expireSeries the series not updated for as long. */
+  /** Drops the series of exporters unreachable for stale-after (forgetting removed ones), and with expireSeries what was not updated for as long. */
   private sweep(nowMs: number): void {
     const before = nowMs - this.settings.staleAfterMs;
     for (const [address, link] of this.links) {
@@ -113,7 +125,7 @@ export class Reader {
           this.links.delete(address);
         }
       } else if (this.settings.expireSeries) {
-        link.series.expire(before);
+        link.series.expire(before, link.state === 'connected');
       }
     }
   }

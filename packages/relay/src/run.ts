@@ -6,11 +6,13 @@ import { parseListenAddress, type ClientProtocol } from 'metrics-exporter-tcp/cl
 import type { DecoderName } from './appliers.js';
 import { SeriesBudget } from './budget.js';
 import { parseExporterAddress } from './exporter-link.js';
+import { Exposition } from './exposition.js';
+import { RelayMirror } from './mirror.js';
 import { pushOtlp, type OtlpPusher } from './otlp.js';
 import { servePrometheus, type PrometheusEndpoint } from './prometheus.js';
 import { ReaderPool } from './reader-pool.js';
-import type { ReaderSnapshot } from './reader.js';
 import { globMatcher, isSocketGlob, watchSockets } from './socket-glob.js';
+import { snapshotOf, type RelaySnapshot } from './snapshot.js';
 
 /** What {@link startRelay} takes; the command's flags map onto it one to one. */
 export interface RelayOptions {
@@ -30,15 +32,37 @@ export interface RelayOptions {
   readonly otlpIntervalMs: number;
   /** Histogram bucket upper bounds, ascending. */
   readonly buckets: readonly number[];
-  /** Most series kept (over all threads), at most 2^30; beyond it new series are refused, counted and logged once. */
+  /** Most series kept (over all exporters and threads), at most 2^30; beyond it new series are refused, counted and logged once. */
   readonly maxSeries: number;
+  /**
+   * Most bytes of text kept over all exporters (the UTF-8 bytes of series' names, label names
+   * and values, and of metadata's names, units and descriptions), at most 2^30. Default 32 MiB.
+   */
+  readonly maxBytes?: number;
+  /** Most series kept of one exporter (and most metric names with metadata), so that one exporter cannot take every other's room. Default 20 000. */
+  readonly maxSeriesPerExporter?: number;
+  /**
+   * Most bytes of text kept of one exporter (the UTF-8 bytes of its series' names, label names
+   * and values, and of its metadata's names, units and descriptions). Default 8 MiB.
+   */
+  readonly maxBytesPerExporter?: number;
+  /** Scrapes of /metrics in flight at most (like node_exporter's `--web.max-requests`); beyond, 503 at once. 0: no limit. Default 40. */
+  readonly maxRequests?: number;
+  /**
+   * After an exporter sent a malformed stream, the first delay before it is read again, in ms
+   * (it doubles with each malformed stream in a row, up to 10 minutes). Default 30 000.
+   */
+  readonly malformedRetryMs?: number;
   /** Where the relay says what happens: connections, given-up exporters, refused series, export failures. */
   readonly log: Writable;
-  /** Threads reading exporters (the main thread is one): default the number of cores. Never more than there are exporters. */
+  /** Worker threads reading exporters (the main thread reads none): default the number of cores. Never more than there are exporters. */
   readonly threads?: number;
   /** An exporter unreachable this long (ms) has its series dropped from the exposition. Default 300 000. */
   readonly staleAfterMs?: number;
-  /** Also drop any series not updated for `staleAfterMs`. Default false. */
+  /**
+   * Also drop any gauge not updated for `staleAfterMs` (counters and histograms stay while their
+   * exporter is connected: one that went and came back from 0 would make `increase()` wrong). Default false.
+   */
   readonly expireSeries?: boolean;
   /** How often socket globs in `connect` are rescanned, in ms. Default 2000. */
   readonly rescanMs?: number;
@@ -54,19 +78,20 @@ export interface RelayOptions {
 export interface Relay {
   /** The /metrics endpoint, when `prometheus` was given. */
   readonly prometheus?: PrometheusEndpoint;
-  /** Threads reading exporters now. */
+  /** Worker threads reading exporters now (the main thread serves /metrics and OTLP). */
   readonly threads: number;
-  /** What every thread holds now: per exporter its state, events read, series and metadata. */
-  snapshot(): Promise<ReaderSnapshot>;
+  /** What every thread holds now: per exporter its state, counts, series and metadata. */
+  snapshot(): Promise<RelaySnapshot>;
   /** Disconnects, pushes what OTLP has pending, and stops serving /metrics. */
   close(): Promise<void>;
 }
 
 /**
- * Connects to every exporter (reconnecting with back-off) and serves what they send to
- * Prometheus and/or OTLP. A reconnect resets that exporter's counters and histograms exactly at
- * the connection boundary. An exporter whose stream is malformed is given up for good and
- * logged with the error's code; the others keep flowing.
+ * Connects to every exporter (reconnecting with back-off) on reader threads and serves what they
+ * send to Prometheus and/or OTLP from the main thread. A reconnect resets that exporter's
+ * counters and histograms exactly at the connection boundary. An exporter whose stream is
+ * malformed is disconnected, logged with the error's code, counted, and read again after a long
+ * back-off; the others keep flowing.
  * @throws TypeError without exporters, without `prometheus` and `otlp`, or for a malformed
  *   address or option; rejects when the /metrics address cannot be bound.
  */
@@ -80,32 +105,50 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
   const threads = o.threads ?? availableParallelism();
   const staleAfterMs = o.staleAfterMs ?? 300_000;
   const rescanMs = o.rescanMs ?? 2000;
+  const maxBytes = o.maxBytes ?? 32 * 1024 * 1024;
+  const maxSeriesPerExporter = o.maxSeriesPerExporter ?? 20_000;
+  const maxBytesPerExporter = o.maxBytesPerExporter ?? 8 * 1024 * 1024;
+  const maxRequests = o.maxRequests ?? 40;
+  const malformedRetryMs = o.malformedRetryMs ?? 30_000;
   if (!Number.isInteger(threads) || threads < 1) throw new TypeError(`threads must be a positive integer, got ${threads}`);
-  if (!Number.isInteger(o.maxSeries) || o.maxSeries < 1 || o.maxSeries > 2 ** 30) throw new TypeError(`maxSeries must be an integer from 1 to 2^30, got ${o.maxSeries}`);
-  for (const [name, v] of [['staleAfterMs', staleAfterMs], ['rescanMs', rescanMs]] as const) {
+  for (const [name, v] of [['maxSeries', o.maxSeries], ['maxBytes', maxBytes], ['maxSeriesPerExporter', maxSeriesPerExporter], ['maxBytesPerExporter', maxBytesPerExporter]] as const) {
+    if (!Number.isInteger(v) || v < 1 || v > 2 ** 30) throw new TypeError(`${name} must be an integer from 1 to 2^30, got ${v}`);
+  }
+  if (!Number.isInteger(maxRequests) || maxRequests < 0) throw new TypeError(`maxRequests must be a whole number, got ${maxRequests}`);
+  for (const [name, v] of [['staleAfterMs', staleAfterMs], ['rescanMs', rescanMs], ['malformedRetryMs', malformedRetryMs]] as const) {
     if (!(v > 0)) throw new TypeError(`${name} must be a positive number, got ${v}`);
   }
 
   const log = (line: string) => o.log.write(`${line}\n`);
+  const mirror = new RelayMirror(o.buckets);
   const pool = new ReaderPool(
     {
       protocol: o.protocol,
       buckets: o.buckets,
       maxSeries: o.maxSeries,
-      budget: new SeriesBudget(o.maxSeries, threads).shared,
+      maxBytes,
+      maxSeriesPerExporter,
+      maxBytesPerExporter,
+      budget: new SeriesBudget(o.maxSeries, threads, undefined, 0, maxBytes).shared,
       staleAfterMs,
       expireSeries: o.expireSeries ?? false,
       decoder: o.decoder ?? 'fast',
+      malformedRetryMs,
     },
     threads,
+    mirror,
     log,
   );
-  const snapshot = () => pool.snapshot();
+  const collect = () => pool.collect();
+  const exposition = new Exposition(mirror, o.buckets, log);
   let prometheus: PrometheusEndpoint | undefined;
   let otlp: OtlpPusher | undefined;
   try {
-    prometheus = o.prometheus === undefined ? undefined : await servePrometheus(snapshot, parseListenAddress(o.prometheus), o.log);
-    otlp = o.otlp === undefined ? undefined : await pushOtlp(snapshot, o.otlp, o.otlpIntervalMs, o.log);
+    prometheus =
+      o.prometheus === undefined
+        ? undefined
+        : await servePrometheus(async () => (await collect(), exposition.render()), parseListenAddress(o.prometheus), maxRequests);
+    otlp = o.otlp === undefined ? undefined : await pushOtlp(collect, mirror, o.buckets, o.otlp, o.otlpIntervalMs, o.log);
   } catch (err) {
     await prometheus?.close();
     throw err;
@@ -117,7 +160,10 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
     get threads() {
       return pool.threads;
     },
-    snapshot,
+    async snapshot() {
+      await collect();
+      return snapshotOf(mirror, o.buckets);
+    },
     async close() {
       watcher?.close();
       await pool.stop();

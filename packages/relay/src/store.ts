@@ -1,23 +1,81 @@
 // What one relay thread keeps: per exporter, its series (the client's Series, plus when each
-// began and was last updated) and its metadata, within a series budget shared by every thread.
-import { Series, seriesKind, type ClientEvent, type MetricKind, type SeriesMetadata } from 'metrics-exporter-tcp/client';
+// began and was last updated) and its metadata, within caps on series and bytes, per exporter
+// and shared by every thread; and what changed since the main thread last asked.
+import {
+  DROPPED_METRIC,
+  LOSS_REASONS,
+  Series,
+  keyBytes,
+  keyTooLarge,
+  metadataBytes,
+  metadataTooLarge,
+  seriesKind,
+  type ClientEvent,
+  type MetadataEvent,
+  type MetricKind,
+  type SeriesMetadata,
+} from 'metrics-exporter-tcp/client';
 import type { SeriesBudget } from './budget.js';
+
+/** Why an exporter says it lost records. */
+export type LossReason = (typeof LOSS_REASONS)[number];
 
 /** Default histogram buckets (seconds-friendly, like prom-client's). */
 export const DEFAULT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-/** A histogram series' observations per bucket (not cumulative; the last is +Inf), sum and count. */
+/**
+ * Why a series (or a metric name's metadata) was refused, one count per frame:
+ * - `max_series`: the relay holds `--max-series` series (over every exporter);
+ * - `max_bytes`: the names, labels and descriptions it holds take `--max-bytes` (over every exporter);
+ * - `exporter_series`: the exporter has `--max-series-per-exporter`;
+ * - `exporter_bytes`: its names, labels, units and descriptions take `--max-bytes-per-exporter`;
+ * - `too_large`: a name or label over 1024 characters, more than 64 labels, a unit or
+ *   description over 4096, or a frame over 1 MiB (the exporter's own limits).
+ */
+export type Refusal = 'max_series' | 'max_bytes' | 'exporter_series' | 'exporter_bytes' | 'too_large';
+export const REFUSALS: readonly Refusal[] = ['max_series', 'max_bytes', 'exporter_series', 'exporter_bytes', 'too_large'];
+/** What the relay reads of one frame at most; a larger one is skipped as it streams and refused as `too_large`. */
+export const MAX_FRAME_BYTES = 1024 * 1024;
+
+/** The caps a thread applies. */
+export interface StoreLimits {
+  /** Histogram bucket upper bounds, ascending. */
+  readonly buckets: readonly number[];
+  readonly maxSeriesPerExporter: number;
+  readonly maxBytesPerExporter: number;
+}
+
+/** What one exporter's stream cost the relay, as counters. */
+export interface ExporterCounts {
+  /** Frames refused, by why. */
+  readonly refused: Record<Refusal, number>;
+  /** Histogram observations dropped because they were NaN. */
+  invalidValues: number;
+}
+
+/**
+ * A histogram series' observations per bucket (not cumulative; the last is +Inf), sum and
+ * count. A NaN observation carries nothing: it is dropped and counted in `counts.invalidValues`
+ * (client_golang would put it in +Inf and make the sum NaN for good).
+ */
 export class Buckets {
   readonly counts: number[];
   sum = 0;
   count = 0;
 
   /** `bounds`: upper bounds, ascending. */
-  constructor(readonly bounds: readonly number[]) {
+  constructor(
+    readonly bounds: readonly number[],
+    private readonly dropped: { invalidValues: number } = { invalidValues: 0 },
+  ) {
     this.counts = new Array<number>(bounds.length + 1).fill(0);
   }
 
   record(value: number): void {
+    if (value !== value) {
+      this.dropped.invalidValues++;
+      return;
+    }
     let i = 0;
     while (i < this.bounds.length && value > this.bounds[i]!) i++;
     this.counts[i]!++;
@@ -38,27 +96,42 @@ export class RelaySeries extends Series<Buckets> {
   startMs: number;
   /** When (ms since the epoch) an op last reached it. */
   updatedAt: number;
+  /** Changed since the main thread last asked (it is in the store's list of changes). */
+  dirty = false;
+  /** The main thread knows it. */
+  sent = false;
 
-  constructor(scope: string, kind: MetricKind, name: string, labels: Readonly<Record<string, string>>, histogram: Buckets | undefined, nowMs: number) {
+  constructor(
+    /** Unique on its thread, never reused. */
+    readonly id: number,
+    scope: string,
+    kind: MetricKind,
+    name: string,
+    labels: Readonly<Record<string, string>>,
+    histogram: Buckets | undefined,
+    nowMs: number,
+    /** Bytes of its name and labels (as they count against the caps). */
+    readonly bytes: number,
+    /** An exporter's in-band loss counter: it takes nothing from the caps. */
+    readonly loss: boolean,
+  ) {
     super(scope, kind, name, labels, histogram);
     this.startMs = nowMs;
     this.updatedAt = nowMs;
   }
 }
 
-/** A series as a plain object, as it crosses to another thread. */
-export type SeriesView = Readonly<Pick<RelaySeries, 'scope' | 'kind' | 'name' | 'labels' | 'total' | 'value' | 'startMs'>> & {
-  readonly histogram: Readonly<Pick<Buckets, 'bounds' | 'counts' | 'sum' | 'count'>> | undefined;
-};
-
-/** `s` as a {@link SeriesView} (its histogram shared, not copied). */
-export function viewOf(s: RelaySeries): SeriesView {
-  return { scope: s.scope, kind: s.kind, name: s.name, labels: s.labels, total: s.total, value: s.value, startMs: s.startMs, histogram: s.histogram };
-}
-
 const byName = ([a]: [string, string], [b]: [string, string]) => (a < b ? -1 : a > b ? 1 : 0);
 
-/** One exporter's series and metadata. */
+/** The loss reason when `kind` + `name` + `labels` is an exporter's in-band loss counter for one (`metrics_exporter_tcp_dropped{reason}`). */
+export function lossReason(kind: MetricKind, name: string, labels: Readonly<Record<string, string>>): LossReason | undefined {
+  if (kind !== 'counter' || name !== DROPPED_METRIC) return undefined;
+  const keys = Object.keys(labels);
+  const reason = labels.reason as LossReason;
+  return keys.length === 1 && keys[0] === 'reason' && LOSS_REASONS.includes(reason) ? reason : undefined;
+}
+
+/** One exporter's series and metadata, and what it cost. */
 export class ExporterSeries {
   /** By kind + name + sorted labels. */
   readonly series = new Map<string, RelaySeries>();
@@ -66,102 +139,179 @@ export class ExporterSeries {
   readonly metadata = new Map<string, SeriesMetadata>();
   /** Changes whenever series are removed, so whoever holds on to series knows to look them up again. */
   epoch = 0;
+  readonly counts: ExporterCounts = { refused: { max_series: 0, max_bytes: 0, exporter_series: 0, exporter_bytes: 0, too_large: 0 }, invalidValues: 0 };
+  /** The last refusal for a relay-wide cap, if any (what a reader full of refused keys is put down to). */
+  relayRefusal: 'max_series' | 'max_bytes' | undefined;
+  /** Series held against the caps (all but the loss counters). */
+  held = 0;
+  /** Bytes of names, labels, units and descriptions held. */
+  bytes = 0;
 
   constructor(
     readonly exporter: string,
-    private readonly store: RelayStore,
+    readonly store: RelayStore,
   ) {}
 
-  /**
-   * Applies one event at `nowMs`: metadata is kept by name, a metric updates its series (made on
-   * first sight). Returns the series updated; `undefined` for metadata and refusals.
-   */
-  apply(ev: ClientEvent, nowMs: number): RelaySeries | undefined {
-    if (ev.kind === 'metadata') {
-      if (!this.metadata.has(ev.name) && !this.store.budget.take('metadata')) return this.refuse();
-      const m: { -readonly [K in keyof SeriesMetadata]: SeriesMetadata[K] } = { kind: ev.metricKind };
-      if (ev.unit !== undefined) m.unit = ev.unit;
-      if (ev.description !== undefined) m.description = ev.description;
-      this.metadata.set(ev.name, m);
-      return undefined;
-    }
-    const s = this.seriesFor(seriesKind(ev.op.type), ev.name, ev.labels, nowMs);
-    if (s !== undefined) {
-      s.update(ev.op);
-      s.updatedAt = nowMs;
-    }
-    return s;
+  get limits(): StoreLimits {
+    return this.store.limits;
   }
 
-  /** The series for `kind` + `name` + `labels` (in any order), made if new; `undefined` if refused. */
-  seriesFor(kind: MetricKind, name: string, labels: Readonly<Record<string, string>>, nowMs: number): RelaySeries | undefined {
+  /** Applies one event at `nowMs` (the reference path): metadata is kept by name, a metric updates its series. */
+  apply(ev: ClientEvent, nowMs: number): void {
+    if (ev.kind === 'metadata') return this.describe(ev);
+    const s = this.seriesFor(seriesKind(ev.op.type), ev.name, ev.labels, nowMs);
+    if (typeof s === 'string') return;
+    s.update(ev.op);
+    s.updatedAt = nowMs;
+    if (!s.dirty) this.touch(s);
+  }
+
+  /** Keeps `ev`'s unit and description for its name, within the caps. */
+  describe(ev: MetadataEvent): void {
+    if (metadataTooLarge(ev)) return void this.refuse('too_large');
+    const old = this.metadata.get(ev.name);
+    const bytes = metadataBytes(ev) - (old === undefined ? 0 : metadataBytes({ name: ev.name, ...old }));
+    if (old === undefined && this.metadata.size >= this.limits.maxSeriesPerExporter) return void this.refuse('exporter_series');
+    if (this.bytes + bytes > this.limits.maxBytesPerExporter) return void this.refuse('exporter_bytes');
+    const budget = this.store.budget;
+    if (old === undefined && !budget.take('metadata')) return void this.refuse('max_series');
+    if (bytes > 0 && !budget.take('bytes', bytes)) {
+      if (old === undefined) budget.give('metadata', 1);
+      return void this.refuse('max_bytes');
+    }
+    if (bytes < 0) budget.give('bytes', -bytes); // a shorter description than before
+    const m: { -readonly [K in keyof SeriesMetadata]: SeriesMetadata[K] } = { kind: ev.metricKind };
+    if (ev.unit !== undefined) m.unit = ev.unit;
+    if (ev.description !== undefined) m.description = ev.description;
+    this.metadata.set(ev.name, m);
+    this.bytes += bytes;
+    this.store.described(this, ev.name);
+  }
+
+  /**
+   * The series for `kind` + `name` + `labels` (in any order), made if new; if refused, why
+   * (counted). An exporter's loss counters take nothing from the caps.
+   */
+  seriesFor(kind: MetricKind, name: string, labels: Readonly<Record<string, string>>, nowMs: number): RelaySeries | Refusal {
     const sorted = Object.entries(labels).sort(byName);
     const key = JSON.stringify([kind, name, sorted]); // unambiguous, whatever the strings hold
-    let s = this.series.get(key);
-    if (s === undefined) {
-      if (!this.store.budget.take('series')) return this.refuse();
-      const histogram = kind === 'histogram' ? new Buckets(this.store.buckets) : undefined;
-      s = new RelaySeries(this.exporter, kind, name, Object.fromEntries(sorted), histogram, nowMs);
-      this.series.set(key, s);
+    const s = this.series.get(key);
+    if (s !== undefined) return s;
+    if (keyTooLarge(name, labels)) return this.refuse('too_large');
+    const loss = lossReason(kind, name, labels) !== undefined;
+    const bytes = loss ? 0 : keyBytes(name, labels);
+    if (!loss) {
+      if (this.held >= this.limits.maxSeriesPerExporter) return this.refuse('exporter_series');
+      if (this.bytes + bytes > this.limits.maxBytesPerExporter) return this.refuse('exporter_bytes');
+      const budget = this.store.budget;
+      if (!budget.take('series')) return this.refuse('max_series');
+      if (!budget.take('bytes', bytes)) {
+        budget.give('series', 1);
+        return this.refuse('max_bytes');
+      }
+      this.held++;
+      this.bytes += bytes;
     }
-    return s;
+    const histogram = kind === 'histogram' ? new Buckets(this.limits.buckets, this.counts) : undefined;
+    const made = new RelaySeries(this.store.nextId++, this.exporter, kind, name, Object.fromEntries(sorted), histogram, nowMs, bytes, loss);
+    this.series.set(key, made);
+    this.touch(made);
+    return made;
   }
 
-  /** The relay's cap on series. */
-  get maxSeries(): number {
-    return this.store.budget.max;
+  /** Counts `n` frames refused for `why`; the first of each reason is logged. Returns `why`. */
+  refuse(why: Refusal, n = 1): Refusal {
+    if (n <= 0) return why;
+    if (why === 'max_series' || why === 'max_bytes') this.relayRefusal = why;
+    if (this.counts.refused[why] === 0) this.store.firstRefusal(this, why);
+    this.counts.refused[why] += n;
+    return why;
   }
 
-  /** Counts `n` refused series or metadata names (one frame each); `undefined`, for returning. */
-  refuse(n = 1): undefined {
-    this.store.refuse(n);
-    return undefined;
+  /** `s` changed: the main thread is to be told. */
+  touch(s: RelaySeries): void {
+    s.dirty = true;
+    this.store.dirty.push(s);
   }
 
-  /** The stream starts afresh at `nowMs` (a new connection): counters go to 0, histograms forget, gauges stay. */
+  /** The stream starts afresh at `nowMs` (a new connection): counters go to 0, histograms forget, gauges are unknown until set. */
   reset(nowMs: number): void {
     for (const s of this.series.values()) {
       s.reset();
       s.startMs = nowMs;
+      if (!s.dirty) this.touch(s);
     }
   }
 
-  /** Forgets the series not updated since `beforeMs`. */
-  expire(beforeMs: number): void {
-    let n = 0;
-    for (const [key, s] of this.series) {
-      if (s.updatedAt >= beforeMs) continue;
-      this.series.delete(key);
-      n++;
-    }
-    if (n > 0) this.epoch++;
-    this.store.budget.give('series', n);
+  /**
+   * Forgets the series not updated since `beforeMs`: gauges only while the exporter is
+   * `connected` (a counter or histogram that went away and came back from 0 would make
+   * `increase()` wrong, and it costs no more than while it was updated), any while it is not.
+   */
+  expire(beforeMs: number, connected: boolean): void {
+    for (const [key, s] of this.series) if (s.updatedAt < beforeMs && (!connected || s.kind === 'gauge')) this.remove(key, s);
   }
 
   /** Forgets every series and all metadata. */
   clear(): void {
-    this.store.budget.give('series', this.series.size);
+    for (const [key, s] of this.series) this.remove(key, s);
     this.store.budget.give('metadata', this.metadata.size);
-    this.series.clear();
+    this.store.budget.give('bytes', this.bytes); // what the metadata took
+    for (const name of this.metadata.keys()) this.store.described(this, name);
     this.metadata.clear();
-    this.epoch++;
+    this.bytes = 0;
   }
+
+  private remove(key: string, s: RelaySeries): void {
+    this.series.delete(key);
+    this.epoch++;
+    this.store.removed(s);
+    if (s.loss) return;
+    this.held--;
+    this.bytes -= s.bytes;
+    this.store.budget.give('series', 1);
+    this.store.budget.give('bytes', s.bytes);
+  }
+}
+
+/** What changed on a thread since the main thread last asked, as plain data for it. */
+export interface StoreChanges {
+  /** Series the main thread does not know yet: who they are. */
+  readonly added: { id: number; exporter: string; kind: MetricKind; name: string; labels: Readonly<Record<string, string>> }[];
+  /** Series it knows that are gone. */
+  readonly removed: number[];
+  /**
+   * The state of each series that changed (added ones too), one record after another: `id`,
+   * `startMs`, then a counter's total (rounded above 2^53: exact in `big`), a gauge's known
+   * (1 or 0) and value, or a histogram's count, sum and bucket counts (not cumulative).
+   */
+  readonly values: Float64Array;
+  /** Exact totals of the counters above 2^53 in `values`, by id. */
+  readonly big: [number, bigint][];
+  /** Metric names whose metadata changed: what it is now (`null`: gone). */
+  readonly metadata: { exporter: string; name: string; metadata: SeriesMetadata | null }[];
 }
 
 /**
  * Every exporter's series on one thread. A misbehaving exporter cannot exhaust the relay's
- * memory: series, and metric names with metadata, come out of a {@link SeriesBudget} shared by
- * all threads; beyond it new ones are refused, counted, and `onFirstRefusal` is told once.
+ * memory: series come out of a {@link SeriesBudget} shared by all threads, and each exporter has
+ * caps of its own on series and on bytes; beyond them new series are refused, counted per
+ * exporter and reason, and the first of each reason is logged naming the exporter.
  */
 export class RelayStore {
-  /** Series and metadata names refused on this thread. */
-  refused = 0;
+  nextId = 0;
+  /** Series changed since {@link changes}, each once (and some removed since: see `stale`). */
+  readonly dirty: RelaySeries[] = [];
+  /** Series in `dirty` that were removed since: the list is compacted when they are most of it (no one may ask for changes for a long while). */
+  private stale = 0;
   private readonly exporters = new Map<string, ExporterSeries>();
+  private readonly gone: number[] = [];
+  private readonly renamed = new Map<ExporterSeries, Set<string>>();
 
   constructor(
-    readonly buckets: readonly number[],
+    readonly limits: StoreLimits,
     readonly budget: SeriesBudget,
-    private readonly onFirstRefusal: () => void = () => {},
+    private readonly log: (line: string) => void = () => {},
   ) {}
 
   /** `exporter`'s series, made empty on first use. */
@@ -180,10 +330,78 @@ export class RelayStore {
     this.exporters.delete(exporter);
   }
 
-  /** Counts `n` refusals; the first is told. */
-  refuse(n: number): void {
-    if (n <= 0) return;
-    if (this.refused === 0) this.onFirstRefusal();
-    this.refused += n;
+  /** What changed since the last call, for the main thread. */
+  changes(): { changes: StoreChanges; transfer: ArrayBuffer[] } {
+    const added: StoreChanges['added'] = [];
+    const big: [number, bigint][] = [];
+    let size = 0;
+    for (const s of this.dirty) size += 2 + (s.kind === 'counter' ? 1 : s.kind === 'gauge' ? 2 : 2 + s.histogram!.counts.length);
+    const values = new Float64Array(size);
+    let p = 0;
+    for (const s of this.dirty) {
+      if (!s.dirty) continue; // removed since
+      s.dirty = false;
+      if (!s.sent) {
+        s.sent = true;
+        added.push({ id: s.id, exporter: s.scope, kind: s.kind, name: s.name, labels: s.labels });
+      }
+      values[p++] = s.id;
+      values[p++] = s.startMs;
+      if (s.kind === 'counter') {
+        const total = s.total;
+        values[p++] = Number(total);
+        if (total > MAX_SAFE) big.push([s.id, total]);
+      } else if (s.kind === 'gauge') {
+        values[p++] = s.known ? 1 : 0;
+        values[p++] = s.value;
+      } else {
+        const h = s.histogram!;
+        values[p++] = h.count;
+        values[p++] = h.sum;
+        for (const c of h.counts) values[p++] = c;
+      }
+    }
+    this.dirty.length = 0;
+    this.stale = 0;
+    const metadata: StoreChanges['metadata'] = [];
+    for (const [e, names] of this.renamed) for (const name of names) metadata.push({ exporter: e.exporter, name, metadata: e.metadata.get(name) ?? null });
+    this.renamed.clear();
+    const removed = this.gone.splice(0);
+    const out = values.subarray(0, p).slice();
+    return { changes: { added, removed, values: out, big, metadata }, transfer: [out.buffer] };
+  }
+
+  /** `s` left its exporter. @internal */
+  removed(s: RelaySeries): void {
+    if (s.sent) this.gone.push(s.id);
+    if (!s.dirty) return;
+    s.dirty = false;
+    if (++this.stale < 1024 || 2 * this.stale < this.dirty.length) return;
+    let n = 0;
+    for (const x of this.dirty) if (x.dirty) this.dirty[n++] = x;
+    this.dirty.length = n;
+    this.stale = 0;
+  }
+
+  /** `name`'s metadata of `e` changed. @internal */
+  described(e: ExporterSeries, name: string): void {
+    let names = this.renamed.get(e);
+    if (names === undefined) this.renamed.set(e, (names = new Set()));
+    names.add(name);
+  }
+
+  /** The first refusal of `why` for `e`. @internal */
+  firstRefusal(e: ExporterSeries, why: Refusal): void {
+    const l = this.limits;
+    const what: Record<Refusal, string> = {
+      max_series: `the relay holds --max-series ${this.budget.max} series (over every exporter)`,
+      max_bytes: `the relay's names, labels and descriptions take --max-bytes ${this.budget.maxBytes} bytes (over every exporter)`,
+      exporter_series: `it has --max-series-per-exporter ${l.maxSeriesPerExporter} series`,
+      exporter_bytes: `its names, labels and descriptions take --max-bytes-per-exporter ${l.maxBytesPerExporter} bytes`,
+      too_large: "a name or label is over the exporter's limits (1024 characters, 64 labels; 4096 for descriptions) or a frame over 1 MiB",
+    };
+    this.log(`relay: ${e.exporter}: new series refused: ${what[why]} (metrics_exporter_tcp_relay_series_refused_total{reason="${why}"})`);
   }
 }
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);

@@ -10,12 +10,13 @@ import { waitUntil } from './wait.js';
 
 const CLI = new URL('../src/cli.js', import.meta.url).pathname;
 
-test('metrics-exporter-tcp-relay --connect <glob> --threads --stale-after --expire-series serves /metrics, and exits 0 on SIGTERM', async (t) => {
+test('metrics-exporter-tcp-relay --connect <glob> with its flags serves /metrics, and exits 0 on SIGTERM', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'mtcp-cli-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const exporter = await new TcpBuilder().listenAddress({ path: join(dir, 'metrics-1.sock') }).build();
   t.after(() => exporter.close());
-  const relay = spawn(process.execPath, [CLI, '--connect', join(dir, 'metrics-*.sock'), '--prometheus', '127.0.0.1:0', '--threads', '2', '--stale-after', '0.5', '--expire-series'], {
+  const flags = ['--threads', '2', '--stale-after', '0.5', '--expire-series', '--max-series-per-exporter', '10', '--max-bytes-per-exporter', '100000', '--web-max-requests', '2'];
+  const relay = spawn(process.execPath, [CLI, '--connect', join(dir, 'metrics-*.sock'), '--prometheus', '127.0.0.1:0', ...flags], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const exited = new Promise<number | null>((r) => relay.once('exit', r));
@@ -25,12 +26,15 @@ test('metrics-exporter-tcp-relay --connect <glob> --threads --stale-after --expi
   await waitUntil('serving', async () => /serving \{.*\} \/metrics/.test(log), 10_000);
   const { port } = JSON.parse(/serving (\{.*\}) \/metrics/.exec(log)![1]!) as { port: number };
   await waitUntil('connected', async () => exporter.stats().clients === 1, 10_000);
-  exporter.counter('jobs').increment(2);
+  exporter.gauge('jobs').set(2);
+  for (let i = 0; i < 12; i++) exporter.gauge({ name: 'many', labels: { i: String(i) } }).set(i); // with jobs, three past --max-series-per-exporter
   const scrape = async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  await waitUntil('the series', async () => /^jobs_total\{exporter="[^"]+metrics-1\.sock"\} 2$/m.test(await scrape()), 10_000);
-  // --expire-series with --stale-after 0.5: idle for longer, it goes.
-  await waitUntil('the series to expire', async () => !/^jobs_total/m.test(await scrape()), 10_000);
-  assert.match(await scrape(), /^metrics_exporter_tcp_relay_up\{exporter="[^"]+metrics-1\.sock"\} 1$/m);
+  await waitUntil('the series', async () => /^jobs\{exporter="[^"]+metrics-1\.sock"\} 2$/m.test(await scrape()), 10_000);
+  // --expire-series with --stale-after 0.5: a gauge idle for longer goes.
+  await waitUntil('the series to expire', async () => !/^jobs\{/m.test(await scrape()), 10_000);
+  const text = await scrape();
+  assert.match(text, /^metrics_exporter_tcp_relay_up\{exporter="[^"]+metrics-1\.sock"\} 1$/m);
+  assert.match(text, /^metrics_exporter_tcp_relay_series_refused_total\{exporter="[^"]+metrics-1\.sock",reason="exporter_series"\} 3$/m);
   relay.kill('SIGTERM');
   assert.equal(await exited, 0);
 });
@@ -41,6 +45,8 @@ test('bad flags are usage errors (exit 2), a glob with a wildcard in its directo
     ['--connect', '127.0.0.1:5000', '--prometheus', '127.0.0.1:0', '--threads', '0'],
     ['--connect', '127.0.0.1:5000', '--prometheus', '127.0.0.1:0', '--threads', '1.5'],
     ['--connect', '127.0.0.1:5000', '--prometheus', '127.0.0.1:0', '--stale-after', '-1'],
+    ['--connect', '127.0.0.1:5000', '--prometheus', '127.0.0.1:0', '--max-bytes-per-exporter', '1e3x'],
+    ['--connect', '127.0.0.1:5000', '--prometheus', '127.0.0.1:0', '--web-max-requests', '-1'],
   ]) {
     const r = run(...args);
     assert.equal(r.status, 2, args.join(' '));

@@ -34,6 +34,25 @@ export function relayOptions(connect: string[], extra: Partial<Parameters<typeof
   return { connect, protocol: 'seed', otlpIntervalMs: 200, buckets: DEFAULT_BUCKETS, maxSeries: 100_000, log: new PassThrough().resume(), ...extra };
 }
 
+/** The value of the sample `series` (name{labels} as written) in an exposition, if present. */
+export function sample(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+/** A log stream for a relay, and everything written to it so far. */
+export function logSink(): { log: PassThrough; readonly text: string } {
+  const log = new PassThrough();
+  let text = '';
+  log.on('data', (d) => (text += d));
+  return {
+    log,
+    get text() {
+      return text;
+    },
+  };
+}
+
 /** The relay's /metrics text. */
 export async function scrape(relay: Relay): Promise<string> {
   const a = relay.prometheus!.address as { host: string; port: number };

@@ -5,16 +5,11 @@ import { createServer } from 'node:net';
 import { test } from 'node:test';
 import { TcpBuilder } from 'metrics-exporter-tcp';
 import { startRelay } from '../src/run.js';
-import { relayOptions, scrape } from './harness.js';
+import { relayOptions, sample, scrape } from './harness.js';
+import { metric, rawExporter } from './raw-exporter.js';
 import { waitUntil } from './wait.js';
 
-/** The value of the sample `series` (name{labels} as written) in an exposition, if present. */
-function sample(text: string, series: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
-
-test('health: up per exporter, events per exporter, decode errors, series held and refused', async (t) => {
+test('health: up, connections, events and decode errors per exporter, series held, and refused per exporter and reason', async (t) => {
   const exporter = await new TcpBuilder().listenAddress('127.0.0.1:0').build();
   t.after(() => exporter.close());
   const { host, port } = exporter.address as { host: string; port: number };
@@ -36,16 +31,19 @@ test('health: up per exporter, events per exporter, decode errors, series held a
   exporter.gauge('depth').set(2);
   const events = 5;
   let text = '';
-  await waitUntil('events counted and the bad exporter given up', async () => {
+  await waitUntil('events counted and the bad exporter disconnected', async () => {
     text = await scrape(relay);
-    return sample(text, `metrics_exporter_tcp_relay_events_total{exporter="${good}"}`) === events && sample(text, 'metrics_exporter_tcp_relay_decode_errors_total') === 1;
+    return sample(text, `metrics_exporter_tcp_relay_events_total{exporter="${good}"}`) === events && sample(text, `metrics_exporter_tcp_relay_decode_errors_total{exporter="${bad}"}`) === 1;
   });
   assert.equal(sample(text, `metrics_exporter_tcp_relay_up{exporter="${good}"}`), 1);
   assert.equal(sample(text, `metrics_exporter_tcp_relay_up{exporter="${down}"}`), 0);
   assert.equal(sample(text, `metrics_exporter_tcp_relay_up{exporter="${bad}"}`), 0);
   // 5 series offered, 3 kept: two frames refused.
   assert.equal(sample(text, 'metrics_exporter_tcp_relay_series'), 3);
-  assert.equal(sample(text, 'metrics_exporter_tcp_relay_series_refused_total'), 2);
+  assert.equal(sample(text, `metrics_exporter_tcp_relay_series_refused_total{exporter="${good}",reason="max_series"}`), 2);
+  assert.equal(sample(text, `metrics_exporter_tcp_relay_decode_errors_total{exporter="${good}"}`), 0);
+  assert.equal(sample(text, `metrics_exporter_tcp_relay_connections_total{exporter="${good}"}`), 1);
+  assert.equal(sample(text, `metrics_exporter_tcp_relay_connections_total{exporter="${down}"}`), 0);
   assert.match(text, /^# TYPE metrics_exporter_tcp_relay_up gauge$/m);
   assert.match(text, /^# TYPE metrics_exporter_tcp_relay_events_total counter$/m);
   assert.match(text, /^# HELP metrics_exporter_tcp_relay_series_refused_total .+$/m);
@@ -63,7 +61,7 @@ test('the exporter’s in-band loss report becomes metrics_exporter_tcp_dropped_
   for (let i = 0; i < 7; i++) c.increment(-1); // invalid: dropped and reported in-band
   c.increment(0.5);
   c.increment(4);
-  const series = `metrics_exporter_tcp_dropped_total{reason="invalid",exporter="${address}"}`;
+  const series = `metrics_exporter_tcp_dropped_total{exporter="${address}",reason="invalid"}`;
   let text = '';
   await waitUntil('the loss report', async () => {
     text = await scrape(relay);
@@ -72,5 +70,17 @@ test('the exporter’s in-band loss report becomes metrics_exporter_tcp_dropped_
   assert.equal(exporter.stats().dropped.invalid, 8);
   assert.equal(sample(text, `jobs_total{exporter="${address}"}`), 4);
   assert.match(text, /^# TYPE metrics_exporter_tcp_dropped_total counter$/m);
-  assert.match(text, /^# HELP metrics_exporter_tcp_dropped_total Records this client did not receive/m);
+  assert.match(text, /^# HELP metrics_exporter_tcp_dropped_total Records the exporter reported this relay did not receive/m);
+});
+
+test('a malformed stream is retried after a long back-off, and counted per exporter: a peer that briefly held the port does not disable it for good', async (t) => {
+  const ex = await rawExporter((s, n) => (n === 1 ? s.end(Buffer.from([0x05, 0xff, 0xff, 0xff, 0xff, 0xff])) : s.write(metric('jobs', {}, { counter: 4n }))));
+  t.after(() => ex.close());
+  const relay = await startRelay(relayOptions([ex.address], { prometheus: '127.0.0.1:0', threads: 1, malformedRetryMs: 300 }));
+  t.after(() => relay.close());
+  let text = '';
+  await waitUntil('the exporter read again', async () => sample((text = await scrape(relay)), `jobs_total{exporter="${ex.address}"}`) === 4, 10_000);
+  assert.equal(ex.connections, 2);
+  assert.equal(sample(text, `metrics_exporter_tcp_relay_decode_errors_total{exporter="${ex.address}"}`), 1);
+  assert.equal(sample(text, `metrics_exporter_tcp_relay_up{exporter="${ex.address}"}`), 1);
 });

@@ -5,11 +5,25 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { TcpBuilder } from 'metrics-exporter-tcp';
+import type { Socket } from 'node:net';
+import { TcpBuilder, type TcpRecorder } from 'metrics-exporter-tcp';
 import { FrameDecoder, toClientEvent } from 'metrics-exporter-tcp/client';
 import { startRelay, type Relay } from '../src/run.js';
-import { NO_PROMETHEUS, PROMETHEUS, cuttableProxy, otlpReceiver, pacedApp, relayScrapedByPrometheus, relayOptions, scrape } from './harness.js';
+import { NO_PROMETHEUS, PROMETHEUS, cuttableProxy, otlpReceiver, pacedApp, relayScrapedByPrometheus, relayOptions, sample, scrape } from './harness.js';
+import { metric, rawExporter } from './raw-exporter.js';
 import { waitUntil } from './wait.js';
+
+/** A real exporter and a relay of it (one thread) with `extra` options, both closed after `t`; resolves once connected. */
+async function relayOfOne(t: { after(fn: () => unknown): void }, extra: Partial<Parameters<typeof startRelay>[0]>) {
+  const exporter = await new TcpBuilder().listenAddress('127.0.0.1:0').build();
+  t.after(() => exporter.close());
+  const { host, port } = exporter.address as { host: string; port: number };
+  const address = `${host}:${port}`;
+  const relay = await startRelay(relayOptions([address], { prometheus: '127.0.0.1:0', threads: 1, ...extra }));
+  t.after(() => relay.close());
+  await waitUntil('connected', async () => exporter.stats().clients === 1);
+  return { exporter, address, relay };
+}
 
 const totalOf = async (relay: Relay, name: string) =>
   (await relay.snapshot()).exporters.flatMap((e) => e.series).find((s) => s.name === name)?.total;
@@ -75,7 +89,7 @@ test('OTLP: a reconnect starts counters and histograms again from 0, with a new 
     await receiver.close();
   });
   const point = (name: string) => receiver.latest(name)[0];
-  const count = (name: string) => Number(point(name)?.count ?? point(name)?.asInt ?? -1);
+  const count = (name: string) => Number(point(name)?.count ?? point(name)?.asDouble ?? -1);
 
   await waitUntil('connected', async () => exporter.stats().clients === 1);
   exporter.counter('jobs').increment(5);
@@ -112,28 +126,23 @@ test('stale-after: an exporter unreachable that long loses its series, but stays
   assert.match(await scrape(relay), new RegExp(`^metrics_exporter_tcp_relay_up\\{exporter="${address}"\\} 0$`, 'm'));
 });
 
-test('expire-series: a series not updated for stale-after is dropped while its exporter stays connected', async (t) => {
-  const exporter = await new TcpBuilder().listenAddress('127.0.0.1:0').build();
-  t.after(() => exporter.close());
-  const { host, port } = exporter.address as { host: string; port: number };
-  const relay = await startRelay(relayOptions([`${host}:${port}`], { prometheus: '127.0.0.1:0', staleAfterMs: 400, expireSeries: true, threads: 1 }));
-  t.after(() => relay.close());
-  await waitUntil('connected', async () => exporter.stats().clients === 1);
-  exporter.counter('idle').increment(1);
+test('expire-series: a gauge not updated for stale-after is dropped while its exporter stays connected', async (t) => {
+  const { exporter, relay } = await relayOfOne(t, { staleAfterMs: 400, expireSeries: true });
+  exporter.gauge('idle').set(1);
   const busy = exporter.gauge('busy');
   busy.set(1);
   await waitUntil('both series', async () => (await relay.snapshot()).exporters[0]!.series.length === 2);
   // `busy` keeps being updated, `idle` does not.
   const keepBusy = setInterval(() => busy.set(1), 50);
   t.after(() => clearInterval(keepBusy));
-  await waitUntil('idle to expire', async () => !/^idle_total/m.test(await scrape(relay)), 5000);
+  await waitUntil('idle to expire', async () => !/^idle\{/m.test(await scrape(relay)), 5000);
   const text = await scrape(relay);
   assert.match(text, /^busy\{exporter="[^"]+"\} 1$/m);
   assert.match(text, /^metrics_exporter_tcp_relay_up\{exporter="[^"]+"\} 1$/m);
   assert.match(text, /^metrics_exporter_tcp_relay_series 1$/m);
-  // It comes back (from 0) when it is updated again.
-  exporter.counter('idle').increment(2);
-  await waitUntil('idle back', async () => /^idle_total\{exporter="[^"]+"\} 2$/m.test(await scrape(relay)));
+  // It comes back when it is set again.
+  exporter.gauge('idle').set(2);
+  await waitUntil('idle back', async () => /^idle\{exporter="[^"]+"\} 2$/m.test(await scrape(relay)));
 });
 
 test('--connect with a glob of unix sockets: one exporter per socket (label = its path), rescanned as sockets come and go', async (t) => {
@@ -170,4 +179,71 @@ test('--connect with a glob of unix sockets: one exporter per socket (label = it
   });
   const exporters = (await relay.snapshot()).exporters.map((e) => e.exporter).sort();
   assert.deepEqual(exporters, [join(dir, 'metrics-1.sock'), join(dir, 'metrics-3.sock')]);
+});
+
+test('a gauge whose base is unknown is not exposed until a set arrives: after a reconnect (maybe a restarted app), or a late connect', async (t) => {
+  const sockets: Socket[] = [];
+  const ex = await rawExporter((s, n) => {
+    sockets.push(s);
+    // The first connection sees the app set 5 then add 1; the second (the app restarted) only an
+    // increment, and a gauge first seen through a decrement.
+    s.write(n === 1 ? Buffer.concat([metric('in_flight', {}, { set: 5 }), metric('in_flight', {}, { inc: 1 })]) : Buffer.concat([metric('in_flight', {}, { inc: 1 }), metric('depth', {}, { dec: 1 })]));
+  });
+  t.after(() => ex.close());
+  const relay = await startRelay(relayOptions([ex.address], { prometheus: '127.0.0.1:0', threads: 1 }));
+  t.after(() => relay.close());
+  const series = `in_flight{exporter="${ex.address}"}`;
+  await waitUntil('the first value', async () => sample(await scrape(relay), series) === 6);
+  ex.cut();
+  await waitUntil('the second connection read', async () => ex.connections === 2 && (await relay.snapshot()).exporters[0]!.events === 4);
+  let text = await scrape(relay);
+  assert.equal(sample(text, series), undefined, 'an increment of an unknown base');
+  assert.equal(sample(text, `depth{exporter="${ex.address}"}`), undefined, 'a decrement of an unknown base');
+  sockets[1]!.write(metric('in_flight', {}, { set: 1 }));
+  await waitUntil('the set', async () => sample((text = await scrape(relay)), series) === 1);
+});
+
+test('--expire-series forgets the keys of expired series too; a key refused while full is retried once there is room', async (t) => {
+  const { exporter, relay } = await relayOfOne(t, { staleAfterMs: 300, expireSeries: true, maxSeries: 5, maxSeriesPerExporter: 5 });
+  const names = async () => (await relay.snapshot()).exporters[0]!.series.map((s) => s.name).sort().join(' ');
+  for (let i = 0; i < 5; i++) exporter.gauge(`g${i}`).set(i);
+  await waitUntil('five series', async () => (await names()) === 'g0 g1 g2 g3 g4');
+  exporter.gauge('late').set(1); // refused: full
+  await waitUntil('all expired', async () => (await names()) === '', 5000);
+  exporter.gauge('late').set(2);
+  for (let i = 0; i < 4; i++) exporter.gauge(`h${i}`).set(i);
+  await waitUntil('five new series', async () => (await names()) === 'h0 h1 h2 h3 late', 5000).catch(async (err: Error) => {
+    throw new Error(`${err.message}: ${await names()}`);
+  });
+});
+
+test('a key refused for the relay-wide cap is retried once series of another exporter, on another thread, expire', async (t) => {
+  const exporters = await Promise.all([0, 1].map(() => new TcpBuilder().listenAddress('127.0.0.1:0').build()));
+  t.after(() => Promise.all(exporters.map((e) => e.close())));
+  const [a, b] = exporters as [TcpRecorder, TcpRecorder];
+  const addresses = exporters.map((e) => `127.0.0.1:${(e.address as { port: number }).port}`);
+  const relay = await startRelay(relayOptions(addresses, { prometheus: '127.0.0.1:0', staleAfterMs: 400, expireSeries: true, threads: 2, maxSeries: 2 }));
+  t.after(() => relay.close());
+  await waitUntil('connected', async () => exporters.every((e) => e.stats().clients === 1));
+  const names = async () => (await relay.snapshot()).exporters.flatMap((e) => e.series.map((s) => s.name)).sort().join(' ');
+  a.gauge('a0').set(1);
+  a.gauge('a1').set(1);
+  await waitUntil('the cap filled', async () => (await names()) === 'a0 a1');
+  b.gauge('b0').set(1); // refused
+  await waitUntil('a refusal', async () => (await relay.snapshot()).refused === 1);
+  await waitUntil('a0 and a1 expired', async () => (await names()) === '', 5000);
+  b.gauge('b0').set(2);
+  await waitUntil('b0 taken', async () => (await names()) === 'b0', 5000);
+});
+
+test('--expire-series keeps the counters and histograms of a connected exporter: expiring them would make increase() wrong', async (t) => {
+  const { exporter, address, relay } = await relayOfOne(t, { staleAfterMs: 200, expireSeries: true });
+  exporter.counter('rare').increment(3);
+  exporter.histogram('seldom').record(0.1);
+  exporter.gauge('idle').set(1);
+  await waitUntil('the gauge expired', async () => !/^idle\{/m.test(await scrape(relay)), 5000);
+  await new Promise((r) => setTimeout(r, 500));
+  const text = await scrape(relay);
+  assert.equal(sample(text, `rare_total{exporter="${address}"}`), 3);
+  assert.equal(sample(text, `seldom_count{exporter="${address}"}`), 1);
 });

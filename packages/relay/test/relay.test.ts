@@ -1,15 +1,18 @@
 // The relay against a real Prometheus (scraping it, queried through its HTTP API) and a
 // loopback OTLP receiver; exporters run in child processes like separate app instances.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer as createTcpServer } from 'node:net';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createServer as createTcpServer, type Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { test } from 'node:test';
-import type { MetricOp } from 'metrics-exporter-tcp/client';
 import { startRelay, type Relay } from '../src/run.js';
-import { DEFAULT_BUCKETS } from '../src/store.js';
-import { NO_PROMETHEUS, PROMETHEUS, otlpReceiver, relayScrapedByPrometheus, relayOptions, type OtlpPoint as Point } from './harness.js';
+import { NO_PROMETHEUS, PROMETHEUS, otlpReceiver, relayScrapedByPrometheus, relayOptions, sample, scrape, type OtlpPoint as Point } from './harness.js';
+import { metadata, metric, rawExporter } from './raw-exporter.js';
 import { waitFor, waitUntil } from './wait.js';
+
+const PROMTOOL = PROMETHEUS === undefined ? undefined : 'promtool';
+/** `promtool check metrics` of `text`: status 0 clean, 3 lint problems, 1 a parse error. */
+const promtool = (text: string) => spawnSync(PROMTOOL!, ['check', 'metrics'], { input: text, encoding: 'utf8' });
 
 /** Starts the exporter-app fixture; resolves with its address once it listens. */
 function exporterApp(scale: number): Promise<{ child: ChildProcess; address: string }> {
@@ -64,7 +67,7 @@ test('the relay pushes OTLP to a collector endpoint', async (t) => {
   assert.deepEqual(values(latest('metrics_exporter_tcp_relay_series'), 'value'), [6]);
 });
 
-test('an exporter sending garbage is dropped and reported; the others keep flowing; series are capped', async (t) => {
+test('an exporter sending garbage is disconnected and reported; the others keep flowing; series are capped', async (t) => {
   const good = await exporterApp(1);
   t.after(() => good.child.kill());
   const junk = createTcpServer((s) => s.end(Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f])));
@@ -77,8 +80,8 @@ test('an exporter sending garbage is dropped and reported; the others keep flowi
   const relay = await startRelay({ ...relayOptions([good.address, bad], { prometheus: '127.0.0.1:0' }), log, maxSeries: 2 });
   t.after(() => relay.close());
   const stateOf = async (address: string) => (await relay.snapshot()).exporters.find((e) => e.exporter === address)?.state;
-  await waitUntil('the bad exporter is given up', async () => (await stateOf(bad)) === 'failed', 10_000);
-  assert.match(logged, /disconnected for good/);
+  await waitUntil('the bad exporter is disconnected', async () => (await stateOf(bad)) === 'malformed', 10_000);
+  assert.match(logged, new RegExp(`${bad} sent a malformed stream \\(FRAME_TOO_LARGE\\): .*; trying again in \\d+ s`));
   const a = relay.prometheus!.address as { host: string; port: number };
   let text = '';
   const end = Date.now() + 10_000;
@@ -91,52 +94,72 @@ test('an exporter sending garbage is dropped and reported; the others keep flowi
   // 3 series were offered (requests, latency, queue_depth) with a cap of 2.
   await waitUntil('cap reached', async () => (await relay.snapshot()).refused > 0);
   assert.equal((await relay.snapshot()).exporters.reduce((n, e) => n + e.series.length, 0), 2);
-  assert.match(text, /^metrics_exporter_tcp_relay_decode_errors_total 1$/m);
-  assert.match(logged, /more than 2 series/);
+  assert.match(text, new RegExp(`^metrics_exporter_tcp_relay_decode_errors_total\\{exporter="${bad}"\\} 1$`, 'm'));
+  assert.match(logged, /new series refused: the relay holds --max-series 2 series/);
 });
 
 test('exposition stays valid with clashing labels, odd names, kind conflicts and late metadata', async (t) => {
-  const { RelayStore } = await import('../src/store.js');
-  const { SeriesBudget } = await import('../src/budget.js');
-  const { servePrometheus } = await import('../src/prometheus.js');
-  const store = new RelayStore(DEFAULT_BUCKETS, new SeriesBudget(1000, 1));
-  const h1 = store.of('h:1');
-  const snapshot = async () => ({
-    exporters: [{ exporter: 'h:1', state: 'connected' as const, events: 0, series: [...h1.series.values()], metadata: h1.metadata }],
-    decodeErrors: 0,
-    refused: 0,
+  const sockets: Socket[] = [];
+  const ex = await rawExporter((s) => {
+    sockets.push(s);
+    s.write(
+      Buffer.concat([
+        metric('hits', { exporter: 'a' }, { counter: 1n }),
+        metric('hits', { exporter: 'b' }, { counter: 2n }),
+        metric('lat', { le: 'x' }, { observe: 0.02 }),
+        metric('', { '': 'v' }, { set: 7 }),
+        metric('dual', {}, { set: 1 }),
+        metric('dual', {}, { counter: 1n }), // dual_total: no clash
+        metric('lat_count', {}, { set: 3 }), // clashes with histogram lat's _count
+        metric('esc', { v: 'a"b\\c\nd' }, { set: 1 }),
+      ]),
+    );
   });
-  const log = new PassThrough();
-  let logged = '';
-  log.on('data', (d) => (logged += d));
-  const endpoint = await servePrometheus(snapshot, { host: '127.0.0.1', port: 0 }, log);
-  t.after(() => endpoint.close());
-  const a = endpoint.address as { host: string; port: number };
-  const scrape = async () => (await fetch(`http://${a.host}:${a.port}/metrics`)).text();
-  const m = (name: string, labels: Record<string, string>, op: MetricOp) => h1.apply({ kind: 'metric', name, labels, op }, Date.now());
-  m('hits', { exporter: 'a' }, { type: 'counterIncrement', value: 1n });
-  m('hits', { exporter: 'b' }, { type: 'counterIncrement', value: 2n });
-  m('lat', { le: 'x' }, { type: 'histogramRecord', value: 0.02 });
-  m('', { '': 'v' }, { type: 'gaugeSet', value: 7 });
-  m('dual', {}, { type: 'gaugeSet', value: 1 });
-  m('dual', {}, { type: 'counterIncrement', value: 1n }); // dual_total: no clash
-  m('lat_count', {}, { type: 'gaugeSet', value: 3 }); // clashes with histogram lat's _count
-  let text = await scrape();
-  assert.match(text, /^hits_total\{exported_exporter="a",exporter="h:1"\} 1$/m);
-  assert.match(text, /^hits_total\{exported_exporter="b",exporter="h:1"\} 2$/m);
-  assert.match(text, /^lat_bucket\{exported_le="x",exporter="h:1",le="0.025"\} 1$/m);
-  assert.match(text, /^lat_count\{exported_le="x",exporter="h:1"\} 1$/m);
-  assert.match(text, /^_\{_="v",exporter="h:1"\} 7$/m);
-  assert.match(text, /^dual 1$|^dual\{exporter="h:1"\} 1$/m);
-  assert.match(text, /^dual_total\{exporter="h:1"\} 1$/m);
-  assert.doesNotMatch(text, /^lat_count\{exporter="h:1"\} 3$/m);
-  assert.match(logged, /1 series left out/);
-  // Metadata that arrives after the first scrape still renames the family and sets HELP.
-  h1.apply({ kind: 'metadata', name: 'lat', metricKind: 'histogram', unit: 'seconds', description: 'late' }, Date.now());
-  text = await scrape();
-  assert.match(text, /^# HELP lat_seconds late$/m);
-  assert.match(text, /^lat_seconds_count\{exported_le="x",exporter="h:1"\} 1$/m);
-  // Every sample line is name{labels} value, with unique name+labels.
+  t.after(() => ex.close());
+  const relay = await startRelay(relayOptions([ex.address], { prometheus: '127.0.0.1:0', threads: 1 }));
+  t.after(() => relay.close());
+  const h = `exporter="${ex.address}"`;
+  let text = '';
+  await waitUntil('every series', async () => /^esc\{/m.test((text = await scrape(relay))));
+  assert.match(text, new RegExp(`^hits_total\\{exported_exporter="a",${h}\\} 1$`, 'm'));
+  assert.match(text, new RegExp(`^hits_total\\{exported_exporter="b",${h}\\} 2$`, 'm'));
+  assert.match(text, new RegExp(`^lat_bucket\\{exported_le="x",${h},le="0.025"\\} 1$`, 'm'));
+  assert.match(text, new RegExp(`^lat_count\\{exported_le="x",${h}\\} 1$`, 'm'));
+  assert.match(text, new RegExp(`^_\\{_="v",${h}\\} 7$`, 'm'));
+  assert.match(text, new RegExp(`^dual\\{${h}\\} 1$`, 'm'));
+  assert.match(text, new RegExp(`^dual_total\\{${h}\\} 1$`, 'm'));
+  assert.match(text, new RegExp(`^esc\\{v="a\\\\"b\\\\\\\\c\\\\nd",${h}\\} 1$`, 'm'));
+  assert.doesNotMatch(text, new RegExp(`^lat_count\\{${h}\\} 3$`, 'm'));
+  assert.equal(sample(text, `metrics_exporter_tcp_relay_series_hidden{${h},reason="name_clash"}`), 1);
+  // Metadata that arrives later still renames the family and sets HELP (and frees lat_count).
+  sockets[0]!.write(metadata('lat', 'histogram', 'seconds', 'late'));
+  await waitUntil('the late metadata', async () => /^# HELP lat_seconds late$/m.test((text = await scrape(relay))));
+  assert.match(text, new RegExp(`^lat_seconds_count\\{exported_le="x",${h}\\} 1$`, 'm'));
+  assert.match(text, new RegExp(`^lat_count\\{${h}\\} 3$`, 'm'));
+  // Every sample line is name{labels} value, with unique name+labels, and Prometheus' own parser takes it.
   const samples = text.split('\n').filter((l) => l !== '' && !l.startsWith('#'));
   assert.equal(new Set(samples.map((l) => l.slice(0, l.lastIndexOf(' ')))).size, samples.length);
+  if (PROMTOOL !== undefined) assert.notEqual(promtool(text).status, 1, 'promtool could not parse it');
+});
+
+test('promtool check metrics finds nothing to say of a relay of conventional names, histograms, odd label values and the health metrics', { skip: PROMTOOL ? false : NO_PROMETHEUS }, async (t) => {
+  const ex = await rawExporter((s) =>
+    s.write(
+      Buffer.concat([
+        metadata('http_requests', 'counter', 'count', 'Requests served\nby route'),
+        metadata('request_duration', 'histogram', 'seconds', 'Time to serve a request'),
+        metadata('queue_depth', 'gauge', 'count', 'Jobs waiting'),
+        ...['/a', '/b "quoted"', 'c\\d'].map((route) => metric('http_requests', { route }, { counter: 3n })),
+        ...[0.001, 0.2, 7, Number.POSITIVE_INFINITY].map((v) => metric('request_duration', { route: '/a' }, { observe: v })),
+        metric('queue_depth', {}, { set: -2.5e-7 }),
+      ]),
+    ),
+  );
+  t.after(() => ex.close());
+  const relay = await startRelay(relayOptions([ex.address], { prometheus: '127.0.0.1:0', threads: 1 }));
+  t.after(() => relay.close());
+  let text = '';
+  await waitUntil('every series', async () => /^queue_depth\{/m.test((text = await scrape(relay))));
+  const r = promtool(text);
+  assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
 });

@@ -1,0 +1,85 @@
+// What /metrics and OTLP say of awkward input: names and labels that collide once sanitized
+// (nothing disappears without being counted and named), NaN observations, u64 totals.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { startRelay } from '../src/run.js';
+import { logSink, otlpReceiver, relayOptions, sample, scrape } from './harness.js';
+import { metric, rawExporter } from './raw-exporter.js';
+import { waitUntil } from './wait.js';
+
+test('series that collide once sanitized are hidden, counted per exporter and reason, and named in the log once', async (t) => {
+  const a = await rawExporter((s) =>
+    s.write(
+      Buffer.concat([
+        metric('http.requests', {}, { counter: 1n }),
+        metric('http_requests', {}, { counter: 2n }), // the same http_requests_total
+        metric('jobs', {}, { counter: 1n }),
+        metric('jobs_total', {}, { counter: 2n }), // the same jobs_total
+        metric('x', { 'a.b': '1' }, { counter: 1n }),
+        metric('x', { a_b: '1' }, { counter: 2n }), // the same x_total{a_b="1"}
+        metric('y', { exporter: 'e' }, { counter: 1n }),
+        metric('y', { exported_exporter: 'e' }, { counter: 2n }), // the relay's renaming of the first
+        metric('z', { 'a.b': '1', a_b: '2' }, { counter: 1n }), // two labels of one series that sanitize alike
+      ]),
+    ),
+  );
+  t.after(() => a.close());
+  const b = await rawExporter((s) => setTimeout(() => s.write(metric('http_requests_total', {}, { set: 5 })), 300)); // a gauge, on another exporter, with a counter's name
+  t.after(() => b.close());
+  const sink = logSink();
+  const relay = await startRelay({ ...relayOptions([a.address, b.address], { prometheus: '127.0.0.1:0', threads: 1 }), log: sink.log });
+  t.after(() => relay.close());
+  const hidden = (text: string, exporter: string, reason: string) => sample(text, `metrics_exporter_tcp_relay_series_hidden{exporter="${exporter}",reason="${reason}"}`);
+  let text = '';
+  await waitUntil('every series read', async () => (await relay.snapshot()).exporters.reduce((n, e) => n + e.series.length, 0) === 10);
+  await waitUntil('hidden series counted', async () => hidden((text = await scrape(relay)), b.address, 'name_clash') === 1);
+  assert.equal(hidden(text, a.address, 'duplicate'), 4);
+  assert.equal(hidden(text, a.address, 'label_clash'), 1);
+  assert.equal(hidden(text, a.address, 'name_clash'), 0);
+  assert.equal(hidden(text, b.address, 'duplicate'), 0);
+  // The first of each stays.
+  assert.equal(sample(text, `http_requests_total{exporter="${a.address}"}`), 1);
+  assert.equal(sample(text, `jobs_total{exporter="${a.address}"}`), 1);
+  assert.equal(sample(text, `x_total{a_b="1",exporter="${a.address}"}`), 1);
+  assert.equal(sample(text, `y_total{exported_exporter="e",exporter="${a.address}"}`), 1);
+  const samples = text.split('\n').filter((l) => l !== '' && !l.startsWith('#'));
+  assert.equal(new Set(samples.map((l) => l.slice(0, l.lastIndexOf(' ')))).size, samples.length, 'every sample once');
+  // Named once, however often it is scraped.
+  await scrape(relay);
+  for (const name of ['counter http_requests{}', 'counter jobs_total{}', 'counter x{a_b="1"}', 'counter y{exported_exporter="e"}', 'counter z{a.b="1",a_b="2"}', 'gauge http_requests_total{}']) {
+    assert.equal(sink.text.split('\n').filter((l) => l.includes('hides') && l.includes(name)).length, 1, `${name}: ${sink.text}`);
+  }
+});
+
+test('a NaN observation is dropped and counted (not put in the lowest bucket, not poisoning _sum); a u64 total is never an out-of-range OTLP integer', async (t) => {
+  const ex = await rawExporter((s) =>
+    s.write(
+      Buffer.concat([
+        metric('lat', {}, { observe: 0.001 }),
+        metric('lat', {}, { observe: Number.NaN }),
+        metric('lat', {}, { observe: 0.2 }),
+        metric('big', {}, { counter: 2n ** 64n - 1n }),
+      ]),
+    ),
+  );
+  t.after(() => ex.close());
+  const receiver = await otlpReceiver();
+  const relay = await startRelay(relayOptions([ex.address], { prometheus: '127.0.0.1:0', otlp: receiver.url, otlpIntervalMs: 100 }));
+  t.after(async () => {
+    await relay.close();
+    await receiver.close();
+  });
+  let text = '';
+  await waitUntil('all four', async () => sample((text = await scrape(relay)), `big_total{exporter="${ex.address}"}`) !== undefined);
+  const s = (name: string) => sample(text, `${name}{exporter="${ex.address}"}`);
+  assert.equal(sample(text, `lat_bucket{exporter="${ex.address}",le="0.005"}`), 1);
+  assert.equal(sample(text, `lat_bucket{exporter="${ex.address}",le="+Inf"}`), 2);
+  assert.equal(s('lat_count'), 2);
+  assert.ok(Math.abs(s('lat_sum')! - 0.201) < 1e-12, `sum ${s('lat_sum')}`);
+  assert.equal(s('metrics_exporter_tcp_relay_invalid_values_total'), 1);
+  assert.equal(s('big_total'), 2 ** 64);
+  await waitUntil('exported', async () => receiver.latest('big').length === 1, 10_000);
+  const [point] = receiver.latest('big');
+  assert.ok(point!.asInt === undefined || BigInt(point!.asInt) < 2n ** 63n, `asInt ${point!.asInt}`);
+  assert.equal(Number(point!.asDouble ?? point!.asInt), 2 ** 64);
+});
