@@ -2,11 +2,13 @@
 // only clients that complete the handshake are served; any other connection gets no metric
 // bytes, holds no client slot, is closed within the handshake timeout and is counted.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { TcpClient, type ClientError, type ClientTlsOptions } from '../src/client/index.js';
 import { TcpBuilder, type TcpRecorder } from '../src/index.js';
 import { haveOpenssl, makeCerts, NO_OPENSSL, type Certs } from './certs.js';
-import { TestClient, closePastDeadline, tally, waitFor } from './helpers.js';
+import { ROOT, TestClient, closePastDeadline, tally, waitFor } from './helpers.js';
 
 const skip = haveOpenssl() ? false : NO_OPENSSL;
 let certs: Certs;
@@ -178,3 +180,34 @@ test('TcpClient over TLS: reads an exporter that asks for its certificate; a fai
   assert.throws(() => new TcpClient(address, { tls: { cert: certs.client.cert } }), /tls\.cert and tls\.key go together/);
   assert.throws(() => new TcpClient(address, { tls: { ca: 'nope' } }), /tls\.ca\[0\] is not usable/);
 });
+
+test('the observer over TLS: --tls-ca/--tls-cert/--tls-key; a bad file or a refused handshake is a clear error and a failing exit', { skip }, async (t) => {
+  const recorder = await mtls().build();
+  t.after(() => recorder.close());
+  recorder.registerCounter('over_tls', 'count', 'read by the observer');
+  const { host, port } = recorder.address as Tcp;
+  const file = (name: string) => join(certs.dir, name);
+  const observe = (...args: string[]) => runObserver([`${host}:${port}`, '--json', '--once', '--duration', '300', ...args]);
+  const ok = await observe('--tls-ca', file('ca.crt'), '--tls-cert', file('client.crt'), '--tls-key', file('client.key'));
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.deepEqual((JSON.parse(ok.stdout) as { connection: { state: string } }).connection.state, 'connected');
+  const untrusted = await observe('--tls-ca', file('other-ca.crt'), '--tls-cert', file('client.crt'), '--tls-key', file('client.key'));
+  assert.equal(untrusted.code, 1);
+  assert.match(untrusted.stderr, /TLS handshake with .* failed: .*not signed by an authority in tls\.ca/);
+  const missing = await observe('--tls-ca', file('nope.crt'));
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /--tls-ca \S*nope\.crt: cannot read it/);
+  const notAKey = await observe('--tls-ca', file('ca.crt'), '--tls-cert', file('client.crt'), '--tls-key', file('client.crt'));
+  assert.equal(notAKey.code, 2);
+  assert.match(notAKey.stderr, /--tls-key \S*client\.crt is not usable/);
+});
+
+/** Runs the observer's command, from the workspace package, as a user would. */
+function runObserver(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [join(ROOT, 'packages/observer/dist/src/cli.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  return new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr })));
+}

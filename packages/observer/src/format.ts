@@ -53,3 +53,12 @@ export function formatValue(v: number, unit: string | undefined): string {
   if (unit === 'count_per_second') return `${plain(v)}/s`;
   return `${plain(v)} ${unit}`;
 }
+
+/**
+ * `s` with every control character (C0, DEL, C1) shown as an escape such as `\x1b`: what an
+ * exporter sends (names, labels, units, descriptions) is shown on the user's terminal, and must
+ * never be able to drive it (set the window title, write the clipboard, move the cursor).
+ */
+export function visible(s: string): string {
+  return s.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}

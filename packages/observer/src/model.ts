@@ -9,7 +9,7 @@ import {
   type Series,
   type SeriesFeed,
 } from 'metrics-exporter-tcp/client';
-import { formatValue } from './format.js';
+import { formatValue, visible } from './format.js';
 
 /** Histogram quantiles cover the last one to two of these windows. */
 export const HISTOGRAM_WINDOW_MS = 30_000;
@@ -212,8 +212,10 @@ export class ObserverModel {
    */
   lines(width: number, descriptions = false): string[] {
     const out: string[] = [];
-    for (const { text, m } of this.entries()) {
-      const f = (v: number | undefined) => (v === undefined ? '-' : formatValue(v, m.unit));
+    for (const entry of this.entries()) {
+      const { m } = entry;
+      const text = visible(entry.text);
+      const f = (v: number | undefined) => (v === undefined ? '-' : visible(formatValue(v, m.unit)));
       const value =
         m.kind === 'counter'
           ? `total: ${typeof m.value === 'number' ? f(m.value) : m.value}`
@@ -225,7 +227,7 @@ export class ObserverModel {
       const left = width - value.length - 1;
       const name = text.length > left ? `${text.slice(0, Math.max(0, left - 1))}…` : text;
       out.push(`${name}${' '.repeat(Math.max(1, width - name.length - value.length))}${value}`);
-      if (descriptions && m.description !== undefined) out.push(`    ${m.description}`.slice(0, width));
+      if (descriptions && m.description !== undefined) out.push(`    ${visible(m.description)}`.slice(0, width));
     }
     return out;
   }

@@ -1,5 +1,5 @@
 import type { Writable } from 'node:stream';
-import { MetricReader, TcpClient, sampleStream, type ClientProtocol } from 'metrics-exporter-tcp/client';
+import { MetricReader, TcpClient, sampleStream, type ClientProtocol, type ClientTlsOptions } from 'metrics-exporter-tcp/client';
 import { OBSERVER_LIMITS, ObserverModel, type Snapshot } from './model.js';
 
 /** What {@link observe} takes; the command's flags map onto it. */
@@ -20,6 +20,8 @@ export interface ObserveOptions {
   readonly err: Writable;
   /** Ends a run that would otherwise go on (the JSON stream without `once`). */
   readonly signal?: AbortSignal;
+  /** Connect over TLS (the exporter was built with `tls()`). */
+  readonly tls?: ClientTlsOptions;
 }
 
 /** How messages on `err` start. */
@@ -51,11 +53,27 @@ function warmUp(protocol: ClientProtocol | 'auto'): void {
   }
 }
 
+/**
+ * A snapshot as one line of JSON. JSON escapes C0 controls but leaves DEL and C1 controls raw,
+ * and a terminal may act on those: they are escaped too (`\u009b`), the data unchanged.
+ */
+export function snapshotJson(snapshot: object): string {
+  return JSON.stringify(snapshot).replace(/[\u007f-\u009f]/g, (c) => `\\u00${c.charCodeAt(0).toString(16)}`);
+}
+
+/** Why a connection that ended with no error ended, as far as the observer can tell. */
+function cleanEnd(connectedFor: number, frames: boolean): string {
+  return connectedFor < 1000 && !frames
+    ? 'the exporter closed the connection at once, sending nothing: it may be refusing clients (its maxClients are connected)'
+    : 'the exporter closed the connection';
+}
+
 /** Runs `observe`; resolves to the process exit code. */
 export async function observe(o: ObserveOptions): Promise<number> {
   warmUp(o.protocol);
   const model = new ObserverModel();
   const client = new TcpClient(o.address, {
+    tls: o.tls,
     protocol: o.protocol,
     reconnect: !o.once,
     maxKeys: OBSERVER_LIMITS.maxSeries,
@@ -66,19 +84,24 @@ export async function observe(o: ObserveOptions): Promise<number> {
   const connection: ConnectionStatus = { state: 'connecting', reconnects: 0 };
   let connects = 0;
   let lastError = '';
+  let connectedAt = 0;
+  let eventsAtConnect = 0;
   // A connection's frames all arrive before the next one's 'connect' (consume() queues nothing):
   // the model restarts exactly at the boundary, so an exporter that replays its totals on
   // connect is not counted twice.
   client.on('connect', () => {
     if (connects++ > 0) model.reset();
+    connectedAt = performance.now();
+    eventsAtConnect = model.events;
     connection.state = 'connected';
     connection.reconnects = Math.max(0, connects - 1);
     delete connection.error;
   });
   client.on('disconnect', (err?: Error) => {
+    const wasConnected = connection.state === 'connected';
     connection.state = 'reconnecting';
-    lastError = err?.message ?? '';
-    if (err !== undefined) connection.error = err.message;
+    lastError = err?.message ?? (wasConnected ? cleanEnd(performance.now() - connectedAt, model.events > eventsAtConnect) : '');
+    if (lastError !== '') connection.error = lastError;
   });
   client.on('error', (err: Error) => (lastError = err.message));
   const snapshot = (): Snapshot & { connection: ConnectionStatus } => ({ ...model.snapshot(), connection: { ...connection } });
@@ -103,21 +126,24 @@ export async function observe(o: ObserveOptions): Promise<number> {
       return 1;
     }
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([new Promise((r) => (timer = setTimeout(r, o.durationMs))), ended]);
+    const full = await Promise.race([new Promise<true>((r) => (timer = setTimeout(r, o.durationMs, true))), ended.then(() => false)]);
     clearTimeout(timer);
     const last = snapshot();
     await client.close();
     await ended;
-    if (failure !== undefined) {
-      o.err.write(`${SAYS} ${o.address}: ${failure.message}\n`);
+    // A connection that ended before --duration is no snapshot of the exporter: refused (its
+    // client slots full), or cut off.
+    const why = failure?.message ?? (full ? undefined : `${lastError}, before --duration (${o.durationMs} ms)`);
+    if (why !== undefined) {
+      o.err.write(`${SAYS} ${o.address}: ${why}\n`);
       return 1;
     }
-    o.out.write(`${JSON.stringify(last)}\n`);
+    o.out.write(`${snapshotJson(last)}\n`);
     return 0;
   }
 
   if (o.json) {
-    const timer = setInterval(() => o.out.write(`${JSON.stringify(snapshot())}\n`), o.durationMs);
+    const timer = setInterval(() => o.out.write(`${snapshotJson(snapshot())}\n`), o.durationMs);
     o.signal?.addEventListener('abort', () => void client.close(), { once: true });
     await ended;
     clearInterval(timer);

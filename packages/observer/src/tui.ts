@@ -3,6 +3,7 @@
 // The layout itself comes from ObserverModel.lines(), a plain function of the data.
 import { Box, Text, render, useApp, useInput, useStdout, type Instance } from 'ink';
 import React from 'react';
+import { visible } from './format.js';
 import type { ObserverModel } from './model.js';
 
 const h = React.createElement;
@@ -56,7 +57,7 @@ export function ObserverView({ model, status, refreshMs = 250 }: ObserverViewPro
       h(
         Text,
         null,
-        `metrics-exporter-tcp observer · ${s.address} · state: ${s.state} · ${s.eventsPerSec} events/s`,
+        `metrics-exporter-tcp observer · ${visible(s.address)} · state: ${visible(s.state)} · ${s.eventsPerSec} events/s`,
         s.lost ? h(Text, { color: 'red' }, ` · lost: ${s.lost}`) : null,
         s.refused ? h(Text, { color: 'yellow' }, ` · refused: ${s.refused} (series cap)`) : null,
       ),

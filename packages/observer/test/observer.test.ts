@@ -12,6 +12,7 @@ import type { ClientEvent } from 'metrics-exporter-tcp/client';
 import { formatValue } from '../src/format.js';
 import { HISTOGRAM_WINDOW_MS, ObserverModel } from '../src/model.js';
 import { ObserverView } from '../src/tui.js';
+import { snapshotJson } from '../src/run.js';
 import { cli } from './cli.js';
 import { waitFor } from './wait.js';
 
@@ -221,4 +222,45 @@ test('metadata is bounded like series: an exporter sending endless names cannot 
   const m = new ObserverModel();
   for (let i = 0; i < 150_000; i++) m.apply({ kind: 'metadata', name: `name_${i}`, metricKind: 'counter', description: 'd'.repeat(100) });
   assert.ok(m.refused >= 50_000, `${m.refused} refused`);
+});
+
+test('what an exporter sends cannot drive the terminal: control characters are shown as escapes', async (t) => {
+  // OSC 0 sets the window title, OSC 52 writes the clipboard; C1 CSI and DEL besides.
+  const evil = '\x1b]0;pwned\x07\x1b]52;c;ZXZpbA==\x07\x9b31m\x7f';
+  const m = new ObserverModel();
+  m.apply({ kind: 'metadata', name: 'jobs', metricKind: 'counter', unit: undefined, description: `about ${evil}` });
+  m.apply(metric('jobs', { type: 'counterIncrement', value: 1n }, { who: evil }));
+  const lines = m.lines(200, true);
+  for (const line of lines) assert.doesNotMatch(line, /[\x00-\x1f\x7f-\x9f]/, 'no control character reaches the screen');
+  const text = lines.join('\n');
+  assert.match(text, /who = \\x1b\]0;pwned\\x07\\x1b\]52;c;ZXZpbA==\\x07\\x9b31m\\x7f/);
+  assert.match(text, /about \\x1b\]0;pwned/);
+  const view = render(React.createElement(ObserverView, { model: m, status: () => ({ address: 'x', state: `connected ${evil}`, eventsPerSec: 0 }) }));
+  t.after(() => view.unmount());
+  await waitFor('a frame', () => (view.lastFrame() ?? '').includes('jobs'));
+  for (const line of view.lastFrame()!.replace(/\x1b\[[0-9;]*m/g, '').split('\n')) {
+    assert.doesNotMatch(line, /[\x00-\x1f\x7f-\x9f]/, 'nor through the status bar');
+  }
+});
+
+test('observe --json --once exits 1 when the exporter refuses it (its client slots are full), not 0 with nothing', async (t) => {
+  const recorder = await new TcpBuilder().listenAddress('127.0.0.1:0').maxClients(1).build();
+  t.after(() => recorder.close());
+  const { host, port } = recorder.address as { host: string; port: number };
+  const holder = connect(port, host);
+  t.after(() => holder.destroy());
+  await waitFor('the only slot taken', () => recorder.stats().clients === 1);
+  const r = await cli([`${host}:${port}`, '--json', '--once', '--duration', '2000']);
+  assert.equal(r.code, 1, r.stdout);
+  assert.equal(r.stdout, '');
+  assert.match(r.stderr, /closed the connection/);
+  assert.equal(recorder.stats().rejectedClients, 1);
+});
+
+test('observe --json: C1 controls and DEL in a snapshot are escaped too (JSON leaves them raw)', () => {
+  const m = new ObserverModel();
+  m.apply(metric('x\x9b\x7f', { type: 'counterIncrement', value: 1n }));
+  const json = snapshotJson(m.snapshot());
+  assert.doesNotMatch(json, /[\x00-\x1f\x7f-\x9f]/);
+  assert.equal((JSON.parse(json) as { metrics: { name: string }[] }).metrics[0]!.name, 'x\x9b\x7f', 'the same data');
 });
