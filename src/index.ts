@@ -3,7 +3,7 @@ export { TcpBuilder, type Protocol } from './app/builder.js';
 export { ExporterError, type ExporterErrorCode } from './errors.js';
 // A recorder comes from TcpBuilder.build(): the class is exported as a type only (no constructor to call).
 export type { TcpRecorder, ExporterStats } from './app/recorder.js';
-export type { Recording, GaugeValue } from './app/recording.js';
+export type { Recording, GaugeValue, HistogramOptions } from './app/recording.js';
 export type { RuntimeMetrics, RuntimeMetricsOptions } from './app/runtime-metrics.js';
 export { attach, type Connector } from './app/attach.js';
 export type { Counter, Gauge, Histogram } from './app/handles.js';

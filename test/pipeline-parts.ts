@@ -23,6 +23,7 @@ export function pipelineOver(ctl: SharedArrayBuffer, main: RingReader, transport
     clock: new WallClock(),
     flushIntervalMs: 50,
     replay: undefined,
+    replayOnConnect: parts.replay !== undefined,
     warn: () => {},
     journal: new SharedArrayBuffer(journalBytes(parts.replay !== undefined)),
     released: () => {},

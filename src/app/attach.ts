@@ -20,8 +20,10 @@ export interface Connector {
   readonly channel: string;
   readonly bufferSize: number;
   readonly maxKeys: number;
-  /** Whether the exporter replays totals to new clients (`replayOnConnect`). */
+  /** Whether the exporter keeps totals (`replayOnConnect`, or the Prometheus endpoint). */
   readonly replay: boolean;
+  /** Whether the exporter serves the Prometheus endpoint (histograms always go to the ring). */
+  readonly endpoint: boolean;
 }
 
 function isConnector(x: unknown): x is Connector {
@@ -35,7 +37,8 @@ function isConnector(x: unknown): x is Connector {
     typeof c.channel === 'string' &&
     Number.isInteger(c.bufferSize) &&
     Number.isInteger(c.maxKeys) &&
-    typeof c.replay === 'boolean'
+    typeof c.replay === 'boolean' &&
+    typeof c.endpoint === 'boolean'
   );
 }
 
@@ -80,7 +83,7 @@ export function attach(connector: unknown): Recording {
   const desc = createRing(connector.bufferSize);
   ringViews(desc.sab).header[RING_TID] = threadId();
   const writer = new RingWriter(desc, connector.ctl);
-  const registry = new Registry(writer, connector.maxKeys, connector.replay);
+  const registry = new Registry(writer, connector.maxKeys, connector.replay, connector.endpoint);
   const ring = randomInt(2 ** 47);
   const channel = new BroadcastChannel(connector.channel);
   channel.unref(); // only posted to: it never keeps this thread alive

@@ -39,6 +39,7 @@ export class TcpBuilder {
   private flushMs = DEFAULT_FLUSH_INTERVAL_MS;
   private replay = false;
   private secure: ServerTls | undefined;
+  private scrapeAt: { host: string; port: number } | undefined;
 
   /**
    * Where to listen: `'host:port'`, `'[::1]:port'`, `{ host, port }` or `{ path }` for a unix
@@ -159,6 +160,26 @@ export class TcpBuilder {
   }
 
   /**
+   * Serves Prometheus's `GET /metrics` from the exporter's worker at `address` (`'host:port'`,
+   * `'[::1]:port'` or `{ host, port }`; port 0 picks a free one: read it from
+   * `recorder.prometheusAddress`): every counter's total since start, every gauge's value and
+   * every histogram (classic buckets in text; native ones too in the protobuf format Prometheus
+   * asks for with native histograms on), recorded from any thread, whether or not a TCP client is
+   * connected, and the exporter's own figures (`metrics_exporter_tcp_*`). Rendering never runs on
+   * the app's threads. Binding a wildcard address emits a warning: metrics become readable from
+   * the network. With it, a histogram observation always goes to the ring, and counters and gauges
+   * with no TCP client add to their thread's totals (as with `replayOnConnect`).
+   * @throws TypeError for an address that cannot be parsed, or a unix socket path (Prometheus
+   *   scrapes over TCP)
+   */
+  prometheus(address: string | { host: string; port: number }): this {
+    const a = parseListenAddress(address);
+    if ('path' in a) throw new TypeError('prometheus() takes a TCP address (host:port): Prometheus does not scrape unix sockets');
+    this.scrapeAt = a;
+    return this;
+  }
+
+  /**
    * Binds the listener and starts the transport worker.
    * @throws ExporterError code `IO` (with `cause`) when the address cannot be bound.
    */
@@ -167,11 +188,18 @@ export class TcpBuilder {
     const ctl = new SharedArrayBuffer(CTL_BYTES);
     const ring = createRing(limit);
     const writer = new RingWriter(ring, ctl);
-    const registry = new Registry(writer, this.keysMax, this.replay, true);
+    // The endpoint needs the totals that replayOnConnect keeps.
+    const totals = this.replay || this.scrapeAt !== undefined;
+    const registry = new Registry(writer, this.keysMax, totals, this.scrapeAt !== undefined, true);
     // With client certificates, only the holders of one can read; else anyone who can connect.
     if (isWildcard(this.listen) && this.secure?.requestCert !== true) {
       const how = this.secure === undefined ? 'unauthenticated and unencrypted' : 'by anyone who can connect (TLS without client certificates)';
       process.emitWarning(`metrics-exporter-tcp listens on ${formatAddress(this.listen)}: metrics become readable from the network, ${how}`, {
+        code: 'MTCP_WILDCARD_LISTEN',
+      });
+    }
+    if (this.scrapeAt !== undefined && isWildcard(this.scrapeAt)) {
+      process.emitWarning(`metrics-exporter-tcp serves /metrics on ${formatAddress(this.scrapeAt)}: metrics become readable from the network, unauthenticated and unencrypted`, {
         code: 'MTCP_WILDCARD_LISTEN',
       });
     }
@@ -186,8 +214,10 @@ export class TcpBuilder {
       selfMetrics: this.lossInBand,
       flushIntervalMs: this.flushMs,
       // One table of totals for every key the exporter replays (at most maxKeys of them).
-      replayTable: this.replay ? new SharedArrayBuffer(this.keysMax * REPLAY_SLOTS * 8) : undefined,
-      journal: new SharedArrayBuffer(journalBytes(this.replay)),
+      replayTable: totals ? new SharedArrayBuffer(this.keysMax * REPLAY_SLOTS * 8) : undefined,
+      journal: new SharedArrayBuffer(journalBytes(totals)),
+      replayOnConnect: this.replay,
+      prometheus: this.scrapeAt,
       closeTimeoutMs: this.closeMs,
       tls: this.secure,
       protocol: this.wire,
@@ -205,7 +235,8 @@ export class TcpBuilder {
       channel,
       bufferSize: limit,
       maxKeys: this.keysMax,
-      replay: this.replay,
+      replay: totals,
+      endpoint: this.scrapeAt !== undefined,
     };
     return new TcpRecorder(writer, registry, ringViews(ring.sab).header, host, this.closeMs, connector);
   }

@@ -1,6 +1,7 @@
 import type { Unit } from './units.js';
 import { noopHandle, type Counter, type Gauge, type Histogram } from './handles.js';
 import type { Key } from './key.js';
+import type { HistogramOptions } from './recording.js';
 import { getGlobal } from './recorder.js';
 
 // The global recorder's API, like the metrics crate's macros. Before `install()` (or after the
@@ -31,7 +32,7 @@ export function describeGauge(key: Key, unit?: Unit, description?: string): void
   getGlobal()?.registerGauge(key, unit, description);
 }
 
-/** Registers a histogram's unit and description with the global recorder. */
-export function describeHistogram(key: Key, unit?: Unit, description?: string): void {
-  getGlobal()?.registerHistogram(key, unit, description);
+/** Registers a histogram's unit and description (and, with the Prometheus endpoint, its classic buckets) with the global recorder. */
+export function describeHistogram(key: Key, unit?: Unit, description?: string, options?: HistogramOptions): void {
+  getGlobal()?.registerHistogram(key, unit, description, options);
 }

@@ -70,6 +70,17 @@ export class HistogramHandle extends BoundHandle implements Histogram {
   }
 }
 
+/**
+ * With the Prometheus endpoint, a histogram's observations are bucketed by the worker, which
+ * sees every one: they go to the ring whether or not a TCP client is connected (a histogram's
+ * shape cannot be folded into a few slots of state, as a total can).
+ */
+export class EndpointHistogramHandle extends BoundHandle implements Histogram {
+  record(value: number): void {
+    this.w.push(this.id, Op.Histogram, value);
+  }
+}
+
 const U64_MAX = (1n << 64n) - 1n;
 
 // With `replayOnConnect`, a record made while no client is connected is not sent, but adds to

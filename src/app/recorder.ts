@@ -119,6 +119,11 @@ export class TcpRecorder extends Recording {
     return this.host.address;
   }
 
+  /** Where the Prometheus endpoint listens (`prometheus()`): `{ host, port }`, the real port when 0 was asked; undefined without one. */
+  get prometheusAddress(): { host: string; port: number } | undefined {
+    return this.host.prometheusAddress as { host: string; port: number } | undefined;
+  }
+
   /**
    * Live counters, one consistent snapshot of what the worker published. Records still in this
    * thread's ring count as recorded; the worker publishes its own figures after every batch,

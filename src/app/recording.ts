@@ -1,10 +1,20 @@
 import { startRuntimeMetrics, type RuntimeMetrics, type RuntimeMetricsOptions } from './runtime-metrics.js';
 import type { Unit } from './units.js';
-import { CounterHandle, GaugeHandle, HistogramHandle, RefusedHandle, ReplayCounterHandle, ReplayGaugeHandle } from './handles.js';
+import { checkBuckets } from '../client/prometheus.js';
+import { CounterHandle, EndpointHistogramHandle, GaugeHandle, HistogramHandle, RefusedHandle, ReplayCounterHandle, ReplayGaugeHandle } from './handles.js';
 import type { Counter, Gauge, Histogram } from './handles.js';
 import type { Key } from './key.js';
 import { REFUSED, type Registry } from './registry.js';
 import type { RingWriter } from './ring-writer.js';
+
+/** Options of `registerHistogram`. */
+export interface HistogramOptions {
+  /**
+   * With the Prometheus endpoint: the upper bounds of the histogram's classic buckets (finite,
+   * ascending; +Inf is added). Default: chosen from its unit (see the README).
+   */
+  buckets?: readonly number[];
+}
 
 /** A gauge update, as the seed's `GaugeValue`: exactly one of the three fields. */
 export type GaugeValue = { absolute: number } | { increment: number } | { decrement: number };
@@ -76,7 +86,7 @@ export class Recording {
     this.gauges = new HandleCache<Gauge>(
       pick((id) => (registry.replay ? new ReplayGaugeHandle(writer, id, registry.stateOf(id)) : new GaugeHandle(writer, id))),
     );
-    this.histograms = new HandleCache<Histogram>(pick((id) => new HistogramHandle(writer, id)));
+    this.histograms = new HandleCache<Histogram>(pick((id) => (registry.endpoint ? new EndpointHistogramHandle(writer, id) : new HistogramHandle(writer, id))));
   }
 
   /**
@@ -127,9 +137,15 @@ export class Recording {
     this.registry.describe('gauge', key, unit, description);
   }
 
-  /** Describes a histogram: unit and description reach every client, now and on connect. */
-  registerHistogram(key: Key, unit?: Unit, description?: string): void {
-    this.registry.describe('histogram', key, unit, description);
+  /**
+   * Describes a histogram: unit and description reach every client, now and on connect. With the
+   * Prometheus endpoint, `options.buckets` are its classic buckets' upper bounds in text
+   * expositions (default: chosen from the unit); register before the first observation.
+   * @throws TypeError for bounds that are not finite and ascending
+   */
+  registerHistogram(key: Key, unit?: Unit, description?: string, options?: HistogramOptions): void {
+    const buckets = options?.buckets === undefined ? undefined : checkBuckets('registerHistogram options.buckets', options.buckets);
+    this.registry.describe('histogram', key, unit, description, buckets);
   }
 
   /** A counter handle: resolve the key once, then record with no allocation. */

@@ -23,7 +23,11 @@ export class Registry {
   private readonly pages: SharedArrayBuffer[] = [];
 
   /**
-   * @param replay whether the exporter replays totals to new clients (`replayOnConnect`)
+   * @param replay whether the exporter keeps every counter's total and gauge's value (for
+   *   `replayOnConnect`, or the Prometheus endpoint): records made with no client connected go to
+   *   this thread's state pages
+   * @param endpoint whether the exporter serves the Prometheus endpoint: histogram records always
+   *   go to the ring (the worker buckets each observation)
    * @param keepSnapshot whether to keep what it announces for {@link snapshot} (the recorder's own
    *   registry; the host keeps what other threads announce)
    */
@@ -31,6 +35,7 @@ export class Registry {
     private readonly writer: RingWriter,
     private readonly maxKeys: number,
     readonly replay = false,
+    readonly endpoint = false,
     keepSnapshot = false,
   ) {
     this.sentKeys = keepSnapshot ? [] : undefined;
@@ -80,7 +85,7 @@ export class Registry {
    * Records unit and description for the key's name (metadata is per name on the wire) and
    * sends it to the worker, which stores it and forwards it to every client.
    */
-  describe(kind: MetricKind, key: unknown, unit: unknown, description: unknown): void {
+  describe(kind: MetricKind, key: unknown, unit: unknown, description: unknown, buckets?: number[]): void {
     const { name } = normalizeKey(key);
     if (!this.sentMeta.has(name) && this.sentMeta.size >= this.maxKeys) {
       // Metadata is kept and replayed to every client: it is bounded like keys are.
@@ -92,7 +97,7 @@ export class Registry {
       }
       return;
     }
-    const msg: ControlMessage = {
+    const msg: Extract<ControlMessage, { t: 'meta' }> = {
       t: 'meta',
       pos: 0,
       seq: 0,
@@ -101,6 +106,7 @@ export class Registry {
       unit: checkUnit(unit),
       description: checkDescription(description),
     };
+    if (buckets !== undefined) msg.buckets = buckets;
     this.sentMeta.set(name, msg);
     this.writer.control(msg);
   }

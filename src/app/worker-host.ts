@@ -30,7 +30,10 @@ export interface HostOptions
     | 'journal'
     | 'closeTimeoutMs'
     | 'tls'
+    | 'replayOnConnect'
   > {
+  /** Where to serve the Prometheus endpoint, if asked (port 0: a free one, kept across restarts). */
+  readonly prometheus: { readonly host: string; readonly port: number } | undefined;
   /** `replayOnConnect`: the table of totals (shared with every worker this host starts). */
   readonly replayTable: SharedArrayBuffer | undefined;
   /** Called when a (re)started worker needs a new control port and the registry's state. */
@@ -43,6 +46,8 @@ export interface HostOptions
  */
 export class WorkerHost {
   address!: BoundAddress;
+  /** The Prometheus endpoint's address, if it serves one. */
+  prometheusAddress: BoundAddress | undefined;
   restarts = 0;
   private worker!: Worker;
   private exited = false;
@@ -71,10 +76,14 @@ export class WorkerHost {
     const { port1, port2 } = new MessageChannel();
     const restore = this.opts.rebind(port1);
     const sentBase = Atomics.load(ringViews(this.opts.ring.sab).header, RING_CONTROL_SENT);
-    const { ctl, bufferSize, maxClients, maxKeys, selfMetrics, flushIntervalMs, protocol, ring, channel, replayTable, journal, closeTimeoutMs, tls } = this.opts;
+    const { ctl, bufferSize, maxClients, maxKeys, selfMetrics, flushIntervalMs, protocol, ring, channel, replayTable, journal, closeTimeoutMs, tls, replayOnConnect } = this.opts;
+    // A restarted worker serves the endpoint where the first one did (its port, if 0 was asked).
+    const bound = this.prometheusAddress as { host: string; port: number } | undefined;
+    const prometheus = bound ?? this.opts.prometheus;
     const replay = replayTable === undefined ? undefined : { table: replayTable, slots: [...this.slots] };
     const init: WorkerInit = {
       ...{ ctl, listen, bufferSize, maxClients, maxKeys, selfMetrics, flushIntervalMs, protocol, ring, channel, journal, closeTimeoutMs, tls },
+      ...{ prometheus, replayOnConnect, restarts: this.restarts },
       ...{ port: port2, sentBase, restore, replay },
     };
     const worker = new Worker(WORKER_URL, { name: 'metrics-exporter-tcp', workerData: init, transferList: [port2] });
@@ -91,6 +100,7 @@ export class WorkerHost {
           this.directory.release(msg.ring);
         } else if (msg?.t === 'ready') {
           ready = this.ready = true;
+          this.prometheusAddress = msg.prometheus;
           // Held while starting (the app awaits it); from now on it never keeps the process
           // alive, unless close() is waiting for it.
           if (this.closing === undefined) worker.unref();

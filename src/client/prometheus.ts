@@ -99,3 +99,57 @@ export class TextChunks {
     return chunk;
   }
 }
+
+/** prom-client's default buckets, for durations in seconds. */
+const SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** 1, 2, 5 per decade from 1 to 10 000: for counts, and anything without a unit. */
+const COUNTS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000];
+/** Sizes in bytes, a factor of 4 apart from 256 B to 1 GiB. */
+const BYTES = Array.from({ length: 12 }, (_, i) => 256 * 4 ** i);
+/** Rates in bits per second, a factor of 10 apart from 1 kbit/s to 100 Gbit/s. */
+const BITS = Array.from({ length: 9 }, (_, i) => 1000 * 10 ** i);
+
+/** `bounds` expressed in a unit `per` times smaller (seconds → milliseconds: 1000). */
+const scaled = (bounds: readonly number[], per: number): number[] => bounds.map((b) => Number((b * per).toPrecision(12)));
+
+const BUCKETS_BY_UNIT: Readonly<Record<string, readonly number[]>> = {
+  seconds: SECONDS,
+  milliseconds: scaled(SECONDS, 1e3),
+  microseconds: scaled(SECONDS, 1e6),
+  nanoseconds: scaled(SECONDS, 1e9),
+  bytes: BYTES,
+  kibibytes: scaled(BYTES, 2 ** -10),
+  mebibytes: scaled(BYTES, 2 ** -20),
+  gigibytes: scaled(BYTES, 2 ** -30),
+  tebibytes: scaled(BYTES, 2 ** -40),
+  bits_per_second: BITS,
+  kilobits_per_second: scaled(BITS, 1e-3),
+  megabits_per_second: scaled(BITS, 1e-6),
+  gigabits_per_second: scaled(BITS, 1e-9),
+  terabits_per_second: scaled(BITS, 1e-12),
+  percent: [1, 5, 10, 25, 50, 75, 90, 95, 99, 100],
+};
+
+/**
+ * The classic buckets a histogram gets when none were chosen for it: ones that fit what its
+ * unit measures (durations from 5 ms to 10 s in their unit, sizes from 256 B to 1 GiB, rates,
+ * percentages), else 1-2-5 per decade from 1 to 10 000. A bytes histogram with duration buckets
+ * would land entirely in +Inf.
+ */
+export function defaultBuckets(unit: string | undefined): readonly number[] {
+  return (unit === undefined ? undefined : BUCKETS_BY_UNIT[unit]) ?? COUNTS;
+}
+
+/**
+ * Checks classic bucket bounds chosen by a user: finite numbers in ascending order, at least one.
+ * @throws TypeError naming `what`
+ */
+export function checkBuckets(what: string, bounds: unknown): number[] {
+  if (!Array.isArray(bounds) || bounds.length === 0 || bounds.length > 256) throw new TypeError(`${what} must be an array of 1 to 256 bucket bounds`);
+  bounds.forEach((b: unknown, i) => {
+    if (typeof b !== 'number' || !Number.isFinite(b) || (i > 0 && b <= (bounds[i - 1] as number))) {
+      throw new TypeError(`${what} must be finite numbers in ascending order, got ${String(b)} at ${i}`);
+    }
+  });
+  return [...(bounds as number[])];
+}

@@ -32,7 +32,16 @@ export type ControlMessage = (
       /** With `replayOnConnect`: the state page of keys `id…id+1023`, sent with its first key. */
       statePage?: SharedArrayBuffer;
     }
-  | { t: 'meta'; pos: number; name: string; kind: MetricKind; unit: string | undefined; description: string | undefined }
+  | {
+      t: 'meta';
+      pos: number;
+      name: string;
+      kind: MetricKind;
+      unit: string | undefined;
+      description: string | undefined;
+      /** A histogram's classic bucket bounds for the Prometheus endpoint, if chosen. */
+      buckets?: number[];
+    }
 ) & { ring?: number; seq: number };
 
 /**
@@ -90,6 +99,12 @@ export interface WorkerInit {
   readonly closeTimeoutMs: number;
   /** TLS on the stream, if the builder asked for it. */
   readonly tls: ServerTls | undefined;
+  /** Where to serve the Prometheus endpoint (`GET /metrics`), if the builder asked for it. */
+  readonly prometheus: { readonly host: string; readonly port: number } | undefined;
+  /** Whether a TCP client that connects is sent the totals first (the table exists for the endpoint too). */
+  readonly replayOnConnect: boolean;
+  /** Times the host restarted a worker before this one (for the endpoint's figures). */
+  readonly restarts: number;
   /** Name of the BroadcastChannel that rings of other threads are announced on. */
   readonly channel: string;
   /** Control messages to apply before anything else (a restart replays the app's registry). */
@@ -104,7 +119,7 @@ export type ToWorker =
 
 /** Worker → parent. */
 export type FromWorker =
-  | { t: 'ready'; address: BoundAddress }
+  | { t: 'ready'; address: BoundAddress; prometheus: BoundAddress | undefined }
   | { t: 'listen-error'; message: string; code: string | undefined; errno: number | undefined; syscall: string | undefined }
   | { t: 'warning'; message: string; code: string }
   /** `replayOnConnect`: the worker gave `canonical` this slot of the replay table (a restart keeps it). */

@@ -1,4 +1,5 @@
 import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
+import type { HistogramAggregate } from '../client/native-histogram.js';
 
 /**
  * A key's encoded pieces, built once: `Metric.name` (field 1) and every `Metric.labels` entry
@@ -22,6 +23,13 @@ export interface KeyEntry {
   stamp: number;
   /** `replayOnConnect`: the key's slot in the replay table, or -1. */
   slot: number;
+  /** The key as the registry wrote it (`[name, labels]` as JSON). */
+  readonly canonical: string;
+  /**
+   * With the Prometheus endpoint: the key's histogram (undefined until its first observation,
+   * null when the table of histograms was full then).
+   */
+  hist: HistogramAggregate | null | undefined;
 }
 
 const NO_PREFIX = new Uint8Array(0);
@@ -33,7 +41,6 @@ function short(v: string): string {
 
 /** An entry of the table, with the number of rings using it. */
 interface Held extends KeyEntry {
-  readonly canonical: string;
   refs: number;
 }
 
@@ -71,6 +78,7 @@ export class KeyTable {
         stamp: 0,
         slot: -1,
         canonical,
+        hist: undefined,
         refs: 0,
       };
       this.byCanonical.set(canonical, e);

@@ -14,6 +14,15 @@ import { MAIN_RING, RingReader } from './ring-reader.js';
 import { Counters } from './stats.js';
 import { LossReport } from './transport/loss-report.js';
 import { Transport } from './transport/server.js';
+import { ScrapeEndpoint } from './scrape/endpoint.js';
+import { families, renderText, type TextFormat } from './scrape/exposition.js';
+import { HistogramTable } from './scrape/histograms.js';
+import { selfInfo, selfSeries } from './scrape/self-metrics.js';
+import { defaultBuckets } from '../client/prometheus.js';
+import type { BoundAddress } from '../shared/address.js';
+
+/** How long a scrape may spend taking what the rings hold before it renders. */
+const SCRAPE_FOLD_MS = 100;
 
 const init = workerData as WorkerInit;
 const port = parentPort!;
@@ -48,6 +57,11 @@ const transport: Transport = new Transport({
   },
   warn,
 });
+// With the Prometheus endpoint: every histogram's observations, bucketed as registered or by unit.
+const histograms =
+  init.prometheus === undefined
+    ? undefined
+    : new HistogramTable(init.maxKeys, (name) => metadata.info(name)?.buckets ?? defaultBuckets(metadata.info(name)?.unit), warn);
 const pipeline: Pipeline = new Pipeline({
   protocol: init.protocol,
   ctl,
@@ -59,6 +73,8 @@ const pipeline: Pipeline = new Pipeline({
   clock,
   flushIntervalMs: init.flushIntervalMs,
   replay,
+  replayOnConnect: init.replayOnConnect,
+  histograms,
   warn,
   journal: init.journal,
   released: (r) => send({ t: 'released', ring: r }),
@@ -92,11 +108,14 @@ channel.onmessage = (e) => pipeline.onChannel((e as MessageEvent).data as Channe
 for (const m of early) pipeline.onChannel(m);
 pipeline.recover(Date.now() + init.closeTimeoutMs);
 
+let endpoint: ScrapeEndpoint | undefined;
 try {
   const address = await transport.listen(init.listen);
+  let prometheus: BoundAddress | undefined;
+  if (init.prometheus !== undefined) ({ endpoint, address: prometheus } = await ScrapeEndpoint.listen(init.prometheus.host, init.prometheus.port, scrape));
   pipeline.warmUp();
   pipeline.start();
-  send({ t: 'ready', address });
+  send({ t: 'ready', address, prometheus });
   started = true;
   if (closeAsked !== undefined) close(closeAsked);
 } catch (err) {
@@ -121,6 +140,7 @@ async function shutdown(timeoutMs: number): Promise<void> {
   Atomics.store(ctl, CTL_CLIENTS, 0);
   counters.clientsAtClose = transport.clientCount;
   counters.publish();
+  await endpoint?.close();
   await pipeline.settle(deadline);
   pipeline.stop(deadline);
   await transport.shutdown(deadline, () => {
@@ -129,6 +149,17 @@ async function shutdown(timeoutMs: number): Promise<void> {
     Atomics.store(ctl, CTL_FLUSHED, 1);
     Atomics.notify(ctl, CTL_FLUSHED);
   });
+}
+
+/**
+ * A scrape of the endpoint: everything published so far, folded; then the families (the
+ * exporter's own figures first), rendered as they are pulled.
+ */
+function scrape(format: TextFormat): Iterator<Buffer> {
+  pipeline.foldForScrape(Date.now() + SCRAPE_FOLD_MS);
+  const app = families(replay!.values(), histograms!.values(), (name) => metadata.info(name));
+  const self = families(selfSeries(counters, init.restarts, app.hidden), [], selfInfo);
+  return renderText([...self.families, ...app.families], format);
 }
 
 /** close(): the shutdown, then this worker ends. */

@@ -3,6 +3,7 @@ import { sizeDelimitedEncode } from '@bufbuild/protobuf/wire';
 import { EventSchema, Metadata_MetricType } from '../gen/event_pb.js';
 import type { MetricKind } from '../shared/messages.js';
 import { Chunk } from './chunk.js';
+import type { NameInfo } from './scrape/exposition.js';
 
 const TYPES: Record<MetricKind, Metadata_MetricType> = {
   counter: Metadata_MetricType.COUNTER,
@@ -36,6 +37,8 @@ export function encodeMetadata(name: string, kind: MetricKind, unit?: string, de
  */
 export class MetadataStore {
   private readonly frames = new Map<string, Uint8Array>();
+  /** What was registered of each name, for the Prometheus endpoint. */
+  private readonly infos = new Map<string, NameInfo>();
   private warned = false;
 
   constructor(
@@ -43,8 +46,13 @@ export class MetadataStore {
     private readonly warn: (message: string, code: string) => void,
   ) {}
 
-  /** Stores `frame` for `name`; false (and nothing stored) when the name is new and the store full. */
-  set(name: string, frame: Uint8Array): boolean {
+  /** What was registered of `name`, if anything. */
+  info(name: string): NameInfo | undefined {
+    return this.infos.get(name);
+  }
+
+  /** Stores `frame` (and `info`) for `name`; false (and nothing stored) when the name is new and the store full. */
+  set(name: string, frame: Uint8Array, info: NameInfo): boolean {
     if (!this.frames.has(name) && this.frames.size >= this.maxNames) {
       if (!this.warned) {
         this.warned = true;
@@ -53,6 +61,7 @@ export class MetadataStore {
       return false;
     }
     this.frames.set(name, frame);
+    this.infos.set(name, info);
     return true;
   }
 

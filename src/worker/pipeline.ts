@@ -10,6 +10,7 @@ import { Entry, Journal } from './journal.js';
 import type { KeyEntry, KeyTable } from './keys.js';
 import { encodeMetadata, type MetadataStore } from './metadata.js';
 import type { ReplayTable } from './replay.js';
+import type { HistogramTable } from './scrape/histograms.js';
 import { RingReader } from './ring-reader.js';
 import type { Counters } from './stats.js';
 import { Loss } from './transport/loss-report.js';
@@ -85,8 +86,10 @@ export interface PipelineParts {
   readonly clock: WallClock;
   /** How long a batch may gather (the `flushIntervalMs` option). */
   readonly flushIntervalMs: number;
-  /** `replayOnConnect`: the totals replayed to new clients. */
+  /** Every counter's total and gauge's value (for `replayOnConnect`, and the Prometheus endpoint). */
   readonly replay: ReplayTable | undefined;
+  /** Whether a TCP client that connects is sent the totals first (`replayOnConnect`). */
+  readonly replayOnConnect: boolean;
   /** Reports a problem to the app as a process warning. */
   readonly warn: (message: string, code: string) => void;
   /** Keeps each ring's commit all or nothing across a crash (see {@link Journal}). */
@@ -95,6 +98,11 @@ export interface PipelineParts {
   readonly released: (ring: number) => void;
   /** The app's process is exiting: deliver what was recorded now (see `CTL_EXIT`). */
   readonly exiting: () => void;
+  /**
+   * With the Prometheus endpoint: every histogram's observations (its records come through the
+   * rings whether or not a TCP client is connected).
+   */
+  readonly histograms?: HistogramTable;
   /**
    * When the {@link FrameKernel} encodes: `auto` (the default) while it pays off (see
    * `KERNEL_MISS_RATIO`); `always` and `never` are for tests comparing the two paths.
@@ -147,8 +155,10 @@ export class Pipeline {
   private controlsApplied = 0;
   /** `replayOnConnect`: state pages are folded every round until then (`performance.now()`). */
   private foldUntil = 0;
-  /** This round folds state pages (`foldUntil` had not passed when it began). */
+  /** This round folds state pages (`foldUntil` had not passed when it began, or a scrape asked). */
   private folding = false;
+  /** The next round folds state pages (a scrape asked). */
+  private foldNext = false;
   /** This round encodes for clients. */
   private live = false;
 
@@ -260,6 +270,7 @@ export class Pipeline {
     const ops = [Op.Counter, Op.CounterU64, Op.GaugeSet, Op.GaugeIncrement, Op.GaugeDecrement, Op.Histogram];
     // Local id j names the key of ops[j].
     const keys = ops.map((op, id) => (ring.keys[id] = this.p.keys.entry(`\0warm-up ${op}`, 'warm_up', [['op', String(op)]])));
+    for (const key of keys) key.hist = null; // not a series of the endpoint
     const { header, f64, u64 } = ringViews(desc.sab);
     let tail = 0;
     for (let r = 0; r < rounds; r++) {
@@ -333,8 +344,9 @@ export class Pipeline {
     this.busy = false;
     this.begin();
     const live = (this.live = transport.clientCount > 0);
-    this.folding = this.p.replay !== undefined && this.foldUntil > 0 && performance.now() < this.foldUntil;
-    if (!this.folding) this.foldUntil = 0;
+    this.folding = this.p.replay !== undefined && (this.foldNext || (this.foldUntil > 0 && performance.now() < this.foldUntil));
+    this.foldNext = false;
+    if (this.foldUntil > 0 && performance.now() >= this.foldUntil) this.foldUntil = 0;
     transport.cork();
     const rings = this.rings;
     for (let i = 0; i < rings.length; i++) {
@@ -372,7 +384,17 @@ export class Pipeline {
     while (this.round() > 0 && this.busy);
     // Rounds until the window ends, even with nothing else to do (an idle worker would sleep).
     this.waiter.poke();
-    return replay.frames(this.p.clock.now());
+    return this.p.replayOnConnect ? replay.frames(this.p.clock.now()) : null;
+  }
+
+  /**
+   * Before a scrape of the Prometheus endpoint: takes what the rings hold and folds every
+   * thread's state, so that the totals are those of every record published so far (within
+   * `deadline`: a scrape does not wait for a ring that keeps filling).
+   */
+  foldForScrape(deadline: number): void {
+    this.foldNext = true;
+    while (this.round() > 0 && this.busy && Date.now() < deadline);
   }
 
   /**
@@ -545,17 +567,21 @@ export class Pipeline {
         case Op.Histogram:
           if (v === v) {
             if (live) this.encoder.histogram(key, v);
+            if (this.p.histograms !== undefined) (key.hist === undefined ? (key.hist = this.p.histograms.of(key)) : key.hist)?.record(v);
             return;
           }
           break;
       }
-      if (!live) return;
+      if (!live && this.p.histograms === undefined) return;
       if (!key.warned) {
         key.warned = true;
         this.p.warn(`metrics-exporter-tcp: dropped an invalid value for ${key.text} (further ones are counted in stats().dropped.invalid)`, 'MTCP_INVALID_VALUE');
       }
     }
-    if (live) this.p.counters.invalid++;
+    // Counted while a client is connected, or always with the endpoint: its histograms are read
+    // whether or not one is (counters and gauges with no client go to their threads' state, which
+    // drops invalid values).
+    if (live || this.p.histograms !== undefined) this.p.counters.invalid++;
   }
 
   private counter(key: KeyEntry, lo: number, hi: number, live: boolean): void {
@@ -584,7 +610,7 @@ export class Pipeline {
       if (this.folding || this.live) this.p.replay?.foldKeyOf(ring, m.id, this.live ? this.encoder : null);
     } else {
       const frame = encodeMetadata(m.name, m.kind, m.unit, m.description);
-      if (!this.p.metadata.set(m.name, frame)) return;
+      if (!this.p.metadata.set(m.name, frame, { kind: m.kind, unit: m.unit, description: m.description, buckets: m.buckets })) return;
       // Metric frames of this round that precede the metadata go out first.
       this.send();
       this.p.transport.broadcastMetadata(frame);

@@ -5,6 +5,7 @@ import { FrameEncoder, GaugeOp } from './encoder.js';
 import { Entry, type Journal } from './journal.js';
 import { KeyTable, type KeyEntry } from './keys.js';
 import { stateIndex, type RingReader } from './ring-reader.js';
+import type { ValueSeries } from './scrape/exposition.js';
 
 const WORD = 2 ** 32;
 const COUNTER = 1;
@@ -42,6 +43,8 @@ export class ReplayTable {
   private readonly slots = new Map<string, number>();
   /** The key of each slot, for encoding its frames (kept after the key's threads are gone). */
   private readonly entries: KeyEntry[] = [];
+  /** Each slot's name and labels, parsed from its key when the endpoint first shows it. */
+  private readonly parsed: ({ name: string; labels: Record<string, string> } | undefined)[] = [];
   private readonly capacity: number;
   private readonly encoder: FrameEncoder;
   private warned = false;
@@ -64,9 +67,9 @@ export class ReplayTable {
     this.encoder = new FrameEncoder(protocol);
     const keys = new KeyTable();
     for (const [canonical, slot] of slots) {
-      const [name, labels = []] = JSON.parse(canonical) as [string, [string, string][]?];
+      const { name, labels } = parseKey(canonical);
       this.slots.set(canonical, slot);
-      this.entries[slot] = keys.entry(canonical, name, labels);
+      this.entries[slot] = keys.entry(canonical, name, Object.entries(labels));
     }
   }
 
@@ -206,6 +209,24 @@ export class ReplayTable {
     if (now.counter !== was.counter || now.sets !== was.sets || now.delta !== was.delta) ring.pendingFolds.set(id, now);
   }
 
+  /**
+   * Every counter's total and every gauge's value, as the Prometheus endpoint shows them (a key
+   * used as both is both).
+   */
+  *values(): Generator<ValueSeries, void, undefined> {
+    const t = this.t;
+    for (let slot = 0; slot < this.slots.size; slot++) {
+      const key = this.entries[slot];
+      if (key === undefined) continue;
+      const at = slot * REPLAY_SLOTS;
+      const kinds = t[at + Replay.Kinds]!;
+      if (kinds === 0) continue;
+      const { name, labels } = (this.parsed[slot] ??= parseKey(key.canonical));
+      if (kinds & COUNTER) yield { name, labels, kind: 'counter', lo: t[at + Replay.CounterLo]!, hi: t[at + Replay.CounterHi]! };
+      if (kinds & GAUGE) yield { name, labels, kind: 'gauge', lo: t[at + Replay.Gauge]!, hi: 0 };
+    }
+  }
+
   /** One counter frame per counter (its total) and one absolute gauge frame per gauge, stamped `nowMs`. */
   frames(nowMs: number): Chunk | null {
     const t = this.t;
@@ -220,6 +241,12 @@ export class ReplayTable {
     }
     return this.encoder.finish();
   }
+}
+
+/** A key's name and labels, from the registry's canonical form (`[name, labels]` as JSON). */
+export function parseKey(canonical: string): { name: string; labels: Record<string, string> } {
+  const [name, labels = []] = JSON.parse(canonical) as [string, [string, string][]?];
+  return { name, labels: Object.fromEntries(labels) };
 }
 
 function setSlot(t: Float64Array, slot: number, lo: number, hi: number, gauge: number, kinds: number): void {
