@@ -5,24 +5,9 @@ import { connect, type Socket } from 'node:net';
 import { test } from 'node:test';
 import { hostOf } from '../src/app/recorder.js';
 import { ExporterError, TcpBuilder } from '../src/index.js';
-import { DROPPED_METRIC, TestClient, startExporter, tally, waitFor, waitForConnect, withClient } from './helpers.js';
+import { DROPPED_METRIC, TestClient, startExporter, tally, waitFor, waitForConnect, warningsDuring, withClient } from './helpers.js';
 
 /** Collects process warnings with one of our codes while `fn` runs. */
-async function warningsDuring(fn: () => Promise<void>): Promise<{ code: string; message: string }[]> {
-  const seen: { code: string; message: string }[] = [];
-  const on = (w: Error & { code?: string }) => {
-    if (w.code?.startsWith('MTCP_')) seen.push({ code: w.code, message: w.message });
-  };
-  process.on('warning', on);
-  try {
-    await fn();
-    await new Promise((r) => setTimeout(r, 50));
-  } finally {
-    process.off('warning', on);
-  }
-  return seen;
-}
-
 const openFds = () => readdirSync('/proc/self/fd').length;
 const pace = () => new Promise((r) => setTimeout(r, 1));
 

@@ -120,10 +120,10 @@ export function view(events: Event[]): { counters: Record<string, number>; gauge
   return { counters, gauges, histograms };
 }
 
-/** Polls `cond` until it holds; fails after `ms` with `what` (and `state()`, if given). */
-export async function waitFor(what: string, cond: () => boolean, ms = 5000, state?: () => unknown): Promise<void> {
+/** Polls `cond` (which may be async) until it holds; fails after `ms` with `what` (and `state()`, if given). */
+export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, ms = 5000, state?: () => unknown): Promise<void> {
   const end = Date.now() + ms;
-  while (!cond()) {
+  while (!(await cond())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}${state ? `: ${JSON.stringify(state())}` : ''}`);
     await new Promise((r) => setTimeout(r, 5));
   }
@@ -324,4 +324,20 @@ export async function closePastDeadline(recorder: TcpRecorder, client: TestClien
   assert.ok(s.dropped.clientQueue > 0, 'the deadline passed with frames undelivered');
   assert.equal(frames.length, s.framesSent, 'framesSent counts the frames the client got whole');
   assert.equal(s.framesSent + s.dropped.clientQueue, made, 'each frame is sent or dropped, once');
+}
+
+/** The exporter's warnings (codes MTCP_*) emitted while `fn` runs, and just after. */
+export async function warningsDuring(fn: () => Promise<void>): Promise<{ code: string; message: string }[]> {
+  const seen: { code: string; message: string }[] = [];
+  const on = (w: Error & { code?: string }) => {
+    if (w.code?.startsWith('MTCP_')) seen.push({ code: w.code, message: w.message });
+  };
+  process.on('warning', on);
+  try {
+    await fn();
+    await new Promise((r) => setTimeout(r, 50));
+  } finally {
+    process.off('warning', on);
+  }
+  return seen;
 }

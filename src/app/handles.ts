@@ -81,8 +81,6 @@ export class EndpointHistogramHandle extends BoundHandle implements Histogram {
   }
 }
 
-const U64_MAX = (1n << 64n) - 1n;
-
 // With `replayOnConnect`, a record made while no client is connected is not sent, but adds to
 // its thread's state (a few plain stores into shared memory, about 1 ns), which the worker folds
 // into the totals it replays when a client connects. Invalid values are dropped, as records
@@ -100,6 +98,9 @@ export class ReplayCounterHandle extends BoundHandle implements Counter {
 
   increment(value: number | bigint = 1): void {
     if (this.ctl[CTL_CLIENTS] !== 0) return pushCounter(this.w, this.id, value);
+    // A bigint goes to the ring even so: the worker adds it to the total exactly (to 2^64), where
+    // this thread's state holds a double (exact to 2^53).
+    if (typeof value === 'bigint') return this.w.pushBigint(this.id, value);
     if (typeof value === 'number' && (value | 0) === value && value >= 0) {
       const sum = this.i32[State.CounterFast]! + value;
       if (sum <= 0x7fffffff) {
@@ -116,11 +117,7 @@ export class ReplayCounterHandle extends BoundHandle implements Counter {
    * two sums that only grow: it can see too little (the next fold gets the rest), never too much.
    */
   private spill(value: unknown): void {
-    if (typeof value === 'number') {
-      if (Number.isSafeInteger(value) && value >= 0) this.f64[State.CounterSpill] += value;
-    } else if (typeof value === 'bigint' && value >= 0n && value <= U64_MAX) {
-      this.f64[State.CounterSpill] += Number(value); // exact up to 2^53
-    }
+    if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) this.f64[State.CounterSpill] += value;
   }
 }
 

@@ -47,17 +47,22 @@ export function sampleNames(family: string, kind: MetricKind): string[] {
  * does for clashing target labels.
  */
 export function labelText(labels: Readonly<Record<string, string>>, histogram: boolean, own: Readonly<Record<string, string>> = {}): string | undefined {
+  return labelPairs(labels, histogram, own)?.map(([name, value]) => `${name}="${escapeLabelValue(value)}"`).join(',');
+}
+
+/** {@link labelText}'s labels as `[name, value]` pairs (names sanitized, values as they are), for formats that are not text. */
+export function labelPairs(labels: Readonly<Record<string, string>>, histogram: boolean, own: Readonly<Record<string, string>> = {}): [string, string][] | undefined {
   const names = new Set<string>(Object.keys(own));
-  const parts: string[] = [];
+  const pairs: [string, string][] = [];
   for (const k in labels) {
     let name = sanitizeLabel(k);
     if (Object.hasOwn(own, name) || (histogram && name === 'le')) name = `exported_${name}`;
     if (names.has(name)) return undefined;
     names.add(name);
-    parts.push(`${name}="${escapeLabelValue(labels[k]!)}"`);
+    pairs.push([name, labels[k]!]);
   }
-  for (const k in own) parts.push(`${k}="${escapeLabelValue(own[k]!)}"`);
-  return parts.join(',');
+  for (const k in own) pairs.push([k, own[k]!]);
+  return pairs;
 }
 
 /** A label value as the text format writes it: `\`, `"` and line feeds escaped. */

@@ -15,7 +15,7 @@ import { Counters } from './stats.js';
 import { LossReport } from './transport/loss-report.js';
 import { Transport } from './transport/server.js';
 import { ScrapeEndpoint } from './scrape/endpoint.js';
-import { families, renderText, type TextFormat } from './scrape/exposition.js';
+import { families, renderProtobuf, renderText, type Format } from './scrape/exposition.js';
 import { HistogramTable } from './scrape/histograms.js';
 import { selfInfo, selfSeries } from './scrape/self-metrics.js';
 import { defaultBuckets } from '../client/prometheus.js';
@@ -155,11 +155,12 @@ async function shutdown(timeoutMs: number): Promise<void> {
  * A scrape of the endpoint: everything published so far, folded; then the families (the
  * exporter's own figures first), rendered as they are pulled.
  */
-function scrape(format: TextFormat): Iterator<Buffer> {
+function scrape(format: Format): Iterator<Buffer> {
   pipeline.foldForScrape(Date.now() + SCRAPE_FOLD_MS);
   const app = families(replay!.values(), histograms!.values(), (name) => metadata.info(name));
   const self = families(selfSeries(counters, init.restarts, app.hidden), [], selfInfo);
-  return renderText([...self.families, ...app.families], format);
+  const all = [...self.families, ...app.families];
+  return format === 'protobuf' ? renderProtobuf(all) : renderText(all, format);
 }
 
 /** close(): the shutdown, then this worker ends. */

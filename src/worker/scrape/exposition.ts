@@ -1,5 +1,8 @@
-import type { HistogramAggregate } from '../../client/native-histogram.js';
-import { TextChunks, escapeHelp, escapeLabelValue, familyName, formatValue, labelText } from '../../client/prometheus.js';
+import { create, type MessageInitShape } from '@bufbuild/protobuf';
+import { sizeDelimitedEncode } from '@bufbuild/protobuf/wire';
+import { NATIVE_SCHEMA, NATIVE_ZERO_THRESHOLD, type HistogramAggregate } from '../../client/native-histogram.js';
+import { MetricFamilySchema, MetricType, type HistogramSchema } from '../../gen/prometheus_metrics_pb.js';
+import { TextChunks, escapeHelp, escapeLabelValue, familyName, formatValue, labelPairs } from '../../client/prometheus.js';
 import type { MetricKind } from '../../shared/messages.js';
 import type { HistogramSeries } from './histograms.js';
 
@@ -22,8 +25,9 @@ export interface ValueSeries {
   readonly hi: number;
 }
 
-/** One series of a family, with its label text (`a="1",b="2"`). */
+/** One series of a family, with its labels (sanitized) and their text (`a="1",b="2"`). */
 interface Member {
+  readonly pairs: [string, string][];
   readonly labels: string;
   readonly value?: ValueSeries;
   readonly histogram?: HistogramAggregate;
@@ -33,7 +37,7 @@ interface Member {
 export interface Family {
   readonly name: string;
   readonly type: MetricKind;
-  readonly help: string | undefined;
+  readonly help: string;
   readonly unit: string | undefined;
   readonly members: Member[];
 }
@@ -54,30 +58,37 @@ export interface Families {
 export function families(values: Iterable<ValueSeries>, histograms: Iterable<HistogramSeries>, info: (name: string) => NameInfo | undefined): Families {
   const byName = new Map<string, Family>();
   let hidden = 0;
-  const add = (name: string, kind: MetricKind, labels: Readonly<Record<string, string>>, member: Omit<Member, 'labels'>): void => {
+  const add = (name: string, kind: MetricKind, labels: Readonly<Record<string, string>>, member: Omit<Member, 'labels' | 'pairs'>): void => {
     const meta = info(name);
     const unit = meta?.unit;
     const family = familyName(name, kind, unit);
     let f = byName.get(family);
-    if (f === undefined) byName.set(family, (f = { name: family, type: kind, help: meta?.description, unit, members: [] }));
-    const text = labelText(labels, kind === 'histogram');
-    if (f.type !== kind || text === undefined) {
+    // Every family has HELP (promtool's lint asks for it): the registered description, or a word that there was none.
+    const help = meta?.description ?? `${name} (no description registered)`;
+    if (f === undefined) byName.set(family, (f = { name: family, type: kind, help, unit, members: [] }));
+    const pairs = labelPairs(labels, kind === 'histogram');
+    if (f.type !== kind || pairs === undefined) {
       hidden++;
       return;
     }
-    f.members.push({ labels: text, ...member });
+    f.members.push({ pairs, labels: pairs.map(([k, v]) => `${k}="${escapeLabelValue(v)}"`).join(','), ...member });
   };
   for (const v of values) add(v.name, v.kind, v.labels, { value: v });
   for (const h of histograms) add(h.name, 'histogram', h.labels, { histogram: h.aggregate });
   return { families: [...byName.values()], hidden };
 }
 
-/** The exposition formats served: Prometheus text 0.0.4, and OpenMetrics 1.0.0 text. */
-export type TextFormat = 'text' | 'openmetrics';
+/**
+ * The exposition formats served: Prometheus text 0.0.4, OpenMetrics 1.0.0 text, and the
+ * protobuf format (length-delimited `MetricFamily` messages), the only one with native histograms.
+ */
+export type Format = 'text' | 'openmetrics' | 'protobuf';
+export type TextFormat = Exclude<Format, 'protobuf'>;
 
-export const CONTENT_TYPES: Readonly<Record<TextFormat, string>> = {
+export const CONTENT_TYPES: Readonly<Record<Format, string>> = {
   text: 'text/plain; version=0.0.4; charset=utf-8',
   openmetrics: 'application/openmetrics-text; version=1.0.0; charset=utf-8',
+  protobuf: 'application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited',
 };
 
 const WORD = 2 ** 32;
@@ -108,7 +119,7 @@ export function* renderText(fams: readonly Family[], format: TextFormat): Genera
     // OpenMetrics names a counter's family without `_total`, and its sample with it.
     const family = om && f.type === 'counter' ? f.name.slice(0, -'_total'.length) : f.name;
     let head = '';
-    if (f.help !== undefined) head += `# HELP ${family} ${om ? omHelp(f.help) : escapeHelp(f.help)}\n`;
+    head += `# HELP ${family} ${om ? omHelp(f.help) : escapeHelp(f.help)}\n`;
     head += `# TYPE ${family} ${f.type}\n`;
     if (om && f.unit !== undefined && family.endsWith(`_${f.unit}`)) head += `# UNIT ${family} ${f.unit}\n`;
     if ((chunk = out.add(head)) !== undefined) yield chunk;
@@ -131,4 +142,50 @@ export function* renderText(fams: readonly Family[], format: TextFormat): Genera
   }
   if (om) out.add('# EOF\n');
   if ((chunk = out.flush()) !== undefined) yield chunk;
+}
+
+const TYPES: Readonly<Record<MetricKind, MetricType>> = { counter: MetricType.COUNTER, gauge: MetricType.GAUGE, histogram: MetricType.HISTOGRAM };
+/** Families written per chunk of the protobuf format (a few hundred KiB at most). */
+const FAMILIES_PER_CHUNK = 64;
+
+/** A histogram as the protobuf format carries it: classic buckets, and native ones (schema 3). */
+function histogram(h: HistogramAggregate): MessageInitShape<typeof HistogramSchema> {
+  const cumulative = h.cumulative();
+  const { positive, negative } = h.native();
+  return {
+    sampleCount: BigInt(h.count),
+    sampleSum: h.sum,
+    bucket: h.bounds.map((upperBound, i) => ({ upperBound, cumulativeCount: BigInt(cumulative[i]!) })),
+    schema: NATIVE_SCHEMA,
+    zeroThreshold: NATIVE_ZERO_THRESHOLD,
+    zeroCount: BigInt(h.zeroCount),
+    positiveSpan: positive.spans,
+    positiveDelta: positive.deltas.map(BigInt),
+    negativeSpan: negative.spans,
+    negativeDelta: negative.deltas.map(BigInt),
+  };
+}
+
+/** `fams` as length-delimited `MetricFamily` messages, in chunks made as they are pulled. */
+export function* renderProtobuf(fams: readonly Family[]): Generator<Buffer, void, undefined> {
+  let parts: Uint8Array[] = [];
+  for (let i = 0; i < fams.length; i++) {
+    const f = fams[i]!;
+    const family = create(MetricFamilySchema, {
+      name: f.name,
+      help: f.help,
+      type: TYPES[f.type],
+      metric: f.members.map((m) => {
+        const label = m.pairs.map(([name, value]) => ({ name, value }));
+        if (m.histogram !== undefined) return { label, histogram: histogram(m.histogram) };
+        const v = m.value!;
+        return v.kind === 'counter' ? { label, counter: { value: v.hi * WORD + v.lo } } : { label, gauge: { value: v.lo } };
+      }),
+    });
+    parts.push(sizeDelimitedEncode(MetricFamilySchema, family));
+    if (parts.length === FAMILIES_PER_CHUNK || i === fams.length - 1) {
+      yield Buffer.concat(parts);
+      parts = [];
+    }
+  }
 }
