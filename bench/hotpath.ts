@@ -112,6 +112,11 @@ export async function runHotpath(opts: {
   while (replayLive.stats().clients !== 1) await tick();
   const r0 = ours(replayIdle);
   const r1 = ours(replayLive);
+  // With the Prometheus endpoint and no TCP client: counters and gauges add to their thread's
+  // state (as with replay), a histogram observation goes to the ring for the worker to bucket.
+  const endpointIdle = await new TcpBuilder().listenAddress('127.0.0.1:0').bufferSize(bufferSize).prometheus('127.0.0.1:0').build();
+  cleanup.push(() => endpointIdle.close());
+  const e0 = ours(endpointIdle);
   // Each timed run records half a ring; the pause before it lets the worker empty the ring
   // (it drains millions of records per second), so the run measures accepted records.
   const drained = () => new Promise<void>((r) => setTimeout(r, 20));
@@ -157,6 +162,9 @@ export async function runHotpath(opts: {
     { group: 'ours + replay, no client', name: 'counter.increment()', target: r0, body: 't.c.increment()' },
     { group: 'ours + replay, no client', name: 'gauge.set(v)', target: r0, body: 't.g.set(i)' },
     { group: 'ours + replay, 1 client', name: 'counter.increment()', target: r1, body: 't.c.increment()', fixedCalls: liveCalls, recorder: replayLive, between: drained },
+    { group: 'ours + /metrics endpoint, no client', name: 'counter.increment()', target: e0, body: 't.c.increment()' },
+    { group: 'ours + /metrics endpoint, no client', name: 'gauge.set(v)', target: e0, body: 't.g.set(i)' },
+    { group: 'ours + /metrics endpoint, no client', name: 'histogram.record(v)', target: e0, body: 't.h.record(0.25)', fixedCalls: liveCalls, recorder: endpointIdle, between: drained },
     { group: 'prom-client', name: 'inc() (no labels)', target: prom, body: 't.plain.inc()' },
     { group: 'prom-client', name: 'labels(...).inc() cached child', target: prom, body: 't.child.inc()' },
     { group: 'prom-client', name: 'inc(labels)', target: prom, body: 't.c.inc(t.labels)' },

@@ -1,5 +1,5 @@
 // `npm run bench [-- section… | --quick | tune --rate R --burst B --clients N]`
-// Sections: hotpath, e2e, clients, threads, gc, relay, scrape, client, cpu, tls, app (default: all of them). Results go to bench/results/ as
+// Sections: hotpath, e2e, clients, threads, gc, relay, scrape, endpoint, client, cpu, tls, app (default: all of them). Results go to bench/results/ as
 // JSON plus a readable .md table (with --quick, a smoke run, none are kept unless --out DIR is given).
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -17,6 +17,7 @@ import { fmt, table } from './measure.js';
 import { runRelayBench } from './relay.js';
 import { runScrapeBench } from './scrape.js';
 import { runThreads } from './threads.js';
+import { runEndpointBench } from './endpoint.js';
 import { runTlsCost } from './tls.js';
 import { runTune } from './tune.js';
 
@@ -32,8 +33,8 @@ const { values, positionals } = parseArgs({
   },
 });
 const quick = values.quick ?? false;
-const sections = positionals.length > 0 ? positionals : ['hotpath', 'e2e', 'clients', 'threads', 'gc', 'relay', 'scrape', 'client', 'cpu', 'tls', 'app'];
-const known = new Set(['hotpath', 'e2e', 'clients', 'threads', 'gc', 'relay', 'scrape', 'client', 'cpu', 'tls', 'app', 'tune']);
+const sections = positionals.length > 0 ? positionals : ['hotpath', 'e2e', 'clients', 'threads', 'gc', 'relay', 'scrape', 'endpoint', 'client', 'cpu', 'tls', 'app'];
+const known = new Set(['hotpath', 'e2e', 'clients', 'threads', 'gc', 'relay', 'scrape', 'endpoint', 'client', 'cpu', 'tls', 'app', 'tune']);
 for (const s of sections) if (!known.has(s)) throw new Error(`unknown section ${s}; use ${[...known].join(', ')}`);
 
 const started = new Date();
@@ -125,6 +126,12 @@ if (sections.includes('clients')) {
     rows.push([r.clients, r.made, `${Math.min(...fast)} / ${Math.max(...fast)}`, slow ?? '-', slow === undefined ? '-' : r.made - r.ringFull - slow, r.ringFull]);
   }
   say(`## Clients (1M records/s for 2 s, bufferSize ${clientsBuffer}; with more than one client the last reads slowly)\n\n\`\`\`\n${table(rows)}\n\`\`\`\n`);
+}
+
+if (sections.includes('endpoint')) {
+  const e = await runEndpointBench(quick, log);
+  results.endpoint = e.results;
+  say(`## The exporter's /metrics against prom-client's register.metrics(), same series (${quick ? 1 : 5} rounds)\n\n\`\`\`\n${e.text}\n\`\`\`\n`);
 }
 
 if (sections.includes('tls')) {
