@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { BroadcastChannel } from 'node:worker_threads';
-import { RING_TID, createRing, ringViews } from '../shared/layout.js';
+import { CTL_ATTACHES, RING_TID, createRing, ringViews } from '../shared/layout.js';
 import type { ChannelMessage, ControlMessage } from '../shared/messages.js';
 import { Recording } from './recording.js';
 import { threadId } from '../shared/thread-id.js';
@@ -94,6 +94,8 @@ export function attach(connector: unknown): Recording {
     },
   });
   channel.postMessage({ t: 'attach', ring, desc } satisfies ChannelMessage);
+  // Counted after it is posted: a worker that has heard of fewer rings knows one is on its way.
+  Atomics.add(new Int32Array(connector.ctl), CTL_ATTACHES, 1);
   closeOnExit(writer, channel);
   return new Recording(writer, registry);
 }

@@ -80,6 +80,12 @@ class Buckets {
     this.counts[at]!++;
   }
 
+  /** Empties every bucket. */
+  reset(): void {
+    this.counts = new Float64Array(0);
+    this.far.clear();
+  }
+
   /** Every non-empty bucket, as [index, count], in index order. */
   entries(): [number, number][] {
     const out: [number, number][] = [];
@@ -155,6 +161,14 @@ export class HistogramAggregate {
     const a = Math.abs(v);
     if (a <= NATIVE_ZERO_THRESHOLD) this.zeroCount++;
     else (v > 0 ? this.positive : this.negative).add(a === Infinity ? INFINITE_INDEX : nativeIndex(v));
+  }
+
+  /** Forgets every observation: as new. */
+  reset(): void {
+    this.count = this.sum = this.zeroCount = 0;
+    this.classic.fill(0);
+    this.positive.reset();
+    this.negative.reset();
   }
 
   /** Cumulative counts at each bound, then the total (the +Inf bucket). */

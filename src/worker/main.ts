@@ -12,6 +12,7 @@ import type { Chunk } from './chunk.js';
 import { ReplayTable } from './replay.js';
 import { MAIN_RING, RingReader } from './ring-reader.js';
 import { Counters } from './stats.js';
+import { CaptureServer } from './capture.js';
 import { LossReport } from './transport/loss-report.js';
 import { Transport } from './transport/server.js';
 import { ScrapeEndpoint } from './scrape/endpoint.js';
@@ -57,9 +58,9 @@ const transport: Transport = new Transport({
   },
   warn,
 });
-// With the Prometheus endpoint: every histogram's observations, bucketed as registered or by unit.
+// With the Prometheus endpoint (or for a capture): every histogram's observations, bucketed as registered or by unit.
 const histograms =
-  init.prometheus === undefined
+  init.prometheus === undefined && init.capture === undefined
     ? undefined
     : new HistogramTable(init.maxKeys, (name) => metadata.info(name)?.buckets ?? defaultBuckets(metadata.info(name)?.unit), warn);
 const pipeline: Pipeline = new Pipeline({
@@ -79,6 +80,19 @@ const pipeline: Pipeline = new Pipeline({
   journal: init.journal,
   released: (r) => send({ t: 'released', ring: r }),
   exiting: () => void shutdown(init.closeTimeoutMs),
+  capture:
+    init.capture === undefined
+      ? undefined
+      : new CaptureServer({
+          ctl,
+          port: init.capture,
+          replay: replay!,
+          histograms: histograms!,
+          info: (name) => metadata.info(name),
+          ringFull: () => counters.ringFull,
+          takeAll: (deadline) => pipeline.takeAll(deadline),
+          reset: () => pipeline.resetTotals(),
+        }),
 });
 pipeline.apply(ring, init.restore);
 
@@ -110,10 +124,11 @@ pipeline.recover(Date.now() + init.closeTimeoutMs);
 
 let endpoint: ScrapeEndpoint | undefined;
 try {
-  const address = await transport.listen(init.listen);
+  // A capture's worker serves no client: no listener, and no encoder to warm up.
+  const address = init.listen === undefined ? undefined : await transport.listen(init.listen);
   let prometheus: BoundAddress | undefined;
   if (init.prometheus !== undefined) ({ endpoint, address: prometheus } = await ScrapeEndpoint.listen(init.prometheus.host, init.prometheus.port, scrape));
-  pipeline.warmUp();
+  if (address !== undefined) pipeline.warmUp();
   pipeline.start();
   send({ t: 'ready', address, prometheus });
   started = true;
@@ -169,6 +184,7 @@ function close(timeoutMs: number): void {
     ring.close();
     channel.close();
     send({ t: 'closed' });
+    init.capture?.close();
     port.close();
   });
 }
