@@ -28,9 +28,12 @@ interface Known {
 export class RingDirectory {
   private readonly known = new Map<number, Known>();
   private readonly channel: BroadcastChannel;
+  /** Whether this runtime takes a channel's messages synchronously (see {@link catchUp}). */
+  private readonly syncReceive: boolean;
 
   constructor(name: string) {
     this.channel = new BroadcastChannel(name);
+    this.syncReceive = receivesSynchronously(this.channel);
     this.channel.onmessage = (e) => this.take((e as MessageEvent).data as ChannelMessage);
     this.channel.unref(); // after onmessage, which refs it: it never keeps the process alive
   }
@@ -61,9 +64,12 @@ export class RingDirectory {
   /**
    * Takes, synchronously, what was posted on the channel and not delivered yet. Posting queues a
    * message for every listener at once: everything a thread posted before the worker began to
-   * listen is here by the time the worker asks.
+   * listen is here by the time the worker asks. Where the runtime cannot (Deno), what is posted
+   * reaches the host on its event loop only: a thread that attaches just before a worker restart
+   * may then be missed by the new worker.
    */
   private catchUp(): void {
+    if (!this.syncReceive) return;
     const port = this.channel as unknown as MessagePort;
     for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) this.take(m.message as ChannelMessage);
   }
@@ -79,5 +85,19 @@ export class RingDirectory {
     if (m.t === 'key') known.keys.push(m);
     else known.meta.set(m.name, m);
     known.count = (m.seq + 1) | 0;
+  }
+}
+
+/**
+ * Whether `receiveMessageOnPort` takes a BroadcastChannel (Node's and Bun's are built on a
+ * MessagePort; Deno's function takes MessagePorts only, and throws). Tried on a channel that has
+ * received nothing yet, so nothing is taken.
+ */
+function receivesSynchronously(channel: BroadcastChannel): boolean {
+  try {
+    receiveMessageOnPort(channel as unknown as MessagePort);
+    return true;
+  } catch {
+    return false;
   }
 }

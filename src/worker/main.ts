@@ -185,6 +185,9 @@ function close(timeoutMs: number): void {
     channel.close();
     send({ t: 'closed' });
     init.capture?.close();
-    port.close();
+    // Nothing is left to keep this thread alive but the port to the app: closing it ends the
+    // thread. Deno's parentPort has no close(); unref() lets the thread end there (and in Node).
+    if (typeof port.close === 'function') port.close();
+    else port.unref();
   });
 }
