@@ -29,7 +29,7 @@ export type CaptureErrorCode = 'RECORDER_ALREADY_SET' | 'CLOSED' | 'RECORDS_LOST
  *   or `TcpBuilder.install()`).
  * - `CLOSED`: the capture was used after `close()`.
  * - `RECORDS_LOST`: records were dropped since the capture started or was last reset (a ring was
- *   full: a burst of histogram observations or bigint increments larger than a ring holds), so
+ *   full: a burst of gauge changes, histogram observations or bigint increments larger than a ring holds), so
  *   the totals would be short.
  * - `TIMEOUT`: the capture's worker did not answer in time (it is gone or stuck).
  * - `AMBIGUOUS_KEY`: `value(key)` without a kind, for a key recorded as more than one kind.

@@ -160,6 +160,27 @@ test('an installed exporter keeps its own handles (the fast path), and a capture
   }
 });
 
+test('a gauge raised and lowered back reads 0, in the main thread and in another', async (t) => {
+  const cap = await capture(t);
+  moduleDepth.increment(3);
+  moduleDepth.decrement(3);
+  assert.equal(cap.value('depth'), 0);
+  const w = new Worker(
+    `const { workerData, parentPort } = require('node:worker_threads');
+     import(workerData.index).then(({ attach }) => {
+       const g = attach(workerData.connector).gauge('running');
+       g.increment(1); g.decrement(1); g.increment(0.5); g.decrement(0.5);
+       parentPort.postMessage('done');
+     });`,
+    { eval: true, workerData: { connector: cap.recorder.connector(), index: new URL('../src/index.js', import.meta.url).href } },
+  );
+  await new Promise((resolve, reject) => {
+    w.once('message', resolve);
+    w.once('error', reject);
+  });
+  assert.equal(cap.value('running'), 0);
+});
+
 test('value(key) of a key recorded as two kinds asks for the kind; bad keys are a TypeError', async (t) => {
   const cap = await capture(t);
   cap.recorder.counter('both').increment(4);

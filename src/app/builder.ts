@@ -185,7 +185,8 @@ export class TcpBuilder {
   /**
    * @internal For `captureMetrics()`: no listener (nothing is sent anywhere); the worker keeps
    * every counter's total, gauge's value and histogram, as for the Prometheus endpoint (the same
-   * handles record into it), and answers the app's asks for them. The ring holds the most records
+   * handles record into it, but gauges, which go to the ring as with a client connected), and
+   * answers the app's asks for them. The ring holds the most records
    * a ring can (its pages are committed only as they are used): a test that records in a burst
    * loses nothing that fits.
    */
@@ -208,7 +209,7 @@ export class TcpBuilder {
     // The endpoint, and a capture, need the totals that replayOnConnect keeps, and every histogram observation.
     const histograms = this.scrapeAt !== undefined || this.capture;
     const totals = this.replay || histograms;
-    const registry = new Registry(writer, this.keysMax, totals, histograms, true);
+    const registry = new Registry(writer, this.keysMax, totals, histograms, true, this.capture);
     // With client certificates, only the holders of one can read; else anyone who can connect.
     if (this.listen !== undefined && isWildcard(this.listen) && this.secure?.requestCert !== true) {
       const how = this.secure === undefined ? 'unauthenticated and unencrypted' : 'by anyone who can connect (TLS without client certificates)';
@@ -256,6 +257,7 @@ export class TcpBuilder {
       maxKeys: this.keysMax,
       replay: totals,
       endpoint: histograms,
+      capture: this.capture,
     };
     return new TcpRecorder(writer, registry, ringViews(ring.sab).header, host, this.closeMs, connector);
   }

@@ -156,7 +156,7 @@ export class MetricsCapture {
     else if (answer.ringFull > this.lostBefore) {
       throw new CaptureError(
         'RECORDS_LOST',
-        `${answer.ringFull - this.lostBefore} records were dropped since the capture started or was reset (a ring was full: more histogram observations or bigint increments in one burst than a ring holds), so the totals are short; read (or flush()) more often, then reset()`,
+        `${answer.ringFull - this.lostBefore} records were dropped since the capture started or was reset (a ring was full: more gauge changes, histogram observations or bigint increments in one burst than a ring holds), so the totals are short; read (or flush()) more often, then reset()`,
       );
     }
     return answer.series;
@@ -170,10 +170,11 @@ function cmp(a: string, b: string): number {
 /** Options of {@link captureMetrics}. */
 export interface CaptureOptions {
   /**
-   * Records each thread's ring holds (as `TcpBuilder.bufferSize`): how many histogram
-   * observations and bigint counter increments a thread may make in one synchronous burst before
-   * reads report `RECORDS_LOST` (counter increments given as numbers, and gauges, never go
-   * through it). Default 1 048 576, the most (16 MiB of memory, committed only as it is used).
+   * Records each thread's ring holds (as `TcpBuilder.bufferSize`): how many gauge changes,
+   * histogram observations and bigint counter increments a thread may make in one synchronous
+   * burst before reads report `RECORDS_LOST` (counter increments given as numbers never go
+   * through it: they add up in the thread's state). Default 1 048 576, the most (16 MiB of
+   * memory, committed only as it is used).
    */
   bufferSize?: number;
 }
