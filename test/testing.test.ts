@@ -9,7 +9,8 @@ import { Piscina } from 'piscina';
 import { TcpBuilder, counter, describeCounter, describeHistogram, gauge, histogram } from '../src/index.js';
 import { ExporterError } from '../src/errors.js';
 import { withMetrics } from '../src/piscina.js';
-import type { TcpRecorder } from '../src/app/recorder.js';
+import { hostOf, type TcpRecorder } from '../src/app/recorder.js';
+import { crashWorker, waitFor } from './helpers.js';
 import { CaptureError, captureMetrics, type MetricsCapture } from '../src/testing/index.js';
 
 // Made at module level, before any capture exists: they must record into each capture.
@@ -212,6 +213,23 @@ test('records dropped by a full ring are reported, never read as short totals: m
   assert.equal(cap.value('burst'), undefined);
   h.record(2);
   assert.deepEqual(cap.value('burst'), { count: 1, sum: 2 });
+});
+
+test('a capture whose worker crashed reads on: totals kept, and a thread that ended before it is not waited for again', async (t) => {
+  const cap = await capture(t);
+  const rec = cap.recorder as TcpRecorder;
+  moduleJobs.increment(4);
+  await recordInThread(cap.recorder.connector(), 50); // its thread ends: the new worker never hears of its ring
+  assert.equal(cap.value({ name: 'jobs', labels: { kind: 'thread' } }), 50);
+  await waitFor('the thread’s ring to be released', () => rec.stats().attachedThreads === 0);
+  await crashWorker(rec);
+  await waitFor('the new worker to serve', () => hostOf(rec).serving, 10_000);
+  moduleJobs.increment(1);
+  assert.equal(cap.value({ name: 'jobs', labels: { queue: 'a' } }), 5); // waits out the grace once
+  assert.equal(cap.value({ name: 'jobs', labels: { kind: 'thread' } }), 50);
+  cap.reset();
+  moduleJobs.increment(2);
+  assert.equal(cap.value({ name: 'jobs', labels: { queue: 'a' } }), 2);
 });
 
 test('no socket: a capture opens no file descriptor of a socket (Linux)', { skip: process.platform !== 'linux' && 'reads /proc/self/fd' }, async () => {

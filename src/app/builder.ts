@@ -186,9 +186,8 @@ export class TcpBuilder {
    * @internal For `captureMetrics()`: no listener (nothing is sent anywhere); the worker keeps
    * every counter's total, gauge's value and histogram, as for the Prometheus endpoint (the same
    * handles record into it, but gauges, which go to the ring as with a client connected), and
-   * answers the app's asks for them. The ring holds the most records
-   * a ring can (its pages are committed only as they are used): a test that records in a burst
-   * loses nothing that fits.
+   * answers the app's asks for them. The ring holds the most records a ring can (its pages are
+   * committed only as they are used), so that a burst of records loses nothing that fits.
    */
   forCapture(): this {
     this.listen = undefined;

@@ -120,7 +120,7 @@ export class WorkerHost {
           resolve(msg.address);
         } else if (msg?.t === 'listen-error') {
           const cause = Object.assign(new Error(msg.message), { code: msg.code, errno: msg.errno, syscall: msg.syscall });
-          reject(new ExporterError('IO', `cannot listen on ${listen === undefined ? '?' : formatAddress(listen)}: ${msg.message}`, { cause }));
+          reject(new ExporterError('IO', `cannot listen on ${formatAddress(listen!)}: ${msg.message}`, { cause })); // a capture's worker never listens
         } else if (msg?.t === 'warning') {
           process.emitWarning(msg.message, { code: msg.code });
         } else if (msg?.t === 'slot') {

@@ -122,6 +122,7 @@ export class MetricsCapture {
     return this.closing;
   }
 
+  /** `close()`, for `await using cap = await captureMetrics()`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

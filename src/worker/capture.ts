@@ -25,6 +25,8 @@ export interface CaptureSources {
   readonly ringFull: () => number;
   /** See `Pipeline.takeAll`. */
   readonly takeAll: (deadline: number) => boolean;
+  /** See `Pipeline.stopWaitingForAttaches`. */
+  readonly stopWaiting: () => void;
   /** See `Pipeline.resetTotals`. */
   readonly reset: () => void;
 }
@@ -54,9 +56,12 @@ export class CaptureServer implements CaptureAsks {
     const op = Atomics.load(this.s.ctl, CTL_ASK_OP) as Ask;
     const deadline = Date.now() + TAKE_GRACE_MS;
     const attempt = (): void => {
-      if (!this.s.takeAll(deadline) && Date.now() < deadline) {
-        setImmediate(attempt);
-        return;
+      if (!this.s.takeAll(deadline)) {
+        if (Date.now() < deadline) {
+          setImmediate(attempt);
+          return;
+        }
+        this.s.stopWaiting(); // answered with what is here; the next read does not wait again
       }
       const key = this.keyAsked(seq);
       if (op === Ask.Reset) this.s.reset();

@@ -91,6 +91,7 @@ const pipeline: Pipeline = new Pipeline({
           info: (name) => metadata.info(name),
           ringFull: () => counters.ringFull,
           takeAll: (deadline) => pipeline.takeAll(deadline),
+          stopWaiting: () => pipeline.stopWaitingForAttaches(),
           reset: () => pipeline.resetTotals(),
         }),
 });

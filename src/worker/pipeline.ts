@@ -428,6 +428,14 @@ export class Pipeline {
     return this.rings.every((r) => r.caughtUp());
   }
 
+  /**
+   * A capture waited for a ring's announcement past its grace: it is not coming (a worker started
+   * after a crash hears only of the rings that are still alive). Later reads stop waiting for it.
+   */
+  stopWaitingForAttaches(): void {
+    this.ringsAttached = Math.max(this.ringsAttached, Atomics.load(this.p.ctl, CTL_ATTACHES));
+  }
+
   /** A capture's `reset()`, after {@link takeAll}: forgets every total and every histogram's observations. */
   resetTotals(): void {
     this.p.replay?.clear(() => this.commit(this.p.main));
