@@ -33,7 +33,7 @@ export class RingDirectory {
 
   constructor(name: string) {
     this.channel = new BroadcastChannel(name);
-    this.syncReceive = receivesSynchronously(this.channel);
+    this.syncReceive = receivesSynchronously(this.channel, name);
     this.channel.onmessage = (e) => this.take((e as MessageEvent).data as ChannelMessage);
     this.channel.unref(); // after onmessage, which refs it: it never keeps the process alive
   }
@@ -64,9 +64,9 @@ export class RingDirectory {
   /**
    * Takes, synchronously, what was posted on the channel and not delivered yet. Posting queues a
    * message for every listener at once: everything a thread posted before the worker began to
-   * listen is here by the time the worker asks. Where the runtime cannot (Deno), what is posted
-   * reaches the host on its event loop only: a thread that attaches just before a worker restart
-   * may then be missed by the new worker.
+   * listen is here by the time the worker asks. Where the runtime cannot (Bun, Deno), what is
+   * posted reaches the host on its event loop only: a thread that attaches just before a worker
+   * restart may then be missed by the new worker.
    */
   private catchUp(): void {
     if (!this.syncReceive) return;
@@ -89,15 +89,20 @@ export class RingDirectory {
 }
 
 /**
- * Whether `receiveMessageOnPort` takes a BroadcastChannel (Node's and Bun's are built on a
- * MessagePort; Deno's function takes MessagePorts only, and throws). Tried on a channel that has
- * received nothing yet, so nothing is taken.
+ * Whether messages posted on the channel's name can be taken from it synchronously, with
+ * `receiveMessageOnPort`: in Node (its BroadcastChannel is built on a MessagePort); not in Bun
+ * (the call returns nothing) nor in Deno (it takes MessagePorts only, and throws). Found by
+ * trying, on a channel whose name nobody else uses yet: a probe posted on a second channel of
+ * that name either comes back at once or is ignored when it is delivered later.
  */
-function receivesSynchronously(channel: BroadcastChannel): boolean {
+function receivesSynchronously(channel: BroadcastChannel, name: string): boolean {
+  const probe = new BroadcastChannel(name);
   try {
-    receiveMessageOnPort(channel as unknown as MessagePort);
-    return true;
+    probe.postMessage({ t: 'probe' });
+    return receiveMessageOnPort(channel as unknown as MessagePort) !== undefined;
   } catch {
     return false;
+  } finally {
+    probe.close();
   }
 }
