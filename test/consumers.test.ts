@@ -1,7 +1,7 @@
 // The packages as users get them: packed tarballs installed into fresh temporary apps (npm's
 // cache first, so a cache warmed by `npm ci` needs no network), then used the ways users use
 // them: ESM import, CommonJS require(), TypeScript (nodenext ESM and CommonJS, bundler
-// resolution, skipLibCheck off), and npx of each tool's bin. (`/otel`, with and without
+// resolution, skipLibCheck off), npx of each tool's bin, and one app run under Node, Bun and Deno. (`/otel`, with and without
 // @opentelemetry/api: otel-consumers.test.ts.) Nothing here reads the source tree.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
