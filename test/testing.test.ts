@@ -98,6 +98,28 @@ test('records of attached threads and piscina tasks are read as soon as the thre
   assert.equal(cap.value({ name: 'jobs', labels: { kind: 'pool' } }), 10_000);
 });
 
+test('records a thread publishes just after saying it is done (its end-of-job publish) are waited for', async (t) => {
+  const cap = await capture(t);
+  // The thread records, posts 'done', then is busy for 10 ms before its job ends and it publishes.
+  const w = new Worker(
+    `const { workerData, parentPort } = require('node:worker_threads');
+     import(workerData.index).then(({ attach }) => {
+       const m = attach(workerData.connector);
+       m.counter('late').increment(7);
+       m.histogram('late_h').record(1);
+       parentPort.postMessage('done');
+       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+     });`,
+    { eval: true, workerData: { connector: cap.recorder.connector(), index: new URL('../src/index.js', import.meta.url).href } },
+  );
+  await new Promise((resolve, reject) => {
+    w.once('message', resolve);
+    w.once('error', reject);
+  });
+  assert.equal(cap.value('late'), 7);
+  assert.deepEqual(cap.value('late_h'), { count: 1, sum: 1 });
+});
+
 test('reset(): every series reads undefined, then counts from 0, through handles made before it, in every thread', async (t) => {
   const cap = await capture(t);
   const c = cap.recorder.counter('c');

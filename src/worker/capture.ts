@@ -11,6 +11,13 @@ import type { ReplayTable } from './replay.js';
  * message, which come on this worker's event loop) before it is answered with what is here.
  */
 const TAKE_GRACE_MS = 2000;
+/**
+ * How long an ask waits for records a thread has written and not published yet. A thread
+ * publishes at the end of each job, in a microtask: after a message it posted in that job saying
+ * it is done. It does so within microseconds, unless it is descheduled, or runs on in a long
+ * synchronous loop (which must call `flush()`): a read waits that long for it, at most.
+ */
+const PUBLISH_GRACE_MS = 100;
 const WORD = 2 ** 32;
 
 /** What the capture's worker reads its answers from. */
@@ -24,7 +31,7 @@ export interface CaptureSources {
   /** Records dropped because a ring was full, so far. */
   readonly ringFull: () => number;
   /** See `Pipeline.takeAll`. */
-  readonly takeAll: (deadline: number) => boolean;
+  readonly takeAll: (deadline: number, unpublished: boolean) => boolean;
   /** See `Pipeline.stopWaitingForAttaches`. */
   readonly stopWaiting: () => void;
   /** See `Pipeline.resetTotals`. */
@@ -55,8 +62,9 @@ export class CaptureServer implements CaptureAsks {
     const seq = Atomics.load(this.s.ctl, CTL_ASK);
     const op = Atomics.load(this.s.ctl, CTL_ASK_OP) as Ask;
     const deadline = Date.now() + TAKE_GRACE_MS;
+    const published = Date.now() + PUBLISH_GRACE_MS;
     const attempt = (): void => {
-      if (!this.s.takeAll(deadline)) {
+      if (!this.s.takeAll(deadline, Date.now() < published)) {
         if (Date.now() < deadline) {
           setImmediate(attempt);
           return;

@@ -90,7 +90,7 @@ const pipeline: Pipeline = new Pipeline({
           histograms: histograms!,
           info: (name) => metadata.info(name),
           ringFull: () => counters.ringFull,
-          takeAll: (deadline) => pipeline.takeAll(deadline),
+          takeAll: (deadline, unpublished) => pipeline.takeAll(deadline, unpublished),
           stopWaiting: () => pipeline.stopWaitingForAttaches(),
           reset: () => pipeline.resetTotals(),
         }),

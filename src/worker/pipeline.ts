@@ -420,12 +420,13 @@ export class Pipeline {
    * For a capture's read: takes every record published so far and folds every thread's state, as
    * for a scrape. Returns whether that is all there is: false while a ring's control message, or a
    * ring's announcement, is still on its way (the records behind it are not taken yet; they are
-   * once it comes, in a turn of this worker's event loop).
+   * once it comes, in a turn of this worker's event loop), and, with `unpublished`, while a ring
+   * holds records its thread wrote and has not published yet (it does at the end of its job).
    */
-  takeAll(deadline: number): boolean {
+  takeAll(deadline: number, unpublished: boolean): boolean {
     this.foldForScrape(deadline);
     if (this.ringsAttached < Atomics.load(this.p.ctl, CTL_ATTACHES)) return false;
-    return this.rings.every((r) => r.caughtUp());
+    return this.rings.every((r) => r.caughtUp() && !(unpublished && r.unpublished() > 0));
   }
 
   /**
