@@ -16,7 +16,8 @@ const USAGE = `usage: metrics-exporter-tcp-relay --connect host:port|/path.sock|
     --protocol auto|seed|observer-0.11    wire format (default auto: told by the first metric)
     --threads <n>                         threads reading exporters (default the number of cores, at most one per exporter)
     --stale-after <s>                     drop the series of an exporter unreachable this long (default 300)
-    --expire-series                       also drop gauges not updated for --stale-after (counters and histograms stay while their exporter is connected)`;
+    --expire-series                       also drop gauges not updated for --stale-after (counters and histograms stay while their exporter is connected)
+    --allow-uid <uid>                     a glob in --connect also takes sockets of this owner (repeatable; default: only the relay's own user's, never a link)`;
 
 function fail(message: string): never {
   process.stderr.write(`metrics-exporter-tcp-relay: ${message}\n${USAGE}\n`);
@@ -56,6 +57,7 @@ const { values, positionals } = check('arguments', () =>
       threads: { type: 'string' },
       'stale-after': { type: 'string', default: '300' },
       'expire-series': { type: 'boolean', default: false },
+      'allow-uid': { type: 'string', multiple: true, default: [] },
       help: { type: 'boolean', short: 'h', default: false },
     },
   }),
@@ -84,6 +86,7 @@ const maxBytesPerExporter = whole('--max-bytes-per-exporter', values['max-bytes-
 const maxRequests = whole('--web-max-requests', values['web-max-requests'], true);
 const threads = values.threads === undefined ? undefined : whole('--threads', values.threads);
 const staleAfterMs = positive('--stale-after', values['stale-after']) * 1000;
+const allowUids = values['allow-uid'].map((u) => whole('--allow-uid', u, true));
 
 // Stop on a signal, even while starting; give the last export a bounded time.
 let stopping: (() => void) | undefined;
@@ -108,6 +111,7 @@ try {
     threads,
     staleAfterMs,
     expireSeries: values['expire-series'],
+    allowUids,
     log: process.stderr,
   });
 } catch (err) {

@@ -1,7 +1,9 @@
 // One exporter, read by the relay: connects (and reconnects with back-off), and applies what
 // each connection sends to the exporter's series as it arrives, in the socket's own callback.
+import { lstat } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { parseListenAddress, type ClientProtocol } from 'metrics-exporter-tcp/client';
+import { socketRefusal } from './socket-glob.js';
 import type { ExporterSeries } from './store.js';
 
 /**
@@ -30,6 +32,12 @@ export interface LinkOptions {
   readonly log: (line: string) => void;
   /** The first delay before connecting again after a malformed stream, in ms; it doubles each time, up to 10 minutes. */
   readonly malformedRetryMs: number;
+  /**
+   * For a socket a glob found: the uids it may belong to. Before each connection the path is
+   * checked again (`lstat`): a link, or another owner's socket, put there since it was found is
+   * not connected to.
+   */
+  readonly owners?: ReadonlySet<number>;
 }
 
 /**
@@ -76,6 +84,8 @@ export class ExporterLink {
   private retryTimer: NodeJS.Timeout | undefined;
   private closed: Promise<void> | undefined;
   private readonly target: { host: string; port: number } | { path: string };
+  /** Why the last check of the path refused it (said once until it changes). */
+  private refusal: string | undefined;
 
   /** @throws TypeError for a malformed address. */
   constructor(
@@ -100,7 +110,24 @@ export class ExporterLink {
     return this.closed;
   }
 
+  /** Connects, once the path (of a socket a glob found) is still a socket of an owner allowed. */
   private open(): void {
+    const owners = this.o.owners;
+    if (owners === undefined || !('path' in this.target)) return this.connect();
+    const generation = this.generation;
+    // (A path that is gone, or not a socket, fails to connect as it would have.)
+    void lstat(this.target.path).then((st) => socketRefusal(st, owners), () => undefined).then((why) => {
+      if (this.closed !== undefined || generation !== this.generation) return;
+      if (why === undefined || why === null) return this.connect();
+      if (why !== this.refusal) this.o.log(`relay: ${this.address}: not connecting, ${why}`);
+      this.refusal = why;
+      this.state = 'reconnecting';
+      this.retryTimer = setTimeout(() => this.open(), backoff(FIRST_DELAY_MS, MAX_DELAY_MS, this.attempts++));
+    });
+  }
+
+  private connect(): void {
+    this.refusal = undefined;
     const generation = ++this.generation;
     const socket = 'path' in this.target ? connect(this.target.path) : connect(this.target.port, this.target.host);
     this.socket = socket;

@@ -67,8 +67,11 @@ export class Reader {
     this.sweeper.unref();
   }
 
-  /** Starts reading `address` (no-op if it is read already). @throws TypeError for a malformed address. */
-  add(address: string): void {
+  /**
+   * Starts reading `address` (no-op if it is read already); `owners`: for a socket a glob found,
+   * the uids it may belong to. @throws TypeError for a malformed address.
+   */
+  add(address: string, owners?: readonly number[]): void {
     const old = this.links.get(address);
     if (old !== undefined && old.state !== 'removed') return;
     const link = new ExporterLink(address, this.store.of(address), {
@@ -76,6 +79,7 @@ export class Reader {
       applier: applierFor(this.settings.decoder),
       log: this.log,
       malformedRetryMs: this.settings.malformedRetryMs,
+      owners: owners === undefined ? undefined : new Set(owners),
     });
     if (old !== undefined) {
       // A path that came back before going stale keeps its counts.

@@ -11,7 +11,7 @@ import { RelayMirror } from './mirror.js';
 import { pushOtlp, type OtlpPusher } from './otlp.js';
 import { servePrometheus, type PrometheusEndpoint } from './prometheus.js';
 import { ReaderPool } from './reader-pool.js';
-import { globMatcher, isSocketGlob, watchSockets } from './socket-glob.js';
+import { globMatcher, isSocketGlob, socketOwners, watchSockets } from './socket-glob.js';
 import { snapshotOf, type RelaySnapshot } from './snapshot.js';
 
 /** What {@link startRelay} takes; the command's flags map onto it one to one. */
@@ -64,6 +64,11 @@ export interface RelayOptions {
    * exporter is connected: one that went and came back from 0 would make `increase()` wrong). Default false.
    */
   readonly expireSeries?: boolean;
+  /**
+   * Owners (uids) besides the relay's own user whose sockets a glob in `connect` may match
+   * (`--allow-uid`). A glob never takes a symbolic link, nor a socket of any other owner.
+   */
+  readonly allowUids?: readonly number[];
   /** How often socket globs in `connect` are rescanned, in ms. Default 2000. */
   readonly rescanMs?: number;
   /**
@@ -115,6 +120,7 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
     if (!Number.isInteger(v) || v < 1 || v > 2 ** 30) throw new TypeError(`${name} must be an integer from 1 to 2^30, got ${v}`);
   }
   if (!Number.isInteger(maxRequests) || maxRequests < 0) throw new TypeError(`maxRequests must be a whole number, got ${maxRequests}`);
+  for (const uid of o.allowUids ?? []) if (!Number.isInteger(uid) || uid < 0) throw new TypeError(`allowUids must be uids (whole numbers), got ${uid}`);
   for (const [name, v] of [['staleAfterMs', staleAfterMs], ['rescanMs', rescanMs], ['malformedRetryMs', malformedRetryMs]] as const) {
     if (!(v > 0)) throw new TypeError(`${name} must be a positive number, got ${v}`);
   }
@@ -154,7 +160,9 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
     throw err;
   }
   fixed.forEach((a) => pool.add(a));
-  const watcher = globs.length === 0 ? undefined : watchSockets(globs, rescanMs, (p) => pool.add(p), (p) => pool.remove(p));
+  const owners = socketOwners(o.allowUids);
+  const watcher =
+    globs.length === 0 ? undefined : watchSockets(globs, { everyMs: rescanMs, owners, log }, (p) => pool.add(p, [...owners]), (p) => pool.remove(p));
   return {
     prometheus,
     get threads() {
