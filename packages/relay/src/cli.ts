@@ -17,6 +17,9 @@ const USAGE = `usage: metrics-exporter-tcp-relay --connect host:port|/path.sock|
     --threads <n>                         threads reading exporters (default the number of cores, at most one per exporter)
     --stale-after <s>                     drop the series of an exporter unreachable this long (default 300)
     --expire-series                       also drop gauges not updated for --stale-after (counters and histograms stay while their exporter is connected)
+    --tls-ca FILE                         connect to every exporter over TLS, its certificate signed by an authority in FILE (PEM; default Node's bundled ones)
+    --tls-cert FILE --tls-key FILE        the relay's certificate and key (PEM), for exporters that require client certificates (implies TLS)
+    --tls-server-name NAME                the name exporters' certificates must carry (default: the host of each --connect)
     --allow-uid <uid>                     a glob in --connect also takes sockets of this owner (repeatable; default: only the relay's own user's, never a link)`;
 
 function fail(message: string): never {
@@ -58,6 +61,10 @@ const { values, positionals } = check('arguments', () =>
       'stale-after': { type: 'string', default: '300' },
       'expire-series': { type: 'boolean', default: false },
       'allow-uid': { type: 'string', multiple: true, default: [] },
+      'tls-ca': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'tls-server-name': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   }),
@@ -112,6 +119,10 @@ try {
     staleAfterMs,
     expireSeries: values['expire-series'],
     allowUids,
+    tls:
+      values['tls-ca'] === undefined && values['tls-cert'] === undefined && values['tls-key'] === undefined && values['tls-server-name'] === undefined
+        ? undefined
+        : { ca: values['tls-ca'], cert: values['tls-cert'], key: values['tls-key'], servername: values['tls-server-name'] },
     log: process.stderr,
   });
 } catch (err) {

@@ -10,6 +10,8 @@ import { Exposition } from './exposition.js';
 import { RelayMirror } from './mirror.js';
 import { pushOtlp, type OtlpPusher } from './otlp.js';
 import { servePrometheus, type PrometheusEndpoint } from './prometheus.js';
+import type { LinkTls } from './link-tls.js';
+import { readPemFiles } from './pem-files.js';
 import { ReaderPool } from './reader-pool.js';
 import { globMatcher, isSocketGlob, socketOwners, watchSockets } from './socket-glob.js';
 import { snapshotOf, type RelaySnapshot } from './snapshot.js';
@@ -69,6 +71,13 @@ export interface RelayOptions {
    * (`--allow-uid`). A glob never takes a symbolic link, nor a socket of any other owner.
    */
   readonly allowUids?: readonly number[];
+  /**
+   * Connect to every exporter over TLS (`--tls-*`): files of PEM, read and checked at start-up
+   * (a file that cannot be read, is not PEM of its kind, has expired, or a key that is not the
+   * certificate's is a `TypeError` naming the file). The exporters' certificates are always
+   * verified: against `ca`, or Node's bundled authorities.
+   */
+  readonly tls?: RelayTlsFiles;
   /** How often socket globs in `connect` are rescanned, in ms. Default 2000. */
   readonly rescanMs?: number;
   /**
@@ -77,6 +86,20 @@ export interface RelayOptions {
    * times slower: the reference the bench compares with).
    */
   readonly decoder?: DecoderName;
+}
+
+/** How the relay connects to exporters over TLS. */
+export interface RelayTlsFiles {
+  /** File of the authorities exporters' certificates must be signed by (`--tls-ca`). Default: Node's bundled ones. */
+  readonly ca?: string;
+  /** File of the relay's certificate, for exporters that require client certificates (`--tls-cert`, with `key`). */
+  readonly cert?: string;
+  /** File of the relay's private key (`--tls-key`). */
+  readonly key?: string;
+  /** The name exporters' certificates must carry (`--tls-server-name`). Default: the host of each address (an IP address is checked against the certificate's IP addresses). */
+  readonly servername?: string;
+  /** How long a handshake may take, in ms; then the attempt fails, is logged and tried again. Default 10 000. */
+  readonly handshakeTimeoutMs?: number;
 }
 
 /** A running relay. */
@@ -125,6 +148,8 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
     if (!(v > 0)) throw new TypeError(`${name} must be a positive number, got ${v}`);
   }
 
+  const tls = o.tls === undefined ? undefined : linkTls(o.tls);
+
   const log = (line: string) => o.log.write(`${line}\n`);
   const mirror = new RelayMirror(o.buckets);
   const pool = new ReaderPool(
@@ -140,6 +165,7 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
       expireSeries: o.expireSeries ?? false,
       decoder: o.decoder ?? 'fast',
       malformedRetryMs,
+      tls,
     },
     threads,
     mirror,
@@ -180,4 +206,17 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
       await pool.close();
     },
   };
+}
+
+/** The exporters' TLS settings, with the files read and checked. */
+function linkTls(f: RelayTlsFiles): LinkTls {
+  const handshakeTimeoutMs = f.handshakeTimeoutMs ?? 10_000;
+  if (!(handshakeTimeoutMs >= 1)) throw new TypeError(`tls.handshakeTimeoutMs must be a number of ms >= 1, got ${handshakeTimeoutMs}`);
+  if (f.servername !== undefined && (typeof f.servername !== 'string' || f.servername === '')) throw new TypeError('--tls-server-name must not be empty');
+  const pems = readPemFiles({
+    ca: f.ca === undefined ? undefined : ['--tls-ca', f.ca],
+    cert: f.cert === undefined ? undefined : ['--tls-cert', f.cert],
+    key: f.key === undefined ? undefined : ['--tls-key', f.key],
+  });
+  return { ...pems, servername: f.servername, handshakeTimeoutMs };
 }
