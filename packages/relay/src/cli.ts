@@ -12,6 +12,7 @@ const USAGE = `usage: metrics-exporter-tcp-relay --connect host:port|/path.sock|
     --max-bytes <n>                       bytes of names, labels and descriptions kept, over every exporter (default 33554432)
     --max-series-per-exporter <n>         series (and metric names with metadata) kept of one exporter (default 20000)
     --max-bytes-per-exporter <n>          bytes of names, labels and descriptions kept of one exporter (default 8388608)
+    --web-config-file FILE                serve /metrics as Prometheus exporters do: TLS, client certificates, basic auth (exporter-toolkit's web config format)
     --web-max-requests <n>                scrapes of /metrics in flight at most, beyond: 503 (default 40; 0: no limit)
     --protocol auto|seed|observer-0.11    wire format (default auto: told by the first metric)
     --threads <n>                         threads reading exporters (default the number of cores, at most one per exporter)
@@ -56,6 +57,7 @@ const { values, positionals } = check('arguments', () =>
       'max-series-per-exporter': { type: 'string', default: '20000' },
       'max-bytes-per-exporter': { type: 'string', default: String(8 * 1024 * 1024) },
       'web-max-requests': { type: 'string', default: '40' },
+      'web-config-file': { type: 'string' },
       protocol: { type: 'string', default: 'auto' },
       threads: { type: 'string' },
       'stale-after': { type: 'string', default: '300' },
@@ -115,6 +117,7 @@ try {
     maxSeriesPerExporter,
     maxBytesPerExporter,
     maxRequests,
+    webConfigFile: values['web-config-file'],
     threads,
     staleAfterMs,
     expireSeries: values['expire-series'],

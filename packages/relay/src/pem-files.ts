@@ -1,17 +1,21 @@
 // Certificates and keys the relay reads from files (--tls-*, --otlp-tls-*, the web config's
-// cert_file, key_file and client_ca_file): read once at start-up and checked there, so that a
-// wrong file is an error that names it and says what is wrong, never a handshake that fails later.
+// cert_file, key_file and client_ca_file, or its inline cert, key and client_ca): read and checked
+// when the relay starts, so that a wrong file is an error that names it and says what is wrong,
+// never a handshake that fails later.
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
-/** PEM files by role; each is given as `[label, path]`, the label naming where it came from (a flag, a web config key). */
+/** PEM from a file, or given inline; `label` names where it came from (a flag, a web config key). */
+export type PemSource = { readonly label: string; readonly path: string } | { readonly label: string; readonly text: string };
+
+/** PEM by role. */
 export interface PemFiles {
   /** Authorities: one or more certificates. */
-  readonly ca?: readonly [label: string, path: string];
+  readonly ca?: PemSource;
   /** A certificate (the first of the file; the rest, if any, is its chain). */
-  readonly cert?: readonly [label: string, path: string];
+  readonly cert?: PemSource;
   /** The private key of `cert`. */
-  readonly key?: readonly [label: string, path: string];
+  readonly key?: PemSource;
 }
 
 /** What {@link readPemFiles} read: PEM text, as `node:tls` takes it. */
@@ -23,18 +27,23 @@ export interface Pems {
 
 const CERTIFICATE = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;
 
-function read([label, path]: readonly [string, string]): string {
+/** How a message names `s`: its label, and its file. */
+const named = (s: PemSource) => ('path' in s ? `${s.label} ${s.path}` : s.label);
+
+function read(s: PemSource): string {
+  if ('text' in s) return s.text;
   try {
-    return readFileSync(path, 'utf8');
+    return readFileSync(s.path, 'utf8');
   } catch (err) {
-    throw new TypeError(`${label} ${path}: cannot read it: ${(err as Error).message}`, { cause: err });
+    throw new TypeError(`${named(s)}: cannot read it: ${(err as Error).message}`, { cause: err });
   }
 }
 
 /** The certificates of a PEM file, each checked to parse and to be valid now. */
-function certificates([label, path]: readonly [string, string], text: string): X509Certificate[] {
+function certificates(s: PemSource, text: string): X509Certificate[] {
+  const where = named(s);
   const blocks = text.match(CERTIFICATE);
-  if (blocks === null) throw new TypeError(`${label} ${path}: not a PEM certificate (no -----BEGIN CERTIFICATE----- block in it)`);
+  if (blocks === null) throw new TypeError(`${where}: not a PEM certificate (no -----BEGIN CERTIFICATE----- block in it)`);
   const now = Date.now();
   return blocks.map((block, i) => {
     const which = blocks.length > 1 ? `certificate ${i + 1} of ${blocks.length}` : 'the certificate';
@@ -42,10 +51,10 @@ function certificates([label, path]: readonly [string, string], text: string): X
     try {
       c = new X509Certificate(block);
     } catch (err) {
-      throw new TypeError(`${label} ${path}: ${which} does not parse: ${(err as Error).message}`, { cause: err });
+      throw new TypeError(`${where}: ${which} does not parse: ${(err as Error).message}`, { cause: err });
     }
-    if (Date.parse(c.validTo) < now) throw new TypeError(`${label} ${path}: ${which} (${c.subject.replace(/\n/g, ', ')}) expired on ${c.validTo}`);
-    if (Date.parse(c.validFrom) > now) throw new TypeError(`${label} ${path}: ${which} (${c.subject.replace(/\n/g, ', ')}) is not valid before ${c.validFrom}`);
+    if (Date.parse(c.validTo) < now) throw new TypeError(`${where}: ${which} (${c.subject.replace(/\n/g, ', ')}) expired on ${c.validTo}`);
+    if (Date.parse(c.validFrom) > now) throw new TypeError(`${where}: ${which} (${c.subject.replace(/\n/g, ', ')}) is not valid before ${c.validFrom}`);
     return c;
   });
 }
@@ -59,7 +68,7 @@ export function readPemFiles(files: PemFiles): Pems {
   const { ca, cert, key } = files;
   if ((cert === undefined) !== (key === undefined)) {
     const [given, missing] = cert === undefined ? [key!, 'certificate'] : [cert, 'private key'];
-    throw new TypeError(`${given[0]} ${given[1]} needs its ${missing} too: a certificate and its key go together`);
+    throw new TypeError(`${named(given)} needs its ${missing} too: a certificate and its key go together`);
   }
   const out: { ca?: string; cert?: string; key?: string } = {};
   if (ca !== undefined) {
@@ -74,9 +83,9 @@ export function readPemFiles(files: PemFiles): Pems {
     try {
       k = createPrivateKey(out.key);
     } catch (err) {
-      throw new TypeError(`${key[0]} ${key[1]}: not a PEM private key: ${(err as Error).message}`, { cause: err });
+      throw new TypeError(`${named(key)}: not a PEM private key: ${(err as Error).message}`, { cause: err });
     }
-    if (!leaf!.checkPrivateKey(k)) throw new TypeError(`${key[0]} ${key[1]} is not the key of ${cert[0]} ${cert[1]} (they do not match)`);
+    if (!leaf!.checkPrivateKey(k)) throw new TypeError(`${named(key)} is not the key of ${named(cert)} (they do not match)`);
   }
   return out;
 }

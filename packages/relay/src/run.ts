@@ -12,6 +12,7 @@ import { pushOtlp, type OtlpPusher } from './otlp.js';
 import { servePrometheus, type PrometheusEndpoint } from './prometheus.js';
 import type { LinkTls } from './link-tls.js';
 import { readPemFiles } from './pem-files.js';
+import { loadWebConfig } from './web-config.js';
 import { ReaderPool } from './reader-pool.js';
 import { globMatcher, isSocketGlob, socketOwners, watchSockets } from './socket-glob.js';
 import { snapshotOf, type RelaySnapshot } from './snapshot.js';
@@ -48,6 +49,12 @@ export interface RelayOptions {
    * and values, and of its metadata's names, units and descriptions). Default 8 MiB.
    */
   readonly maxBytesPerExporter?: number;
+  /**
+   * How /metrics is served (`--web-config-file`): a file in the Prometheus exporter-toolkit's
+   * web config format (TLS, client certificates, bcrypt `basic_auth_users`, headers), read and
+   * checked at start-up (any error names the file and key).
+   */
+  readonly webConfigFile?: string;
   /** Scrapes of /metrics in flight at most (like node_exporter's `--web.max-requests`); beyond, 503 at once. 0: no limit. Default 40. */
   readonly maxRequests?: number;
   /**
@@ -149,6 +156,8 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
   }
 
   const tls = o.tls === undefined ? undefined : linkTls(o.tls);
+  if (o.webConfigFile !== undefined && o.prometheus === undefined) throw new TypeError('webConfigFile (--web-config-file) is for /metrics: it needs prometheus');
+  const web = o.webConfigFile === undefined ? undefined : loadWebConfig(o.webConfigFile);
 
   const log = (line: string) => o.log.write(`${line}\n`);
   const mirror = new RelayMirror(o.buckets);
@@ -179,7 +188,7 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
     prometheus =
       o.prometheus === undefined
         ? undefined
-        : await servePrometheus(async () => (await collect(), exposition.render()), parseListenAddress(o.prometheus), maxRequests);
+        : await servePrometheus(async () => (await collect(), exposition.render()), parseListenAddress(o.prometheus), { maxRequests, config: web });
     otlp = o.otlp === undefined ? undefined : await pushOtlp(collect, mirror, o.buckets, o.otlp, o.otlpIntervalMs, o.log);
   } catch (err) {
     await prometheus?.close();
@@ -214,9 +223,9 @@ function linkTls(f: RelayTlsFiles): LinkTls {
   if (!(handshakeTimeoutMs >= 1)) throw new TypeError(`tls.handshakeTimeoutMs must be a number of ms >= 1, got ${handshakeTimeoutMs}`);
   if (f.servername !== undefined && (typeof f.servername !== 'string' || f.servername === '')) throw new TypeError('--tls-server-name must not be empty');
   const pems = readPemFiles({
-    ca: f.ca === undefined ? undefined : ['--tls-ca', f.ca],
-    cert: f.cert === undefined ? undefined : ['--tls-cert', f.cert],
-    key: f.key === undefined ? undefined : ['--tls-key', f.key],
+    ca: f.ca === undefined ? undefined : { label: '--tls-ca', path: f.ca },
+    cert: f.cert === undefined ? undefined : { label: '--tls-cert', path: f.cert },
+    key: f.key === undefined ? undefined : { label: '--tls-key', path: f.key },
   });
   return { ...pems, servername: f.servername, handshakeTimeoutMs };
 }

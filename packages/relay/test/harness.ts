@@ -84,12 +84,13 @@ export async function relayScrapedByPrometheus(
   return { relay, prom };
 }
 
-export async function prometheusScraping(relay: Relay): Promise<Prometheus> {
+/** A Prometheus scraping `relay` every second; `job`: more of the scrape config (YAML lines indented by 4, e.g. `scheme`, `basic_auth`, `tls_config`). */
+export async function prometheusScraping(relay: Relay, job = ''): Promise<Prometheus> {
   const target = relay.prometheus!.address as { host: string; port: number };
   const dir = mkdtempSync(join(tmpdir(), 'mtcp-prom-'));
   writeFileSync(
     join(dir, 'prometheus.yml'),
-    `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: relay\n    static_configs:\n      - targets: ['${target.host}:${target.port}']\n`,
+    `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: relay\n${job}    static_configs:\n      - targets: ['${target.host}:${target.port}']\n`,
   );
   const port = await freePort();
   const prom = spawn(PROMETHEUS!, [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], {

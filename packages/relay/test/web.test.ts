@@ -1,0 +1,163 @@
+// The relay's /metrics as Prometheus exporters serve it (--web-config-file, exporter-toolkit's
+// format): a real Prometheus scrapes it over https with basic auth and a client certificate;
+// requests without them, with a wrong password, in plain HTTP or without a certificate are
+// refused; a flood of wrong passwords waits in a bounded queue and delays no scrape.
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import bcrypt from 'bcryptjs';
+import { TcpBuilder } from 'metrics-exporter-tcp';
+import { haveOpenssl, makeCerts, NO_OPENSSL, type Certs } from 'metrics-exporter-tcp-test-certs';
+import { startRelay, type Relay } from '../src/run.js';
+import { loadWebConfig } from '../src/web-config.js';
+import { NO_PROMETHEUS, PROMETHEUS, prometheusScraping, relayOptions } from './harness.js';
+import { waitUntil } from './wait.js';
+
+const skip = haveOpenssl() ? false : NO_OPENSSL;
+let certs: Certs;
+/** Hashes made once: cost 10 (what htpasswd -nBC 10 makes, ~80 ms a check here) and 12 (~4× that). */
+let prometheusHash: string;
+let slowHash: string;
+before(() => {
+  if (skip) return;
+  certs = makeCerts();
+  prometheusHash = bcrypt.hashSync('s3cret', 10);
+  slowHash = bcrypt.hashSync('slow-s3cret', 12);
+});
+after(() => certs?.remove());
+
+/** Writes a web config into the certificates' folder (so its relative file names resolve there); returns its path. */
+function webConfig(name: string, yaml: string): string {
+  const path = join(certs.dir, name);
+  writeFileSync(path, yaml);
+  return path;
+}
+
+const MTLS_AND_BASIC_AUTH = () => `tls_server_config:
+  cert_file: server.crt
+  key_file: server.key
+  client_auth_type: RequireAndVerifyClientCert
+  client_ca_file: ca.crt
+http_server_config:
+  headers:
+    X-Content-Type-Options: nosniff
+basic_auth_users:
+  prometheus: ${prometheusHash}
+  slow: ${slowHash}
+`;
+
+type Reply = { status: number; headers: Record<string, string | string[] | undefined>; body: string };
+
+/** GET /metrics over https, trusting our authority; with a client certificate unless `anonymous`, with basic auth when `auth`. */
+function get(relay: Relay, o: { auth?: string; anonymous?: boolean } = {}): Promise<Reply> {
+  const { port } = relay.prometheus!.address as { port: number };
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/metrics',
+        ca: certs.ca.cert,
+        ...(o.anonymous ? {} : { cert: certs.client.cert, key: certs.client.key }),
+        headers: o.auth === undefined ? {} : { authorization: `Basic ${Buffer.from(o.auth).toString('base64')}` },
+        agent: false,
+      },
+      (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function relayWith(t: { after(fn: () => unknown): void }, webConfigFile: string): Promise<{ relay: Relay; address: string }> {
+  const exporter = await new TcpBuilder().listenAddress('127.0.0.1:0').build();
+  t.after(() => exporter.close());
+  const address = `127.0.0.1:${(exporter.address as { port: number }).port}`;
+  const relay = await startRelay(relayOptions([address], { prometheus: '127.0.0.1:0', webConfigFile }));
+  t.after(() => relay.close());
+  await waitUntil('connected', async () => exporter.stats().clients === 1);
+  exporter.counter('secret_requests').increment(42);
+  return { relay, address };
+}
+
+test('https + client certificates + basic auth: a real Prometheus scrapes it (up 1); no or wrong credentials 401, plain HTTP and no certificate refused', { skip: skip || (PROMETHEUS ? false : NO_PROMETHEUS), timeout: 60_000 }, async (t) => {
+  const { relay, address } = await relayWith(t, webConfig('web.yml', MTLS_AND_BASIC_AUTH()));
+  const ok = await get(relay, { auth: 'prometheus:s3cret' });
+  assert.equal(ok.status, 200);
+  assert.match(ok.body, new RegExp(`^secret_requests_total\\{exporter="${address}"\\} 42$`, 'm'));
+  assert.equal(ok.headers['x-content-type-options'], 'nosniff');
+  for (const auth of [undefined, 'prometheus:wrong', 'nobody:s3cret', 'prometheus']) {
+    const r = await get(relay, { auth });
+    assert.equal(r.status, 401, `credentials ${auth}`);
+    assert.equal(r.headers['www-authenticate'], 'Basic');
+    assert.doesNotMatch(r.body, /secret_requests/);
+  }
+  const { port } = relay.prometheus!.address as { port: number };
+  await assert.rejects(fetch(`http://127.0.0.1:${port}/metrics`), 'plain HTTP to the TLS port');
+  await assert.rejects(get(relay, { auth: 'prometheus:s3cret', anonymous: true }), 'no client certificate');
+
+  const dir = certs.dir;
+  const prom = await prometheusScraping(
+    relay,
+    `    scheme: https\n    basic_auth:\n      username: prometheus\n      password: s3cret\n    tls_config:\n      ca_file: ${dir}/ca.crt\n      cert_file: ${dir}/client.crt\n      key_file: ${dir}/client.key\n`,
+  );
+  t.after(() => prom.close());
+  await prom.until('up{job="relay"}', [1]);
+  await prom.until('secret_requests_total', [42]);
+});
+
+test('a flood of wrong passwords waits two at a time per client (the rest 429 at once); a scraper whose password was checked is served meanwhile', { skip }, async (t) => {
+  const { relay } = await relayWith(t, webConfig('web-flood.yml', MTLS_AND_BASIC_AUTH()));
+  assert.equal((await get(relay, { auth: 'prometheus:s3cret' })).status, 200); // checked once, cached
+  // Each wrong password for `slow` costs ~300 ms of bcrypt on the relay's bcrypt thread.
+  const flood = Array.from({ length: 12 }, (_, i) => get(relay, { auth: `slow:guess-${i}` }));
+  const during = await get(relay, { auth: 'prometheus:s3cret' });
+  assert.equal(during.status, 200, 'the known scraper is served while the flood waits');
+  const statuses = (await Promise.all(flood)).map((r) => r.status);
+  assert.ok(statuses.every((s) => s === 401 || s === 429), String(statuses));
+  assert.ok(statuses.filter((s) => s === 401).length <= 6, `few checked (the rest refused at once): ${statuses}`);
+  assert.ok(statuses.includes(429), String(statuses));
+});
+
+test('web config: exporter-toolkit\'s rules, and what this relay does not support, are errors naming the file and key', { skip }, () => {
+  const bad: [string, RegExp][] = [
+    ['tls_server_config:\n  cert_file: server.crt\n', /needs key_file/],
+    ['tls_server_config:\n  cert_file: server.crt\n  key_file: client.key\n', /client\.key is not the key of .*server\.crt/],
+    ['tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_ca_file: ca.crt\n', /client_ca_file is given but client_auth_type asks for no client certificate/],
+    ['tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: Sometimes\n', /client_auth_type Sometimes is not one of/],
+    ['tls_server_config:\n  cert_file: missing.crt\n  key_file: server.key\n', /tls_server_config\.cert_file .*missing\.crt: cannot read it/],
+    ['tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  cipher_suites: [TLS_AES_128_GCM_SHA256]\n', /tls_server_config\.cipher_suites is not supported by this relay/],
+    ['basic_auth_users:\n  prometheus: plaintext\n', /basic_auth_users\.prometheus is not a bcrypt hash/],
+    ['basic_auth_user:\n  prometheus: x\n', /unknown key basic_auth_user/],
+    ['rate_limit:\n  interval: 1s\n  burst: 5\n', /rate_limit is not supported/],
+    ['tls_server_config: [\n', /not valid YAML/],
+  ];
+  for (const [yaml, message] of bad) {
+    const path = webConfig('web-bad.yml', yaml);
+    assert.throws(() => loadWebConfig(path), (err: Error) => err instanceof TypeError && message.test(err.message) && err.message.includes(path), yaml);
+  }
+  const ok = loadWebConfig(webConfig('web-ok.yml', `tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  client_auth_type: RequireClientCert\n  min_version: TLS13\nhttp_server_config:\n  http2: true\n`));
+  assert.deepEqual([ok.tls?.clientAuth, ok.tls?.minVersion, ok.users.size], ['RequireAnyClientCert', 'TLSv1.3', 0]);
+});
+
+test('a wildcard /metrics address warns that metrics become readable from the network, unless clients must authenticate', { skip }, async (t) => {
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(w.message);
+  process.on('warning', onWarning);
+  t.after(() => process.off('warning', onWarning));
+  const open = await startRelay(relayOptions(['127.0.0.1:1'], { prometheus: '0.0.0.0:0' }));
+  await open.close();
+  const authenticated = await startRelay(relayOptions(['127.0.0.1:1'], { prometheus: '0.0.0.0:0', webConfigFile: webConfig('web-wild.yml', MTLS_AND_BASIC_AUTH()) }));
+  await authenticated.close();
+  await new Promise((r) => setImmediate(r)); // warnings are emitted on the next tick
+  assert.deepEqual(
+    warnings.filter((w) => w.includes('metrics-exporter-tcp-relay')),
+    ['metrics-exporter-tcp-relay serves /metrics on 0.0.0.0:0: metrics become readable from the network, unauthenticated and unencrypted'],
+  );
+});
