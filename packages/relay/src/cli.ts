@@ -7,6 +7,9 @@ import { parseListenAddress, parseProtocol } from 'metrics-exporter-tcp/client';
 const USAGE = `usage: metrics-exporter-tcp-relay --connect host:port|/path.sock|'/run/app/metrics-*.sock' [--connect …]
     --prometheus host:port                serve GET /metrics (Prometheus text format) there
     --otlp <url> [--otlp-interval <ms>]   push to an OTLP/HTTP metrics endpoint (default every 10000 ms)
+    --otlp-header 'Name=value'            a header for every OTLP export, e.g. 'Authorization=Bearer …' (repeatable)
+    --otlp-tls-ca FILE                    the https:// collector's certificate is signed by an authority in FILE (PEM; default Node's bundled ones)
+    --otlp-tls-cert FILE --otlp-tls-key FILE  the relay's certificate and key (PEM), for a collector that requires client certificates
     --buckets 0.005,0.01,…                histogram bucket bounds (default prom-client's)
     --max-series <n>                      series kept at most, over every exporter (default 100000)
     --max-bytes <n>                       bytes of names, labels and descriptions kept, over every exporter (default 33554432)
@@ -51,6 +54,10 @@ const { values, positionals } = check('arguments', () =>
       prometheus: { type: 'string' },
       otlp: { type: 'string' },
       'otlp-interval': { type: 'string', default: '10000' },
+      'otlp-header': { type: 'string', multiple: true, default: [] },
+      'otlp-tls-ca': { type: 'string' },
+      'otlp-tls-cert': { type: 'string' },
+      'otlp-tls-key': { type: 'string' },
       buckets: { type: 'string' },
       'max-series': { type: 'string', default: '100000' },
       'max-bytes': { type: 'string', default: String(32 * 1024 * 1024) },
@@ -83,6 +90,12 @@ if (values.prometheus !== undefined) check('--prometheus', () => parseListenAddr
 const buckets = values.buckets?.split(',').map((b) => (b.trim() === '' ? Number.NaN : Number(b)));
 if (buckets?.some((b, i) => !Number.isFinite(b) || (i > 0 && b <= buckets[i - 1]!))) fail('--buckets must be ascending numbers');
 const otlpIntervalMs = positive('--otlp-interval', values['otlp-interval']);
+const otlpHeaders: Record<string, string> = {};
+for (const h of values['otlp-header']) {
+  const eq = h.indexOf('=');
+  if (eq <= 0) fail(`--otlp-header takes 'Name=value', got ${h}`);
+  otlpHeaders[h.slice(0, eq).trim()] = h.slice(eq + 1).trim();
+}
 const whole = (flag: string, value: string, zero = false): number => {
   const n = Number(value);
   if (!Number.isInteger(n) || n < (zero ? 0 : 1)) fail(`${flag} must be a whole number${zero ? '' : ' from 1'}, got ${value}`);
@@ -111,6 +124,8 @@ try {
     prometheus: values.prometheus,
     otlp: values.otlp,
     otlpIntervalMs,
+    otlpHeaders,
+    otlpTls: { ca: values['otlp-tls-ca'], cert: values['otlp-tls-cert'], key: values['otlp-tls-key'] },
     buckets: buckets ?? DEFAULT_BUCKETS,
     maxSeries,
     maxBytes,

@@ -89,3 +89,16 @@ export function readPemFiles(files: PemFiles): Pems {
   }
   return out;
 }
+
+/** Files of PEM: authorities, a certificate and its key. */
+export interface PemFileNames {
+  readonly ca?: string;
+  readonly cert?: string;
+  readonly key?: string;
+}
+
+/** {@link readPemFiles} of files given by the flags `<flag>-ca`, `<flag>-cert` and `<flag>-key` (e.g. `--tls-ca`). */
+export function readFlagFiles(flag: string, files: PemFileNames): Pems {
+  const source = (role: 'ca' | 'cert' | 'key'): PemSource | undefined => (files[role] === undefined ? undefined : { label: `${flag}-${role}`, path: files[role] });
+  return readPemFiles({ ca: source('ca'), cert: source('cert'), key: source('key') });
+}

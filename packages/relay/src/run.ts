@@ -8,10 +8,10 @@ import { SeriesBudget } from './budget.js';
 import { parseExporterAddress } from './exporter-link.js';
 import { Exposition } from './exposition.js';
 import { RelayMirror } from './mirror.js';
-import { pushOtlp, type OtlpPusher } from './otlp.js';
+import { otlpOptions, pushOtlp, type OtlpPusher } from './otlp.js';
 import { servePrometheus, type PrometheusEndpoint } from './prometheus.js';
 import type { LinkTls } from './link-tls.js';
-import { readPemFiles } from './pem-files.js';
+import { readFlagFiles, type PemFileNames } from './pem-files.js';
 import { loadWebConfig } from './web-config.js';
 import { ReaderPool } from './reader-pool.js';
 import { globMatcher, isSocketGlob, socketOwners, watchSockets } from './socket-glob.js';
@@ -33,6 +33,14 @@ export interface RelayOptions {
   readonly otlp?: string;
   /** How often to push to `otlp`, in ms. */
   readonly otlpIntervalMs: number;
+  /** Headers sent with every OTLP export (`--otlp-header 'K=V'`), e.g. `{ Authorization: 'Bearer …' }`. */
+  readonly otlpHeaders?: Readonly<Record<string, string>>;
+  /**
+   * TLS to an `https://` collector (`--otlp-tls-*`): files of PEM, read and checked at start-up.
+   * `ca` (default Node's bundled authorities) verifies the collector; `cert` and `key` are the
+   * relay's, for a collector that requires client certificates.
+   */
+  readonly otlpTls?: PemFileNames;
   /** Histogram bucket upper bounds, ascending. */
   readonly buckets: readonly number[];
   /** Most series kept (over all exporters and threads), at most 2^30; beyond it new series are refused, counted and logged once. */
@@ -95,14 +103,8 @@ export interface RelayOptions {
   readonly decoder?: DecoderName;
 }
 
-/** How the relay connects to exporters over TLS. */
-export interface RelayTlsFiles {
-  /** File of the authorities exporters' certificates must be signed by (`--tls-ca`). Default: Node's bundled ones. */
-  readonly ca?: string;
-  /** File of the relay's certificate, for exporters that require client certificates (`--tls-cert`, with `key`). */
-  readonly cert?: string;
-  /** File of the relay's private key (`--tls-key`). */
-  readonly key?: string;
+/** How the relay connects to exporters over TLS: `ca` (`--tls-ca`, default Node's bundled authorities) verifies them; `cert` and `key` (`--tls-cert`, `--tls-key`) are the relay's, for exporters that require client certificates. */
+export interface RelayTlsFiles extends PemFileNames {
   /** The name exporters' certificates must carry (`--tls-server-name`). Default: the host of each address (an IP address is checked against the certificate's IP addresses). */
   readonly servername?: string;
   /** How long a handshake may take, in ms; then the attempt fails, is logged and tried again. Default 10 000. */
@@ -158,6 +160,7 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
   const tls = o.tls === undefined ? undefined : linkTls(o.tls);
   if (o.webConfigFile !== undefined && o.prometheus === undefined) throw new TypeError('webConfigFile (--web-config-file) is for /metrics: it needs prometheus');
   const web = o.webConfigFile === undefined ? undefined : loadWebConfig(o.webConfigFile);
+  const otlpExport = o.otlp === undefined ? undefined : otlpOptions(o.otlp, o.otlpHeaders, o.otlpTls);
 
   const log = (line: string) => o.log.write(`${line}\n`);
   const mirror = new RelayMirror(o.buckets);
@@ -189,7 +192,7 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
       o.prometheus === undefined
         ? undefined
         : await servePrometheus(async () => (await collect(), exposition.render()), parseListenAddress(o.prometheus), { maxRequests, config: web });
-    otlp = o.otlp === undefined ? undefined : await pushOtlp(collect, mirror, o.buckets, o.otlp, o.otlpIntervalMs, o.log);
+    otlp = otlpExport === undefined ? undefined : await pushOtlp(collect, mirror, o.buckets, otlpExport, o.otlpIntervalMs, o.log);
   } catch (err) {
     await prometheus?.close();
     throw err;
@@ -222,10 +225,5 @@ function linkTls(f: RelayTlsFiles): LinkTls {
   const handshakeTimeoutMs = f.handshakeTimeoutMs ?? 10_000;
   if (!(handshakeTimeoutMs >= 1)) throw new TypeError(`tls.handshakeTimeoutMs must be a number of ms >= 1, got ${handshakeTimeoutMs}`);
   if (f.servername !== undefined && (typeof f.servername !== 'string' || f.servername === '')) throw new TypeError('--tls-server-name must not be empty');
-  const pems = readPemFiles({
-    ca: f.ca === undefined ? undefined : { label: '--tls-ca', path: f.ca },
-    cert: f.cert === undefined ? undefined : { label: '--tls-cert', path: f.cert },
-    key: f.key === undefined ? undefined : { label: '--tls-key', path: f.key },
-  });
-  return { ...pems, servername: f.servername, handshakeTimeoutMs };
+  return { ...readFlagFiles('--tls', f), servername: f.servername, handshakeTimeoutMs };
 }

@@ -1,7 +1,7 @@
 // The relay reads exporters over TLS (--tls-ca, --tls-cert, --tls-key): with client
 // certificates, a failed handshake with one exporter is logged once with why, shows as up 0, is
 // tried again with back-off and costs the other exporters nothing; a wrong file is an error at
-// start-up naming it.
+// start-up naming it. OTLP goes to an https collector with headers and a client certificate.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 import { TcpBuilder } from 'metrics-exporter-tcp';
 import { haveOpenssl, makeCerts, NO_OPENSSL, type Certs } from 'metrics-exporter-tcp-test-certs';
 import { startRelay } from '../src/run.js';
-import { logSink, relayOptions, sample, scrape } from './harness.js';
+import { logSink, otlpReceiver, relayOptions, sample, scrape } from './harness.js';
 import { waitUntil } from './wait.js';
 
 const skip = haveOpenssl() ? false : NO_OPENSSL;
@@ -88,4 +88,41 @@ test('a TLS file that cannot be read, is not PEM, or a key that is not the certi
   const r = spawnSync(process.execPath, [cli, '--connect', '127.0.0.1:5000', '--prometheus', '127.0.0.1:0', '--tls-ca', file('garbage.pem')], { encoding: 'utf8', timeout: 10_000 });
   assert.equal(r.status, 1);
   assert.match(r.stderr, /--tls-ca .*garbage\.pem: not a PEM certificate/);
+});
+
+test('OTLP to an https collector that requires a client certificate, with --otlp-header: every export carries the header', { skip }, async (t) => {
+  const receiver = await otlpReceiver({ key: certs.server.key, cert: certs.server.cert, ca: certs.ca.cert, requestCert: true, rejectUnauthorized: true });
+  const exporter = await new TcpBuilder().listenAddress('127.0.0.1:0').build();
+  t.after(() => exporter.close());
+  const address = `127.0.0.1:${(exporter.address as { port: number }).port}`;
+  const sink = logSink();
+  const relay = await startRelay(
+    relayOptions([address], {
+      otlp: receiver.url,
+      otlpIntervalMs: 100,
+      otlpHeaders: { Authorization: 'Bearer t0ken', 'X-Scope-OrgID': 'tenant-1' },
+      otlpTls: { ca: file('ca.crt'), cert: file('client.crt'), key: file('client.key') },
+      log: sink.log,
+    }),
+  );
+  t.after(async () => {
+    await relay.close();
+    await receiver.close();
+  });
+  await waitUntil('connected', async () => exporter.stats().clients === 1);
+  exporter.counter('secret_requests').increment(7);
+  await waitUntil('the total exported', async () => receiver.latest('secret_requests').some((p) => p.asDouble === 7), 10_000);
+  assert.ok(receiver.headers.every((h) => h.authorization === 'Bearer t0ken' && h['x-scope-orgid'] === 'tenant-1'));
+  assert.doesNotMatch(sink.text, /otlp:/, 'no export failed');
+});
+
+test('OTLP: TLS files with an http:// collector, a bad header, or a wrong file are errors at start-up', { skip }, async () => {
+  const cases: [Partial<Parameters<typeof startRelay>[0]>, RegExp][] = [
+    [{ otlp: 'http://127.0.0.1:4318/v1/metrics', otlpTls: { ca: file('ca.crt') } }, /--otlp-tls-\* need an https:\/\/ collector URL/],
+    [{ otlp: 'https://127.0.0.1:4318/v1/metrics', otlpTls: { ca: file('garbage.pem') } }, /--otlp-tls-ca .*garbage\.pem: not a PEM certificate/],
+    [{ otlp: 'https://127.0.0.1:4318/v1/metrics', otlpHeaders: { 'Bad Name': 'x' } }, /--otlp-header Bad Name: not an HTTP header name/],
+    [{ otlp: 'https://127.0.0.1:4318/v1/metrics', otlpHeaders: { Authorization: 'a\r\nX-Injected: 1' } }, /line break/],
+  ];
+  writeFileSync(file('garbage.pem'), 'not a certificate\n');
+  for (const [extra, message] of cases) await assert.rejects(startRelay(relayOptions(['127.0.0.1:5000'], extra)), message);
 });
