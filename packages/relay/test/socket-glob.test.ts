@@ -62,7 +62,7 @@ async function relayedBy(glob: string, own: string, extra: Partial<Parameters<ty
   const relay = await startRelay(relayOptions([glob], { prometheus: '127.0.0.1:0', rescanMs: 50, threads: 1, log: sink.log, ...extra }));
   try {
     await waitUntil('the own socket read', async () => (await relay.snapshot()).exporters.some((e) => e.exporter === own && e.state === 'connected'));
-    await new Promise((r) => setTimeout(r, 300)); // six rescans more
+    await new Promise((r) => setTimeout(r, 150)); // three rescans more
     return { exporters: (await relay.snapshot()).exporters.map((e) => e.exporter).sort(), log: sink.text };
   } finally {
     await relay.close();

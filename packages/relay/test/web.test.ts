@@ -88,6 +88,13 @@ async function relayWith(t: { after(fn: () => unknown): void }, webConfigFile: s
 
 test('https + client certificates + basic auth: a real Prometheus scrapes it (up 1); no or wrong credentials 401, plain HTTP and no certificate refused', { skip: skip || (PROMETHEUS ? false : NO_PROMETHEUS), timeout: 60_000 }, async (t) => {
   const { relay, address } = await relayWith(t, webConfig('web.yml', MTLS_AND_BASIC_AUTH()));
+  // Prometheus starts while the requests below are made.
+  const dir = certs.dir;
+  const starting = prometheusScraping(
+    relay,
+    `    scheme: https\n    basic_auth:\n      username: prometheus\n      password: s3cret\n    tls_config:\n      ca_file: ${dir}/ca.crt\n      cert_file: ${dir}/client.crt\n      key_file: ${dir}/client.key\n`,
+  );
+  t.after(async () => (await starting).close());
   const ok = await get(relay, { auth: 'prometheus:s3cret' });
   assert.equal(ok.status, 200);
   assert.match(ok.body, new RegExp(`^secret_requests_total\\{exporter="${address}"\\} 42$`, 'm'));
@@ -102,12 +109,7 @@ test('https + client certificates + basic auth: a real Prometheus scrapes it (up
   await assert.rejects(fetch(`http://127.0.0.1:${port}/metrics`), 'plain HTTP to the TLS port');
   await assert.rejects(get(relay, { auth: 'prometheus:s3cret', anonymous: true }), 'no client certificate');
 
-  const dir = certs.dir;
-  const prom = await prometheusScraping(
-    relay,
-    `    scheme: https\n    basic_auth:\n      username: prometheus\n      password: s3cret\n    tls_config:\n      ca_file: ${dir}/ca.crt\n      cert_file: ${dir}/client.crt\n      key_file: ${dir}/client.key\n`,
-  );
-  t.after(() => prom.close());
+  const prom = await starting;
   await prom.until('up{job="relay"}', [1]);
   await prom.until('secret_requests_total', [42]);
 });
