@@ -129,8 +129,9 @@ export interface Relay {
  * counters and histograms exactly at the connection boundary. An exporter whose stream is
  * malformed is disconnected, logged with the error's code, counted, and read again after a long
  * back-off; the others keep flowing.
- * @throws TypeError without exporters, without `prometheus` and `otlp`, or for a malformed
- *   address or option; rejects when the /metrics address cannot be bound.
+ * @throws TypeError without exporters, without `prometheus` and `otlp`, for a malformed
+ *   address or option, or a TLS or web config file that cannot be used (the message names the
+ *   file and what is wrong); rejects when the /metrics address cannot be bound.
  */
 export async function startRelay(o: RelayOptions): Promise<Relay> {
   if (o.connect.length === 0) throw new TypeError('startRelay needs at least one exporter address in connect');
