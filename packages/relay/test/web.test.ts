@@ -50,8 +50,11 @@ basic_auth_users:
 
 type Reply = { status: number; headers: Record<string, string | string[] | undefined>; body: string };
 
-/** GET /metrics over https, trusting our authority; with a client certificate unless `anonymous`, with basic auth when `auth`. */
-function get(relay: Relay, o: { auth?: string; anonymous?: boolean } = {}): Promise<Reply> {
+/**
+ * GET /metrics over https, trusting our authority; with our client certificate (or `as`, or none
+ * when `anonymous`), with basic auth when `auth`.
+ */
+function get(relay: Relay, o: { auth?: string; anonymous?: boolean; as?: { cert: string; key: string } } = {}): Promise<Reply> {
   const { port } = relay.prometheus!.address as { port: number };
   return new Promise((resolve, reject) => {
     const req = request(
@@ -60,7 +63,7 @@ function get(relay: Relay, o: { auth?: string; anonymous?: boolean } = {}): Prom
         port,
         path: '/metrics',
         ca: certs.ca.cert,
-        ...(o.anonymous ? {} : { cert: certs.client.cert, key: certs.client.key }),
+        ...(o.anonymous ? {} : (o.as ?? { cert: certs.client.cert, key: certs.client.key })),
         headers: o.auth === undefined ? {} : { authorization: `Basic ${Buffer.from(o.auth).toString('base64')}` },
         agent: false,
       },
@@ -125,6 +128,33 @@ test('a flood of wrong passwords waits two at a time per client (the rest 429 at
   assert.ok(statuses.every((s) => s === 401 || s === 429), String(statuses));
   assert.ok(statuses.filter((s) => s === 401).length <= 6, `few checked (the rest refused at once): ${statuses}`);
   assert.ok(statuses.includes(429), String(statuses));
+});
+
+test("client_auth_type as exporter-toolkit means it, and client_allowed_sans", { skip }, async (t) => {
+  const exporter = await new TcpBuilder().listenAddress('127.0.0.1:0').build();
+  t.after(() => exporter.close());
+  const address = `127.0.0.1:${(exporter.address as { port: number }).port}`;
+  // Served (true) or refused (false): no certificate, ours (no SAN), another authority's, and the
+  // server's own (SANs 127.0.0.1 and localhost; not for client use, so it never verifies).
+  const policies: [string, [boolean, boolean, boolean, boolean]][] = [
+    ['client_auth_type: NoClientCert', [true, true, true, true]],
+    ['client_auth_type: RequestClientCert', [true, true, true, true]],
+    ['client_auth_type: RequireAnyClientCert', [false, true, true, true]],
+    ['client_auth_type: VerifyClientCertIfGiven\n  client_ca_file: ca.crt', [true, true, false, false]],
+    ['client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt', [false, true, false, false]],
+    ['client_auth_type: RequireAnyClientCert\n  client_allowed_sans: [localhost]', [false, false, false, true]],
+  ];
+  for (const [i, [policy, want]] of policies.entries()) {
+    const path = webConfig(`web-policy-${i}.yml`, `tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  ${policy}\n`);
+    const relay = await startRelay(relayOptions([address], { prometheus: '127.0.0.1:0', webConfigFile: path }));
+    try {
+      const served = async (o: Parameters<typeof get>[1]) => (await get(relay, o).catch(() => undefined))?.status === 200;
+      const got = [await served({ anonymous: true }), await served({}), await served({ as: certs.otherClient }), await served({ as: certs.server })];
+      assert.deepEqual(got, want, policy);
+    } finally {
+      await relay.close();
+    }
+  }
 });
 
 test('web config: exporter-toolkit\'s rules, and what this relay does not support, are errors naming the file and key', { skip }, () => {
