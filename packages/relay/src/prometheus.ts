@@ -4,7 +4,7 @@
 // share its rendering; each is written chunk by chunk as its socket takes it; beyond
 // `maxRequests` in flight the answer is 503 at once.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { BoundAddress, ListenAddress } from 'metrics-exporter-tcp';
 import { TEXT_CONTENT_TYPE, formatAddress } from 'metrics-exporter-tcp/client';
@@ -20,6 +20,12 @@ export interface PrometheusEndpoint {
    * requests), and requests answered 503 because `maxRequests` were in flight.
    */
   stats(): { requests: number; renders: number; rejected: number };
+  /**
+   * Serves new connections with `config` from now on (users, headers, certificates and client
+   * certificate policy; connections open keep theirs).
+   * @throws TypeError when it would switch between HTTP and HTTPS (that needs a restart).
+   */
+  reconfigure(config: WebConfig): void;
   /** Stops serving. */
   close(): Promise<void>;
 }
@@ -128,7 +134,8 @@ const HANDSHAKE_MS = 10_000;
  * Binding a wildcard address warns (a process warning) unless clients must authenticate.
  */
 export async function servePrometheus(render: Renderer, listen: ListenAddress, web: WebOptions): Promise<PrometheusEndpoint> {
-  const { maxRequests, config } = web;
+  const { maxRequests } = web;
+  let config = web.config;
   const stats = { requests: 0, renders: 0, rejected: 0 };
   let inFlight = 0;
   /** The rendering under way (being collected, or written), while scrapes may join it. */
@@ -168,7 +175,8 @@ export async function servePrometheus(render: Renderer, listen: ListenAddress, w
     scrape(res);
   };
 
-  const auth = config !== undefined && config.users.size > 0 ? new BasicAuth(config.users) : undefined;
+  const basicAuth = (c: WebConfig | undefined) => (c !== undefined && c.users.size > 0 ? new BasicAuth(c.users) : undefined);
+  let auth = basicAuth(config);
   const answer = (req: IncomingMessage, res: ServerResponse, r: AuthResult) => {
     if (r === 'ok') return serve(req, res);
     if (r === 'busy') return void res.writeHead(429, { 'content-type': 'text/plain', 'retry-after': '1' }).end('too many password checks waiting\n');
@@ -181,7 +189,7 @@ export async function servePrometheus(render: Renderer, listen: ListenAddress, w
     if (typeof r === 'string') answer(req, res, r);
     else void r.then((x) => !res.destroyed && answer(req, res, x));
   };
-  const server = config?.tls === undefined ? createServer(handler) : secureServer(config.tls, handler);
+  const server = config?.tls === undefined ? createServer(handler) : secureServer(() => config!.tls!, handler);
   server.timeout = IDLE_MS;
   server.headersTimeout = HEADERS_MS;
   server.requestTimeout = REQUEST_MS;
@@ -199,6 +207,18 @@ export async function servePrometheus(render: Renderer, listen: ListenAddress, w
   return {
     address,
     stats: () => ({ ...stats }),
+    reconfigure(next) {
+      if ((next.tls === undefined) !== (config?.tls === undefined)) throw new TypeError(`switching /metrics between HTTP and HTTPS needs a restart`);
+      if (next.tls !== undefined) {
+        const s = server as HttpsServer;
+        s.setSecureContext(secureContext(next.tls));
+        Object.assign(s, clientPolicy(next.tls));
+      }
+      const old = auth;
+      auth = basicAuth(next);
+      void old?.close();
+      config = next;
+    },
     close: async () => {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -216,14 +236,11 @@ const WILDCARDS = new Set(['0.0.0.0', '::', '']);
  * `RequireAndVerifyClientCert` in the handshake; the others (and `client_allowed_sans`) are
  * applied as soon as it is done, before a byte of HTTP is read.
  */
-function secureServer(t: NonNullable<WebConfig['tls']>, handler: (req: IncomingMessage, res: ServerResponse) => void) {
-  const requestCert = t.clientAuth !== 'NoClientCert';
-  const server = createHttpsServer(
-    { cert: t.cert, key: t.key, ca: t.ca, requestCert, rejectUnauthorized: t.clientAuth === 'RequireAndVerifyClientCert', minVersion: t.minVersion, maxVersion: t.maxVersion, handshakeTimeout: HANDSHAKE_MS },
-    handler,
-  );
-  if (!requestCert) return server;
+function secureServer(tls: () => WebTls, handler: (req: IncomingMessage, res: ServerResponse) => void): HttpsServer {
+  const server = createHttpsServer({ ...secureContext(tls()), ...clientPolicy(tls()), handshakeTimeout: HANDSHAKE_MS }, handler);
   server.on('secureConnection', (socket: TLSSocket) => {
+    const t = tls();
+    if (t.clientAuth === 'NoClientCert') return;
     const peer = socket.getPeerCertificate();
     const given = peer !== null && Object.keys(peer).length > 0;
     const refuse =
@@ -234,6 +251,14 @@ function secureServer(t: NonNullable<WebConfig['tls']>, handler: (req: IncomingM
   });
   return server;
 }
+
+type WebTls = NonNullable<WebConfig['tls']>;
+
+/** The server's certificate, key, client authorities and TLS versions. */
+const secureContext = (t: WebTls) => ({ cert: t.cert, key: t.key, ca: t.ca, minVersion: t.minVersion, maxVersion: t.maxVersion });
+
+/** Whether node:tls asks for client certificates, and refuses the handshake when one does not verify. */
+const clientPolicy = (t: WebTls) => ({ requestCert: t.clientAuth !== 'NoClientCert', rejectUnauthorized: t.clientAuth === 'RequireAndVerifyClientCert' });
 
 /** The values of a certificate's subjectAltName as node:tls spells it (`DNS:a, IP Address:1.2.3.4, email:…, URI:…`). */
 function sans(subjectaltname: string | undefined): string[] {

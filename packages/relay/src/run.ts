@@ -12,7 +12,7 @@ import { otlpOptions, pushOtlp, type OtlpPusher } from './otlp.js';
 import { servePrometheus, type PrometheusEndpoint } from './prometheus.js';
 import type { LinkTls } from './link-tls.js';
 import { readFlagFiles, type PemFileNames } from './pem-files.js';
-import { loadWebConfig } from './web-config.js';
+import { filesState, loadWebConfig, type WebConfig } from './web-config.js';
 import { ReaderPool } from './reader-pool.js';
 import { globMatcher, isSocketGlob, socketOwners, watchSockets } from './socket-glob.js';
 import { snapshotOf, type RelaySnapshot } from './snapshot.js';
@@ -60,9 +60,13 @@ export interface RelayOptions {
   /**
    * How /metrics is served (`--web-config-file`): a file in the Prometheus exporter-toolkit's
    * web config format (TLS, client certificates, bcrypt `basic_auth_users`, headers), read and
-   * checked at start-up (any error names the file and key).
+   * checked at start-up (any error names the file and key). When it or a file it names changes
+   * it is read again (users, headers, certificates, client certificate policy), as
+   * exporter-toolkit does; a version that fails its checks is logged, and the last good one stays.
    */
   readonly webConfigFile?: string;
+  /** How often the web config and the files it names are looked at for changes, in ms. Default 2000. */
+  readonly webConfigCheckMs?: number;
   /** Scrapes of /metrics in flight at most (like node_exporter's `--web.max-requests`); beyond, 503 at once. 0: no limit. Default 40. */
   readonly maxRequests?: number;
   /**
@@ -198,6 +202,7 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
     await prometheus?.close();
     throw err;
   }
+  const webWatch = web === undefined ? undefined : watchWebConfig(o.webConfigFile!, web, o.webConfigCheckMs ?? 2000, prometheus!, log);
   fixed.forEach((a) => pool.add(a));
   const owners = socketOwners(o.allowUids);
   const watcher =
@@ -213,6 +218,7 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
     },
     async close() {
       watcher?.close();
+      webWatch?.close();
       await pool.stop();
       await otlp?.close(); // its last export reads the threads' final state
       await prometheus?.close();
@@ -227,4 +233,39 @@ function linkTls(f: RelayTlsFiles): LinkTls {
   if (!(handshakeTimeoutMs >= 1)) throw new TypeError(`tls.handshakeTimeoutMs must be a number of ms >= 1, got ${handshakeTimeoutMs}`);
   if (f.servername !== undefined && (typeof f.servername !== 'string' || f.servername === '')) throw new TypeError('--tls-server-name must not be empty');
   return { ...readFlagFiles('--tls', f), servername: f.servername, handshakeTimeoutMs };
+}
+
+/**
+ * Reads the web config again whenever it or a file it names changes (looked at every `everyMs`),
+ * and serves with it; a version that fails its checks is logged and the last good one stays.
+ */
+function watchWebConfig(path: string, first: WebConfig, everyMs: number, endpoint: PrometheusEndpoint, log: (line: string) => void): { close(): void } {
+  let files = first.files;
+  let seen: string | undefined;
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const look = async () => {
+    const state = await filesState(files);
+    if (stopped) return;
+    if (seen !== undefined && state !== seen) {
+      try {
+        const next = loadWebConfig(path);
+        endpoint.reconfigure(next);
+        files = next.files;
+        log(`relay: --web-config-file ${path} read again: serving with it`);
+      } catch (err) {
+        log(`relay: ${(err as Error).message.startsWith('--web-config-file') ? '' : `--web-config-file ${path}: `}${(err as Error).message}; still serving with the last good version`);
+      }
+    }
+    seen = await filesState(files);
+    timer = setTimeout(look, everyMs);
+    timer.unref();
+  };
+  void look();
+  return {
+    close() {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
 }

@@ -3,6 +3,7 @@
 // implement is refused by name, never ignored: a security setting that is silently dropped is
 // worse than an error.
 import { readFileSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { readPemFiles, type PemSource } from './pem-files.js';
@@ -37,6 +38,14 @@ export interface WebConfig {
   readonly users: ReadonlyMap<string, string>;
   /** Headers added to every response. */
   readonly headers: Readonly<Record<string, string>>;
+  /** The config file and the files it names: a change to any of them is a new config. */
+  readonly files: readonly string[];
+}
+
+/** The state of files (inode, size, modification time, or missing): it differs once any of them changed. */
+export async function filesState(files: readonly string[]): Promise<string> {
+  const states = await Promise.all(files.map((f) => stat(f).then((s) => `${s.ino}:${s.size}:${s.mtimeMs}`, () => 'missing')));
+  return states.join('|');
 }
 
 /** Whether a client must prove who it is to read /metrics: basic auth over TLS, or verified client certificates. */
@@ -161,5 +170,6 @@ export function loadWebConfig(path: string): WebConfig {
     if (typeof hash !== 'string' || !BCRYPT.test(hash)) fail(`basic_auth_users.${user} is not a bcrypt hash ($2y$10$… as htpasswd -nBC 10 makes)`);
     users.set(user, hash as string);
   }
-  return { tls, users, headers };
+  const files = [path, ...[cert, key, ca].flatMap((src) => (src !== undefined && 'path' in src ? [src.path] : []))];
+  return { tls, users, headers, files };
 }

@@ -3,7 +3,8 @@
 // requests without them, with a wrong password, in plain HTTP or without a certificate are
 // refused; a flood of wrong passwords waits in a bounded queue and delays no scrape.
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -11,8 +12,9 @@ import bcrypt from 'bcryptjs';
 import { TcpBuilder } from 'metrics-exporter-tcp';
 import { haveOpenssl, makeCerts, NO_OPENSSL, type Certs } from 'metrics-exporter-tcp-test-certs';
 import { startRelay, type Relay } from '../src/run.js';
+import { servePrometheus, type PrometheusEndpoint } from '../src/prometheus.js';
 import { loadWebConfig } from '../src/web-config.js';
-import { NO_PROMETHEUS, PROMETHEUS, prometheusScraping, relayOptions } from './harness.js';
+import { NO_PROMETHEUS, PROMETHEUS, logSink, prometheusScraping, relayOptions } from './harness.js';
 import { waitUntil } from './wait.js';
 
 const skip = haveOpenssl() ? false : NO_OPENSSL;
@@ -54,7 +56,7 @@ type Reply = { status: number; headers: Record<string, string | string[] | undef
  * GET /metrics over https, trusting our authority; with our client certificate (or `as`, or none
  * when `anonymous`), with basic auth when `auth`.
  */
-function get(relay: Relay, o: { auth?: string; anonymous?: boolean; as?: { cert: string; key: string } } = {}): Promise<Reply> {
+function get(relay: { prometheus?: PrometheusEndpoint }, o: { auth?: string; anonymous?: boolean; as?: { cert: string; key: string } } = {}): Promise<Reply> {
   const { port } = relay.prometheus!.address as { port: number };
   return new Promise((resolve, reject) => {
     const req = request(
@@ -130,10 +132,7 @@ test('a flood of wrong passwords waits two at a time per client (the rest 429 at
   assert.ok(statuses.includes(429), String(statuses));
 });
 
-test("client_auth_type as exporter-toolkit means it, and client_allowed_sans", { skip }, async (t) => {
-  const exporter = await new TcpBuilder().listenAddress('127.0.0.1:0').build();
-  t.after(() => exporter.close());
-  const address = `127.0.0.1:${(exporter.address as { port: number }).port}`;
+test("client_auth_type as exporter-toolkit means it, and client_allowed_sans", { skip }, async () => {
   // Served (true) or refused (false): no certificate, ours (no SAN), another authority's, and the
   // server's own (SANs 127.0.0.1 and localhost; not for client use, so it never verifies).
   const policies: [string, [boolean, boolean, boolean, boolean]][] = [
@@ -145,16 +144,53 @@ test("client_auth_type as exporter-toolkit means it, and client_allowed_sans", {
     ['client_auth_type: RequireAnyClientCert\n  client_allowed_sans: [localhost]', [false, false, false, true]],
   ];
   for (const [i, [policy, want]] of policies.entries()) {
-    const path = webConfig(`web-policy-${i}.yml`, `tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  ${policy}\n`);
-    const relay = await startRelay(relayOptions([address], { prometheus: '127.0.0.1:0', webConfigFile: path }));
+    const config = loadWebConfig(webConfig(`web-policy-${i}.yml`, `tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  ${policy}\n`));
+    // The endpoint alone (no exporters): what is served does not matter here.
+    const prometheus = await servePrometheus(async () => [Buffer.from('up 1\n')][Symbol.iterator](), { host: '127.0.0.1', port: 0 }, { maxRequests: 0, config });
     try {
-      const served = async (o: Parameters<typeof get>[1]) => (await get(relay, o).catch(() => undefined))?.status === 200;
+      const served = async (o: Parameters<typeof get>[1]) => (await get({ prometheus }, o).catch(() => undefined))?.status === 200;
       const got = [await served({ anonymous: true }), await served({}), await served({ as: certs.otherClient }), await served({ as: certs.server })];
       assert.deepEqual(got, want, policy);
     } finally {
-      await relay.close();
+      await prometheus.close();
     }
   }
+});
+
+test('a changed web config (users, renewed certificates) is served with at once; a broken one is logged and the last good one stays', { skip }, async (t) => {
+  const exporter = await new TcpBuilder().listenAddress('127.0.0.1:0').build();
+  t.after(() => exporter.close());
+  const renewed = makeCerts(); // another authority, and a server certificate it signed
+  t.after(() => renewed.remove());
+  const dir = mkdtempSync(join(tmpdir(), 'mtcp-web-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'server.crt'), certs.server.cert);
+  writeFileSync(join(dir, 'server.key'), certs.server.key);
+  const path = join(dir, 'web.yml');
+  const tlsOnly = 'tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n';
+  writeFileSync(path, tlsOnly);
+  const sink = logSink();
+  const relay = await startRelay(relayOptions([`127.0.0.1:${(exporter.address as { port: number }).port}`], { prometheus: '127.0.0.1:0', webConfigFile: path, webConfigCheckMs: 50, log: sink.log }));
+  t.after(() => relay.close());
+  assert.equal((await get(relay, { anonymous: true })).status, 200);
+
+  writeFileSync(path, `${tlsOnly}basic_auth_users:\n  prometheus: ${prometheusHash}\n`);
+  await waitUntil('basic auth asked for', async () => (await get(relay, { anonymous: true })).status === 401);
+  assert.equal((await get(relay, { anonymous: true, auth: 'prometheus:s3cret' })).status, 200);
+
+  writeFileSync(path, `${tlsOnly}basic_auth_users:\n  prometheus: not-a-hash\n`);
+  await waitUntil('the broken version logged', async () => sink.text.includes('still serving with the last good version'));
+  assert.match(sink.text, /basic_auth_users\.prometheus is not a bcrypt hash .*; still serving with the last good version/);
+  assert.equal((await get(relay, { anonymous: true, auth: 'prometheus:s3cret' })).status, 200);
+
+  // Renewed certificates (here, of another authority): new connections get them.
+  writeFileSync(path, tlsOnly);
+  writeFileSync(join(dir, 'server.key'), renewed.server.key);
+  writeFileSync(join(dir, 'server.crt'), renewed.server.cert);
+  const { port } = relay.prometheus!.address as { port: number };
+  const trusting = (ca: string) => new Promise<number>((resolve, reject) => request({ host: '127.0.0.1', port, path: '/metrics', ca, agent: false }, (res) => (res.resume(), resolve(res.statusCode!))).on('error', reject).end());
+  await waitUntil('the renewed certificate served', async () => (await trusting(renewed.ca.cert).catch(() => 0)) === 200);
+  await assert.rejects(trusting(certs.ca.cert), 'the old authority no longer verifies it');
 });
 
 test('web config: exporter-toolkit\'s rules, and what this relay does not support, are errors naming the file and key', { skip }, () => {
@@ -183,9 +219,11 @@ test('a wildcard /metrics address warns that metrics become readable from the ne
   const onWarning = (w: Error) => warnings.push(w.message);
   process.on('warning', onWarning);
   t.after(() => process.off('warning', onWarning));
-  const open = await startRelay(relayOptions(['127.0.0.1:1'], { prometheus: '0.0.0.0:0' }));
+  const render = async () => [Buffer.from('up 1\n')][Symbol.iterator]();
+  const open = await servePrometheus(render, { host: '0.0.0.0', port: 0 }, { maxRequests: 0 });
   await open.close();
-  const authenticated = await startRelay(relayOptions(['127.0.0.1:1'], { prometheus: '0.0.0.0:0', webConfigFile: webConfig('web-wild.yml', MTLS_AND_BASIC_AUTH()) }));
+  const config = loadWebConfig(webConfig('web-wild.yml', MTLS_AND_BASIC_AUTH()));
+  const authenticated = await servePrometheus(render, { host: '0.0.0.0', port: 0 }, { maxRequests: 0, config });
   await authenticated.close();
   await new Promise((r) => setImmediate(r)); // warnings are emitted on the next tick
   assert.deepEqual(
