@@ -14,6 +14,7 @@ import type { LinkTls } from './link-tls.js';
 import { readFlagFiles, type PemFileNames } from './pem-files.js';
 import { filesState, loadWebConfig, type WebConfig } from './web-config.js';
 import { ReaderPool } from './reader-pool.js';
+import { repeat } from './repeat.js';
 import { globMatcher, isSocketGlob, socketOwners, watchSockets } from './socket-glob.js';
 import { snapshotOf, type RelaySnapshot } from './snapshot.js';
 
@@ -242,11 +243,9 @@ function linkTls(f: RelayTlsFiles): LinkTls {
 function watchWebConfig(path: string, first: WebConfig, everyMs: number, endpoint: PrometheusEndpoint, log: (line: string) => void): { close(): void } {
   let files = first.files;
   let seen: string | undefined;
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  const look = async () => {
+  return repeat(everyMs, async (stopped) => {
     const state = await filesState(files);
-    if (stopped) return;
+    if (stopped()) return;
     if (seen !== undefined && state !== seen) {
       try {
         const next = loadWebConfig(path);
@@ -258,14 +257,5 @@ function watchWebConfig(path: string, first: WebConfig, everyMs: number, endpoin
       }
     }
     seen = await filesState(files);
-    timer = setTimeout(look, everyMs);
-    timer.unref();
-  };
-  void look();
-  return {
-    close() {
-      stopped = true;
-      clearTimeout(timer);
-    },
-  };
+  });
 }

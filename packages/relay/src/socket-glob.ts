@@ -5,6 +5,7 @@
 import type { Stats } from 'node:fs';
 import { lstat, readdir, stat } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
+import { repeat } from './repeat.js';
 
 /** True when `address` is a socket path with a wildcard (`*`, `?` or `[…]`); {@link globMatcher} says whether it is a valid glob. */
 export function isSocketGlob(address: string): boolean {
@@ -111,14 +112,12 @@ export function watchSockets(patterns: readonly string[], o: WatchOptions, added
   let known = new Set<string>();
   let said = new Map<string, string>();
   const warned = new Set<string>();
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  const scan = async () => {
+  return repeat(o.everyMs, async (stopped) => {
     const skipped = new Map<string, string>();
     const dirs = [...new Set(patterns.map((p) => dirname(p)))].filter((d) => !warned.has(d));
     const unsafe = await Promise.all(dirs.map(unsafeDirectory));
     const now = new Set((await Promise.all(patterns.map((p) => matchSockets(p, o.owners, (path, why) => skipped.set(path, why))))).flat());
-    if (stopped) return;
+    if (stopped()) return;
     dirs.forEach((d, i) => {
       if (unsafe[i] === undefined) return;
       warned.add(d);
@@ -129,14 +128,5 @@ export function watchSockets(patterns: readonly string[], o: WatchOptions, added
     for (const p of now) if (!known.has(p)) added(p);
     for (const p of known) if (!now.has(p)) removed(p);
     known = now;
-    timer = setTimeout(scan, o.everyMs);
-    timer.unref();
-  };
-  void scan();
-  return {
-    close() {
-      stopped = true;
-      clearTimeout(timer);
-    },
-  };
+  });
 }
