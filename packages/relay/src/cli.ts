@@ -23,7 +23,7 @@ const USAGE = `usage: metrics-exporter-tcp-relay --connect host:port|/path.sock|
     --expire-series                       also drop gauges not updated for --stale-after (counters and histograms stay while their exporter is connected)
     --tls-ca FILE                         connect to every exporter over TLS, its certificate signed by an authority in FILE (PEM; default Node's bundled ones)
     --tls-cert FILE --tls-key FILE        the relay's certificate and key (PEM), for exporters that require client certificates (implies TLS)
-    --tls-server-name NAME                the name exporters' certificates must carry (default: the host of each --connect)
+    --tls-servername NAME                 the name exporters' certificates must carry (default: the host of each --connect)
     --allow-uid <uid>                     a glob in --connect also takes sockets of this owner (repeatable; default: only the relay's own user's, never a link)`;
 
 function fail(message: string): never {
@@ -73,7 +73,7 @@ const { values, positionals } = check('arguments', () =>
       'tls-ca': { type: 'string' },
       'tls-cert': { type: 'string' },
       'tls-key': { type: 'string' },
-      'tls-server-name': { type: 'string' },
+      'tls-servername': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   }),
@@ -138,9 +138,9 @@ try {
     expireSeries: values['expire-series'],
     allowUids,
     tls:
-      values['tls-ca'] === undefined && values['tls-cert'] === undefined && values['tls-key'] === undefined && values['tls-server-name'] === undefined
+      values['tls-ca'] === undefined && values['tls-cert'] === undefined && values['tls-key'] === undefined && values['tls-servername'] === undefined
         ? undefined
-        : { ca: values['tls-ca'], cert: values['tls-cert'], key: values['tls-key'], servername: values['tls-server-name'] },
+        : { ca: values['tls-ca'], cert: values['tls-cert'], key: values['tls-key'], servername: values['tls-servername'] },
     log: process.stderr,
   });
 } catch (err) {

@@ -46,7 +46,7 @@ const HINTS: Record<string, string> = {
   UNABLE_TO_VERIFY_LEAF_SIGNATURE: "the exporter's certificate is not signed by an authority in --tls-ca",
   DEPTH_ZERO_SELF_SIGNED_CERT: "the exporter's certificate is self-signed and not in --tls-ca",
   CERT_HAS_EXPIRED: "the exporter's certificate has expired",
-  ERR_TLS_CERT_ALTNAME_INVALID: "the exporter's certificate does not name the address the relay connects to (--tls-server-name gives the name to expect)",
+  ERR_TLS_CERT_ALTNAME_INVALID: "the exporter's certificate does not name the address the relay connects to (--tls-servername gives the name to expect)",
 };
 
 /** Why a handshake failed, in words: OpenSSL's reason without its source location, its code, and what it most likely means here. */

@@ -110,7 +110,7 @@ export interface RelayOptions {
 
 /** How the relay connects to exporters over TLS: `ca` (`--tls-ca`, default Node's bundled authorities) verifies them; `cert` and `key` (`--tls-cert`, `--tls-key`) are the relay's, for exporters that require client certificates. */
 export interface RelayTlsFiles extends PemFileNames {
-  /** The name exporters' certificates must carry (`--tls-server-name`). Default: the host of each address (an IP address is checked against the certificate's IP addresses). */
+  /** The name exporters' certificates must carry (`--tls-servername`). Default: the host of each address (an IP address is checked against the certificate's IP addresses). */
   readonly servername?: string;
   /** How long a handshake may take, in ms; then the attempt fails, is logged and tried again. Default 10 000. */
   readonly handshakeTimeoutMs?: number;
@@ -232,7 +232,7 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
 function linkTls(f: RelayTlsFiles): LinkTls {
   const handshakeTimeoutMs = f.handshakeTimeoutMs ?? 10_000;
   if (!(handshakeTimeoutMs >= 1)) throw new TypeError(`tls.handshakeTimeoutMs must be a number of ms >= 1, got ${handshakeTimeoutMs}`);
-  if (f.servername !== undefined && (typeof f.servername !== 'string' || f.servername === '')) throw new TypeError('--tls-server-name must not be empty');
+  if (f.servername !== undefined && (typeof f.servername !== 'string' || f.servername === '')) throw new TypeError('--tls-servername must not be empty');
   return { ...readFlagFiles('--tls', f), servername: f.servername, handshakeTimeoutMs };
 }
 
