@@ -5,6 +5,7 @@ import type { ClientProtocol } from 'metrics-exporter-tcp/client';
 import { SeriesBudget } from './budget.js';
 import { applierFor, type DecoderName } from './appliers.js';
 import { ExporterLink, type LinkState } from './exporter-link.js';
+import type { LinkTls } from './link-tls.js';
 import { RelayStore, type Refusal, type StoreChanges } from './store.js';
 import { warmUp } from './warm-up.js';
 
@@ -25,6 +26,8 @@ export interface ReaderSettings {
   readonly decoder: DecoderName;
   /** The first delay before reading an exporter again after a malformed stream, in ms. */
   readonly malformedRetryMs: number;
+  /** Connect to exporters over TLS. */
+  readonly tls?: LinkTls;
 }
 
 /** One exporter's link and what its stream cost, as a reader reports it. */
@@ -67,8 +70,11 @@ export class Reader {
     this.sweeper.unref();
   }
 
-  /** Starts reading `address` (no-op if it is read already). @throws TypeError for a malformed address. */
-  add(address: string): void {
+  /**
+   * Starts reading `address` (no-op if it is read already); `owners`: for a socket a glob found,
+   * the uids it may belong to. @throws TypeError for a malformed address.
+   */
+  add(address: string, owners?: readonly number[]): void {
     const old = this.links.get(address);
     if (old !== undefined && old.state !== 'removed') return;
     const link = new ExporterLink(address, this.store.of(address), {
@@ -76,6 +82,8 @@ export class Reader {
       applier: applierFor(this.settings.decoder),
       log: this.log,
       malformedRetryMs: this.settings.malformedRetryMs,
+      owners: owners === undefined ? undefined : new Set(owners),
+      tls: this.settings.tls,
     });
     if (old !== undefined) {
       // A path that came back before going stale keeps its counts.
