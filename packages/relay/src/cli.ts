@@ -21,6 +21,7 @@ const USAGE = `usage: metrics-exporter-tcp-relay --connect host:port|/path.sock|
     --threads <n>                         threads reading exporters (default the number of cores, at most one per exporter)
     --stale-after <s>                     drop the series of an exporter unreachable this long (default 300)
     --expire-series                       also drop gauges not updated for --stale-after (counters and histograms stay while their exporter is connected)
+    --peak-hold <s>                       expose each exporter's ring and queue peaks at the largest reported this long (default 60; above the scrape interval)
     --tls-ca FILE                         connect to every exporter over TLS, its certificate signed by an authority in FILE (PEM; default Node's bundled ones)
     --tls-cert FILE --tls-key FILE        the relay's certificate and key (PEM), for exporters that require client certificates (implies TLS)
     --tls-servername NAME                 the name exporters' certificates must carry (default: the host of each --connect)
@@ -68,6 +69,7 @@ const { values, positionals } = check('arguments', () =>
       protocol: { type: 'string', default: 'auto' },
       threads: { type: 'string' },
       'stale-after': { type: 'string', default: '300' },
+      'peak-hold': { type: 'string', default: '60' },
       'expire-series': { type: 'boolean', default: false },
       'allow-uid': { type: 'string', multiple: true, default: [] },
       'tls-ca': { type: 'string' },
@@ -108,6 +110,7 @@ const maxBytesPerExporter = whole('--max-bytes-per-exporter', values['max-bytes-
 const maxRequests = whole('--web-max-requests', values['web-max-requests'], true);
 const threads = values.threads === undefined ? undefined : whole('--threads', values.threads);
 const staleAfterMs = positive('--stale-after', values['stale-after']) * 1000;
+const peakHoldMs = positive('--peak-hold', values['peak-hold']) * 1000;
 const allowUids = values['allow-uid'].map((u) => whole('--allow-uid', u, true));
 
 // Stop on a signal, even while starting; give the last export a bounded time.
@@ -136,6 +139,7 @@ try {
     threads,
     staleAfterMs,
     expireSeries: values['expire-series'],
+    peakHoldMs,
     allowUids,
     tls:
       values['tls-ca'] === undefined && values['tls-cert'] === undefined && values['tls-key'] === undefined && values['tls-servername'] === undefined

@@ -87,6 +87,13 @@ export interface RelayOptions {
    */
   readonly expireSeries?: boolean;
   /**
+   * How long each exporter's fill levels (`metrics_exporter_tcp_ring_peak`,
+   * `_client_queue_peak`) are held at the largest it reported, in ms: the exporter reports a
+   * peak per 100 ms while records move, so a burst is seen by every scrape within the hold.
+   * Longer than the scrape interval. Default 60 000.
+   */
+  readonly peakHoldMs?: number;
+  /**
    * Owners (uids) besides the relay's own user whose sockets a glob in `connect` may match
    * (`--allow-uid`). A glob never takes a symbolic link, nor a socket of any other owner.
    */
@@ -147,6 +154,7 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
   fixed.forEach(parseExporterAddress);
   const threads = o.threads ?? availableParallelism();
   const staleAfterMs = o.staleAfterMs ?? 300_000;
+  const peakHoldMs = o.peakHoldMs ?? 60_000;
   const rescanMs = o.rescanMs ?? 2000;
   const maxBytes = o.maxBytes ?? 32 * 1024 * 1024;
   const maxSeriesPerExporter = o.maxSeriesPerExporter ?? 20_000;
@@ -159,7 +167,7 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
   }
   if (!Number.isInteger(maxRequests) || maxRequests < 0) throw new TypeError(`maxRequests must be a whole number, got ${maxRequests}`);
   for (const uid of o.allowUids ?? []) if (!Number.isInteger(uid) || uid < 0) throw new TypeError(`allowUids must be uids (whole numbers), got ${uid}`);
-  for (const [name, v] of [['staleAfterMs', staleAfterMs], ['rescanMs', rescanMs], ['malformedRetryMs', malformedRetryMs]] as const) {
+  for (const [name, v] of [['staleAfterMs', staleAfterMs], ['rescanMs', rescanMs], ['malformedRetryMs', malformedRetryMs], ['peakHoldMs', peakHoldMs]] as const) {
     if (!(v > 0)) throw new TypeError(`${name} must be a positive number, got ${v}`);
   }
 
@@ -181,6 +189,7 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
       budget: new SeriesBudget(o.maxSeries, threads, undefined, 0, maxBytes).shared,
       staleAfterMs,
       expireSeries: o.expireSeries ?? false,
+      peakHoldMs,
       decoder: o.decoder ?? 'fast',
       malformedRetryMs,
       tls,

@@ -21,7 +21,7 @@ export interface RingPeak {
 export class FillReport {
   private readonly encoder: FrameEncoder;
   private readonly table = new KeyTable();
-  /** Ring peak keys by thread id. */
+  /** Ring peak keys by thread id (of the threads last reported with records in their ring). */
   private readonly rings = new Map<number, KeyEntry>();
   private readonly queue: KeyEntry;
   private readonly size: KeyEntry;
@@ -49,6 +49,10 @@ export class FillReport {
     if (first) this.encoder.gauge(this.size, GaugeOp.Set, this.bufferSize);
   }
 
+  /**
+   * A thread's ring peak. The key of a thread whose ring is reported empty is let go (made again
+   * if it fills): a pool that replaces its threads makes new thread ids for ever.
+   */
   ring(thread: number, peak: number): void {
     let key = this.rings.get(thread);
     if (key === undefined) {
@@ -56,6 +60,9 @@ export class FillReport {
       this.rings.set(thread, key);
     }
     this.encoder.gauge(key, GaugeOp.Set, peak);
+    if (peak !== 0) return;
+    this.rings.delete(thread);
+    this.table.release(key);
   }
 
   queuePeak(peak: number): void {
