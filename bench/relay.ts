@@ -122,7 +122,7 @@ async function measure(decoder: 'fast' | 'events', threads: number, seconds: num
 /** The relay's internals the in-memory figures drive (its compiled modules; the package exports only startRelay). */
 export interface RelayInternals {
   applierFor(decoder: 'fast' | 'events'): (target: unknown, protocol: 'seed') => { push(chunk: Uint8Array, nowMs: number): number };
-  RelayStore: new (limits: { buckets: readonly number[]; maxSeriesPerExporter: number; maxBytesPerExporter: number }, budget: unknown) => {
+  RelayStore: new (limits: { buckets: readonly number[]; maxSeriesPerExporter: number; maxBytesPerExporter: number; peakHoldMs: number }, budget: unknown) => {
     of(exporter: string): unknown;
     changes(): { changes: object };
   };
@@ -139,7 +139,7 @@ export async function relayInternals(): Promise<RelayInternals> {
 }
 
 /** Caps that take anything the bench sends. */
-export const BENCH_LIMITS = { buckets: DEFAULT_BUCKETS, maxSeriesPerExporter: 1 << 30, maxBytesPerExporter: 1 << 30 };
+export const BENCH_LIMITS = { buckets: DEFAULT_BUCKETS, maxSeriesPerExporter: 1 << 30, maxBytesPerExporter: 1 << 30, peakHoldMs: 60_000 };
 
 /**
  * A reader thread's store and the main thread's mirror of it (in this thread), holding `count`

@@ -78,14 +78,27 @@ export class TestClient {
     return Buffer.concat(this.chunks);
   }
 
-  /** Raw frames (without their length prefix). */
-  frames(): Uint8Array[] {
+  /** Raw frames (without their length prefix), every one. */
+  allFrames(): Uint8Array[] {
     return splitFrames(this.buffer()).frames;
   }
 
-  /** Every complete frame, decoded with the generated schema. */
+  /**
+   * Raw frames but those of the exporter's fill levels (see {@link isFillLevel}): what the app
+   * recorded, its metadata, and the loss reports.
+   */
+  frames(): Uint8Array[] {
+    return this.allFrames().filter((f) => !isFillLevelFrame(f));
+  }
+
+  /** {@link frames}, decoded with the generated schema. */
   events(): Event[] {
-    return this.frames().map((f) => fromBinary(EventSchema, f));
+    return this.allEvents().filter((e) => !isFillLevel(e));
+  }
+
+  /** Every frame, decoded with the generated schema. */
+  allEvents(): Event[] {
+    return this.allFrames().map((f) => fromBinary(EventSchema, f));
   }
 
   metrics(): Event[] {
@@ -163,6 +176,54 @@ export function protocDecode(frame: Uint8Array, protocol: 'seed' | 'observer-0.1
 }
 
 export const NO_PROTOC = 'protoc not found (install Debian packages protobuf-compiler and libprotobuf-dev); independent decoding skipped';
+
+/** The gauges of the exporter's fill levels (self metrics), which every client gets while records move. */
+export const FILL_METRICS: ReadonlySet<string> = new Set(['metrics_exporter_tcp_ring_peak', 'metrics_exporter_tcp_client_queue_peak', 'metrics_exporter_tcp_buffer_size']);
+
+/**
+ * A frame of the exporter's fill levels (their metadata, or a value). Most tests look at what the
+ * app recorded, and at the loss reports; fill levels have tests of their own.
+ */
+export function isFillLevel(e: Event): boolean {
+  return (e.event.case === 'metric' || e.event.case === 'metadata') && FILL_METRICS.has(e.event.value.name);
+}
+
+/**
+ * {@link isFillLevel} on a raw frame, without decoding it all: an `Event` (either wire format)
+ * holds its metadata or metric (field 1 or 2) whose first field is the name.
+ */
+export function isFillLevelFrame(f: Uint8Array): boolean {
+  if (f[0] !== 0x0a && f[0] !== 0x12) return false;
+  let p = 1;
+  while (p < f.length && f[p]! >= 0x80) p++;
+  p++; // past the last byte of the message's length
+  if (f[p] !== 0x0a) return false;
+  const n = f[p + 1]; // the fill levels' names are shorter than 128 bytes: one byte of length
+  if (n === undefined || n >= 0x80 || p + 2 + n > f.length) return false;
+  return FILL_METRICS.has(Buffer.from(f.buffer, f.byteOffset + p + 2, n).toString('latin1'));
+}
+
+/**
+ * Whether the last fill levels `client` was told are all 0 (every ring empty, its queue empty):
+ * the exporter then sends it no more until records move again. A client about to leave waits for
+ * this, so that no report is on its way to a socket closing (one would count in `framesSent`
+ * and never be read).
+ */
+export function fillSettled(client: TestClient): boolean {
+  return Object.values(lastFillLevels(client)).every((v) => v === 0);
+}
+
+/** The last value a client got of each fill-level gauge (but the buffer size), by name and thread. */
+export function lastFillLevels(client: TestClient): Record<string, number> {
+  const last: Record<string, number> = {};
+  for (const e of client.allEvents()) {
+    if (e.event.case !== 'metric' || !isFillLevel(e)) continue;
+    const m = e.event.value;
+    if (m.name === 'metrics_exporter_tcp_buffer_size' || m.value.case !== 'gauge') continue;
+    last[`${m.name}${m.labels.thread === undefined ? '' : `{${m.labels.thread}}`}`] = m.value.value.value.value ?? 0;
+  }
+  return last;
+}
 
 /** The counter the exporter sends each client about what that client lost (issue: loss in-band). */
 export const DROPPED_METRIC = 'metrics_exporter_tcp_dropped';

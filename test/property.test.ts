@@ -21,6 +21,8 @@ import type { Step } from './fixtures/script-thread.js';
 import {
   crashWorker,
   DROPPED_METRIC,
+  fillSettled,
+  lastFillLevels,
   splitFrames,
   startExporter,
   startThread,
@@ -170,6 +172,16 @@ function validIncrements(b: Extract<Step, { do: 'burst' }>): number {
 }
 
 /** Resolves once `client` has received nothing new for `ms`. */
+/**
+ * Before a client that caught up leaves: its fill levels settle (the exporter's last report
+ * says every ring and its queue are empty), and nothing arrives for longer than a report
+ * interval. Whatever the exporter wrote to it is then read: `framesSent` stays exact.
+ */
+async function leaveQuietly(client: TestClient): Promise<void> {
+  await waitFor('the fill levels to settle', () => fillSettled(client), 15_000, () => lastFillLevels(client));
+  await quiet(client, 150);
+}
+
 async function quiet(client: TestClient, ms = 60): Promise<void> {
   for (let last = -1; client.bytes !== last; ) {
     last = client.bytes;
@@ -265,6 +277,7 @@ async function runCase(seed: number, log: (s: string) => void): Promise<void> {
           const c = rng.pick(leaving);
           c.stop();
           await settle(`client ${c.id} to be told everything before it leaves`, () => exact(c), () => identity(c));
+          await leaveQuietly(c.tc);
           await c.tc.close();
           clients.splice(clients.indexOf(c), 1);
           gone.push(c);
@@ -294,6 +307,7 @@ async function runCase(seed: number, log: (s: string) => void): Promise<void> {
         // added to the threads' state, for the totals).
         for (const c of clients) c.stop();
         for (const c of clients) await settle(`client ${c.id} to catch up`, () => exact(c), () => identity(c));
+        for (const c of clients) await leaveQuietly(c.tc);
         for (const c of clients) await c.tc.close();
         gone.push(...clients.splice(0));
         story.push(`phase ${p}: every client leaves`);

@@ -45,6 +45,12 @@ export class Series<H extends HistogramState> {
    * with `replayOnConnect` sends first, tells it. Always true for counters and histograms.
    */
   known: boolean;
+  /**
+   * Gauges: the largest value it has had while {@link known}, since the series began or was
+   * reset (`-Infinity` before). A gauge that reports a peak per interval (the exporter's fill
+   * levels) keeps here the largest of them, whenever it is read.
+   */
+  max = Number.NEGATIVE_INFINITY;
   // A counter's total is `large + small`: `small` is a number, exact below 2^53, so adding to it
   // allocates nothing; it is folded into the bigint `large` only when it would overflow.
   private small = 0;
@@ -92,9 +98,12 @@ export class Series<H extends HistogramState> {
         if (this.kind !== 'gauge') break;
         this.value = value;
         this.known = true;
+        if (value > this.max) this.max = value;
         break;
       case 'gaugeIncrement':
-        if (this.kind === 'gauge') this.value += value;
+        if (this.kind !== 'gauge') break;
+        this.value += value;
+        if (this.known && this.value > this.max) this.max = this.value;
         break;
       case 'gaugeDecrement':
         if (this.kind === 'gauge') this.value -= value;
@@ -122,6 +131,7 @@ export class Series<H extends HistogramState> {
     if (this.kind !== 'gauge') return;
     this.value = 0;
     this.known = false;
+    this.max = Number.NEGATIVE_INFINITY;
   }
 }
 

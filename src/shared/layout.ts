@@ -11,6 +11,7 @@
  * Indices that different threads write live 64 bytes apart so that a producer storing its
  * tail does not invalidate the cache line the consumer is reading its head from.
  */
+import { threadId } from 'node:worker_threads';
 
 /** Int32 slot of the control block: number of connected clients (written by the worker). */
 export const CTL_CLIENTS = 0;
@@ -253,12 +254,14 @@ export interface RingDescriptor {
   readonly sab: SharedArrayBuffer;
   /** Records the producer may hold at once (the buffer size); at most the slot count. */
   readonly limit: number;
+  /** The producing thread's `worker_threads` `threadId` (0 on the main thread): how fill levels name it. */
+  readonly thread: number;
 }
 
-/** Allocates a ring for `limit` records. */
+/** Allocates a ring for `limit` records, written by the calling thread. */
 export function createRing(limit: number): RingDescriptor {
   const sab = new SharedArrayBuffer(RING_HEADER_BYTES + ringSlots(limit) * RECORD_BYTES);
-  return { sab, limit };
+  return { sab, limit, thread: threadId };
 }
 
 /** The typed views both sides use over a ring. */

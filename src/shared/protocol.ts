@@ -32,3 +32,18 @@ export const DROPPED_METRIC = 'metrics_exporter_tcp_dropped';
 
 /** The `reason` label values of {@link DROPPED_METRIC}, indexed by the worker's `Loss`. */
 export const LOSS_REASONS = ['ring_full', 'client_queue', 'invalid'] as const;
+
+/**
+ * Fill levels every client receives (with self metrics on), so that a buffer size can be chosen
+ * from production traffic: gauges of the most records a thread's ring held at once (label
+ * `thread`: `main`, or the thread's `worker_threads` id), of the most frames this client's queue
+ * held, each since the previous report, and of the configured buffer size.
+ */
+export const RING_PEAK_METRIC = 'metrics_exporter_tcp_ring_peak';
+export const QUEUE_PEAK_METRIC = 'metrics_exporter_tcp_client_queue_peak';
+export const BUFFER_SIZE_METRIC = 'metrics_exporter_tcp_buffer_size';
+
+/** The `thread` label of {@link RING_PEAK_METRIC} for a ring written by `worker_threads` thread `id`. */
+export function threadLabel(id: number): string {
+  return id === 0 ? 'main' : String(id);
+}

@@ -75,9 +75,15 @@ export class Chunk {
     }
   }
 
-  /** A frame chunk of its own, e.g. one metadata frame. */
-  static of(frame: Uint8Array): Chunk {
-    return new Chunk(frame, Uint32Array.of(frame.length));
+  /** A chunk of its own holding `frames`, e.g. metadata frames. */
+  static of(...frames: Uint8Array[]): Chunk {
+    if (frames.length === 1) return new Chunk(frames[0]!, Uint32Array.of(frames[0]!.length));
+    const ends = new Uint32Array(frames.length);
+    let at = 0;
+    frames.forEach((f, i) => (ends[i] = at += f.length));
+    const bytes = new Uint8Array(at);
+    frames.forEach((f, i) => bytes.set(f, ends[i]! - f.length));
+    return new Chunk(bytes, ends);
   }
 
   use(): void {

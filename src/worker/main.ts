@@ -13,6 +13,7 @@ import { ReplayTable } from './replay.js';
 import { MAIN_RING, RingReader } from './ring-reader.js';
 import { Counters } from './stats.js';
 import { CaptureServer } from './capture.js';
+import { FillReport } from './transport/fill-report.js';
 import { LossReport } from './transport/loss-report.js';
 import { Transport } from './transport/server.js';
 import { ScrapeEndpoint } from './scrape/endpoint.js';
@@ -49,6 +50,7 @@ const transport: Transport = new Transport({
   counters,
   metadata,
   report: init.selfMetrics ? new LossReport(init.protocol) : null,
+  fill: init.selfMetrics ? new FillReport(init.protocol, init.bufferSize) : null,
   now: () => clock.now(),
   // Called when a client is accepted, after the metadata (the pipeline exists by then).
   state: (): Chunk | null => pipeline.replayFrames(),

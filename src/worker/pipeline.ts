@@ -5,6 +5,7 @@ import type { ChannelMessage, ControlMessage, Protocol, RingRecord } from '../sh
 import type { WallClock } from './clock.js';
 import type { Chunk } from './chunk.js';
 import { FrameEncoder, GaugeOp } from './encoder.js';
+import { FillLevels } from './fill-levels.js';
 import { FrameKernel, KernelStop } from './frame-kernel.js';
 import { Entry, Journal } from './journal.js';
 import type { KeyEntry, KeyTable } from './keys.js';
@@ -176,6 +177,8 @@ export class Pipeline {
   private live = false;
 
   private readonly journal: Journal;
+  /** Self metrics: the rings' peak fills, reported to clients while records move. */
+  private readonly levels: FillLevels | undefined;
 
   constructor(private readonly p: PipelineParts) {
     this.journal = new Journal(p.journal, {
@@ -187,6 +190,7 @@ export class Pipeline {
     // `replayOnConnect` adds every record to the totals in JavaScript: no kernel then.
     this.kernel = p.kernel === 'never' || p.replay !== undefined ? undefined : FrameKernel.create(p.protocol, ROUND_BUDGET);
     this.rings = [p.main];
+    this.levels = p.transport.reportsFill ? new FillLevels(() => this.rings, p.transport) : undefined;
     this.waiter = new Waiter(
       p.ctl,
       p.flushIntervalMs,
@@ -343,6 +347,7 @@ export class Pipeline {
   stop(deadline: number): void {
     this.stopping = true;
     this.waiter.stop();
+    this.levels?.stop();
     this.drainUntil(deadline);
     let stranded = 0;
     for (const r of this.rings) stranded += r.untaken();
@@ -358,6 +363,7 @@ export class Pipeline {
   round(): number {
     const { counters, transport } = this.p;
     const invalidBefore = counters.invalid;
+    const fullBefore = counters.ringFull;
     let taken = 0;
     this.controlsApplied = 0;
     this.busy = false;
@@ -378,6 +384,7 @@ export class Pipeline {
     }
     this.forgetFinishedRings();
     if (live && taken > 0) this.judgeKernel();
+    if (live && (taken > 0 || counters.ringFull !== fullBefore)) this.levels?.moved();
     this.send();
     if (counters.invalid !== invalidBefore) transport.lose(Loss.Invalid, counters.invalid - invalidBefore);
     // Published before the writes, even inside a hold: a client that reads stats() when the
@@ -690,6 +697,7 @@ export class Pipeline {
       for (const k of ring.keys) if (k !== undefined) this.p.keys.release(k);
       this.attached.delete(id);
       this.rings.splice(this.rings.indexOf(ring), 1);
+      this.levels?.retire(ring);
       this.kernel?.drop(ring);
       this.p.counters.attachedThreads = this.attached.size;
       this.p.counters.keys = this.p.keys.size;

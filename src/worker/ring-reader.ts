@@ -59,6 +59,14 @@ export class RingReader {
   diedAt: number | undefined;
   /** Ring-full drops counted so far (committed as the header's `RING_FULL_TAKEN`). */
   fullSeen = 0;
+  /** The producing thread's `worker_threads` id (0: the main thread). */
+  readonly thread: number;
+  /** The most records the producer held at once since {@link takePeak} (see there). */
+  private peak = 0;
+  /** What the producer held at the last {@link takePeak}: the least the next window's peak can be. */
+  fillAtPeak = 0;
+  /** The producer's drop count (`RING_FULL_DROPS`) at the last {@link takePeak}. */
+  private dropsAtPeak: number;
   private readonly limitRecords: number;
   private readonly wakeAt: number;
   private controls: ControlMessage[] = [];
@@ -84,11 +92,13 @@ export class RingReader {
   ) {
     this.received = known;
     this.views = ringViews(ring.sab);
+    this.thread = ring.thread;
     this.limitRecords = ring.limit;
     this.wakeAt = wakeMark(ring.limit);
     this.head = Atomics.load(this.views.header, RING_HEAD);
     // Not the drop count as it is now: what no worker has counted yet is counted by this one.
     this.fullSeen = Atomics.load(this.views.header, RING_FULL_TAKEN);
+    this.dropsAtPeak = Atomics.load(this.views.header, RING_FULL_DROPS);
   }
 
   /**
@@ -203,6 +213,10 @@ export class RingReader {
   persist(head: number, fullTaken: number): void {
     const { f64, mask, header } = this.views;
     const from = Atomics.load(header, RING_HEAD);
+    // The ring only empties here: until this store, what the producer holds only grows, so its
+    // fill now is the most it held since the last commit (but for records not yet published).
+    const fill = (Atomics.load(header, RING_TAIL) - from) | 0;
+    if (fill > this.peak) this.peak = fill;
     if (((head - from) | 0) > 0) for (let p = from; p !== head; p = (p + 1) | 0) f64[(p & mask) * 2] = 0;
     Atomics.store(header, RING_HEAD, head);
     Atomics.store(header, RING_FULL_TAKEN, fullTaken);
@@ -220,6 +234,23 @@ export class RingReader {
       this.dirty = true;
     }
     return delta;
+  }
+
+  /**
+   * The most records the producer held at once since the last call (the ring's peak fill), and
+   * starts the next window from what it holds now. Exact but for records written and not yet
+   * published (fewer than the producer's publish step, 64 at most) and those written in the
+   * instant between a commit's reading of the tail and its store of the head; the buffer size
+   * itself when the producer dropped a record meanwhile (the ring was full).
+   */
+  takePeak(): number {
+    const { header } = this.views;
+    const drops = Atomics.load(header, RING_FULL_DROPS);
+    const now = (Atomics.load(header, RING_TAIL) - Atomics.load(header, RING_HEAD)) | 0;
+    const peak = drops !== this.dropsAtPeak ? this.limitRecords : Math.max(this.peak, now);
+    this.peak = this.fillAtPeak = now;
+    this.dropsAtPeak = drops;
+    return peak;
   }
 
   /** `replayOnConnect`: what has been folded of key `id`'s state (by this round, or as committed). */

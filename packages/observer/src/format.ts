@@ -62,3 +62,11 @@ export function formatValue(v: number, unit: string | undefined): string {
 export function visible(s: string): string {
   return s.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
+
+/** A count with its thousands apart: `16 384`. */
+export function grouped(n: number): string {
+  return Math.round(n).toString().replace(/\B(?=(\d{3})+$)/g, ' ');
+}
+
+/** A ring fuller than this share of `bufferSize` is highlighted: the buffer is near its limit. */
+export const NEAR_FULL = 0.75;

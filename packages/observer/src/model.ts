@@ -1,7 +1,11 @@
 import { DDSketch } from '@datadog/sketches-js';
 import {
+  BUFFER_SIZE_METRIC,
   DROPPED_METRIC,
+  QUEUE_PEAK_METRIC,
+  RING_PEAK_METRIC,
   SeriesModel,
+  recommendBufferSize,
   type ClientEvent,
   type HistogramState,
   type MetricKind,
@@ -86,9 +90,36 @@ export interface SnapshotMetric {
   max?: number;
 }
 
+/**
+ * What the exporter reports of its buffers (its fill levels, sent with self metrics on): how
+ * full they got, and which `bufferSize` would have held that with room to spare.
+ */
+export interface BufferStatus {
+  /** The exporter's `bufferSize`: records per thread's ring, frames per client queue. */
+  size: number;
+  /** The fullest ring (of any thread) over the exporter's last report interval, in records. */
+  ringPeak: number;
+  /** The most frames this client's queue held over the last report interval. */
+  queuePeak: number;
+  /** The fullest any ring got since this connection began, in records. */
+  ringPeakMax: number;
+  /** The most frames this client's queue held at once since this connection began. */
+  queuePeakMax: number;
+  /**
+   * The smallest power of two that would have held the largest peak seen on this connection
+   * (ring or queue) twice over: `recommendBufferSize()`, the rule `npm run bench -- tune` uses.
+   */
+  recommended: number;
+}
+
+/** Fill-level gauges: summarised as {@link BufferStatus}, not listed as metrics. */
+const FILL_LEVELS: ReadonlySet<string> = new Set([RING_PEAK_METRIC, QUEUE_PEAK_METRIC, BUFFER_SIZE_METRIC]);
+
 /** The JSON snapshot (`observe --json`). */
 export interface Snapshot {
   metrics: SnapshotMetric[];
+  /** The exporter's fill levels, once it has reported them. */
+  buffer?: BufferStatus;
   /** Records the exporter reported this client did not get (its in-band drop counter), when nonzero. */
   lost?: number;
   /** Frames left out because their series or metadata was past the observer's caps, or over the exporter's limits, when nonzero. */
@@ -140,6 +171,33 @@ export class ObserverModel {
     return n;
   }
 
+  /** The exporter's fill levels, once it has reported its buffer size. */
+  get buffer(): BufferStatus | undefined {
+    const size = this.model.seriesNamed('gauge', BUFFER_SIZE_METRIC).find((s) => s.known);
+    if (size === undefined) return undefined;
+    const ring = this.peaks(RING_PEAK_METRIC);
+    const queue = this.peaks(QUEUE_PEAK_METRIC);
+    return {
+      size: size.value,
+      ringPeak: ring.last,
+      queuePeak: queue.last,
+      ringPeakMax: ring.max,
+      queuePeakMax: queue.max,
+      recommended: recommendBufferSize(Math.max(ring.max, queue.max)),
+    };
+  }
+
+  /** The latest and the largest value of a fill-level gauge, over its series (one per thread). */
+  private peaks(name: string): { last: number; max: number } {
+    let last = 0;
+    let max = 0;
+    for (const s of this.model.seriesNamed('gauge', name)) {
+      if (s.known) last = Math.max(last, s.value);
+      max = Math.max(max, s.max);
+    }
+    return { last, max };
+  }
+
   /** Frames left out because they were past a cap (the reader's keys, the model's series and bytes) or over the exporter's limits. */
   get refused(): number {
     return this.readerRefused + this.model.refused;
@@ -180,6 +238,7 @@ export class ObserverModel {
   private entries(): { text: string; m: SnapshotMetric }[] {
     const now = this.now();
     return [...this.model.series.values()]
+      .filter((s) => !FILL_LEVELS.has(s.name))
       .map((s) => ({ s, text: this.textOf(s) }))
       .sort((a, b) => (a.text < b.text ? -1 : a.text > b.text ? 1 : 0))
       .map(({ s, text }) => {
@@ -199,6 +258,8 @@ export class ObserverModel {
   /** Rows in name order, with what was lost and refused when not zero. */
   snapshot(): Snapshot {
     const snap: Snapshot = { metrics: this.entries().map((e) => e.m) };
+    const buffer = this.buffer;
+    if (buffer !== undefined) snap.buffer = buffer;
     const lost = this.lost;
     const refused = this.refused;
     if (lost > 0) snap.lost = lost;

@@ -168,6 +168,7 @@ export async function observe(o: ObserveOptions): Promise<number> {
       eventsPerSec: rate,
       lost: model.lost,
       refused: model.refused,
+      buffer: model.buffer,
     }),
   });
   await ui.waitUntilExit();

@@ -3,8 +3,8 @@
 // The layout itself comes from ObserverModel.lines(), a plain function of the data.
 import { Box, Text, render, useApp, useInput, useStdout, type Instance } from 'ink';
 import React from 'react';
-import { visible } from './format.js';
-import type { ObserverModel } from './model.js';
+import { NEAR_FULL, grouped, visible } from './format.js';
+import type { BufferStatus, ObserverModel } from './model.js';
 
 const h = React.createElement;
 
@@ -17,6 +17,24 @@ export interface ObserverStatus {
   readonly lost?: number;
   /** Frames left out past the series cap. */
   readonly refused?: number;
+  /** The exporter's fill levels, once it has reported them. */
+  readonly buffer?: BufferStatus;
+}
+
+/**
+ * The status bar's buffer part: the fullest a ring got since connecting against the size
+ * (highlighted when near it), and the size recommended when it is not the one in use.
+ */
+export function bufferText(b: BufferStatus): React.ReactElement {
+  const near = b.ringPeakMax > NEAR_FULL * b.size;
+  const share = Math.round((100 * b.ringPeakMax) / b.size);
+  return h(
+    Text,
+    null,
+    ' · ',
+    h(Text, near ? { color: 'yellow', bold: true } : {}, `ring peak ${grouped(b.ringPeakMax)} / ${grouped(b.size)} (${share} %)`),
+    b.recommended === b.size ? '' : ` · bufferSize ${grouped(b.recommended)} recommended`,
+  );
 }
 
 export interface ObserverViewProps {
@@ -60,6 +78,7 @@ export function ObserverView({ model, status, refreshMs = 250 }: ObserverViewPro
         `metrics-exporter-tcp observer · ${visible(s.address)} · state: ${visible(s.state)} · ${s.eventsPerSec} events/s`,
         s.lost ? h(Text, { color: 'red' }, ` · lost: ${s.lost}`) : null,
         s.refused ? h(Text, { color: 'yellow' }, ` · refused: ${s.refused} (series cap)`) : null,
+        s.buffer === undefined ? null : bufferText(s.buffer),
       ),
     ),
     h(

@@ -11,7 +11,7 @@ import { TcpBuilder, type TcpRecorder } from 'metrics-exporter-tcp';
 import type { ClientEvent } from 'metrics-exporter-tcp/client';
 import { formatValue } from '../src/format.js';
 import { HISTOGRAM_WINDOW_MS, ObserverModel } from '../src/model.js';
-import { ObserverView } from '../src/tui.js';
+import { ObserverView, bufferText } from '../src/tui.js';
 import { snapshotJson } from '../src/run.js';
 import { cli } from './cli.js';
 import { waitFor } from './wait.js';
@@ -263,4 +263,61 @@ test('observe --json: C1 controls and DEL in a snapshot are escaped too (JSON le
   const json = snapshotJson(m.snapshot());
   assert.doesNotMatch(json, /[\x00-\x1f\x7f-\x9f]/);
   assert.equal((JSON.parse(json) as { metrics: { name: string }[] }).metrics[0]!.name, 'x\x9b\x7f', 'the same data');
+});
+
+test('the exporter\'s fill levels: the status bar shows the fullest ring against bufferSize (highlighted past 75 %) and the size to use; they are not listed as metrics', async () => {
+  const m = new ObserverModel();
+  m.apply(metric('jobs', { type: 'counterIncrement', value: 1n }));
+  assert.equal(m.buffer, undefined, 'nothing before the exporter reports its buffer size');
+  m.apply(metric('metrics_exporter_tcp_buffer_size', { type: 'gaugeSet', value: 4096 }));
+  m.apply(metric('metrics_exporter_tcp_ring_peak', { type: 'gaugeSet', value: 1200 }, { thread: 'main' }));
+  m.apply(metric('metrics_exporter_tcp_ring_peak', { type: 'gaugeSet', value: 3300 }, { thread: '3' }));
+  m.apply(metric('metrics_exporter_tcp_client_queue_peak', { type: 'gaugeSet', value: 10 }));
+  // The next window: the burst is over; the largest peak is kept for the status bar and the recommendation.
+  m.apply(metric('metrics_exporter_tcp_ring_peak', { type: 'gaugeSet', value: 0 }, { thread: '3' }));
+  assert.deepEqual(m.buffer, { size: 4096, ringPeak: 1200, queuePeak: 10, ringPeakMax: 3300, queuePeakMax: 10, recommended: 8192 });
+  const snap = m.snapshot();
+  assert.deepEqual(snap.metrics.map((x) => x.name), ['jobs'], 'fill levels are summarised, not listed');
+  assert.deepEqual(snap.buffer, m.buffer);
+  // The status bar, its lines wrapped by the terminal's width joined again.
+  const bar = (frame = '') => frame.replace(/[│┌┐└┘─\n]/g, ' ').replace(/\s+/g, ' ');
+  const view = render(React.createElement(ObserverView, { model: m, status: () => ({ address: 'x:1', state: 'connected', eventsPerSec: 0, buffer: m.buffer }) }));
+  try {
+    await waitFor('the status bar', () => /ring peak 3 300 \/ 4 096 \(81 %\)/.test(bar(view.lastFrame())));
+    assert.match(bar(view.lastFrame()), /bufferSize 8 192 recommended/);
+  } finally {
+    view.unmount();
+  }
+  // Under the mark, with the size already right: plain, and no recommendation.
+  const calm = new ObserverModel();
+  calm.apply(metric('metrics_exporter_tcp_buffer_size', { type: 'gaugeSet', value: 2048 }));
+  calm.apply(metric('metrics_exporter_tcp_ring_peak', { type: 'gaugeSet', value: 700 }, { thread: 'main' }));
+  const plain = render(React.createElement(ObserverView, { model: calm, status: () => ({ address: 'x:1', state: 'connected', eventsPerSec: 0, buffer: calm.buffer }) }));
+  try {
+    await waitFor('the status bar', () => /ring peak 700 \/ 2 048 \(34 %\)/.test(bar(plain.lastFrame())));
+    assert.doesNotMatch(bar(plain.lastFrame()), /recommended/);
+  } finally {
+    plain.unmount();
+  }
+  // The highlight (colour is off where the test renders): the peak's text is yellow and bold past 75 %.
+  const style = (b: NonNullable<ObserverModel['buffer']>) => (bufferText(b).props as { children: React.ReactElement<{ color?: string; bold?: boolean }>[] }).children[1]!.props;
+  assert.deepEqual(style(m.buffer!), { color: 'yellow', bold: true, children: 'ring peak 3 300 / 4 096 (81 %)' });
+  assert.equal(style(calm.buffer!).color, undefined);
+});
+
+test('observe --json --once: "buffer" gives the exporter\'s size, the peaks it reported and the recommended size', async (t) => {
+  // The worker takes the burst at its next flush (500 ms), not before: the ring holds all of it.
+  const recorder = await new TcpBuilder().listenAddress('127.0.0.1:0').bufferSize(4096).flushIntervalMs(500).build();
+  t.after(() => recorder.close());
+  const a = recorder.address as { host: string; port: number };
+  const run = cli([`${a.host}:${a.port}`, '--json', '--once', '--duration', '2000']);
+  await waitFor('the observer', () => recorder.stats().clients === 1);
+  const burst = recorder.counter('burst');
+  for (let i = 0; i < 1000; i++) burst.increment(); // under a quarter of the ring: the worker sleeps through it
+  const r = await run;
+  assert.equal(r.code, 0, r.stderr);
+  const { buffer } = JSON.parse(r.stdout);
+  assert.equal(buffer.size, 4096);
+  assert.ok(buffer.ringPeakMax >= 1000 - 63 && buffer.ringPeakMax <= 1001, `ring peak ${buffer.ringPeakMax} of a burst of 1000`);
+  assert.equal(buffer.recommended, 2048);
 });

@@ -1,7 +1,11 @@
 // One exporter, read by the relay: connects (and reconnects with back-off), and applies what
 // each connection sends to the exporter's series as it arrives, in the socket's own callback.
+import { lstat } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { parseListenAddress, type ClientProtocol } from 'metrics-exporter-tcp/client';
+import { REFUSED_AFTER_HANDSHAKE, connectTls, handshakeFailure, type LinkTls } from './link-tls.js';
+import { socketRefusal } from './socket-glob.js';
 import type { ExporterSeries } from './store.js';
 
 /**
@@ -30,6 +34,14 @@ export interface LinkOptions {
   readonly log: (line: string) => void;
   /** The first delay before connecting again after a malformed stream, in ms; it doubles each time, up to 10 minutes. */
   readonly malformedRetryMs: number;
+  /**
+   * For a socket a glob found: the uids it may belong to. Before each connection the path is
+   * checked again (`lstat`): a link, or another owner's socket, put there since it was found is
+   * not connected to.
+   */
+  readonly owners?: ReadonlySet<number>;
+  /** Connect over TLS. */
+  readonly tls?: LinkTls;
 }
 
 /**
@@ -46,6 +58,8 @@ export function parseExporterAddress(address: string): { host: string; port: num
 const FIRST_DELAY_MS = 100;
 const MAX_DELAY_MS = 5000;
 const MAX_MALFORMED_DELAY_MS = 10 * 60_000;
+/** Over TLS 1.3, a connection the exporter neither refused nor sent anything on for this long is taken as accepted. */
+const TLS13_ACCEPT_MS = 2000;
 
 /** Up to `max`, `first` doubled `attempts` times, randomized to 50–100 %. */
 const backoff = (first: number, max: number, attempts: number) => Math.min(max, first * 2 ** Math.min(attempts, 30)) * (0.5 + Math.random() / 2);
@@ -76,6 +90,10 @@ export class ExporterLink {
   private retryTimer: NodeJS.Timeout | undefined;
   private closed: Promise<void> | undefined;
   private readonly target: { host: string; port: number } | { path: string };
+  /** Why the last check of the path refused it (said once until it changes). */
+  private refusal: string | undefined;
+  /** Why the last TLS handshake failed (said once until it changes, or a connection is accepted). */
+  private failure: string | undefined;
 
   /** @throws TypeError for a malformed address. */
   constructor(
@@ -100,23 +118,63 @@ export class ExporterLink {
     return this.closed;
   }
 
+  /** Connects, once the path (of a socket a glob found) is still a socket of an owner allowed. */
   private open(): void {
+    const owners = this.o.owners;
+    if (owners === undefined || !('path' in this.target)) return this.connect();
+    const generation = this.generation;
+    // (A path that is gone, or not a socket, fails to connect as it would have.)
+    void lstat(this.target.path).then((st) => socketRefusal(st, owners), () => undefined).then((why) => {
+      if (this.closed !== undefined || generation !== this.generation) return;
+      if (why === undefined || why === null) return this.connect();
+      if (why !== this.refusal) this.o.log(`relay: ${this.address}: not connecting, ${why}`);
+      this.refusal = why;
+      this.state = 'reconnecting';
+      this.retryTimer = setTimeout(() => this.open(), backoff(FIRST_DELAY_MS, MAX_DELAY_MS, this.attempts++));
+    });
+  }
+
+  private connect(): void {
+    this.refusal = undefined;
     const generation = ++this.generation;
-    const socket = 'path' in this.target ? connect(this.target.path) : connect(this.target.port, this.target.host);
+    const t = this.o.tls;
+    const socket = t !== undefined ? connectTls(this.target, t) : 'path' in this.target ? connect(this.target.path) : connect(this.target.port, this.target.host);
     this.socket = socket;
     const applier = this.o.applier(this.series, this.o.protocol);
     let malformed: Error | undefined;
     let delivered = false;
-    socket.on('connect', () => {
-      if (generation !== this.generation) return;
+    let socketError: Error | undefined;
+    /** The exporter took the connection: its counters start again from here. */
+    let accepted = false;
+    const accept = () => {
+      if (accepted || generation !== this.generation || this.socket !== socket) return;
+      accepted = true;
+      this.failure = undefined;
       this.series.reset(Date.now());
       this.state = 'connected';
       this.connects++;
       this.downSince = undefined;
-      this.o.log(`relay: connected to ${this.address}`);
-    });
+      this.o.log(`relay: connected to ${this.address}${t === undefined ? '' : ' over TLS'}`);
+    };
+    // Over TLS: reached, but no accepted connection, means the handshake failed.
+    let reached = false;
+    let secured = false;
+    let acceptTimer: NodeJS.Timeout | undefined;
+    if (t === undefined) socket.on('connect', accept);
+    else {
+      socket.once('connect', () => (reached = true));
+      socket.once('secureConnect', () => {
+        secured = true;
+        // TLS 1.2: the exporter checked the relay's certificate before finishing its side. TLS 1.3:
+        // it checks it after the relay's side, then sends session tickets, or closes.
+        if ((socket as TLSSocket).getProtocol() !== 'TLSv1.3') return accept();
+        socket.once('session', accept);
+        acceptTimer = setTimeout(accept, TLS13_ACCEPT_MS);
+      });
+    }
     socket.on('data', (chunk: Buffer) => {
       if (generation !== this.generation || malformed !== undefined) return;
+      accept();
       this.attempts = 0;
       try {
         const n = applier.push(chunk, Date.now());
@@ -127,11 +185,18 @@ export class ExporterLink {
         socket.destroy();
       }
     });
-    socket.on('error', () => {}); // 'close' follows and says what to do
+    socket.on('error', (err) => (socketError ??= err)); // 'close' follows and says what to do
     socket.on('close', () => {
+      clearTimeout(acceptTimer);
       if (generation !== this.generation) return;
       this.socket = undefined;
       if (this.closed !== undefined) return;
+      if (t !== undefined && reached && !accepted) {
+        // Said once per reason, not at every attempt; up stays 0.
+        const why = socketError !== undefined ? handshakeFailure(socketError) : secured ? REFUSED_AFTER_HANDSHAKE : 'the exporter closed the connection during the handshake';
+        if (why !== this.failure) this.o.log(`relay: TLS handshake with ${this.address} failed: ${why}; trying again with back-off`);
+        this.failure = why;
+      }
       this.downSince ??= Date.now();
       if (malformed !== undefined) {
         const err = malformed as Error & { code?: string };

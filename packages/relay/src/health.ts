@@ -2,7 +2,7 @@
 // what it sent, and everything of it the relay refused, hid or dropped; the exporters' in-band
 // loss reports. Every per-exporter series is there, at 0, from the moment the exporter is
 // configured, so that `increase()` sees the first loss.
-import { LOSS_REASONS } from 'metrics-exporter-tcp/client';
+import { BUFFER_SIZE_METRIC, LOSS_REASONS, QUEUE_PEAK_METRIC, RING_PEAK_METRIC } from 'metrics-exporter-tcp/client';
 import type { RelayMirror } from './mirror.js';
 import { REFUSALS, lossReason, type LossReason } from './store.js';
 
@@ -41,6 +41,9 @@ export const HEALTH_NAMES = [
   'metrics_exporter_tcp_relay_series_hidden',
   'metrics_exporter_tcp_relay_invalid_values_total',
   LOSS_NAME,
+  RING_PEAK_METRIC,
+  QUEUE_PEAK_METRIC,
+  BUFFER_SIZE_METRIC,
 ] as const;
 
 /**
@@ -48,7 +51,7 @@ export const HEALTH_NAMES = [
  * /metrics left out) only for /metrics.
  */
 export function healthMetrics(mirror: RelayMirror, hidden?: HiddenCounts): HealthMetric[] {
-  const [up, connections, events, decodeErrors, series, refused, hiddenName, invalid, loss] = HEALTH_NAMES;
+  const [up, connections, events, decodeErrors, series, refused, hiddenName, invalid, loss, ringPeak, queuePeak, bufferSize] = HEALTH_NAMES;
   const exporters = mirror.exporters();
   const each = (value: (e: (typeof exporters)[number]) => number) => exporters.map((e) => ({ labels: { exporter: e.exporter }, value: value(e) }));
   const lost = new Map<string, Partial<Record<LossReason, number>>>();
@@ -87,6 +90,14 @@ export function healthMetrics(mirror: RelayMirror, hidden?: HiddenCounts): Healt
       help: 'Records the exporter reported this relay did not receive, by reason (ring_full, client_queue, invalid)',
       samples: exporters.flatMap((e) => LOSS_REASONS.map((reason) => ({ labels: { exporter: e.exporter, reason }, value: lost.get(e.exporter)?.[reason] ?? 0 }))),
     },
+  );
+  // Fill levels, of the exporters that reported them (self metrics on), each held at its largest for --peak-hold.
+  const filled = exporters.filter((e) => e.fill !== undefined);
+  const fill = (value: (f: NonNullable<(typeof exporters)[number]['fill']>) => number) => filled.map((e) => ({ labels: { exporter: e.exporter }, value: value(e.fill!) }));
+  metrics.push(
+    { name: ringPeak, type: 'gauge', help: "The most records any of the exporter's rings held at once over the last --peak-hold", samples: fill((f) => f.ringPeak) },
+    { name: queuePeak, type: 'gauge', help: "The most frames the exporter's queue for this relay held at once over the last --peak-hold", samples: fill((f) => f.queuePeak) },
+    { name: bufferSize, type: 'gauge', help: "The exporter's bufferSize: records per ring, frames per client queue", samples: fill((f) => f.bufferSize) },
   );
   return metrics;
 }

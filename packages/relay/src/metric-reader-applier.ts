@@ -3,6 +3,7 @@
 // update in place, with nothing allocated.
 import { KeyBindings, MetricReader, type ClientProtocol } from 'metrics-exporter-tcp/client';
 import type { StreamApplier } from './exporter-link.js';
+import { SELF_KEYS, SELF_KEY_BYTES } from './fill-hold.js';
 import { MAX_FRAME_BYTES, type ExporterSeries, type Refusal, type RelaySeries } from './store.js';
 
 /**
@@ -15,7 +16,14 @@ import { MAX_FRAME_BYTES, type ExporterSeries, type Refusal, type RelaySeries } 
  */
 export function metricReaderApplier(target: ExporterSeries, protocol: ClientProtocol | 'auto'): StreamApplier {
   const { maxSeriesPerExporter, maxBytesPerExporter } = target.limits;
-  const reader = new MetricReader({ protocol, maxKeys: maxSeriesPerExporter, maxKeyBytes: maxBytesPerExporter, maxFrameBytes: MAX_FRAME_BYTES, skipOversized: true });
+  // Room for the exporter's self metrics' keys too (they are no series of the caps).
+  const reader = new MetricReader({
+    protocol,
+    maxKeys: maxSeriesPerExporter + SELF_KEYS,
+    maxKeyBytes: maxBytesPerExporter + SELF_KEY_BYTES,
+    maxFrameBytes: MAX_FRAME_BYTES,
+    skipOversized: true,
+  });
   let now = 0; // the chunk's time, for series made while it is applied
   const bound = new KeyBindings<RelaySeries, Refusal>(
     (kind, key) => target.seriesFor(kind, key.name, key.labels, now),

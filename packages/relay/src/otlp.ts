@@ -3,13 +3,47 @@
 // MetricProducer reading the main thread's mirror), cumulative since each series began: a
 // reconnect starts counters and histograms again from 0 with a new start time, which is how
 // OTLP says "reset". Counters are doubles: a uint64 total does not fit OTLP's int64, and a
-// double is exact up to 2^53 (what Prometheus stores anyway).
+// double is exact up to 2^53 (what Prometheus stores anyway). Headers (e.g. a bearer token) and
+// TLS (the collector's authority, a client certificate) go with every export.
 import type { Writable } from 'node:stream';
 import type { HrTime } from '@opentelemetry/api';
 import type { DataPoint, Histogram, MetricData, MetricProducer } from '@opentelemetry/sdk-metrics';
 import { healthMetrics } from './health.js';
+import { readFlagFiles, type PemFileNames, type Pems } from './pem-files.js';
 import type { RelayMirror } from './mirror.js';
 import { lossReason } from './store.js';
+
+/** Where and how to export: the collector's URL, headers, and TLS (PEM text). */
+export interface OtlpExport {
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly tls: Pems | undefined;
+}
+
+/** An HTTP header name (RFC 9110 token). */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/**
+ * Checks the collector's URL, headers and TLS files.
+ * @throws TypeError for a URL that is not http(s), a header that is not `name` + value on one
+ *   line, TLS options with an `http://` URL, or a TLS file that is wrong (naming it).
+ */
+export function otlpOptions(url: string, headers: Readonly<Record<string, string>> = {}, tls?: PemFileNames): OtlpExport {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new TypeError(`--otlp ${url} is not a URL`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new TypeError(`--otlp ${url}: only http:// and https:// are spoken`);
+  for (const [name, value] of Object.entries(headers)) {
+    if (!TOKEN.test(name)) throw new TypeError(`--otlp-header ${name}: not an HTTP header name`);
+    if (/[\r\n\0]/.test(value)) throw new TypeError(`--otlp-header ${name}: its value has a line break or NUL`);
+  }
+  const given = tls !== undefined && (tls.ca ?? tls.cert ?? tls.key) !== undefined;
+  if (given && u.protocol !== 'https:') throw new TypeError(`--otlp-tls-* need an https:// collector URL, got ${url}`);
+  return { url, headers, tls: given ? readFlagFiles('--otlp-tls', tls) : undefined };
+}
 
 export interface OtlpPusher {
   /** Exports once more, then stops. */
@@ -22,7 +56,7 @@ const hrTime = (ms: number): HrTime => [Math.floor(ms / 1000), Math.round((ms % 
  * Starts pushing. `collect` brings `mirror` up to date. The SDK is imported here only, so
  * recording apps never load it.
  */
-export async function pushOtlp(collect: () => Promise<void>, mirror: RelayMirror, buckets: readonly number[], url: string, intervalMs: number, log: Writable): Promise<OtlpPusher> {
+export async function pushOtlp(collect: () => Promise<void>, mirror: RelayMirror, buckets: readonly number[], to: OtlpExport, intervalMs: number, log: Writable): Promise<OtlpPusher> {
   const { diag, DiagLogLevel, ValueType } = await import('@opentelemetry/api');
   const { AggregationTemporality, DataPointType, MeterProvider, PeriodicExportingMetricReader } = await import('@opentelemetry/sdk-metrics');
   const { OTLPMetricExporter } = await import('@opentelemetry/exporter-metrics-otlp-http');
@@ -91,7 +125,7 @@ export async function pushOtlp(collect: () => Promise<void>, mirror: RelayMirror
     },
   };
   const reader = new PeriodicExportingMetricReader({
-    exporter: new OTLPMetricExporter({ url }),
+    exporter: new OTLPMetricExporter({ url: to.url, headers: { ...to.headers }, ...(to.tls === undefined ? {} : { httpAgentOptions: { ...to.tls } }) }),
     exportIntervalMillis: intervalMs,
     exportTimeoutMillis: Math.min(intervalMs, 10_000),
     metricProducers: [producer],

@@ -1,10 +1,15 @@
-// Serves the relay's series to Prometheus: GET /metrics in the text exposition format. Scrapes
-// that arrive while one is being collected or written (up to a second after it began) share its
-// rendering; each is written chunk by chunk as its socket takes it; beyond `maxRequests` in
-// flight the answer is 503 at once.
-import { createServer, type ServerResponse } from 'node:http';
+// Serves the relay's series to Prometheus: GET /metrics in the text exposition format, over HTTP
+// or, with a web config, HTTPS with client certificates and basic auth as exporter-toolkit does.
+// Scrapes that arrive while one is being collected or written (up to a second after it began)
+// share its rendering; each is written chunk by chunk as its socket takes it; beyond
+// `maxRequests` in flight the answer is 503 at once.
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import type { BoundAddress, ListenAddress } from 'metrics-exporter-tcp';
-import { TEXT_CONTENT_TYPE } from 'metrics-exporter-tcp/client';
+import { TEXT_CONTENT_TYPE, formatAddress } from 'metrics-exporter-tcp/client';
+import { BasicAuth, type AuthResult } from './basic-auth.js';
+import { clientsAuthenticate, type WebConfig } from './web-config.js';
 
 /** The relay's GET /metrics server. */
 export interface PrometheusEndpoint {
@@ -15,6 +20,12 @@ export interface PrometheusEndpoint {
    * requests), and requests answered 503 because `maxRequests` were in flight.
    */
   stats(): { requests: number; renders: number; rejected: number };
+  /**
+   * Serves new connections with `config` from now on (users, headers, certificates and client
+   * certificate policy; connections open keep theirs).
+   * @throws TypeError when it would switch between HTTP and HTTPS (that needs a restart).
+   */
+  reconfigure(config: WebConfig): void;
   /** Stops serving. */
   close(): Promise<void>;
 }
@@ -103,11 +114,28 @@ function drained(res: ServerResponse): Promise<void> {
   });
 }
 
+/** How /metrics is served, besides where. */
+export interface WebOptions {
+  /** Scrapes in flight at most (like node_exporter's `--web.max-requests`); 0: no limit. */
+  readonly maxRequests: number;
+  /** TLS, client certificates, basic auth and headers (`--web-config-file`). */
+  readonly config?: WebConfig;
+}
+
+/** A request's headers must all arrive within this (a client that trickles them holds a socket no longer). */
+const HEADERS_MS = 10_000;
+/** A request must have arrived whole within this. */
+const REQUEST_MS = 30_000;
+/** A TLS handshake must be done within this. */
+const HANDSHAKE_MS = 10_000;
+
 /**
- * Starts the /metrics endpoint.
- * @param maxRequests scrapes in flight at most (like node_exporter's `--web.max-requests`); 0: no limit.
+ * Starts the /metrics endpoint: HTTPS when `web.config` has TLS, basic auth when it has users.
+ * Binding a wildcard address warns (a process warning) unless clients must authenticate.
  */
-export async function servePrometheus(render: Renderer, listen: ListenAddress, maxRequests: number): Promise<PrometheusEndpoint> {
+export async function servePrometheus(render: Renderer, listen: ListenAddress, web: WebOptions): Promise<PrometheusEndpoint> {
+  const { maxRequests } = web;
+  let config = web.config;
   const stats = { requests: 0, renders: 0, rejected: 0 };
   let inFlight = 0;
   /** The rendering under way (being collected, or written), while scrapes may join it. */
@@ -131,7 +159,7 @@ export async function servePrometheus(render: Renderer, listen: ListenAddress, m
     );
   };
 
-  const server = createServer((req, res) => {
+  const serve = (req: IncomingMessage, res: ServerResponse) => {
     if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') {
       res.writeHead(404).end('not found: GET /metrics\n');
       return;
@@ -145,8 +173,30 @@ export async function servePrometheus(render: Renderer, listen: ListenAddress, m
     inFlight++;
     res.once('close', () => inFlight--);
     scrape(res);
-  });
+  };
+
+  const basicAuth = (c: WebConfig | undefined) => (c !== undefined && c.users.size > 0 ? new BasicAuth(c.users) : undefined);
+  let auth = basicAuth(config);
+  const answer = (req: IncomingMessage, res: ServerResponse, r: AuthResult) => {
+    if (r === 'ok') return serve(req, res);
+    if (r === 'busy') return void res.writeHead(429, { 'content-type': 'text/plain', 'retry-after': '1' }).end('too many password checks waiting\n');
+    res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Basic' }).end('Unauthorized\n');
+  };
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
+    for (const [name, value] of Object.entries(config?.headers ?? {})) res.setHeader(name, value);
+    if (auth === undefined) return serve(req, res);
+    const r = auth.check(req.headers.authorization, req.socket.remoteAddress ?? '');
+    if (typeof r === 'string') answer(req, res, r);
+    else void r.then((x) => !res.destroyed && answer(req, res, x));
+  };
+  const server = config?.tls === undefined ? createServer(handler) : secureServer(() => config!.tls!, handler);
   server.timeout = IDLE_MS;
+  server.headersTimeout = HEADERS_MS;
+  server.requestTimeout = REQUEST_MS;
+  if ('host' in listen && WILDCARDS.has(listen.host) && !clientsAuthenticate(config)) {
+    const how = config?.tls === undefined ? (auth === undefined ? 'unauthenticated and unencrypted' : 'with basic auth over plain HTTP (passwords readable on the network)') : 'by anyone who can connect (TLS without basic auth or verified client certificates)';
+    process.emitWarning(`metrics-exporter-tcp-relay serves /metrics on ${formatAddress(listen)}: metrics become readable from the network, ${how}`, { code: 'MTCP_WILDCARD_LISTEN' });
+  }
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     if ('path' in listen) server.listen(listen.path, resolve);
@@ -157,10 +207,60 @@ export async function servePrometheus(render: Renderer, listen: ListenAddress, m
   return {
     address,
     stats: () => ({ ...stats }),
-    close: () =>
-      new Promise<void>((resolve) => {
+    reconfigure(next) {
+      if ((next.tls === undefined) !== (config?.tls === undefined)) throw new TypeError(`switching /metrics between HTTP and HTTPS needs a restart`);
+      if (next.tls !== undefined) {
+        const s = server as HttpsServer;
+        s.setSecureContext(secureContext(next.tls));
+        Object.assign(s, clientPolicy(next.tls));
+      }
+      const old = auth;
+      auth = basicAuth(next);
+      void old?.close();
+      config = next;
+    },
+    close: async () => {
+      await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
-      }),
+      });
+      await auth?.close();
+    },
   };
+}
+
+const WILDCARDS = new Set(['0.0.0.0', '::', '']);
+
+/**
+ * An HTTPS server with exporter-toolkit's client certificate policies: node:tls verifies
+ * `RequireAndVerifyClientCert` in the handshake; the others (and `client_allowed_sans`) are
+ * applied as soon as it is done, before a byte of HTTP is read.
+ */
+function secureServer(tls: () => WebTls, handler: (req: IncomingMessage, res: ServerResponse) => void): HttpsServer {
+  const server = createHttpsServer({ ...secureContext(tls()), ...clientPolicy(tls()), handshakeTimeout: HANDSHAKE_MS }, handler);
+  server.on('secureConnection', (socket: TLSSocket) => {
+    const t = tls();
+    if (t.clientAuth === 'NoClientCert') return;
+    const peer = socket.getPeerCertificate();
+    const given = peer !== null && Object.keys(peer).length > 0;
+    const refuse =
+      (t.clientAuth === 'RequireAnyClientCert' && !given) ||
+      (t.clientAuth === 'VerifyClientCertIfGiven' && given && !socket.authorized) ||
+      (t.allowedSans !== undefined && given && !sans(peer.subjectaltname).some((s) => t.allowedSans!.includes(s)));
+    if (refuse) socket.destroy();
+  });
+  return server;
+}
+
+type WebTls = NonNullable<WebConfig['tls']>;
+
+/** The server's certificate, key, client authorities and TLS versions. */
+const secureContext = (t: WebTls) => ({ cert: t.cert, key: t.key, ca: t.ca, minVersion: t.minVersion, maxVersion: t.maxVersion });
+
+/** Whether node:tls asks for client certificates, and refuses the handshake when one does not verify. */
+const clientPolicy = (t: WebTls) => ({ requestCert: t.clientAuth !== 'NoClientCert', rejectUnauthorized: t.clientAuth === 'RequireAndVerifyClientCert' });
+
+/** The values of a certificate's subjectAltName as node:tls spells it (`DNS:a, IP Address:1.2.3.4, email:…, URI:…`). */
+function sans(subjectaltname: string | undefined): string[] {
+  return (subjectaltname ?? '').split(', ').map((s) => s.slice(s.indexOf(':') + 1)).filter((s) => s !== '');
 }

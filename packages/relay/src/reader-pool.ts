@@ -7,14 +7,14 @@ import type { RelayMirror } from './mirror.js';
 import type { ReaderChanges, ReaderSettings } from './reader.js';
 
 /** What the main thread tells a reader thread. */
-export type ToReader = { op: 'add' | 'remove'; address: string } | { op: 'changes'; id: number } | { op: 'stop' };
+export type ToReader = { op: 'add'; address: string; owners?: readonly number[] } | { op: 'remove'; address: string } | { op: 'changes'; id: number } | { op: 'stop' };
 /** What a reader thread tells the main thread. */
 export type FromReader = { op: 'log'; line: string } | { op: 'changes'; id: number; changes: ReaderChanges } | { op: 'stopped' };
 
 /** A reader in a worker thread; if the thread dies, its series budget is given back and a new one takes its exporters over. */
 class ThreadReader {
-  /** Exporters it reads now. */
-  readonly addresses = new Set<string>();
+  /** Exporters it reads now, with the owners their socket may have (for sockets a glob found). */
+  readonly addresses = new Map<string, readonly number[] | undefined>();
   private worker!: Worker;
   private readonly pending = new Map<number, (c: ReaderChanges | undefined) => void>();
   private nextId = 0;
@@ -48,7 +48,7 @@ class ThreadReader {
       this.mirror.dropThread(this.slot);
       new SeriesBudget(this.settings.maxSeries, 0, this.settings.budget, 0, this.settings.maxBytes).release(this.slot);
       this.start();
-      for (const a of this.addresses) this.worker.postMessage({ op: 'add', address: a } satisfies ToReader);
+      for (const [address, owners] of this.addresses) this.worker.postMessage({ op: 'add', address, owners } satisfies ToReader);
     });
   }
 
@@ -57,9 +57,9 @@ class ThreadReader {
     this.pending.delete(id);
   }
 
-  add(address: string): void {
-    this.addresses.add(address);
-    this.worker.postMessage({ op: 'add', address } satisfies ToReader);
+  add(address: string, owners: readonly number[] | undefined): void {
+    this.addresses.set(address, owners);
+    this.worker.postMessage({ op: 'add', address, owners } satisfies ToReader);
   }
 
   remove(address: string): void {
@@ -116,7 +116,8 @@ export class ReaderPool {
     return this.readers.length;
   }
 
-  add(address: string): void {
+  /** Starts reading `address`; `owners`: for a socket a glob found, the uids it may belong to (checked before each connection). */
+  add(address: string, owners?: readonly number[]): void {
     if (this.owner.get(address)?.addresses.has(address)) return;
     let r = this.owner.get(address);
     if (r === undefined) {
@@ -128,7 +129,7 @@ export class ReaderPool {
       }
       this.owner.set(address, r);
     }
-    r.add(address);
+    r.add(address, owners);
   }
 
   remove(address: string): void {

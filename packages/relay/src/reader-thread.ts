@@ -10,7 +10,7 @@ const reader = new Reader(settings, slot, (line) => say({ op: 'log', line }));
 port.on('message', (m: ToReader) => {
   switch (m.op) {
     case 'add':
-      reader.add(m.address);
+      reader.add(m.address, m.owners);
       break;
     case 'remove':
       void reader.remove(m.address);

@@ -5,6 +5,8 @@ import type { ClientProtocol } from 'metrics-exporter-tcp/client';
 import { SeriesBudget } from './budget.js';
 import { applierFor, type DecoderName } from './appliers.js';
 import { ExporterLink, type LinkState } from './exporter-link.js';
+import type { HeldFill } from './fill-hold.js';
+import type { LinkTls } from './link-tls.js';
 import { RelayStore, type Refusal, type StoreChanges } from './store.js';
 import { warmUp } from './warm-up.js';
 
@@ -21,10 +23,14 @@ export interface ReaderSettings {
   /** An exporter unreachable this long (ms) has its series dropped; so has any gauge not updated this long with `expireSeries`. */
   readonly staleAfterMs: number;
   readonly expireSeries: boolean;
+  /** How long an exporter's fill levels are held at their largest, in ms. */
+  readonly peakHoldMs: number;
   /** How streams are decoded. */
   readonly decoder: DecoderName;
   /** The first delay before reading an exporter again after a malformed stream, in ms. */
   readonly malformedRetryMs: number;
+  /** Connect to exporters over TLS. */
+  readonly tls?: LinkTls;
 }
 
 /** One exporter's link and what its stream cost, as a reader reports it. */
@@ -41,6 +47,8 @@ export interface ExporterStatus {
   readonly refused: Readonly<Record<Refusal, number>>;
   /** Histogram observations dropped because they were NaN. */
   readonly invalidValues: number;
+  /** Its fill levels, held at their largest for `--peak-hold`, once it has said its buffer size. */
+  readonly fill?: HeldFill;
 }
 
 /** What changed on a reader since it was last asked, and every exporter's status now. */
@@ -67,8 +75,11 @@ export class Reader {
     this.sweeper.unref();
   }
 
-  /** Starts reading `address` (no-op if it is read already). @throws TypeError for a malformed address. */
-  add(address: string): void {
+  /**
+   * Starts reading `address` (no-op if it is read already); `owners`: for a socket a glob found,
+   * the uids it may belong to. @throws TypeError for a malformed address.
+   */
+  add(address: string, owners?: readonly number[]): void {
     const old = this.links.get(address);
     if (old !== undefined && old.state !== 'removed') return;
     const link = new ExporterLink(address, this.store.of(address), {
@@ -76,6 +87,8 @@ export class Reader {
       applier: applierFor(this.settings.decoder),
       log: this.log,
       malformedRetryMs: this.settings.malformedRetryMs,
+      owners: owners === undefined ? undefined : new Set(owners),
+      tls: this.settings.tls,
     });
     if (old !== undefined) {
       // A path that came back before going stale keeps its counts.
@@ -94,8 +107,9 @@ export class Reader {
   /** What changed since the last call (see {@link RelayStore.changes}), and every exporter's status. */
   changes(): { changes: ReaderChanges; transfer: ArrayBuffer[] } {
     const { changes, transfer } = this.store.changes();
-    const exporters = [...this.links.values()].map(
-      (l): ExporterStatus => ({
+    const now = Date.now();
+    const exporters = [...this.links.values()].map((l): ExporterStatus => {
+      const status: ExporterStatus = {
         exporter: l.address,
         state: l.state,
         events: l.events,
@@ -103,8 +117,10 @@ export class Reader {
         decodeErrors: l.decodeErrors,
         refused: { ...l.series.counts.refused },
         invalidValues: l.series.counts.invalidValues,
-      }),
-    );
+      };
+      const fill = l.series.fill.held(now);
+      return fill === undefined ? status : { ...status, fill };
+    });
     return { changes: { ...changes, exporters }, transfer };
   }
 

@@ -8,10 +8,14 @@ import { SeriesBudget } from './budget.js';
 import { parseExporterAddress } from './exporter-link.js';
 import { Exposition } from './exposition.js';
 import { RelayMirror } from './mirror.js';
-import { pushOtlp, type OtlpPusher } from './otlp.js';
+import { otlpOptions, pushOtlp, type OtlpPusher } from './otlp.js';
 import { servePrometheus, type PrometheusEndpoint } from './prometheus.js';
+import type { LinkTls } from './link-tls.js';
+import { readFlagFiles, type PemFileNames } from './pem-files.js';
+import { filesState, loadWebConfig, type WebConfig } from './web-config.js';
 import { ReaderPool } from './reader-pool.js';
-import { globMatcher, isSocketGlob, watchSockets } from './socket-glob.js';
+import { repeat } from './repeat.js';
+import { globMatcher, isSocketGlob, socketOwners, watchSockets } from './socket-glob.js';
 import { snapshotOf, type RelaySnapshot } from './snapshot.js';
 
 /** What {@link startRelay} takes; the command's flags map onto it one to one. */
@@ -30,6 +34,14 @@ export interface RelayOptions {
   readonly otlp?: string;
   /** How often to push to `otlp`, in ms. */
   readonly otlpIntervalMs: number;
+  /** Headers sent with every OTLP export (`--otlp-header 'K=V'`), e.g. `{ Authorization: 'Bearer …' }`. */
+  readonly otlpHeaders?: Readonly<Record<string, string>>;
+  /**
+   * TLS to an `https://` collector (`--otlp-tls-*`): files of PEM, read and checked at start-up.
+   * `ca` (default Node's bundled authorities) verifies the collector; `cert` and `key` are the
+   * relay's, for a collector that requires client certificates.
+   */
+  readonly otlpTls?: PemFileNames;
   /** Histogram bucket upper bounds, ascending. */
   readonly buckets: readonly number[];
   /** Most series kept (over all exporters and threads), at most 2^30; beyond it new series are refused, counted and logged once. */
@@ -46,6 +58,16 @@ export interface RelayOptions {
    * and values, and of its metadata's names, units and descriptions). Default 8 MiB.
    */
   readonly maxBytesPerExporter?: number;
+  /**
+   * How /metrics is served (`--web-config-file`): a file in the Prometheus exporter-toolkit's
+   * web config format (TLS, client certificates, bcrypt `basic_auth_users`, headers), read and
+   * checked at start-up (any error names the file and key). When it or a file it names changes
+   * it is read again (users, headers, certificates, client certificate policy), as
+   * exporter-toolkit does; a version that fails its checks is logged, and the last good one stays.
+   */
+  readonly webConfigFile?: string;
+  /** How often the web config and the files it names are looked at for changes, in ms. Default 2000. */
+  readonly webConfigCheckMs?: number;
   /** Scrapes of /metrics in flight at most (like node_exporter's `--web.max-requests`); beyond, 503 at once. 0: no limit. Default 40. */
   readonly maxRequests?: number;
   /**
@@ -64,6 +86,25 @@ export interface RelayOptions {
    * exporter is connected: one that went and came back from 0 would make `increase()` wrong). Default false.
    */
   readonly expireSeries?: boolean;
+  /**
+   * How long each exporter's fill levels (`metrics_exporter_tcp_ring_peak`,
+   * `_client_queue_peak`) are held at the largest it reported, in ms: the exporter reports a
+   * peak per 100 ms while records move, so a burst is seen by every scrape within the hold.
+   * Longer than the scrape interval. Default 60 000.
+   */
+  readonly peakHoldMs?: number;
+  /**
+   * Owners (uids) besides the relay's own user whose sockets a glob in `connect` may match
+   * (`--allow-uid`). A glob never takes a symbolic link, nor a socket of any other owner.
+   */
+  readonly allowUids?: readonly number[];
+  /**
+   * Connect to every exporter over TLS (`--tls-*`): files of PEM, read and checked at start-up
+   * (a file that cannot be read, is not PEM of its kind, has expired, or a key that is not the
+   * certificate's is a `TypeError` naming the file). The exporters' certificates are always
+   * verified: against `ca`, or Node's bundled authorities.
+   */
+  readonly tls?: RelayTlsFiles;
   /** How often socket globs in `connect` are rescanned, in ms. Default 2000. */
   readonly rescanMs?: number;
   /**
@@ -72,6 +113,14 @@ export interface RelayOptions {
    * times slower: the reference the bench compares with).
    */
   readonly decoder?: DecoderName;
+}
+
+/** How the relay connects to exporters over TLS: `ca` (`--tls-ca`, default Node's bundled authorities) verifies them; `cert` and `key` (`--tls-cert`, `--tls-key`) are the relay's, for exporters that require client certificates. */
+export interface RelayTlsFiles extends PemFileNames {
+  /** The name exporters' certificates must carry (`--tls-servername`). Default: the host of each address (an IP address is checked against the certificate's IP addresses). */
+  readonly servername?: string;
+  /** How long a handshake may take, in ms; then the attempt fails, is logged and tried again. Default 10 000. */
+  readonly handshakeTimeoutMs?: number;
 }
 
 /** A running relay. */
@@ -92,8 +141,9 @@ export interface Relay {
  * counters and histograms exactly at the connection boundary. An exporter whose stream is
  * malformed is disconnected, logged with the error's code, counted, and read again after a long
  * back-off; the others keep flowing.
- * @throws TypeError without exporters, without `prometheus` and `otlp`, or for a malformed
- *   address or option; rejects when the /metrics address cannot be bound.
+ * @throws TypeError without exporters, without `prometheus` and `otlp`, for a malformed
+ *   address or option, or a TLS or web config file that cannot be used (the message names the
+ *   file and what is wrong); rejects when the /metrics address cannot be bound.
  */
 export async function startRelay(o: RelayOptions): Promise<Relay> {
   if (o.connect.length === 0) throw new TypeError('startRelay needs at least one exporter address in connect');
@@ -104,6 +154,7 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
   fixed.forEach(parseExporterAddress);
   const threads = o.threads ?? availableParallelism();
   const staleAfterMs = o.staleAfterMs ?? 300_000;
+  const peakHoldMs = o.peakHoldMs ?? 60_000;
   const rescanMs = o.rescanMs ?? 2000;
   const maxBytes = o.maxBytes ?? 32 * 1024 * 1024;
   const maxSeriesPerExporter = o.maxSeriesPerExporter ?? 20_000;
@@ -115,9 +166,15 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
     if (!Number.isInteger(v) || v < 1 || v > 2 ** 30) throw new TypeError(`${name} must be an integer from 1 to 2^30, got ${v}`);
   }
   if (!Number.isInteger(maxRequests) || maxRequests < 0) throw new TypeError(`maxRequests must be a whole number, got ${maxRequests}`);
-  for (const [name, v] of [['staleAfterMs', staleAfterMs], ['rescanMs', rescanMs], ['malformedRetryMs', malformedRetryMs]] as const) {
+  for (const uid of o.allowUids ?? []) if (!Number.isInteger(uid) || uid < 0) throw new TypeError(`allowUids must be uids (whole numbers), got ${uid}`);
+  for (const [name, v] of [['staleAfterMs', staleAfterMs], ['rescanMs', rescanMs], ['malformedRetryMs', malformedRetryMs], ['peakHoldMs', peakHoldMs]] as const) {
     if (!(v > 0)) throw new TypeError(`${name} must be a positive number, got ${v}`);
   }
+
+  const tls = o.tls === undefined ? undefined : linkTls(o.tls);
+  if (o.webConfigFile !== undefined && o.prometheus === undefined) throw new TypeError('webConfigFile (--web-config-file) is for /metrics: it needs prometheus');
+  const web = o.webConfigFile === undefined ? undefined : loadWebConfig(o.webConfigFile);
+  const otlpExport = o.otlp === undefined ? undefined : otlpOptions(o.otlp, o.otlpHeaders, o.otlpTls);
 
   const log = (line: string) => o.log.write(`${line}\n`);
   const mirror = new RelayMirror(o.buckets);
@@ -132,8 +189,10 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
       budget: new SeriesBudget(o.maxSeries, threads, undefined, 0, maxBytes).shared,
       staleAfterMs,
       expireSeries: o.expireSeries ?? false,
+      peakHoldMs,
       decoder: o.decoder ?? 'fast',
       malformedRetryMs,
+      tls,
     },
     threads,
     mirror,
@@ -147,14 +206,17 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
     prometheus =
       o.prometheus === undefined
         ? undefined
-        : await servePrometheus(async () => (await collect(), exposition.render()), parseListenAddress(o.prometheus), maxRequests);
-    otlp = o.otlp === undefined ? undefined : await pushOtlp(collect, mirror, o.buckets, o.otlp, o.otlpIntervalMs, o.log);
+        : await servePrometheus(async () => (await collect(), exposition.render()), parseListenAddress(o.prometheus), { maxRequests, config: web });
+    otlp = otlpExport === undefined ? undefined : await pushOtlp(collect, mirror, o.buckets, otlpExport, o.otlpIntervalMs, o.log);
   } catch (err) {
     await prometheus?.close();
     throw err;
   }
+  const webWatch = web === undefined ? undefined : watchWebConfig(o.webConfigFile!, web, o.webConfigCheckMs ?? 2000, prometheus!, log);
   fixed.forEach((a) => pool.add(a));
-  const watcher = globs.length === 0 ? undefined : watchSockets(globs, rescanMs, (p) => pool.add(p), (p) => pool.remove(p));
+  const owners = socketOwners(o.allowUids);
+  const watcher =
+    globs.length === 0 ? undefined : watchSockets(globs, { everyMs: rescanMs, owners, log }, (p) => pool.add(p, [...owners]), (p) => pool.remove(p));
   return {
     prometheus,
     get threads() {
@@ -166,10 +228,43 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
     },
     async close() {
       watcher?.close();
+      webWatch?.close();
       await pool.stop();
       await otlp?.close(); // its last export reads the threads' final state
       await prometheus?.close();
       await pool.close();
     },
   };
+}
+
+/** The exporters' TLS settings, with the files read and checked. */
+function linkTls(f: RelayTlsFiles): LinkTls {
+  const handshakeTimeoutMs = f.handshakeTimeoutMs ?? 10_000;
+  if (!(handshakeTimeoutMs >= 1)) throw new TypeError(`tls.handshakeTimeoutMs must be a number of ms >= 1, got ${handshakeTimeoutMs}`);
+  if (f.servername !== undefined && (typeof f.servername !== 'string' || f.servername === '')) throw new TypeError('--tls-servername must not be empty');
+  return { ...readFlagFiles('--tls', f), servername: f.servername, handshakeTimeoutMs };
+}
+
+/**
+ * Reads the web config again whenever it or a file it names changes (looked at every `everyMs`),
+ * and serves with it; a version that fails its checks is logged and the last good one stays.
+ */
+function watchWebConfig(path: string, first: WebConfig, everyMs: number, endpoint: PrometheusEndpoint, log: (line: string) => void): { close(): void } {
+  let files = first.files;
+  let seen: string | undefined;
+  return repeat(everyMs, async (stopped) => {
+    const state = await filesState(files);
+    if (stopped()) return;
+    if (seen !== undefined && state !== seen) {
+      try {
+        const next = loadWebConfig(path);
+        endpoint.reconfigure(next);
+        files = next.files;
+        log(`relay: --web-config-file ${path} read again: serving with it`);
+      } catch (err) {
+        log(`relay: ${(err as Error).message.startsWith('--web-config-file') ? '' : `--web-config-file ${path}: `}${(err as Error).message}; still serving with the last good version`);
+      }
+    }
+    seen = await filesState(files);
+  });
 }

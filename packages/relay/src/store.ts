@@ -2,7 +2,10 @@
 // began and was last updated) and its metadata, within caps on series and bytes, per exporter
 // and shared by every thread; and what changed since the main thread last asked.
 import {
+  BUFFER_SIZE_METRIC,
   DROPPED_METRIC,
+  QUEUE_PEAK_METRIC,
+  RING_PEAK_METRIC,
   LOSS_REASONS,
   Series,
   keyBytes,
@@ -16,6 +19,7 @@ import {
   type SeriesMetadata,
 } from 'metrics-exporter-tcp/client';
 import type { SeriesBudget } from './budget.js';
+import { FillHold, MAX_FILL_THREADS, fillGauge, type FillGauge } from './fill-hold.js';
 
 /** Why an exporter says it lost records. */
 export type LossReason = (typeof LOSS_REASONS)[number];
@@ -43,6 +47,8 @@ export interface StoreLimits {
   readonly buckets: readonly number[];
   readonly maxSeriesPerExporter: number;
   readonly maxBytesPerExporter: number;
+  /** How long an exporter's fill levels are held at their largest (see {@link FillHold}), in ms. */
+  readonly peakHoldMs: number;
 }
 
 /** What one exporter's stream cost the relay, as counters. */
@@ -121,6 +127,33 @@ export class RelaySeries extends Series<Buckets> {
   }
 }
 
+/**
+ * One of an exporter's fill-level gauges: what it is set to goes to the exporter's
+ * {@link FillHold}. It is no series of its own: nothing held against the caps, nothing sent to
+ * the main thread (which exposes the held values with the relay's health).
+ */
+class FillSeries extends RelaySeries {
+  constructor(
+    private readonly owner: ExporterSeries,
+    private readonly gauge: FillGauge,
+    name: string,
+    labels: Readonly<Record<string, string>>,
+    nowMs: number,
+  ) {
+    super(-1, owner.exporter, 'gauge', name, labels, undefined, nowMs, 0, false);
+  }
+
+  override apply(op: string, value: number): void {
+    if (op !== 'gaugeSet') return;
+    const r = this.owner.fill.set(this.gauge, value, Date.now());
+    if (r === 'refused') this.owner.refuse('exporter_series');
+    else if (r === 'gone') this.owner.threadGone();
+  }
+}
+
+/** The exporter's own metrics, which the relay exposes with its health. */
+const SELF_METRICS: ReadonlySet<string> = new Set([DROPPED_METRIC, RING_PEAK_METRIC, QUEUE_PEAK_METRIC, BUFFER_SIZE_METRIC]);
+
 const byName = ([a]: [string, string], [b]: [string, string]) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** The loss reason when `kind` + `name` + `labels` is an exporter's in-band loss counter for one (`metrics_exporter_tcp_dropped{reason}`). */
@@ -146,11 +179,17 @@ export class ExporterSeries {
   held = 0;
   /** Bytes of names, labels, units and descriptions held. */
   bytes = 0;
+  /** Its fill levels, held at their largest for `--peak-hold`. */
+  fill: FillHold;
+  /** Threads whose ring was reported empty (gone, or idle) since the reader's keys were last forgotten. */
+  private threadsGone = 0;
 
   constructor(
     readonly exporter: string,
     readonly store: RelayStore,
-  ) {}
+  ) {
+    this.fill = new FillHold(store.limits.peakHoldMs);
+  }
 
   get limits(): StoreLimits {
     return this.store.limits;
@@ -166,8 +205,12 @@ export class ExporterSeries {
     if (!s.dirty) this.touch(s);
   }
 
-  /** Keeps `ev`'s unit and description for its name, within the caps. */
+  /**
+   * Keeps `ev`'s unit and description for its name, within the caps. The exporter's own loss
+   * counter and fill levels are described by the relay (with its health): theirs is not kept.
+   */
   describe(ev: MetadataEvent): void {
+    if (SELF_METRICS.has(ev.name)) return;
     if (metadataTooLarge(ev)) return void this.refuse('too_large');
     const old = this.metadata.get(ev.name);
     const bytes = metadataBytes(ev) - (old === undefined ? 0 : metadataBytes({ name: ev.name, ...old }));
@@ -190,7 +233,7 @@ export class ExporterSeries {
 
   /**
    * The series for `kind` + `name` + `labels` (in any order), made if new; if refused, why
-   * (counted). An exporter's loss counters take nothing from the caps.
+   * (counted). An exporter's loss counters and fill levels take nothing from the caps.
    */
   seriesFor(kind: MetricKind, name: string, labels: Readonly<Record<string, string>>, nowMs: number): RelaySeries | Refusal {
     const sorted = Object.entries(labels).sort(byName);
@@ -198,6 +241,8 @@ export class ExporterSeries {
     const s = this.series.get(key);
     if (s !== undefined) return s;
     if (keyTooLarge(name, labels)) return this.refuse('too_large');
+    const fill = fillGauge(kind, name, labels);
+    if (fill !== undefined) return new FillSeries(this, fill, name, Object.fromEntries(sorted), nowMs);
     const loss = lossReason(kind, name, labels) !== undefined;
     const bytes = loss ? 0 : keyBytes(name, labels);
     if (!loss) {
@@ -228,14 +273,28 @@ export class ExporterSeries {
     return why;
   }
 
+  /**
+   * A thread's ring was reported empty: a thread that exits is last reported so, and a pool
+   * that replaces its threads makes new thread ids for ever. The key of each stays in the
+   * reader of the stream, so once there are as many as threads kept, the reader forgets its
+   * keys (as when series are removed) and learns those still in use again.
+   */
+  threadGone(): void {
+    if (++this.threadsGone < MAX_FILL_THREADS) return;
+    this.threadsGone = 0;
+    this.epoch++;
+  }
+
   /** `s` changed: the main thread is to be told. */
   touch(s: RelaySeries): void {
+    if (s instanceof FillSeries) return;
     s.dirty = true;
     this.store.dirty.push(s);
   }
 
   /** The stream starts afresh at `nowMs` (a new connection): counters go to 0, histograms forget, gauges are unknown until set. */
   reset(nowMs: number): void {
+    this.fill.reset();
     for (const s of this.series.values()) {
       s.reset();
       s.startMs = nowMs;
@@ -252,8 +311,9 @@ export class ExporterSeries {
     for (const [key, s] of this.series) if (s.updatedAt < beforeMs && (!connected || s.kind === 'gauge')) this.remove(key, s);
   }
 
-  /** Forgets every series and all metadata. */
+  /** Forgets every series, all metadata and its fill levels. */
   clear(): void {
+    this.fill = new FillHold(this.limits.peakHoldMs);
     for (const [key, s] of this.series) this.remove(key, s);
     this.store.budget.give('metadata', this.metadata.size);
     this.store.budget.give('bytes', this.bytes); // what the metadata took

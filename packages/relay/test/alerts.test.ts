@@ -39,3 +39,26 @@ test('promtool: the rules are valid; MetricsLost fires at the first loss, and wo
   const run = spawnSync('promtool', ['test', 'rules', tests], { encoding: 'utf8' });
   assert.equal(run.status, 0, run.stdout + run.stderr);
 });
+
+test('promtool: MetricsBufferNearFull fires when a ring got past three quarters of bufferSize, not below', { skip: PROMETHEUS ? false : NO_PROMETHEUS }, (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'mtcp-rules-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const exporter = 'exporter="10.0.0.5:5000"';
+  const near = (peak: number, fires: boolean) => `  - interval: 1m
+    input_series:
+      - series: 'metrics_exporter_tcp_ring_peak{${exporter}}'
+        values: '0 ${peak} ${peak}'
+      - series: 'metrics_exporter_tcp_buffer_size{${exporter}}'
+        values: '16384 16384 16384'
+    alert_rule_test:
+      - eval_time: 2m
+        alertname: MetricsBufferNearFull
+        exp_alerts:${fires ? `
+          - exp_labels: { severity: info, exporter: '10.0.0.5:5000' }
+            exp_annotations: { summary: '10.0.0.5:5000 filled ${(peak / 16384) * 100}% of a ring: raise its bufferSize' }` : ' []'}
+`;
+  const tests = join(dir, 'tests.yml');
+  writeFileSync(tests, `rule_files:\n  - ${RULES}\nevaluation_interval: 1m\ntests:\n${near(14_336, true)}${near(12_288, false)}`);
+  const run = spawnSync('promtool', ['test', 'rules', tests], { encoding: 'utf8' });
+  assert.equal(run.status, 0, run.stdout + run.stderr);
+});

@@ -47,6 +47,8 @@ test('bad flags are usage errors (exit 2), a glob with a wildcard in its directo
     ['--connect', '127.0.0.1:5000', '--prometheus', '127.0.0.1:0', '--stale-after', '-1'],
     ['--connect', '127.0.0.1:5000', '--prometheus', '127.0.0.1:0', '--max-bytes-per-exporter', '1e3x'],
     ['--connect', '127.0.0.1:5000', '--prometheus', '127.0.0.1:0', '--web-max-requests', '-1'],
+    ['--connect', '127.0.0.1:5000', '--prometheus', '127.0.0.1:0', '--allow-uid', 'nobody'],
+    ['--connect', '127.0.0.1:5000', '--otlp', 'http://127.0.0.1:4318/v1/metrics', '--otlp-header', 'Authorization'],
   ]) {
     const r = run(...args);
     assert.equal(r.status, 2, args.join(' '));

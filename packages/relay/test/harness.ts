@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type ServerOptions } from 'node:https';
 import { createConnection, createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -84,12 +85,13 @@ export async function relayScrapedByPrometheus(
   return { relay, prom };
 }
 
-export async function prometheusScraping(relay: Relay): Promise<Prometheus> {
+/** A Prometheus scraping `relay` every second; `job`: more of the scrape config (YAML lines indented by 4, e.g. `scheme`, `basic_auth`, `tls_config`). */
+export async function prometheusScraping(relay: Relay, job = ''): Promise<Prometheus> {
   const target = relay.prometheus!.address as { host: string; port: number };
   const dir = mkdtempSync(join(tmpdir(), 'mtcp-prom-'));
   writeFileSync(
     join(dir, 'prometheus.yml'),
-    `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: relay\n    static_configs:\n      - targets: ['${target.host}:${target.port}']\n`,
+    `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: relay\n${job}    static_configs:\n      - targets: ['${target.host}:${target.port}']\n`,
   );
   const port = await freePort();
   const prom = spawn(PROMETHEUS!, [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], {
@@ -163,21 +165,30 @@ export type OtlpPoint = {
   count?: string | number;
 };
 
-/** A loopback OTLP/HTTP receiver keeping every export. */
-export async function otlpReceiver(): Promise<{ url: string; latest(name: string): OtlpPoint[]; close(): Promise<void> }> {
+/**
+ * A loopback OTLP/HTTP receiver keeping every export (and its request's headers); over HTTPS
+ * with `tls` (`node:https` server options).
+ */
+export async function otlpReceiver(tls?: ServerOptions): Promise<{ url: string; latest(name: string): OtlpPoint[]; headers: IncomingHttpHeaders[]; close(): Promise<void> }> {
   type Metric = { name: string; sum?: { dataPoints: OtlpPoint[] }; gauge?: { dataPoints: OtlpPoint[] }; histogram?: { dataPoints: OtlpPoint[] } };
   const bodies: { resourceMetrics: { scopeMetrics: { metrics: Metric[] }[] }[] }[] = [];
-  const server = createHttpServer((req, res) => {
+  const headers: IncomingHttpHeaders[] = [];
+  const receive = (req: IncomingMessage, res: ServerResponse) => {
     let data = '';
     req.on('data', (d) => (data += d));
     req.on('end', () => {
-      if (req.url === '/v1/metrics') bodies.push(JSON.parse(data));
+      if (req.url === '/v1/metrics') {
+        bodies.push(JSON.parse(data));
+        headers.push(req.headers);
+      }
       res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
     });
-  });
+  };
+  const server = tls === undefined ? createHttpServer(receive) : createHttpsServer(tls, receive);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
-    url: `http://127.0.0.1:${(server.address() as { port: number }).port}/v1/metrics`,
+    url: `${tls === undefined ? 'http' : 'https'}://127.0.0.1:${(server.address() as { port: number }).port}/v1/metrics`,
+    headers,
     /** The points of metric `name` in the last export that has it. */
     latest(name) {
       for (let i = bodies.length - 1; i >= 0; i--) {

@@ -29,11 +29,12 @@ test('health: up, connections, events and decode errors per exporter, series hel
   await waitUntil('connected', async () => exporter.stats().clients === 1);
   for (let i = 0; i < 4; i++) exporter.counter({ name: 'jobs', labels: { q: String(i) } }).increment(1 + i);
   exporter.gauge('depth').set(2);
-  const events = 5;
+  // Every frame the exporter sent the relay: the 5 recorded and its self metrics (loss, fill levels).
   let text = '';
   await waitUntil('events counted and the bad exporter disconnected', async () => {
     text = await scrape(relay);
-    return sample(text, `metrics_exporter_tcp_relay_events_total{exporter="${good}"}`) === events && sample(text, `metrics_exporter_tcp_relay_decode_errors_total{exporter="${bad}"}`) === 1;
+    const events = sample(text, `metrics_exporter_tcp_relay_events_total{exporter="${good}"}`);
+    return events !== undefined && events >= 5 && events === exporter.stats().framesSent && sample(text, `metrics_exporter_tcp_relay_decode_errors_total{exporter="${bad}"}`) === 1;
   });
   assert.equal(sample(text, `metrics_exporter_tcp_relay_up{exporter="${good}"}`), 1);
   assert.equal(sample(text, `metrics_exporter_tcp_relay_up{exporter="${down}"}`), 0);
@@ -83,4 +84,36 @@ test('a malformed stream is retried after a long back-off, and counted per expor
   assert.equal(ex.connections, 2);
   assert.equal(sample(text, `metrics_exporter_tcp_relay_decode_errors_total{exporter="${ex.address}"}`), 1);
   assert.equal(sample(text, `metrics_exporter_tcp_relay_up{exporter="${ex.address}"}`), 1);
+});
+
+test("an exporter's fill levels become metrics_exporter_tcp_ring_peak, _client_queue_peak and _buffer_size{exporter}, held at their largest for --peak-hold; the alert's ratio can be written", async (t) => {
+  const exporter = await new TcpBuilder().listenAddress('127.0.0.1:0').bufferSize(4096).flushIntervalMs(300).build();
+  t.after(() => exporter.close());
+  const { host, port } = exporter.address as { host: string; port: number };
+  const address = `${host}:${port}`;
+  const holdMs = 1500;
+  const relay = await startRelay(relayOptions([address], { prometheus: '127.0.0.1:0', threads: 1, peakHoldMs: holdMs, maxSeries: 1 }));
+  t.after(() => relay.close());
+  await waitUntil('connected', async () => exporter.stats().clients === 1);
+  const ring = `metrics_exporter_tcp_ring_peak{exporter="${address}"}`;
+  const size = `metrics_exporter_tcp_buffer_size{exporter="${address}"}`;
+  const c = exporter.counter('burst');
+  // Past a quarter of the ring (1024) the worker is woken: the peak it sees is from 1024 to 3500.
+  for (let i = 0; i < 3500; i++) c.increment();
+  let text = '';
+  await waitUntil('the burst reported', async () => (sample((text = await scrape(relay)), ring) ?? 0) >= 1024);
+  const peak = sample(text, ring)!;
+  assert.ok(peak <= 3500, `peak ${peak}`);
+  assert.equal(sample(text, size), 4096);
+  assert.match(text, /^# TYPE metrics_exporter_tcp_ring_peak gauge$/m);
+  assert.ok(sample(text, `metrics_exporter_tcp_client_queue_peak{exporter="${address}"}`)! >= 0);
+  // The exporter reported the ring empty 100 ms after the burst; the relay still shows the burst for the hold.
+  const burstSeenAt = Date.now();
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(sample(await scrape(relay), ring), peak, 'held');
+  await waitUntil('the hold to pass', async () => sample((text = await scrape(relay)), ring) === 0, 5000);
+  assert.ok(Date.now() - burstSeenAt >= holdMs - 600, `held ${Date.now() - burstSeenAt} ms of ${holdMs}`);
+  // Self metrics take nothing from --max-series 1 (the one series is "burst").
+  assert.equal(sample(text, 'metrics_exporter_tcp_relay_series'), 1);
+  assert.equal(sample(text, `metrics_exporter_tcp_relay_series_refused_total{exporter="${address}",reason="max_series"}`), 0);
 });

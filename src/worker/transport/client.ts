@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import type { Chunk } from '../chunk.js';
 import type { Counters } from '../stats.js';
+import type { FillReport, RingPeak } from './fill-report.js';
 import { Loss, REPORT_EVERY_MS, type LossReport } from './loss-report.js';
 
 /**
@@ -88,9 +89,11 @@ export interface ClientContext {
   readonly counters: Counters;
   /** Encodes the in-band drop counter; null when self metrics are off. */
   readonly report: LossReport | null;
+  /** Encodes the in-band fill levels; null when self metrics are off. */
+  readonly fill: FillReport | null;
   /** The time, in ms since the epoch. */
   readonly now: () => number;
-  /** Call the client's {@link Client.reportLoss} again at `at` (the clock of `now`). */
+  /** Call the client's {@link Client.report} again at `at` (the clock of `now`). */
   readonly wakeAt: (at: number) => void;
   readonly onGone: (c: Client) => void;
 }
@@ -121,6 +124,21 @@ export class Client {
   private readonly lost = new Float64Array(3);
   private lossPending = false;
   private described = false;
+  /**
+   * Fill levels by thread: the largest ring peak of the windows not reported to it yet, the
+   * latest window's peak, and the last value reported.
+   */
+  private readonly ringsPending = new Map<number, number>();
+  private readonly ringsLatest = new Map<number, number>();
+  private readonly ringsSent = new Map<number, number>();
+  /** Whether a window ended since its last report (`ringsLatest` holds that window's peaks). */
+  private windowSeen = false;
+  private fillPending = false;
+  private fillDescribed = false;
+  /** The most frames its queue held at once since its last fill report, and what that report said (-1: none yet). */
+  private queuePeak = 0;
+  private queueSent = -1;
+  /** When it was last sent a report (loss, fill levels, or both): at most one per REPORT_EVERY_MS. */
   private reportedAt = Number.NEGATIVE_INFINITY;
   private directLimit = DIRECT_LIMIT;
   /** Whether batches may be written straight to the socket's file descriptor: never over TLS. */
@@ -182,6 +200,7 @@ export class Client {
     this.queue.push(span(chunk, Kind.Metric));
     this.queued += chunk.ends.length;
     this.pump();
+    if (this.queued > this.queuePeak) this.queuePeak = Math.min(this.queued, this.ctx.limit);
     if (this.queued > this.ctx.limit) this.dropOldest(this.queued - this.ctx.limit);
   }
 
@@ -191,12 +210,39 @@ export class Client {
     this.lost[reason] += n;
     if (this.lossPending) return;
     this.lossPending = true;
-    this.ctx.wakeAt(this.reportedAt + REPORT_EVERY_MS);
+    if (!this.fillPending) this.ctx.wakeAt(this.reportedAt + REPORT_EVERY_MS);
   }
 
-  /** Sends the pending loss report if it is due and the socket has room (else asks to be called again). */
-  reportLoss(): void {
-    if (!this.lossPending || this.closed || this.abandoned) return;
+  /**
+   * The rings' peaks over the window that just ended: the client is told, with its own queue's
+   * peak, in its next report, what changed since its last. Windows it could not be told of (a
+   * report went out less than an interval ago, or its socket was full) are reported as one,
+   * their largest peak, and then the latest window's, so that the last value it holds is current.
+   * Rings of one thread are reported as one: the largest of their peaks.
+   */
+  noteFill(peaks: readonly RingPeak[]): void {
+    if (this.closed || this.ctx.fill === null) return;
+    const latest = this.ringsLatest;
+    latest.clear();
+    this.windowSeen = true;
+    for (let i = 0; i < peaks.length; i++) {
+      const { thread, peak } = peaks[i]!;
+      latest.set(thread, Math.max(latest.get(thread) ?? 0, peak));
+      this.ringsPending.set(thread, Math.max(this.ringsPending.get(thread) ?? 0, peak));
+    }
+    if (this.fillPending) return;
+    this.fillPending = true;
+    if (!this.lossPending) this.ctx.wakeAt(this.reportedAt + REPORT_EVERY_MS);
+  }
+
+  /** Whether its queue has held frames that its fill levels have not reported yet. */
+  get queueUnsettled(): boolean {
+    return this.queued > 0 || this.queuePeak > 0 || this.queueSent > 0;
+  }
+
+  /** Sends the pending report if it is due and the socket has room (else asks to be called again). */
+  report(): void {
+    if (!(this.lossPending || this.fillPending) || this.closed || this.abandoned) return;
     if (this.pending() >= SOCKET_HIGH_WATER) return; // 'drain' pumps, and reports, later
     this.writeReport(false);
   }
@@ -306,9 +352,10 @@ export class Client {
   /** Hands queued frames to the socket while it has room, in one write. */
   private pump(): void {
     if (this.closed || this.abandoned || this.pending() >= SOCKET_HIGH_WATER) return;
-    if (this.queued === 0 && !this.lossPending) return;
+    const due = this.lossPending || this.fillPending;
+    if (this.queued === 0 && !due) return;
     this.cork();
-    if (this.lossPending) this.writeReport(false);
+    if (due) this.writeReport(false);
     this.fill();
     this.uncork();
   }
@@ -323,18 +370,24 @@ export class Client {
     }
   }
 
-  /** Writes the in-band drop counter (and, the first time, its metadata) if due, or if `force`. */
+  /** Writes what is pending of the in-band drop counter and fill levels, if due, or if `force`. */
   private writeReport(force: boolean): void {
-    const report = this.ctx.report!;
     const now = this.ctx.now();
     if (!force && now - this.reportedAt < REPORT_EVERY_MS) {
       this.ctx.wakeAt(this.reportedAt + REPORT_EVERY_MS);
       return;
     }
+    this.reportedAt = now;
+    if (this.lossPending) this.writeLoss(now);
+    if (this.fillPending) this.writeFill(now);
+  }
+
+  /** Writes the in-band drop counter (and, the first time, its metadata). */
+  private writeLoss(now: number): void {
+    const report = this.ctx.report!;
     const chunk = report.encode(this.lost, now);
     this.lost.fill(0);
     this.lossPending = false;
-    this.reportedAt = now;
     if (chunk === null) return;
     if (!this.described) {
       this.described = true;
@@ -342,6 +395,50 @@ export class Client {
       this.write(span(report.metadata, Kind.State));
     }
     this.write(span(chunk, Kind.State)); // the encoder's use passes to this client
+  }
+
+  /**
+   * Writes the fill levels that changed since this client's last report (the first time, their
+   * metadata and the buffer size).
+   */
+  private writeFill(now: number): void {
+    const fill = this.ctx.fill!;
+    this.fillPending = false;
+    fill.begin(now, !this.fillDescribed);
+    const { ringsPending: pending, ringsLatest: latest, ringsSent: sent } = this;
+    const settle: number[] = [];
+    for (const [thread, peak] of pending) {
+      if (sent.get(thread) !== peak) fill.ring(thread, peak);
+      sent.set(thread, peak);
+      // Merged windows showed their largest peak: the latest window's follows if it differs (a
+      // thread absent from the latest window has no ring any more: it holds nothing).
+      const latestPeak = this.windowSeen ? (latest.get(thread) ?? 0) : peak;
+      if (latestPeak !== peak) settle.push(thread, latestPeak);
+    }
+    pending.clear();
+    // A thread with no ring, last reported empty, is forgotten.
+    if (this.windowSeen) for (const [thread, peak] of sent) if (peak === 0 && !latest.has(thread)) sent.delete(thread);
+    this.windowSeen = false;
+    latest.clear();
+    for (let i = 0; i < settle.length; i += 2) pending.set(settle[i]!, settle[i + 1]!);
+    if (pending.size > 0) {
+      this.fillPending = true;
+      this.ctx.wakeAt(now + REPORT_EVERY_MS);
+    }
+    const queue = Math.max(this.queuePeak, Math.min(this.queued, this.ctx.limit));
+    this.queuePeak = Math.min(this.queued, this.ctx.limit);
+    if (queue !== this.queueSent) {
+      this.queueSent = queue;
+      fill.queuePeak(queue);
+    }
+    const chunk = fill.finish();
+    if (chunk === null) return;
+    if (!this.fillDescribed) {
+      this.fillDescribed = true;
+      fill.metadata.use();
+      this.write(span(fill.metadata, Kind.State));
+    }
+    this.write(span(chunk, Kind.State));
   }
 
   /** Writes a span (when uncorked); it is released once written or when the client goes. */

@@ -7,6 +7,7 @@ import { Chunk } from '../chunk.js';
 import type { MetadataStore } from '../metadata.js';
 import type { Counters } from '../stats.js';
 import { Client, type ClientContext } from './client.js';
+import type { FillReport, RingPeak } from './fill-report.js';
 import type { Loss, LossReport } from './loss-report.js';
 
 export interface TransportOptions {
@@ -17,6 +18,8 @@ export interface TransportOptions {
   readonly metadata: MetadataStore;
   /** Encodes the in-band drop counter; null when self metrics are off. */
   readonly report: LossReport | null;
+  /** Encodes the in-band fill levels; null when self metrics are off. */
+  readonly fill: FillReport | null;
   /** The time, in ms since the epoch. */
   readonly now: () => number;
   /** Frames a new client gets after the metadata (`replayOnConnect`'s totals), if any. */
@@ -55,7 +58,7 @@ export class Transport {
     this.reportTimer = undefined;
     this.reportAt = Number.POSITIVE_INFINITY;
     const cs = this.clients;
-    for (let i = 0; i < cs.length; i++) cs[i]!.reportLoss();
+    for (let i = 0; i < cs.length; i++) cs[i]!.report();
   };
 
   constructor(private readonly opts: TransportOptions) {
@@ -64,6 +67,7 @@ export class Transport {
       limit: opts.bufferSize,
       counters: opts.counters,
       report: opts.report,
+      fill: opts.fill,
       now: opts.now,
       wakeAt: (at) => this.wakeAt(at),
       // Removal happens once per client, however many of 'error'/'close' fire: the count is exact.
@@ -133,6 +137,26 @@ export class Transport {
     for (let i = 0; i < cs.length; i++) cs[i]!.sendDirect(chunk);
   }
 
+  /**
+   * The rings' peaks over a window: each client is told in its next report.
+   * @returns whether a client's queue still holds frames, or held some not reported yet (its
+   *   fill levels are still moving)
+   */
+  noteFill(peaks: readonly RingPeak[]): boolean {
+    const cs = this.clients;
+    let unsettled = false;
+    for (let i = 0; i < cs.length; i++) {
+      cs[i]!.noteFill(peaks);
+      unsettled ||= cs[i]!.queueUnsettled;
+    }
+    return unsettled;
+  }
+
+  /** Whether clients are told fill levels (self metrics are on). */
+  get reportsFill(): boolean {
+    return this.opts.fill !== null;
+  }
+
   /** Records every connected client did not get (ring full, invalid): each is told in-band. */
   lose(reason: Loss, n: number): void {
     const cs = this.clients;
@@ -154,7 +178,7 @@ export class Transport {
     for (let i = 0; i < cs.length; i++) cs[i]!.uncork();
   }
 
-  /** Calls every client's `reportLoss()` at `at` (one timer for all of them). */
+  /** Calls every client's `report()` at `at` (one timer for all of them). */
   private wakeAt(at: number): void {
     if (at >= this.reportAt) return;
     clearTimeout(this.reportTimer);
