@@ -44,6 +44,10 @@ export interface E2EResult {
   /** CPU time of the producing (main) thread / wall time, in %. */
   producerCpuPct: number;
   rssMiB: number;
+  /** The largest ring peak any client was told in-band (the exporter's fill levels). */
+  ringPeak: number;
+  /** The largest client-queue peak any client was told. */
+  queuePeak: number;
 }
 
 /** The probe key is long so that its frames are longer than any other in the mix. */
@@ -173,6 +177,8 @@ export async function runE2E(o: E2EOptions): Promise<E2EResult> {
       workerCpuPct: (workerCpu / wallMs) * 100,
       producerCpuPct: (mainCpu / wallMs) * 100,
       rssMiB: rss / 2 ** 20,
+      ringPeak: Math.max(...report.ringPeak),
+      queuePeak: Math.max(...report.queuePeak),
     };
   } finally {
     await sink.close();

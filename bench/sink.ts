@@ -1,9 +1,11 @@
 // A worker thread that plays N TCP clients of the exporter: it counts whole frames per client
 // and, for probe frames (gauges whose value is the time they were recorded), the latency from
-// record to receipt. Same process as the producer, so both read the same clock.
+// record to receipt, and the exporter's in-band fill levels (the seed format's). Same process as
+// the producer, so both read the same clock.
 import { connect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { parentPort, Worker, workerData } from 'node:worker_threads';
+import { QUEUE_PEAK_METRIC, RING_PEAK_METRIC } from 'metrics-exporter-tcp/client';
 
 export interface SinkInit {
   readonly port: number;
@@ -21,6 +23,12 @@ export interface SinkReport {
   readonly bytes: number[];
   /** Record-to-receipt latencies (ms) of the probes seen since the last report. */
   readonly latencies: number[];
+  /**
+   * Per client, the largest ring peak and client-queue peak the exporter reported to it in-band
+   * (its fill levels), since the sink started.
+   */
+  readonly ringPeak: number[];
+  readonly queuePeak: number[];
 }
 
 export type SinkRequest = { t: 'report' } | { t: 'close' };
@@ -40,9 +48,19 @@ class Samples {
   }
 }
 
+/** What a fill-level frame holds after its outer tag and length: the metric's name field. */
+const nameField = (name: string): Buffer => Buffer.concat([Buffer.from([0x0a, name.length]), Buffer.from(name)]);
+const RING_PEAK = nameField(RING_PEAK_METRIC);
+const QUEUE_PEAK = nameField(QUEUE_PEAK_METRIC);
+
+/** Whether `chunk` holds `field` at `at`. */
+const holds = (chunk: Buffer, at: number, field: Buffer): boolean => chunk.compare(field, 0, field.length, at, at + field.length) === 0;
+
 class Counter {
   frames = 0;
   bytes = 0;
+  ringPeak = 0;
+  queuePeak = 0;
   private need = 0;
   private len = 0;
   private shift = 0;
@@ -71,6 +89,11 @@ class Counter {
       this.shift = 0;
       if (this.need >= this.probeMin && p + this.need <= chunk.length) {
         this.samples.add(now - chunk.readDoubleLE(p + this.need - 8));
+      } else if (this.need < 128 && p + this.need <= chunk.length && chunk[p] === 0x12) {
+        // A fill level (a gauge set: its value is the frame's last 8 bytes)? Only whole ones are
+        // read: they are a few per 100 ms, and a frame split across reads is rare.
+        if (holds(chunk, p + 2, RING_PEAK)) this.ringPeak = Math.max(this.ringPeak, chunk.readDoubleLE(p + this.need - 8));
+        else if (holds(chunk, p + 2, QUEUE_PEAK)) this.queuePeak = Math.max(this.queuePeak, chunk.readDoubleLE(p + this.need - 8));
       }
       if (this.need === 0) this.frames++;
     }
@@ -106,7 +129,13 @@ if (parentPort !== null && workerData?.sink === true) {
   }
   port.on('message', (m: SinkRequest) => {
     if (m.t === 'report') {
-      const report: SinkReport = { frames: counters.map((c) => c.frames), bytes: counters.map((c) => c.bytes), latencies: samples.take() };
+      const report: SinkReport = {
+        frames: counters.map((c) => c.frames),
+        bytes: counters.map((c) => c.bytes),
+        latencies: samples.take(),
+        ringPeak: counters.map((c) => c.ringPeak),
+        queuePeak: counters.map((c) => c.queuePeak),
+      };
       port.postMessage({ t: 'report', report });
     } else if (m.t === 'close') {
       for (const s of sockets) s.destroy();

@@ -138,8 +138,12 @@ export class TcpBuilder {
    * Whether each client is told, in the stream, what it lost: a counter
    * `metrics_exporter_tcp_dropped` (unit `count`, label `reason` = `ring_full`, `client_queue` or
    * `invalid`) carrying the records that client did not get, sent at most every 100 ms and only
-   * after a loss. It is an ordinary metric, so any client shows it; it is not a record in
-   * `stats()`. Default `true`.
+   * after a loss; and how full the buffers got: gauges `metrics_exporter_tcp_ring_peak{thread}`
+   * (`main` or the thread's `worker_threads` id), `metrics_exporter_tcp_client_queue_peak` and
+   * `metrics_exporter_tcp_buffer_size`, the peak fill of each ring and of that client's queue
+   * since the previous report, at most every 100 ms and only when they changed (see
+   * `recommendBufferSize`). They are ordinary metrics, so any client shows them; they are not
+   * records in `stats()`. Default `true`.
    */
   selfMetrics(enabled: boolean): this {
     if (typeof enabled !== 'boolean') throw new TypeError(`selfMetrics must be a boolean, got ${String(enabled)}`);

@@ -44,7 +44,7 @@ export interface ExporterStats {
    * handshake failed or timed out (never clients: they got nothing and held no slot).
    */
   rejectedClients: number;
-  /** Frames (metadata and metrics) written to clients, summed over clients. */
+  /** Frames written to clients whole, summed over clients: metadata, metrics, and the in-band self metrics (loss reports, fill levels). */
   framesSent: number;
   /** Bytes written to clients, summed over clients. */
   bytesSent: number;

@@ -9,7 +9,7 @@ export { SeriesFeed } from './series-feed.js';
 export { KeyBindings } from './key-bindings.js';
 export { DEFAULT_MAX_KEY_BYTES, MAX_DESCRIPTION_LENGTH, MAX_LABELS, MAX_NAME_LENGTH, keyBytes, keyTooLarge, metadataBytes, metadataTooLarge } from './limits.js';
 export { sampleStream } from './sample-stream.js';
-export { TEXT_CONTENT_TYPE, TextChunks, escapeHelp, escapeLabelValue, familyName, formatValue, labelText, sampleNames, sanitizeLabel, sanitizeName } from './prometheus.js';
+export { TEXT_CONTENT_TYPE, TextChunks, defaultBuckets, escapeHelp, escapeLabelValue, familyName, formatValue, labelText, sampleNames, sanitizeLabel, sanitizeName } from './prometheus.js';
 export { BUFFER_SIZE_METRIC, DROPPED_METRIC, LOSS_REASONS, QUEUE_PEAK_METRIC, RING_PEAK_METRIC } from '../shared/protocol.js';
 export { MIN_RECOMMENDED_BUFFER, recommendBufferSize } from './buffer-size.js';
 export { CLIENT_PROTOCOLS, detectProtocol, parseProtocol, type ClientProtocol } from './protocol.js';

@@ -10,7 +10,7 @@ const USAGE = `usage: metrics-exporter-tcp-relay --connect host:port|/path.sock|
     --otlp-header 'Name=value'            a header for every OTLP export, e.g. 'Authorization=Bearer …' (repeatable)
     --otlp-tls-ca FILE                    the https:// collector's certificate is signed by an authority in FILE (PEM; default Node's bundled ones)
     --otlp-tls-cert FILE --otlp-tls-key FILE  the relay's certificate and key (PEM), for a collector that requires client certificates
-    --buckets 0.005,0.01,…                histogram bucket bounds (default prom-client's)
+    --buckets 0.005,0.01,…                histogram bucket bounds for every histogram (default: by each one's unit, as the exporter's /metrics)
     --max-series <n>                      series kept at most, over every exporter (default 100000)
     --max-bytes <n>                       bytes of names, labels and descriptions kept, over every exporter (default 33554432)
     --max-series-per-exporter <n>         series (and metric names with metadata) kept of one exporter (default 20000)
@@ -118,7 +118,7 @@ let stopping: (() => void) | undefined;
 const stop = () => (stopping ? stopping() : process.exit(0));
 process.once('SIGINT', stop);
 process.once('SIGTERM', stop);
-const { startRelay, DEFAULT_BUCKETS } = await import('./index.js');
+const { startRelay } = await import('./index.js');
 let relay;
 try {
   relay = await startRelay({
@@ -129,7 +129,7 @@ try {
     otlpIntervalMs,
     otlpHeaders,
     otlpTls: { ca: values['otlp-tls-ca'], cert: values['otlp-tls-cert'], key: values['otlp-tls-key'] },
-    buckets: buckets ?? DEFAULT_BUCKETS,
+    buckets,
     maxSeries,
     maxBytes,
     maxSeriesPerExporter,

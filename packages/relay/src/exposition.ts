@@ -21,8 +21,8 @@ interface Family {
   readonly members: Member[];
 }
 
-/** How many values a series of `kind` takes in a frozen copy. */
-const width = (kind: MetricKind, buckets: number) => (kind === 'counter' ? 1 : kind === 'gauge' ? 2 : 3 + buckets);
+/** How many values a series takes in a frozen copy. */
+const width = (s: MirrorSeries) => (s.kind === 'counter' ? 1 : s.kind === 'gauge' ? 2 : 3 + s.bounds!.length);
 
 /** `{labels}`, or nothing for none. */
 const braces = (labels: string) => (labels === '' ? '' : `{${labels}}`);
@@ -40,15 +40,11 @@ export class Exposition {
   private readonly labels = new WeakMap<MirrorSeries, string | null>();
   /** Hidden series already named in the log. */
   private readonly named = new WeakSet<MirrorSeries>();
-  private readonly le: string[];
 
   constructor(
     private readonly mirror: RelayMirror,
-    private readonly buckets: readonly number[],
     private readonly log: (line: string) => void,
-  ) {
-    this.le = [...buckets.map(formatValue), '+Inf'];
-  }
+  ) {}
 
   /**
    * The exposition of the mirror as it is now (the relay's health first), as chunks of about
@@ -59,9 +55,8 @@ export class Exposition {
     this.build();
     const health = healthMetrics(this.mirror, this.hidden);
     const families = this.families;
-    const nb = this.buckets.length;
     let size = 0;
-    for (const f of families) size += f.members.length * width(f.type, nb);
+    for (const f of families) for (const m of f.members) size += width(m.series);
     const values = new Float64Array(size);
     let p = 0;
     for (const f of families) {
@@ -74,11 +69,11 @@ export class Exposition {
           values[p++] = s.count;
           values[p++] = s.sum;
           values.set(s.counts!, p);
-          p += nb + 1;
+          p += s.counts!.length;
         }
       }
     }
-    return write(health, families, values, this.le);
+    return write(health, families, values);
   }
 
   /**
@@ -156,8 +151,17 @@ export class Exposition {
 /** The HELP and TYPE lines of a family. */
 const header = (name: string, type: string, help: string) => `# HELP ${name} ${escapeHelp(help)}\n# TYPE ${name} ${type}\n`;
 
+/** The `le` label values of `bounds`, then `+Inf`, made once per set of bounds. */
+const leTexts = new Map<string, readonly string[]>();
+function leOf(bounds: readonly number[]): readonly string[] {
+  const key = bounds.join();
+  let le = leTexts.get(key);
+  if (le === undefined) leTexts.set(key, (le = [...bounds.map(formatValue), '+Inf']));
+  return le;
+}
+
 /** The text of `health` then `families` (with their values frozen in `values`), in chunks. */
-function* write(health: readonly HealthMetric[], families: readonly Family[], values: Float64Array, le: readonly string[]): Generator<Buffer> {
+function* write(health: readonly HealthMetric[], families: readonly Family[], values: Float64Array): Generator<Buffer> {
   const out = new TextChunks();
   let chunk: Buffer | undefined;
   for (const h of health) {
@@ -167,7 +171,7 @@ function* write(health: readonly HealthMetric[], families: readonly Family[], va
   let p = 0;
   for (const f of families) {
     if ((chunk = out.add(header(f.name, f.type, f.help ?? `${f.members[0]!.series.name} (from metrics-exporter-tcp)`)))) yield chunk;
-    for (const { labels } of f.members) {
+    for (const { labels, series } of f.members) {
       let text: string;
       if (f.type === 'counter') text = `${f.name}{${labels}} ${formatValue(values[p++]!)}\n`;
       else if (f.type === 'gauge') {
@@ -178,6 +182,7 @@ function* write(health: readonly HealthMetric[], families: readonly Family[], va
       } else {
         const count = values[p++]!;
         const sum = values[p++]!;
+        const le = leOf(series.bounds!);
         text = '';
         let cumulative = 0;
         for (let i = 0; i < le.length - 1; i++) text += `${f.name}_bucket{${labels},le="${le[i]}"} ${(cumulative += values[p++]!)}\n`;

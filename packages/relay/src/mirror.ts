@@ -24,9 +24,10 @@ export class MirrorSeries {
     readonly name: string,
     /** Label names in ascending order. */
     readonly labels: Readonly<Record<string, string>>,
-    buckets: number,
+    /** Histograms: the bucket upper bounds, ascending (chosen by the reader: `--buckets`, or by unit). */
+    readonly bounds: readonly number[] | undefined,
   ) {
-    this.counts = kind === 'histogram' ? new Float64Array(buckets + 1) : undefined;
+    this.counts = bounds === undefined ? undefined : new Float64Array(bounds.length + 1);
   }
 }
 
@@ -44,8 +45,6 @@ export class RelayMirror {
   structure = 0;
   private readonly threads = new Map<number, ThreadState>();
 
-  constructor(private readonly buckets: readonly number[]) {}
-
   /** Applies what thread `slot` said changed. */
   apply(slot: number, c: ReaderChanges): void {
     let t = this.threads.get(slot);
@@ -53,7 +52,7 @@ export class RelayMirror {
     t.exporters = c.exporters;
     if (c.added.length > 0 || c.removed.length > 0 || c.metadata.length > 0) this.structure++;
     for (const id of c.removed) t.series.delete(id);
-    for (const a of c.added) t.series.set(a.id, new MirrorSeries(a.exporter, a.kind, a.name, a.labels, this.buckets.length));
+    for (const a of c.added) t.series.set(a.id, new MirrorSeries(a.exporter, a.kind, a.name, a.labels, a.bounds));
     for (const { exporter, name, metadata } of c.metadata) {
       let byName = t.metadata.get(exporter);
       if (metadata !== null) {

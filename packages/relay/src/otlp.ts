@@ -56,7 +56,7 @@ const hrTime = (ms: number): HrTime => [Math.floor(ms / 1000), Math.round((ms % 
  * Starts pushing. `collect` brings `mirror` up to date. The SDK is imported here only, so
  * recording apps never load it.
  */
-export async function pushOtlp(collect: () => Promise<void>, mirror: RelayMirror, buckets: readonly number[], to: OtlpExport, intervalMs: number, log: Writable): Promise<OtlpPusher> {
+export async function pushOtlp(collect: () => Promise<void>, mirror: RelayMirror, to: OtlpExport, intervalMs: number, log: Writable): Promise<OtlpPusher> {
   const { diag, DiagLogLevel, ValueType } = await import('@opentelemetry/api');
   const { AggregationTemporality, DataPointType, MeterProvider, PeriodicExportingMetricReader } = await import('@opentelemetry/sdk-metrics');
   const { OTLPMetricExporter } = await import('@opentelemetry/exporter-metrics-otlp-http');
@@ -108,7 +108,7 @@ export async function pushOtlp(collect: () => Promise<void>, mirror: RelayMirror
       attributes.exporter = s.exporter;
       const point = { startTime: hrTime(s.startMs), endTime, attributes };
       if (s.counts !== undefined) {
-        const value: Histogram = { buckets: { boundaries: [...buckets], counts: [...s.counts] }, sum: s.sum, count: s.count };
+        const value: Histogram = { buckets: { boundaries: [...s.bounds!], counts: [...s.counts] }, sum: s.sum, count: s.count };
         (m.dataPoints as DataPoint<Histogram>[]).push({ ...point, value });
       } else {
         (m.dataPoints as DataPoint<number>[]).push({ ...point, value: s.kind === 'counter' ? (s.big === undefined ? s.total : Number(s.big)) : s.value });

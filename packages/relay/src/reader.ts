@@ -13,7 +13,8 @@ import { warmUp } from './warm-up.js';
 /** What every reader of a relay shares (plain data: it is cloned into worker threads). */
 export interface ReaderSettings {
   readonly protocol: ClientProtocol | 'auto';
-  readonly buckets: readonly number[];
+  /** Bucket bounds for every histogram; undefined: by each one's unit. */
+  readonly buckets: readonly number[] | undefined;
   readonly maxSeries: number;
   readonly maxBytes: number;
   readonly maxSeriesPerExporter: number;

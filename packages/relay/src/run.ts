@@ -42,8 +42,13 @@ export interface RelayOptions {
    * relay's, for a collector that requires client certificates.
    */
   readonly otlpTls?: PemFileNames;
-  /** Histogram bucket upper bounds, ascending. */
-  readonly buckets: readonly number[];
+  /**
+   * Histogram bucket upper bounds, ascending, for every histogram (`--buckets`). Default: each
+   * histogram's from its unit, as the exporter's own /metrics chooses them (`defaultBuckets`:
+   * 5 ms to 10 s for seconds, 256 B to 1 GiB for bytes, 1-2-5 per decade without a unit), so that
+   * a bytes histogram does not land in `+Inf`.
+   */
+  readonly buckets?: readonly number[];
   /** Most series kept (over all exporters and threads), at most 2^30; beyond it new series are refused, counted and logged once. */
   readonly maxSeries: number;
   /**
@@ -177,7 +182,7 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
   const otlpExport = o.otlp === undefined ? undefined : otlpOptions(o.otlp, o.otlpHeaders, o.otlpTls);
 
   const log = (line: string) => o.log.write(`${line}\n`);
-  const mirror = new RelayMirror(o.buckets);
+  const mirror = new RelayMirror();
   const pool = new ReaderPool(
     {
       protocol: o.protocol,
@@ -199,7 +204,7 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
     log,
   );
   const collect = () => pool.collect();
-  const exposition = new Exposition(mirror, o.buckets, log);
+  const exposition = new Exposition(mirror, log);
   let prometheus: PrometheusEndpoint | undefined;
   let otlp: OtlpPusher | undefined;
   try {
@@ -207,7 +212,7 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
       o.prometheus === undefined
         ? undefined
         : await servePrometheus(async () => (await collect(), exposition.render()), parseListenAddress(o.prometheus), { maxRequests, config: web });
-    otlp = otlpExport === undefined ? undefined : await pushOtlp(collect, mirror, o.buckets, otlpExport, o.otlpIntervalMs, o.log);
+    otlp = otlpExport === undefined ? undefined : await pushOtlp(collect, mirror, otlpExport, o.otlpIntervalMs, o.log);
   } catch (err) {
     await prometheus?.close();
     throw err;
@@ -224,7 +229,7 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
     },
     async snapshot() {
       await collect();
-      return snapshotOf(mirror, o.buckets);
+      return snapshotOf(mirror);
     },
     async close() {
       watcher?.close();

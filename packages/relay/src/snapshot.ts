@@ -39,7 +39,7 @@ export interface RelaySnapshot {
 }
 
 /** `mirror` as a {@link RelaySnapshot}. */
-export function snapshotOf(mirror: RelayMirror, bounds: readonly number[]): RelaySnapshot {
+export function snapshotOf(mirror: RelayMirror): RelaySnapshot {
   const series = new Map<string, SeriesView[]>();
   for (const s of mirror.series()) {
     const list = series.get(s.exporter) ?? [];
@@ -53,7 +53,7 @@ export function snapshotOf(mirror: RelayMirror, bounds: readonly number[]): Rela
       value: s.value,
       known: s.kind !== 'gauge' || s.known,
       startMs: s.startMs,
-      histogram: s.counts === undefined ? undefined : { bounds, counts: [...s.counts], sum: s.sum, count: s.count },
+      histogram: s.counts === undefined ? undefined : { bounds: s.bounds!, counts: [...s.counts], sum: s.sum, count: s.count },
     });
   }
   const exporters = mirror.exporters().map((e) => ({ ...e, series: series.get(e.exporter) ?? [], metadata: mirror.metadataByName(e.exporter) }));

@@ -8,6 +8,7 @@ import {
   RING_PEAK_METRIC,
   LOSS_REASONS,
   Series,
+  defaultBuckets,
   keyBytes,
   keyTooLarge,
   metadataBytes,
@@ -24,7 +25,7 @@ import { FillHold, MAX_FILL_THREADS, fillGauge, type FillGauge } from './fill-ho
 /** Why an exporter says it lost records. */
 export type LossReason = (typeof LOSS_REASONS)[number];
 
-/** Default histogram buckets (seconds-friendly, like prom-client's). */
+/** prom-client's default histogram buckets (for seconds): what `defaultBuckets('seconds')` gives too. */
 export const DEFAULT_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /**
@@ -43,8 +44,11 @@ export const MAX_FRAME_BYTES = 1024 * 1024;
 
 /** The caps a thread applies. */
 export interface StoreLimits {
-  /** Histogram bucket upper bounds, ascending. */
-  readonly buckets: readonly number[];
+  /**
+   * Histogram bucket upper bounds, ascending, for every histogram; undefined: each histogram's
+   * from its unit (`defaultBuckets`: seconds, bytes, … as the exporter's own /metrics chooses).
+   */
+  readonly buckets: readonly number[] | undefined;
   readonly maxSeriesPerExporter: number;
   readonly maxBytesPerExporter: number;
   /** How long an exporter's fill levels are held at their largest (see {@link FillHold}), in ms. */
@@ -257,7 +261,7 @@ export class ExporterSeries {
       this.held++;
       this.bytes += bytes;
     }
-    const histogram = kind === 'histogram' ? new Buckets(this.limits.buckets, this.counts) : undefined;
+    const histogram = kind === 'histogram' ? new Buckets(this.limits.buckets ?? defaultBuckets(this.metadata.get(name)?.unit), this.counts) : undefined;
     const made = new RelaySeries(this.store.nextId++, this.exporter, kind, name, Object.fromEntries(sorted), histogram, nowMs, bytes, loss);
     this.series.set(key, made);
     this.touch(made);
@@ -337,7 +341,7 @@ export class ExporterSeries {
 /** What changed on a thread since the main thread last asked, as plain data for it. */
 export interface StoreChanges {
   /** Series the main thread does not know yet: who they are. */
-  readonly added: { id: number; exporter: string; kind: MetricKind; name: string; labels: Readonly<Record<string, string>> }[];
+  readonly added: { id: number; exporter: string; kind: MetricKind; name: string; labels: Readonly<Record<string, string>>; bounds?: readonly number[] }[];
   /** Series it knows that are gone. */
   readonly removed: number[];
   /**
@@ -403,7 +407,11 @@ export class RelayStore {
       s.dirty = false;
       if (!s.sent) {
         s.sent = true;
-        added.push({ id: s.id, exporter: s.scope, kind: s.kind, name: s.name, labels: s.labels });
+        added.push(
+          s.histogram === undefined
+            ? { id: s.id, exporter: s.scope, kind: s.kind, name: s.name, labels: s.labels }
+            : { id: s.id, exporter: s.scope, kind: s.kind, name: s.name, labels: s.labels, bounds: s.histogram.bounds },
+        );
       }
       values[p++] = s.id;
       values[p++] = s.startMs;

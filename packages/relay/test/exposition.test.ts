@@ -72,7 +72,7 @@ test('a NaN observation is dropped and counted (not put in the lowest bucket, no
   let text = '';
   await waitUntil('all four', async () => sample((text = await scrape(relay)), `big_total{exporter="${ex.address}"}`) !== undefined);
   const s = (name: string) => sample(text, `${name}{exporter="${ex.address}"}`);
-  assert.equal(sample(text, `lat_bucket{exporter="${ex.address}",le="0.005"}`), 1);
+  assert.equal(sample(text, `lat_bucket{exporter="${ex.address}",le="1"}`), 2); // no unit: 1-2-5 per decade; the NaN is in none
   assert.equal(sample(text, `lat_bucket{exporter="${ex.address}",le="+Inf"}`), 2);
   assert.equal(s('lat_count'), 2);
   assert.ok(Math.abs(s('lat_sum')! - 0.201) < 1e-12, `sum ${s('lat_sum')}`);
@@ -82,4 +82,39 @@ test('a NaN observation is dropped and counted (not put in the lowest bucket, no
   const [point] = receiver.latest('big');
   assert.ok(point!.asInt === undefined || BigInt(point!.asInt) < 2n ** 63n, `asInt ${point!.asInt}`);
   assert.equal(Number(point!.asDouble ?? point!.asInt), 2 ** 64);
+});
+
+test("a histogram's classic buckets follow its unit (bytes do not land in +Inf), unless --buckets chooses them for all", async (t) => {
+  const { TcpBuilder } = await import('metrics-exporter-tcp');
+  const exporter = await new TcpBuilder().listenAddress('127.0.0.1:0').build();
+  t.after(() => exporter.close());
+  const { host, port } = exporter.address as { host: string; port: number };
+  const address = `${host}:${port}`;
+  const byUnit = await startRelay(relayOptions([address], { prometheus: '127.0.0.1:0', threads: 1 }));
+  t.after(() => byUnit.close());
+  const chosen = await startRelay(relayOptions([address], { prometheus: '127.0.0.1:0', threads: 1, buckets: [1, 1000] }));
+  t.after(() => chosen.close());
+  await waitUntil('both relays connected', async () => exporter.stats().clients === 2);
+  exporter.registerHistogram('payload', 'bytes', 'request body size');
+  exporter.registerHistogram('latency', 'seconds');
+  for (const v of [100, 3000, 70_000]) exporter.histogram('payload').record(v);
+  exporter.histogram('latency').record(0.02);
+  exporter.histogram('depth').record(7); // no unit: 1-2-5 per decade
+  const l = `exporter="${address}"`;
+  let text = '';
+  await waitUntil('the histograms', async () => sample((text = await scrape(byUnit)), `depth_count{${l}}`) === 1);
+  // Bytes: a factor of 4 apart from 256 B.
+  assert.equal(sample(text, `payload_bytes_bucket{${l},le="256"}`), 1);
+  assert.equal(sample(text, `payload_bytes_bucket{${l},le="4096"}`), 2);
+  assert.equal(sample(text, `payload_bytes_bucket{${l},le="65536"}`), 2);
+  assert.equal(sample(text, `payload_bytes_bucket{${l},le="262144"}`), 3);
+  assert.equal(sample(text, `latency_seconds_bucket{${l},le="0.025"}`), 1);
+  assert.equal(sample(text, `latency_seconds_bucket{${l},le="0.01"}`), 0);
+  assert.equal(sample(text, `depth_bucket{${l},le="5"}`), 0);
+  assert.equal(sample(text, `depth_bucket{${l},le="10"}`), 1);
+  await waitUntil('the histograms, --buckets 1,1000', async () => sample((text = await scrape(chosen)), `depth_count{${l}}`) === 1);
+  assert.equal(sample(text, `payload_bytes_bucket{${l},le="1000"}`), 1);
+  assert.equal(sample(text, `payload_bytes_bucket{${l},le="+Inf"}`), 3);
+  assert.equal(sample(text, `latency_seconds_bucket{${l},le="1"}`), 1);
+  assert.equal((await chosen.snapshot()).exporters[0]!.series.find((s) => s.name === 'payload')!.histogram!.bounds.join(), '1,1000');
 });

@@ -12,7 +12,6 @@ import { PassThrough } from 'node:stream';
 import { createInterface } from 'node:readline';
 import type { ExporterStats } from 'metrics-exporter-tcp';
 import { startRelay, type Relay } from '../src/run.js';
-import { DEFAULT_BUCKETS } from '../src/store.js';
 import type { Command } from './fixtures/paced-app.js';
 
 export const PROMETHEUS = spawnSync('prometheus', ['--version']).status === 0 ? 'prometheus' : undefined;
@@ -32,7 +31,7 @@ export async function freePort(): Promise<number> {
 
 /** startRelay's options for a test: quiet, seed protocol, unless `extra` says otherwise. */
 export function relayOptions(connect: string[], extra: Partial<Parameters<typeof startRelay>[0]>): Parameters<typeof startRelay>[0] {
-  return { connect, protocol: 'seed', otlpIntervalMs: 200, buckets: DEFAULT_BUCKETS, maxSeries: 100_000, log: new PassThrough().resume(), ...extra };
+  return { connect, protocol: 'seed', otlpIntervalMs: 200, maxSeries: 100_000, log: new PassThrough().resume(), ...extra };
 }
 
 /** The value of the sample `series` (name{labels} as written) in an exposition, if present. */

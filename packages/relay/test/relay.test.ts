@@ -125,7 +125,7 @@ test('exposition stays valid with clashing labels, odd names, kind conflicts and
   await waitUntil('every series', async () => /^esc\{/m.test((text = await scrape(relay))));
   assert.match(text, new RegExp(`^hits_total\\{exported_exporter="a",${h}\\} 1$`, 'm'));
   assert.match(text, new RegExp(`^hits_total\\{exported_exporter="b",${h}\\} 2$`, 'm'));
-  assert.match(text, new RegExp(`^lat_bucket\\{exported_le="x",${h},le="0.025"\\} 1$`, 'm'));
+  assert.match(text, new RegExp(`^lat_bucket\\{exported_le="x",${h},le="1"\\} 1$`, 'm'));
   assert.match(text, new RegExp(`^lat_count\\{exported_le="x",${h}\\} 1$`, 'm'));
   assert.match(text, new RegExp(`^_\\{_="v",${h}\\} 7$`, 'm'));
   assert.match(text, new RegExp(`^dual\\{${h}\\} 1$`, 'm'));
