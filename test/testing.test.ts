@@ -237,6 +237,20 @@ test('records dropped by a full ring are reported, never read as short totals: m
   assert.deepEqual(cap.value('burst'), { count: 1, sum: 2 });
 });
 
+test("the exporter's own figures (drops, ring and queue peaks, buffer size) are not the app's series: a capture shows none", async (t) => {
+  const cap = await capture(t, { bufferSize: 64 });
+  const h = cap.recorder.histogram('h');
+  for (let i = 0; i < 40; i++) h.record(1); // a ring's peak of 40
+  await recordInThread(cap.recorder.connector(), 10); // another thread's ring
+  await new Promise((r) => setTimeout(r, 250)); // past two report windows of the in-band self metrics
+  for (let i = 0; i < 1000; i++) h.record(1); // a full ring: drops
+  assert.throws(() => cap.flush(), (err: unknown) => err instanceof CaptureError && err.code === 'RECORDS_LOST');
+  cap.reset();
+  h.record(2);
+  await new Promise((r) => setTimeout(r, 250));
+  assert.deepEqual(cap.snapshot(), [{ name: 'h', labels: {}, kind: 'histogram', count: 1, sum: 2 }]);
+});
+
 test('a capture whose worker crashed reads on: totals kept, and a thread that ended before it is not waited for again', async (t) => {
   const cap = await capture(t);
   const rec = cap.recorder as TcpRecorder;
