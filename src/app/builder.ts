@@ -191,12 +191,14 @@ export class TcpBuilder {
    * every counter's total, gauge's value and histogram, as for the Prometheus endpoint (the same
    * handles record into it, but gauges, which go to the ring as with a client connected), and
    * answers the app's asks for them. The ring holds the most records a ring can (its pages are
-   * committed only as they are used), so that a burst of records loses nothing that fits.
+   * committed only as they are used), so that a burst of records loses nothing that fits. No
+   * in-band self metrics: they are for clients, and a capture has none.
    */
   forCapture(): this {
     this.listen = undefined;
     this.capture = true;
     this.buffer = null;
+    this.lossInBand = false;
     return this;
   }
 
