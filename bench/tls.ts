@@ -2,7 +2,7 @@
 // at paced rates (the app of the cpu section, one client reading), and what one client receives
 // end to end in a flood and at 1 M records/s. The two alternate, run after run, so that the
 // machine's other load falls on both alike.
-import { makeCerts } from 'metrics-exporter-tcp-test-certs';
+import { makeCerts } from 'metrics-exporter-tcp-test-support/certs';
 import { runApp } from './cpu.js';
 import { runE2E, type Load } from './e2e.js';
 import { fmt, table } from './measure.js';

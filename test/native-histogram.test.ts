@@ -73,3 +73,33 @@ test('the sparse encoding (spans and deltas) gives back every bucket\'s count', 
     assert.equal(h.count, 500);
   }
 });
+
+test('past maxWidth the resolution is halved until it fits: every value stays in the bucket the lower schema gives it', () => {
+  const next = random(31);
+  for (const maxWidth of [16, 64, 160]) {
+    const h = new HistogramAggregate([1], maxWidth);
+    const values: number[] = [];
+    for (let n = 0; n < 20_000; n++) {
+      // Log-uniform over 1e-6 … 1e9 (about 50 doublings: 400 buckets at schema 3), both signs.
+      const v = (next() < 0.3 ? -1 : 1) * 10 ** (next() * 15 - 6);
+      values.push(v);
+      h.record(v);
+    }
+    assert.ok(h.schema < 3 && h.schema >= -4, `schema ${h.schema}`);
+    const { positive, negative } = h.nativeEntries();
+    assert.ok(positive.length + negative.length <= maxWidth, `${positive.length + negative.length} buckets in ${maxWidth}`);
+    // The definition at schema s: |v| is in bucket ceil(log2|v| * 2^s).
+    const want = { positive: new Map<number, number>(), negative: new Map<number, number>() };
+    for (const v of values) {
+      const side = v > 0 ? want.positive : want.negative;
+      const i = Math.ceil(Math.ceil(Math.log2(Math.abs(v)) * 8) / 2 ** (3 - h.schema));
+      side.set(i, (side.get(i) ?? 0) + 1);
+    }
+    assert.deepEqual(positive, [...want.positive].sort((a, b) => a[0] - b[0]), `maxWidth ${maxWidth}: positive`);
+    assert.deepEqual(negative, [...want.negative].sort((a, b) => a[0] - b[0]), `maxWidth ${maxWidth}: negative`);
+    h.reset();
+    assert.equal(h.schema, 3);
+    assert.deepEqual(h.nativeEntries(), { positive: [], negative: [] });
+    assert.equal(h.count + h.sum + h.zeroCount + h.classic.reduce((a, b) => a + b, 0), 0);
+  }
+});

@@ -1,6 +1,7 @@
 // The exporter's own Prometheus endpoint (`prometheus()`): what every thread recorded, whether or
 // not a TCP client is connected, served by the worker, checked exactly, by promtool, and by a
-// real Prometheus with native histograms (issue "Prometheus straight from the exporter").
+// real Prometheus with native histograms (issue "Prometheus straight from the exporter"); and
+// the relay's native histograms, against the same observations kept by the exporter's aggregate.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
@@ -8,7 +9,15 @@ import { Piscina } from 'piscina';
 import { TcpBuilder, type TcpRecorder } from '../src/index.js';
 import { withMetrics } from '../src/piscina.js';
 import { crashWorker, startExporter, startThread, tally, TestClient, waitFor, warningsDuring } from './helpers.js';
-import { NO_PROMETHEUS, PROMETHEUS, startPrometheus } from './prometheus-server.js';
+import { NO_PROMETHEUS, PROMETHEUS, startPrometheus } from 'metrics-exporter-tcp-test-support/prometheus';
+import { PassThrough } from 'node:stream';
+import { fromBinary } from '@bufbuild/protobuf';
+import { BinaryReader } from '@bufbuild/protobuf/wire';
+import { MAX_NATIVE_BUCKETS, startRelay } from 'metrics-exporter-tcp-relay';
+import { CONTENT_TYPES } from '../src/client/exposition-format.js';
+import { HistogramAggregate } from '../src/client/native-histogram.js';
+import { defaultBuckets } from '../src/client/prometheus.js';
+import { MetricFamilySchema, MetricType, type MetricFamily } from '../src/gen/prometheus_metrics_pb.js';
 
 const POOL_TASK = new URL('./fixtures/pool-task.js', import.meta.url).href;
 const PROMTOOL = spawnSync('promtool', ['--version']).status === 0;
@@ -135,7 +144,7 @@ test('a real Prometheus with native histograms reads the totals, the histogram\'
   for (let i = 1; i <= 1000; i++) latency.record(i / 1000);
   const requests = recorder.counter({ name: 'requests', labels: { route: '/a' } });
   for (let i = 0; i < 1234; i++) requests.increment();
-  const prom = await startPrometheus([`${host}:${port}`], ['native-histograms']);
+  const prom = await startPrometheus([`${host}:${port}`], { features: ['native-histograms'] });
   t.after(() => prom.close());
   await prom.until('sum(requests_total)', (v) => v[0] === 1234);
   await prom.until('histogram_count(latency_seconds)', (v) => v[0] === 1000);
@@ -145,4 +154,93 @@ test('a real Prometheus with native histograms reads the totals, the histogram\'
   assert.ok(Math.abs(p50! - 0.5) / 0.5 < 0.09, `p50 ${p50}`);
   assert.ok(Math.abs(p90! - 0.9) / 0.9 < 0.09, `p90 ${p90}`);
   t.diagnostic(`p50 ${p50}, p90 ${p90}`);
+});
+
+/** The relay's /metrics in the protobuf format (what Prometheus asks for with native histograms on), decoded. */
+async function relayFamilies(address: { host: string; port: number }): Promise<MetricFamily[]> {
+  const res = await fetch(`http://${address.host}:${address.port}/metrics`, { headers: { accept: CONTENT_TYPES.protobuf } });
+  assert.equal(res.headers.get('content-type'), CONTENT_TYPES.protobuf);
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  const out: MetricFamily[] = [];
+  for (let p = 0; p < bytes.length; ) {
+    const r = new BinaryReader(bytes.subarray(p));
+    const len = r.uint32();
+    out.push(fromBinary(MetricFamilySchema, bytes.subarray(p + r.pos, p + r.pos + len)));
+    p += r.pos + len;
+  }
+  return out;
+}
+
+test('the relay serves native histograms too: the protobuf format when asked, buckets exactly those of the same observations kept by the exporter, at most 160 of them', async (t) => {
+  const recorder = await startExporter();
+  t.after(() => recorder.close());
+  const address = `${(recorder.address as { host: string }).host}:${(recorder.address as { port: number }).port}`;
+  const relay = await startRelay({ connect: [address], protocol: 'auto', otlpIntervalMs: 10_000, prometheus: '127.0.0.1:0', maxSeries: 1000, threads: 1, log: new PassThrough().resume() });
+  t.after(() => relay.close());
+  await waitFor('the relay connected', () => recorder.stats().clients === 1);
+  recorder.registerHistogram('latency', 'seconds', 'How long');
+  recorder.registerHistogram('spread', 'bytes');
+  const narrow = new HistogramAggregate(defaultBuckets('seconds'));
+  const wide = new HistogramAggregate(defaultBuckets('bytes'), MAX_NATIVE_BUCKETS);
+  let seed = 1;
+  const next = () => ((seed = (seed * 48271) % 2147483647) / 2147483647);
+  for (let i = 0; i < 5000; i++) {
+    const v = 0.001 * 10 ** (next() * 3); // 1 ms … 1 s
+    recorder.histogram('latency').record(v);
+    narrow.record(v);
+    const w = (next() < 0.1 ? -1 : 1) * 10 ** (next() * 24 - 12); // 1e-12 … 1e12: past 160 buckets at schema 3
+    recorder.histogram('spread').record(w);
+    wide.record(w);
+  }
+  recorder.histogram('spread').record(0);
+  wide.record(0);
+  let families: MetricFamily[] = [];
+  await waitFor('every observation relayed', async () => {
+    families = await relayFamilies(relay.prometheus!.address as { host: string; port: number });
+    return families.find((f) => f.name === 'spread_bytes')?.metric[0]?.histogram?.sampleCount === 5001n;
+  }, 10_000);
+  for (const [name, want] of [['latency_seconds', narrow], ['spread_bytes', wide]] as const) {
+    const f = families.find((x) => x.name === name)!;
+    assert.equal(f.type, MetricType.HISTOGRAM);
+    assert.deepEqual(f.metric[0]!.label.map((l) => [l.name, l.value]), [['exporter', address]]);
+    const h = f.metric[0]!.histogram!;
+    const d = want.data();
+    assert.equal(h.schema, d.schema, name);
+    assert.equal(Number(h.sampleCount), d.count);
+    assert.ok(Math.abs(h.sampleSum - d.sum) <= 1e-9 * Math.abs(d.sum), `${name} sum`);
+    assert.equal(Number(h.zeroCount), d.zeroCount);
+    assert.deepEqual(h.positiveSpan.map((s) => ({ offset: s.offset, length: s.length })), d.positive.spans, `${name} positive spans`);
+    assert.deepEqual(h.positiveDelta.map(Number), d.positive.deltas, `${name} positive deltas`);
+    assert.deepEqual(h.negativeSpan.map((s) => ({ offset: s.offset, length: s.length })), d.negative.spans);
+    assert.deepEqual(h.negativeDelta.map(Number), d.negative.deltas);
+    assert.deepEqual(h.bucket.map((b) => [b.upperBound, Number(b.cumulativeCount)]), d.bounds.map((b, i) => [b, d.cumulative[i]]), `${name} classic buckets`);
+  }
+  assert.equal(wide.schema < 3, true, `the wide one was reduced (schema ${wide.schema})`);
+  assert.ok(families.find((f) => f.name === 'spread_bytes')!.metric[0]!.histogram!.positiveDelta.length <= MAX_NATIVE_BUCKETS);
+  // The relay's own health is in the same format.
+  assert.equal(families.find((f) => f.name === 'metrics_exporter_tcp_relay_up')!.metric[0]!.gauge!.value, 1);
+  // Text for everyone else, unchanged.
+  const text = await (await fetch(`http://${(relay.prometheus!.address as { host: string }).host}:${(relay.prometheus!.address as { port: number }).port}/metrics`)).text();
+  assert.match(text, new RegExp(`^latency_seconds_count\\{exporter="${address}"\\} 5000$`, 'm'));
+});
+
+test('a real Prometheus with native histograms reads them through the relay: the count and quantiles', { skip: PROMETHEUS === undefined ? NO_PROMETHEUS : false }, async (t) => {
+  const recorder = await startExporter();
+  t.after(() => recorder.close());
+  const address = `${(recorder.address as { host: string }).host}:${(recorder.address as { port: number }).port}`;
+  const relay = await startRelay({ connect: [address], protocol: 'auto', otlpIntervalMs: 10_000, prometheus: '127.0.0.1:0', maxSeries: 1000, threads: 1, log: new PassThrough().resume() });
+  t.after(() => relay.close());
+  await waitFor('the relay connected', () => recorder.stats().clients === 1);
+  recorder.registerHistogram('latency', 'seconds', 'How long');
+  for (let i = 1; i <= 1000; i++) recorder.histogram('latency').record(i / 1000);
+  const { host, port } = relay.prometheus!.address as { host: string; port: number };
+  const prom = await startPrometheus([`${host}:${port}`], { features: ['native-histograms'] });
+  t.after(() => prom.close());
+  await prom.until('histogram_count(latency_seconds)', [1000]);
+  const [p50] = await prom.until('histogram_quantile(0.5, latency_seconds)', (v) => v.length === 1);
+  const [p90] = await prom.until('histogram_quantile(0.9, latency_seconds)', (v) => v.length === 1);
+  assert.ok(Math.abs(p50! - 0.5) / 0.5 < 0.09, `p50 ${p50}`);
+  assert.ok(Math.abs(p90! - 0.9) / 0.9 < 0.09, `p90 ${p90}`);
+  // The relay's health, through the same format.
+  await prom.until('metrics_exporter_tcp_relay_up', [1]);
 });

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { TcpClient, type ClientError, type ClientTlsOptions } from '../src/client/index.js';
 import { TcpBuilder, type TcpRecorder } from '../src/index.js';
-import { haveOpenssl, makeCerts, NO_OPENSSL, type Certs } from 'metrics-exporter-tcp-test-certs';
+import { haveOpenssl, makeCerts, NO_OPENSSL, type Certs } from 'metrics-exporter-tcp-test-support/certs';
 import { ROOT, TestClient, closePastDeadline, tally, waitFor } from './helpers.js';
 
 const skip = haveOpenssl() ? false : NO_OPENSSL;

@@ -3,6 +3,8 @@
 // that whichever the scraper asks for is exact. Shared by every tool that serves histograms to
 // Prometheus (the exporter's own /metrics, the relay), as the names are (./prometheus.ts).
 
+import type { HistogramData } from './exposition-format.js';
+
 /**
  * The native histograms' schema: bucket boundaries are the powers of 2^(2^-3), eight per
  * doubling, so a bucket is 9 % wide and a quantile read from it is within ±4.4 % (Prometheus
@@ -16,6 +18,8 @@ const PER_DOUBLING = 2 ** NATIVE_SCHEMA;
 const BOUNDS = Float64Array.from({ length: PER_DOUBLING }, (_, k) => 2 ** (k / PER_DOUBLING - 1));
 /** The bucket +Inf and -Inf go to: the highest index a span can carry, as client_golang does. */
 const INFINITE_INDEX = 2 ** 31 - 1;
+/** The coarsest schema Prometheus takes (buckets 2^16 wide): a histogram is never reduced past it. */
+const MIN_SCHEMA = -4;
 
 const scratch = new Float64Array(1);
 const words = new Uint32Array(scratch.buffer);
@@ -54,12 +58,17 @@ class Buckets {
   counts = new Float64Array(0);
   readonly far = new Map<number, number>();
 
-  add(i: number): void {
+  /** Buckets it holds room for (its memory, in counts): the dense span and the far ones. */
+  get width(): number {
+    return this.counts.length + this.far.size;
+  }
+
+  add(i: number, n = 1): void {
     const c = this.counts;
     if (c.length === 0) {
       this.first = i;
       this.counts = new Float64Array(8);
-      this.counts[0] = 1;
+      this.counts[0] = n;
       return;
     }
     let at = i - this.first;
@@ -68,7 +77,7 @@ class Buckets {
       const lo = Math.min(this.first, i - (at < 0 ? 8 : 0));
       const hi = Math.max(this.first + c.length, i + 1 + (at >= c.length ? 8 : 0));
       if (hi - lo > MAX_DENSE) {
-        this.far.set(i, (this.far.get(i) ?? 0) + 1);
+        this.far.set(i, (this.far.get(i) ?? 0) + n);
         return;
       }
       const grown = new Float64Array(hi - lo);
@@ -77,11 +86,21 @@ class Buckets {
       this.first = lo;
       at = i - lo;
     }
-    this.counts[at]!++;
+    this.counts[at]! += n;
   }
 
-  /** Empties every bucket. */
-  reset(): void {
+  /**
+   * Halves the resolution (the schema one lower): bucket i becomes ceil(i / 2), which covers
+   * buckets 2j − 1 and 2j of the finer schema exactly. The infinite bucket stays where it is.
+   */
+  reduce(): void {
+    const old = this.entries();
+    this.clear();
+    for (const [i, n] of old) this.add(i === INFINITE_INDEX ? i : Math.ceil(i / 2), n);
+  }
+
+  clear(): void {
+    this.first = 0;
     this.counts = new Float64Array(0);
     this.far.clear();
   }
@@ -104,13 +123,13 @@ export interface NativeBuckets {
   readonly deltas: number[];
 }
 
-/** Spans (a gap of more than two empty buckets starts a new one) and deltas of `b`'s buckets. */
-function sparse(b: Buckets): NativeBuckets {
+/** Spans (a gap of more than two empty buckets starts a new one) and deltas of non-empty buckets given in index order. */
+export function sparse(entries: Iterable<readonly [number, number]>): NativeBuckets {
   const spans: { offset: number; length: number }[] = [];
   const deltas: number[] = [];
   let prev = 0;
   let last: number | undefined; // index of the last bucket put in a span
-  for (const [i, n] of b.entries()) {
+  for (const [i, n] of entries) {
     if (last === undefined) spans.push({ offset: i, length: 1 });
     else if (i - last - 1 > 2) spans.push({ offset: i - last - 1, length: 1 });
     else {
@@ -136,13 +155,23 @@ export class HistogramAggregate {
   count = 0;
   sum = 0;
   zeroCount = 0;
+  /** The native buckets' schema: {@link NATIVE_SCHEMA}, lower once they were reduced to fit `maxWidth`. */
+  schema = NATIVE_SCHEMA;
   /** Classic bucket counts: `bounds.length` finite ones, then +Inf (not cumulative). */
   readonly classic: Float64Array;
   private readonly positive = new Buckets();
   private readonly negative = new Buckets();
 
-  /** @param bounds ascending finite upper bounds of the classic buckets */
-  constructor(readonly bounds: readonly number[]) {
+  /**
+   * @param bounds ascending finite upper bounds of the classic buckets
+   * @param maxWidth the most native buckets it keeps room for (above and below zero together):
+   *   past it the resolution is halved (as client_golang does past its bucket limit), so that
+   *   values no one controls (a relayed stream) cannot grow it without bound
+   */
+  constructor(
+    readonly bounds: readonly number[],
+    private readonly maxWidth = Number.POSITIVE_INFINITY,
+  ) {
     this.classic = new Float64Array(bounds.length + 1);
   }
 
@@ -159,16 +188,30 @@ export class HistogramAggregate {
     }
     this.classic[lo]!++;
     const a = Math.abs(v);
-    if (a <= NATIVE_ZERO_THRESHOLD) this.zeroCount++;
-    else (v > 0 ? this.positive : this.negative).add(a === Infinity ? INFINITE_INDEX : nativeIndex(v));
+    if (a <= NATIVE_ZERO_THRESHOLD) {
+      this.zeroCount++;
+      return;
+    }
+    const i = a === Infinity ? INFINITE_INDEX : nativeIndex(v);
+    // nativeIndex is at NATIVE_SCHEMA; each schema lower halves it (rounding up).
+    const reduced = this.schema === NATIVE_SCHEMA || i === INFINITE_INDEX ? i : Math.ceil(i / 2 ** (NATIVE_SCHEMA - this.schema));
+    (v > 0 ? this.positive : this.negative).add(reduced);
+    while (this.positive.width + this.negative.width > this.maxWidth && this.schema > MIN_SCHEMA) {
+      this.positive.reduce();
+      this.negative.reduce();
+      this.schema--;
+    }
   }
 
-  /** Forgets every observation: as new. */
+  /** Back to empty (a relayed stream started afresh). */
   reset(): void {
-    this.count = this.sum = this.zeroCount = 0;
+    this.count = 0;
+    this.sum = 0;
+    this.zeroCount = 0;
+    this.schema = NATIVE_SCHEMA;
     this.classic.fill(0);
-    this.positive.reset();
-    this.negative.reset();
+    this.positive.clear();
+    this.negative.clear();
   }
 
   /** Cumulative counts at each bound, then the total (the +Inf bucket). */
@@ -179,8 +222,18 @@ export class HistogramAggregate {
     return out;
   }
 
-  /** The native buckets above the zero bucket, and below it. */
+  /** Its state as the protobuf format takes it. */
+  data(): HistogramData {
+    return { count: this.count, sum: this.sum, bounds: this.bounds, cumulative: this.cumulative(), schema: this.schema, zeroCount: this.zeroCount, ...this.native() };
+  }
+
+  /** The native buckets above the zero bucket, and below it, as spans and deltas. */
   native(): { positive: NativeBuckets; negative: NativeBuckets } {
-    return { positive: sparse(this.positive), negative: sparse(this.negative) };
+    return { positive: sparse(this.positive.entries()), negative: sparse(this.negative.entries()) };
+  }
+
+  /** The native buckets above the zero bucket, and below it: every non-empty one as [index, count]. */
+  nativeEntries(): { positive: [number, number][]; negative: [number, number][] } {
+    return { positive: this.positive.entries(), negative: this.negative.entries() };
   }
 }

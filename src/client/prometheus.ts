@@ -1,10 +1,7 @@
 // Prometheus names and text-format pieces for what exporters send: one module for every tool
-// that serves these metrics to Prometheus (the relay now; the exporter's own /metrics later), so
-// that a metric has the same name wherever it is scraped.
+// that serves these metrics to Prometheus (the exporter's own /metrics, the relay), so that a
+// metric has the same name wherever it is scraped.
 import type { MetricKind } from './events.js';
-
-/** The text exposition format's content type. */
-export const TEXT_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 /** A metric name: letters, digits, `_` and `:`, not starting with a digit. */
 export function sanitizeName(name: string): string {

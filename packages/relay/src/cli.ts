@@ -8,6 +8,7 @@ const USAGE = `usage: metrics-exporter-tcp-relay --connect host:port|/path.sock|
     --prometheus host:port                serve GET /metrics (Prometheus text format) there
     --otlp <url> [--otlp-interval <ms>]   push to an OTLP/HTTP metrics endpoint (default every 10000 ms)
     --otlp-header 'Name=value'            a header for every OTLP export, e.g. 'Authorization=Bearer …' (repeatable)
+    --otlp-histogram explicit|exponential histograms over OTLP: classic buckets, or exponential from the native ones (default explicit)
     --otlp-tls-ca FILE                    the https:// collector's certificate is signed by an authority in FILE (PEM; default Node's bundled ones)
     --otlp-tls-cert FILE --otlp-tls-key FILE  the relay's certificate and key (PEM), for a collector that requires client certificates
     --buckets 0.005,0.01,…                histogram bucket bounds for every histogram (default: by each one's unit, as the exporter's /metrics)
@@ -56,6 +57,7 @@ const { values, positionals } = check('arguments', () =>
       otlp: { type: 'string' },
       'otlp-interval': { type: 'string', default: '10000' },
       'otlp-header': { type: 'string', multiple: true, default: [] },
+      'otlp-histogram': { type: 'string', default: 'explicit' },
       'otlp-tls-ca': { type: 'string' },
       'otlp-tls-cert': { type: 'string' },
       'otlp-tls-key': { type: 'string' },
@@ -92,6 +94,7 @@ if (values.prometheus !== undefined) check('--prometheus', () => parseListenAddr
 const buckets = values.buckets?.split(',').map((b) => (b.trim() === '' ? Number.NaN : Number(b)));
 if (buckets?.some((b, i) => !Number.isFinite(b) || (i > 0 && b <= buckets[i - 1]!))) fail('--buckets must be ascending numbers');
 const otlpIntervalMs = positive('--otlp-interval', values['otlp-interval']);
+if (!['explicit', 'exponential'].includes(values['otlp-histogram'])) fail(`--otlp-histogram must be explicit or exponential, got ${values['otlp-histogram']}`);
 const otlpHeaders: Record<string, string> = {};
 for (const h of values['otlp-header']) {
   const eq = h.indexOf('=');
@@ -129,6 +132,7 @@ try {
     otlpIntervalMs,
     otlpHeaders,
     otlpTls: { ca: values['otlp-tls-ca'], cert: values['otlp-tls-cert'], key: values['otlp-tls-key'] },
+    otlpHistogram: values['otlp-histogram'] as 'explicit' | 'exponential',
     buckets,
     maxSeries,
     maxBytes,

@@ -1,8 +1,23 @@
-// The relay's /metrics text: its series grouped into Prometheus families (named as the client's
+// The relay's /metrics: its series grouped into Prometheus families (named as the client's
 // prometheus module says), each series that cannot be shown faithfully left out, counted and
 // named once in the log; written as chunks from a frozen copy of the values, so that a slow
-// scraper holds only that copy, and nothing is one big string.
-import { TextChunks, escapeHelp, escapeLabelValue, familyName, formatValue, labelText, sampleNames, type MetricKind } from 'metrics-exporter-tcp/client';
+// scraper holds only that copy, and nothing is one big string. In the text format (classic
+// buckets), or the protobuf format for a scraper that asks for it (native histograms too).
+import {
+  TextChunks,
+  escapeHelp,
+  escapeLabelValue,
+  familyName,
+  formatValue,
+  labelPairs,
+  labelText,
+  protobufChunks,
+  sampleNames,
+  sparse,
+  type FamilyData,
+  type FamilyMember,
+  type MetricKind,
+} from 'metrics-exporter-tcp/client';
 import { HEALTH_NAMES, healthMetrics, type HealthMetric, type HiddenCounts, type HiddenReason } from './health.js';
 import type { MirrorSeries, RelayMirror } from './mirror.js';
 import { lossReason } from './store.js';
@@ -51,9 +66,10 @@ export class Exposition {
    * 64 KiB made as they are pulled: the values are copied now, so the mirror may change while
    * the chunks are written.
    */
-  render(): Iterator<Buffer> {
+  render(format: 'text' | 'protobuf' = 'text'): Iterator<Buffer> {
     this.build();
     const health = healthMetrics(this.mirror, this.hidden);
+    if (format === 'protobuf') return this.protobuf(health);
     const families = this.families;
     let size = 0;
     for (const f of families) for (const m of f.members) size += width(m.series);
@@ -141,12 +157,43 @@ export class Exposition {
     }
   }
 
+  /** The protobuf format: every value copied now into the messages' input, encoded as pulled. */
+  private protobuf(health: readonly HealthMetric[]): Iterator<Buffer> {
+    const value = (type: MetricKind, labels: [string, string][], v: number): FamilyMember => (type === 'counter' ? { labels, counter: v } : { labels, gauge: v });
+    const out: FamilyData[] = health.map((h) => ({ name: h.name, type: h.type, help: h.help, members: h.samples.map((x) => value(h.type, labelPairs(x.labels, false)!, x.value)) }));
+    for (const f of this.families) {
+      const members: FamilyMember[] = [];
+      for (const { series: s } of f.members) {
+        const labels = labelPairs(s.labels, s.kind === 'histogram', { exporter: s.exporter })!; // no clash: those are hidden
+        if (s.kind === 'counter') members.push(value('counter', labels, s.big === undefined ? s.total : Number(s.big)));
+        else if (s.kind === 'gauge') {
+          if (s.known) members.push(value('gauge', labels, s.value)); // its base is unknown until a set arrives
+        } else {
+          let sum = 0;
+          const cumulative = [...s.counts!].map((n) => (sum += n));
+          const histogram = { count: s.count, sum: s.sum, bounds: s.bounds!, cumulative, schema: s.schema, zeroCount: s.zeroCount, positive: sparse(pairs(s.positive)), negative: sparse(pairs(s.negative)) };
+          members.push({ labels, histogram });
+        }
+      }
+      out.push({ name: f.name, type: f.type, help: helpOf(f), members });
+    }
+    return protobufChunks(out);
+  }
+
   private labelsOf(s: MirrorSeries): string | null {
     let l = this.labels.get(s);
     if (l === undefined) this.labels.set(s, (l = labelText(s.labels, s.kind === 'histogram', { exporter: s.exporter }) ?? null));
     return l;
   }
 }
+
+/** `flat` (index, count, index, count, …) as pairs. */
+function* pairs(flat: Float64Array): Generator<[number, number]> {
+  for (let i = 0; i < flat.length; i += 2) yield [flat[i]!, flat[i + 1]!];
+}
+
+/** A family's HELP: the exporter's description, or where it came from. */
+const helpOf = (f: Family) => f.help ?? `${f.members[0]!.series.name} (from metrics-exporter-tcp)`;
 
 /** The HELP and TYPE lines of a family. */
 const header = (name: string, type: string, help: string) => `# HELP ${name} ${escapeHelp(help)}\n# TYPE ${name} ${type}\n`;
@@ -170,7 +217,7 @@ function* write(health: readonly HealthMetric[], families: readonly Family[], va
   }
   let p = 0;
   for (const f of families) {
-    if ((chunk = out.add(header(f.name, f.type, f.help ?? `${f.members[0]!.series.name} (from metrics-exporter-tcp)`)))) yield chunk;
+    if ((chunk = out.add(header(f.name, f.type, helpOf(f))))) yield chunk;
     for (const { labels, series } of f.members) {
       let text: string;
       if (f.type === 'counter') text = `${f.name}{${labels}} ${formatValue(values[p++]!)}\n`;

@@ -4,6 +4,8 @@
 import type { MetricKind, SeriesMetadata } from 'metrics-exporter-tcp/client';
 import type { ExporterStatus, ReaderChanges } from './reader.js';
 
+const EMPTY = new Float64Array(0);
+
 /** One series as the main thread knows it: who it is, and its state as of the last collection. */
 export class MirrorSeries {
   startMs = 0;
@@ -17,6 +19,11 @@ export class MirrorSeries {
   count = 0;
   sum = 0;
   readonly counts: Float64Array | undefined;
+  /** Histograms: the native buckets' schema, zero bucket, and the buckets above and below zero, each as index then count. */
+  schema = 0;
+  zeroCount = 0;
+  positive: Float64Array = EMPTY;
+  negative: Float64Array = EMPTY;
 
   constructor(
     readonly exporter: string,
@@ -77,6 +84,13 @@ export class RelayMirror {
         s.count = v[p++]!;
         s.sum = v[p++]!;
         for (let i = 0; i < s.counts!.length; i++) s.counts![i] = v[p++]!;
+        s.schema = v[p++]!;
+        s.zeroCount = v[p++]!;
+        const positive = 2 * v[p++]!;
+        const negative = 2 * v[p++]!;
+        // New arrays, never written in place: a rendering under way keeps the ones it took.
+        s.positive = positive === 0 ? EMPTY : v.slice(p, (p += positive));
+        s.negative = negative === 0 ? EMPTY : v.slice(p, (p += negative));
       }
     }
     for (const [id, total] of c.big) t.series.get(id)!.big = total;

@@ -7,17 +7,26 @@
 // TLS (the collector's authority, a client certificate) go with every export.
 import type { Writable } from 'node:stream';
 import type { HrTime } from '@opentelemetry/api';
-import type { DataPoint, Histogram, MetricData, MetricProducer } from '@opentelemetry/sdk-metrics';
+import type { DataPoint, ExponentialHistogram, Histogram, MetricData, MetricProducer } from '@opentelemetry/sdk-metrics';
 import { healthMetrics } from './health.js';
 import { readFlagFiles, type PemFileNames, type Pems } from './pem-files.js';
 import type { RelayMirror } from './mirror.js';
 import { lossReason } from './store.js';
 
-/** Where and how to export: the collector's URL, headers, and TLS (PEM text). */
+/**
+ * How histograms are exported: `explicit`, the classic buckets (`--buckets`, or the unit's);
+ * `exponential`, OTLP's exponential histogram from the native buckets (scale = the native
+ * schema), which keeps the shape whatever the range.
+ */
+export type OtlpHistogram = 'explicit' | 'exponential';
+export const OTLP_HISTOGRAMS: readonly OtlpHistogram[] = ['explicit', 'exponential'];
+
+/** Where and how to export: the collector's URL, headers, TLS (PEM text), and which histograms. */
 export interface OtlpExport {
   readonly url: string;
   readonly headers: Readonly<Record<string, string>>;
   readonly tls: Pems | undefined;
+  readonly histogram: OtlpHistogram;
 }
 
 /** An HTTP header name (RFC 9110 token). */
@@ -28,7 +37,7 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
  * @throws TypeError for a URL that is not http(s), a header that is not `name` + value on one
  *   line, TLS options with an `http://` URL, or a TLS file that is wrong (naming it).
  */
-export function otlpOptions(url: string, headers: Readonly<Record<string, string>> = {}, tls?: PemFileNames): OtlpExport {
+export function otlpOptions(url: string, headers: Readonly<Record<string, string>> = {}, tls?: PemFileNames, histogram: OtlpHistogram = 'explicit'): OtlpExport {
   let u: URL;
   try {
     u = new URL(url);
@@ -42,7 +51,8 @@ export function otlpOptions(url: string, headers: Readonly<Record<string, string
   }
   const given = tls !== undefined && (tls.ca ?? tls.cert ?? tls.key) !== undefined;
   if (given && u.protocol !== 'https:') throw new TypeError(`--otlp-tls-* need an https:// collector URL, got ${url}`);
-  return { url, headers, tls: given ? readFlagFiles('--otlp-tls', tls) : undefined };
+  if (!OTLP_HISTOGRAMS.includes(histogram)) throw new TypeError(`--otlp-histogram must be ${OTLP_HISTOGRAMS.join(' or ')}, got ${String(histogram)}`);
+  return { url, headers, tls: given ? readFlagFiles('--otlp-tls', tls) : undefined, histogram };
 }
 
 export interface OtlpPusher {
@@ -51,6 +61,37 @@ export interface OtlpPusher {
 }
 
 const hrTime = (ms: number): HrTime => [Math.floor(ms / 1000), Math.round((ms % 1000) * 1e6)];
+
+/** Native bucket indexes this high are the infinite bucket (the finite ones end near 1024 · 2^schema). */
+const INFINITE_FROM = 2 ** 30;
+
+/**
+ * A native histogram's buckets on one side of zero (flat index, count pairs in Prometheus's
+ * indexing: bucket i holds (b^(i-1), b^i]) as OTLP's dense ones (bucket k holds (b^k, b^(k+1)]:
+ * k = i − 1). OTLP has no bucket for an infinity: infinite observations go to the bucket above
+ * the largest finite one, so that the buckets still add up to the count.
+ */
+function exponentialBuckets(flat: Float64Array, schema: number): { offset: number; bucketCounts: number[] } {
+  let lo = Number.POSITIVE_INFINITY;
+  let hi = Number.NEGATIVE_INFINITY;
+  let infinite = 0;
+  for (let i = 0; i < flat.length; i += 2) {
+    if (flat[i]! >= INFINITE_FROM) infinite += flat[i + 1]!;
+    else {
+      lo = Math.min(lo, flat[i]!);
+      hi = Math.max(hi, flat[i]!);
+    }
+  }
+  const infiniteAt = hi === Number.NEGATIVE_INFINITY ? Math.ceil(1024 * 2 ** schema) : hi + 1;
+  if (infinite > 0) {
+    lo = Math.min(lo, infiniteAt);
+    hi = Math.max(hi, infiniteAt);
+  }
+  if (hi < lo) return { offset: 0, bucketCounts: [] };
+  const bucketCounts = new Array<number>(hi - lo + 1).fill(0);
+  for (let i = 0; i < flat.length; i += 2) bucketCounts[(flat[i]! >= INFINITE_FROM ? infiniteAt : flat[i]!) - lo]! += flat[i + 1]!;
+  return { offset: lo - 1, bucketCounts };
+}
 
 /**
  * Starts pushing. `collect` brings `mirror` up to date. The SDK is imported here only, so
@@ -99,6 +140,8 @@ export async function pushOtlp(collect: () => Promise<void>, mirror: RelayMirror
             ? { descriptor, aggregationTemporality: temporality, dataPointType: DataPointType.SUM, isMonotonic: true, dataPoints: [] }
             : s.kind === 'gauge'
               ? { descriptor, aggregationTemporality: temporality, dataPointType: DataPointType.GAUGE, dataPoints: [] }
+              : to.histogram === 'exponential'
+              ? { descriptor, aggregationTemporality: temporality, dataPointType: DataPointType.EXPONENTIAL_HISTOGRAM, dataPoints: [] }
               : { descriptor, aggregationTemporality: temporality, dataPointType: DataPointType.HISTOGRAM, dataPoints: [] };
         byName.set(id, m);
       }
@@ -107,7 +150,17 @@ export async function pushOtlp(collect: () => Promise<void>, mirror: RelayMirror
       for (const [k, v] of Object.entries(s.labels)) attributes[k === 'exporter' ? 'exported_exporter' : k] = v;
       attributes.exporter = s.exporter;
       const point = { startTime: hrTime(s.startMs), endTime, attributes };
-      if (s.counts !== undefined) {
+      if (s.counts !== undefined && to.histogram === 'exponential') {
+        const value: ExponentialHistogram = {
+          count: s.count,
+          sum: s.sum,
+          scale: s.schema,
+          zeroCount: s.zeroCount,
+          positive: exponentialBuckets(s.positive, s.schema),
+          negative: exponentialBuckets(s.negative, s.schema),
+        };
+        (m.dataPoints as DataPoint<ExponentialHistogram>[]).push({ ...point, value });
+      } else if (s.counts !== undefined) {
         const value: Histogram = { buckets: { boundaries: [...s.bounds!], counts: [...s.counts] }, sum: s.sum, count: s.count };
         (m.dataPoints as DataPoint<Histogram>[]).push({ ...point, value });
       } else {

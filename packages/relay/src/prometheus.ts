@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { BoundAddress, ListenAddress } from 'metrics-exporter-tcp';
-import { TEXT_CONTENT_TYPE, formatAddress } from 'metrics-exporter-tcp/client';
+import { CONTENT_TYPES, formatAddress, negotiate } from 'metrics-exporter-tcp/client';
 import { BasicAuth, type AuthResult } from './basic-auth.js';
 import { clientsAuthenticate, type WebConfig } from './web-config.js';
 
@@ -30,8 +30,12 @@ export interface PrometheusEndpoint {
   close(): Promise<void>;
 }
 
-/** What /metrics shows: collects what it needs, then renders it as chunks (pulled as they are written). */
-export type Renderer = () => Promise<Iterator<Buffer>>;
+/** The formats /metrics serves: text 0.0.4, and protobuf for a scraper that asks for it (the only one with native histograms). */
+export type RelayFormat = 'text' | 'protobuf';
+const FORMATS: readonly RelayFormat[] = ['text', 'protobuf'];
+
+/** What /metrics shows: collects what it needs, then renders it in `format` as chunks (pulled as they are written). */
+export type Renderer = (format: RelayFormat) => Promise<Iterator<Buffer>>;
 
 /** A socket that takes nothing for this long is closed (a stalled scraper holds up no one, and not forever). */
 const IDLE_MS = 60_000;
@@ -51,7 +55,10 @@ class Rendering {
   private readonly members = new Set<{ at: number }>();
   private open = true;
 
-  constructor(private readonly source: Iterator<Buffer>) {
+  constructor(
+    private readonly source: Iterator<Buffer>,
+    private readonly format: RelayFormat,
+  ) {
     setTimeout(() => {
       this.open = false;
       this.release();
@@ -67,7 +74,7 @@ class Rendering {
   async write(res: ServerResponse): Promise<void> {
     const me = { at: 0 };
     this.members.add(me);
-    res.writeHead(200, { 'content-type': TEXT_CONTENT_TYPE });
+    res.writeHead(200, { 'content-type': CONTENT_TYPES[this.format] });
     try {
       for (let chunk = this.chunk(0); chunk !== undefined; chunk = this.chunk(++me.at)) {
         if (res.destroyed) return;
@@ -138,22 +145,23 @@ export async function servePrometheus(render: Renderer, listen: ListenAddress, w
   let config = web.config;
   const stats = { requests: 0, renders: 0, rejected: 0 };
   let inFlight = 0;
-  /** The rendering under way (being collected, or written), while scrapes may join it. */
-  let current: Promise<Rendering> | undefined;
-  let latest: Rendering | undefined;
+  /** Per format, the rendering under way (being collected, or written), while scrapes may join it. */
+  const renderings = new Map<RelayFormat, { current: Promise<Rendering> | undefined; latest: Rendering | undefined }>(FORMATS.map((f) => [f, { current: undefined, latest: undefined }]));
 
-  const scrape = (res: ServerResponse) => {
-    if (current === undefined || (latest !== undefined && !latest.joinable)) {
-      current = render().then((chunks) => {
+  const scrape = (req: IncomingMessage, res: ServerResponse) => {
+    const format = negotiate(req.headers.accept, FORMATS) as RelayFormat;
+    const r = renderings.get(format)!;
+    if (r.current === undefined || (r.latest !== undefined && !r.latest.joinable)) {
+      r.current = render(format).then((chunks) => {
         stats.renders++;
-        return (latest = new Rendering(chunks));
+        return (r.latest = new Rendering(chunks, format));
       });
-      latest = undefined;
+      r.latest = undefined;
     }
-    current.then(
-      (r) => r.write(res),
+    r.current.then(
+      (rendering) => rendering.write(res),
       (err: Error) => {
-        current = undefined;
+        r.current = undefined;
         if (!res.headersSent) res.writeHead(500).end(`${err.message}\n`);
       },
     );
@@ -172,7 +180,7 @@ export async function servePrometheus(render: Renderer, listen: ListenAddress, w
     }
     inFlight++;
     res.once('close', () => inFlight--);
-    scrape(res);
+    scrape(req, res);
   };
 
   const basicAuth = (c: WebConfig | undefined) => (c !== undefined && c.users.size > 0 ? new BasicAuth(c.users) : undefined);

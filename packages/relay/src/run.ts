@@ -8,7 +8,7 @@ import { SeriesBudget } from './budget.js';
 import { parseExporterAddress } from './exporter-link.js';
 import { Exposition } from './exposition.js';
 import { RelayMirror } from './mirror.js';
-import { otlpOptions, pushOtlp, type OtlpPusher } from './otlp.js';
+import { otlpOptions, pushOtlp, type OtlpHistogram, type OtlpPusher } from './otlp.js';
 import { servePrometheus, type PrometheusEndpoint } from './prometheus.js';
 import type { LinkTls } from './link-tls.js';
 import { readFlagFiles, type PemFileNames } from './pem-files.js';
@@ -42,6 +42,12 @@ export interface RelayOptions {
    * relay's, for a collector that requires client certificates.
    */
   readonly otlpTls?: PemFileNames;
+  /**
+   * How histograms go over OTLP (`--otlp-histogram`): `explicit` (the classic buckets, the
+   * default) or `exponential` (OTLP exponential histograms from the native buckets: the shape
+   * at a few percent whatever the range, at most 160 buckets a series).
+   */
+  readonly otlpHistogram?: OtlpHistogram;
   /**
    * Histogram bucket upper bounds, ascending, for every histogram (`--buckets`). Default: each
    * histogram's from its unit, as the exporter's own /metrics chooses them (`defaultBuckets`:
@@ -179,7 +185,7 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
   const tls = o.tls === undefined ? undefined : linkTls(o.tls);
   if (o.webConfigFile !== undefined && o.prometheus === undefined) throw new TypeError('webConfigFile (--web-config-file) is for /metrics: it needs prometheus');
   const web = o.webConfigFile === undefined ? undefined : loadWebConfig(o.webConfigFile);
-  const otlpExport = o.otlp === undefined ? undefined : otlpOptions(o.otlp, o.otlpHeaders, o.otlpTls);
+  const otlpExport = o.otlp === undefined ? undefined : otlpOptions(o.otlp, o.otlpHeaders, o.otlpTls, o.otlpHistogram);
 
   const log = (line: string) => o.log.write(`${line}\n`);
   const mirror = new RelayMirror();
@@ -211,7 +217,7 @@ export async function startRelay(o: RelayOptions): Promise<Relay> {
     prometheus =
       o.prometheus === undefined
         ? undefined
-        : await servePrometheus(async () => (await collect(), exposition.render()), parseListenAddress(o.prometheus), { maxRequests, config: web });
+        : await servePrometheus(async (format) => (await collect(), exposition.render(format)), parseListenAddress(o.prometheus), { maxRequests, config: web });
     otlp = otlpExport === undefined ? undefined : await pushOtlp(collect, mirror, otlpExport, o.otlpIntervalMs, o.log);
   } catch (err) {
     await prometheus?.close();

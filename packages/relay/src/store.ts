@@ -8,6 +8,7 @@ import {
   RING_PEAK_METRIC,
   LOSS_REASONS,
   Series,
+  HistogramAggregate,
   defaultBuckets,
   keyBytes,
   keyTooLarge,
@@ -63,40 +64,27 @@ export interface ExporterCounts {
   invalidValues: number;
 }
 
+/** The most native buckets a relayed histogram keeps room for: past it, its resolution is halved (see `HistogramAggregate`). */
+export const MAX_NATIVE_BUCKETS = 160;
+
 /**
- * A histogram series' observations per bucket (not cumulative; the last is +Inf), sum and
- * count. A NaN observation carries nothing: it is dropped and counted in `counts.invalidValues`
+ * A relayed histogram series: count, sum, classic buckets and native ones (as the exporter's own
+ * /metrics keeps them), at most {@link MAX_NATIVE_BUCKETS} native buckets whatever the stream
+ * holds. A NaN observation carries nothing: it is dropped and counted in `counts.invalidValues`
  * (client_golang would put it in +Inf and make the sum NaN for good).
  */
-export class Buckets {
-  readonly counts: number[];
-  sum = 0;
-  count = 0;
-
-  /** `bounds`: upper bounds, ascending. */
+export class Buckets extends HistogramAggregate {
+  /** `bounds`: classic upper bounds, ascending. */
   constructor(
-    readonly bounds: readonly number[],
+    bounds: readonly number[],
     private readonly dropped: { invalidValues: number } = { invalidValues: 0 },
   ) {
-    this.counts = new Array<number>(bounds.length + 1).fill(0);
+    super(bounds, MAX_NATIVE_BUCKETS);
   }
 
-  record(value: number): void {
-    if (value !== value) {
-      this.dropped.invalidValues++;
-      return;
-    }
-    let i = 0;
-    while (i < this.bounds.length && value > this.bounds[i]!) i++;
-    this.counts[i]!++;
-    this.sum += value;
-    this.count++;
-  }
-
-  reset(): void {
-    this.counts.fill(0);
-    this.sum = 0;
-    this.count = 0;
+  override record(value: number): void {
+    if (value !== value) this.dropped.invalidValues++;
+    else super.record(value);
   }
 }
 
@@ -347,7 +335,9 @@ export interface StoreChanges {
   /**
    * The state of each series that changed (added ones too), one record after another: `id`,
    * `startMs`, then a counter's total (rounded above 2^53: exact in `big`), a gauge's known
-   * (1 or 0) and value, or a histogram's count, sum and bucket counts (not cumulative).
+   * (1 or 0) and value, or a histogram's count, sum, classic bucket counts (not cumulative),
+   * native schema, zero count, the number of native buckets above and below zero, and each as
+   * index and count.
    */
   readonly values: Float64Array;
   /** Exact totals of the counters above 2^53 in `values`, by id. */
@@ -399,7 +389,15 @@ export class RelayStore {
     const added: StoreChanges['added'] = [];
     const big: [number, bigint][] = [];
     let size = 0;
-    for (const s of this.dirty) size += 2 + (s.kind === 'counter' ? 1 : s.kind === 'gauge' ? 2 : 2 + s.histogram!.counts.length);
+    const natives = new Map<RelaySeries, { positive: [number, number][]; negative: [number, number][] }>();
+    for (const s of this.dirty) {
+      if (s.kind !== 'histogram') size += s.kind === 'counter' ? 3 : 4;
+      else if (s.dirty) {
+        const n = s.histogram!.nativeEntries();
+        natives.set(s, n);
+        size += 2 + 2 + s.histogram!.classic.length + 4 + 2 * (n.positive.length + n.negative.length);
+      }
+    }
     const values = new Float64Array(size);
     let p = 0;
     for (const s of this.dirty) {
@@ -426,7 +424,15 @@ export class RelayStore {
         const h = s.histogram!;
         values[p++] = h.count;
         values[p++] = h.sum;
-        for (const c of h.counts) values[p++] = c;
+        values.set(h.classic, p);
+        p += h.classic.length;
+        const { positive, negative } = natives.get(s)!;
+        values[p++] = h.schema;
+        values[p++] = h.zeroCount;
+        values[p++] = positive.length;
+        values[p++] = negative.length;
+        for (const [i, n] of positive) (values[p++] = i), (values[p++] = n);
+        for (const [i, n] of negative) (values[p++] = i), (values[p++] = n);
       }
     }
     this.dirty.length = 0;

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { startRelay } from '../src/run.js';
-import { logSink, otlpReceiver, relayOptions, sample, scrape } from './harness.js';
+import { logSink, otlpReceiver, relayOptions, sample, scrape, type OtlpPoint } from './harness.js';
 import { metric, rawExporter } from './raw-exporter.js';
 import { waitUntil } from './wait.js';
 
@@ -117,4 +117,47 @@ test("a histogram's classic buckets follow its unit (bytes do not land in +Inf),
   assert.equal(sample(text, `payload_bytes_bucket{${l},le="+Inf"}`), 3);
   assert.equal(sample(text, `latency_seconds_bucket{${l},le="1"}`), 1);
   assert.equal((await chosen.snapshot()).exporters[0]!.series.find((s) => s.name === 'payload')!.histogram!.bounds.join(), '1,1000');
+});
+
+test('--otlp-histogram exponential: OTLP exponential histograms from the native buckets, every observation in the bucket the definition gives it', async (t) => {
+  const { TcpBuilder } = await import('metrics-exporter-tcp');
+  const exporter = await new TcpBuilder().listenAddress('127.0.0.1:0').build();
+  t.after(() => exporter.close());
+  const { host, port } = exporter.address as { host: string; port: number };
+  const receiver = await otlpReceiver();
+  const relay = await startRelay(relayOptions([`${host}:${port}`], { otlp: receiver.url, otlpIntervalMs: 200, otlpHistogram: 'exponential', threads: 1 }));
+  t.after(async () => {
+    await relay.close();
+    await receiver.close();
+  });
+  await waitUntil('connected', async () => exporter.stats().clients === 1);
+  exporter.registerHistogram('latency', 'seconds');
+  const values: number[] = [];
+  let seed = 7;
+  const next = () => ((seed = (seed * 48271) % 2147483647) / 2147483647);
+  for (let i = 0; i < 2000; i++) values.push((next() < 0.2 ? -1 : 1) * 0.0001 * 10 ** (next() * 5));
+  values.push(0, 0, Number.POSITIVE_INFINITY);
+  for (const v of values) exporter.histogram('latency').record(v);
+  await waitUntil('exported', async () => Number(receiver.latest('latency')[0]?.count ?? 0) === values.length, 10_000);
+  const [p] = receiver.latest('latency');
+  // Five decades on both sides take more than 160 buckets at scale 3: the relay halved the resolution.
+  const scale = p!.scale!;
+  assert.equal(scale, 2);
+  assert.ok((p!.positive?.bucketCounts?.length ?? 0) + (p!.negative?.bucketCounts?.length ?? 0) <= 160 + 1);
+  assert.equal(Number(p!.zeroCount), 2);
+  // OTLP bucket k holds (2^(k/2^scale), 2^((k+1)/2^scale)]: for |v|, k = ceil(2^scale log2 |v|) − 1.
+  const dense = (side: OtlpPoint['positive']) => new Map((side?.bucketCounts ?? []).map((n, j) => [(side?.offset ?? 0) + j, Number(n)] as const).filter(([, n]) => n > 0));
+  const want = { positive: new Map<number, number>(), negative: new Map<number, number>() };
+  for (const v of values) {
+    if (v === 0 || !Number.isFinite(v)) continue;
+    const side = v > 0 ? want.positive : want.negative;
+    const k = Math.ceil(2 ** scale * Math.log2(Math.abs(v))) - 1;
+    side.set(k, (side.get(k) ?? 0) + 1);
+  }
+  // +Inf goes to the bucket above the largest finite one.
+  const top = Math.max(...want.positive.keys()) + 1;
+  want.positive.set(top, 1);
+  const sorted = (m: Map<number, number>) => [...m].sort((a, b) => a[0] - b[0]);
+  assert.deepEqual(sorted(dense(p!.positive)), sorted(want.positive));
+  assert.deepEqual(sorted(dense(p!.negative)), sorted(want.negative));
 });

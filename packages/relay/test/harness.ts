@@ -1,25 +1,18 @@
 // What the relay's tests share: a real Prometheus scraping the relay, the paced app in a child
 // process, and reading the relay's /metrics.
-import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { createServer as createHttpServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type ServerOptions } from 'node:https';
 import { createConnection, createServer as createTcpServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { createInterface } from 'node:readline';
 import type { ExporterStats } from 'metrics-exporter-tcp';
 import { startRelay, type Relay } from '../src/run.js';
 import type { Command } from './fixtures/paced-app.js';
 
-export const PROMETHEUS = spawnSync('prometheus', ['--version']).status === 0 ? 'prometheus' : undefined;
-export const NO_PROMETHEUS = 'prometheus not found (Debian package prometheus; .ci/run installs it)';
-if (PROMETHEUS === undefined) {
-  if (process.env.CI) throw new Error(`${NO_PROMETHEUS}: CI must run the Prometheus test`);
-  console.log(`# SKIP Prometheus test: ${NO_PROMETHEUS}`);
-}
+import { startPrometheus, type PrometheusOptions, type PrometheusServer } from 'metrics-exporter-tcp-test-support/prometheus';
+
+export { NO_PROMETHEUS, PROMETHEUS } from 'metrics-exporter-tcp-test-support/prometheus';
 
 export async function freePort(): Promise<number> {
   const s = createTcpServer();
@@ -59,15 +52,6 @@ export async function scrape(relay: Relay): Promise<string> {
   return (await fetch(`http://${a.host}:${a.port}/metrics`)).text();
 }
 
-/** A Prometheus process scraping `relay` every second, queried through its HTTP API. */
-export interface Prometheus {
-  /** The values of an instant query, sorted; `[]` on any error (e.g. not up yet). */
-  query(q: string): Promise<number[]>;
-  /** Polls `q` until it gives `want`; fails with what it last gave after `ms`. */
-  until(q: string, want: number[], ms?: number): Promise<void>;
-  close(): Promise<void>;
-}
-
 /**
  * A relay of `connect` serving /metrics, and a Prometheus scraping it; both closed after the
  * test `t`.
@@ -76,53 +60,19 @@ export async function relayScrapedByPrometheus(
   t: { after(fn: () => unknown): void },
   connect: string[],
   extra: Partial<Parameters<typeof startRelay>[0]> = {},
-): Promise<{ relay: Relay; prom: Prometheus }> {
+  prometheus: PrometheusOptions = {},
+): Promise<{ relay: Relay; prom: PrometheusServer }> {
   const relay = await startRelay(relayOptions(connect, { prometheus: '127.0.0.1:0', ...extra }));
   t.after(() => relay.close());
-  const prom = await prometheusScraping(relay);
+  const prom = await prometheusScraping(relay, prometheus);
   t.after(() => prom.close());
   return { relay, prom };
 }
 
-/** A Prometheus scraping `relay` every second; `job`: more of the scrape config (YAML lines indented by 4, e.g. `scheme`, `basic_auth`, `tls_config`). */
-export async function prometheusScraping(relay: Relay, job = ''): Promise<Prometheus> {
+/** A Prometheus scraping `relay` every second. */
+export function prometheusScraping(relay: Relay, options: PrometheusOptions = {}): Promise<PrometheusServer> {
   const target = relay.prometheus!.address as { host: string; port: number };
-  const dir = mkdtempSync(join(tmpdir(), 'mtcp-prom-'));
-  writeFileSync(
-    join(dir, 'prometheus.yml'),
-    `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: relay\n${job}    static_configs:\n      - targets: ['${target.host}:${target.port}']\n`,
-  );
-  const port = await freePort();
-  const prom = spawn(PROMETHEUS!, [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`], {
-    stdio: 'ignore',
-  });
-  const query = async (q: string): Promise<number[]> => {
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}/api/v1/query?query=${encodeURIComponent(q)}`);
-      const body = (await res.json()) as { data?: { result: { value: [number, string] }[] } };
-      return (body.data?.result ?? []).map((r) => Number(r.value[1])).sort((a, b) => a - b);
-    } catch {
-      return [];
-    }
-  };
-  return {
-    query,
-    async until(q, want, ms = 30_000) {
-      let last: number[] = [];
-      for (const end = Date.now() + ms; Date.now() < end; await new Promise((r) => setTimeout(r, 250))) {
-        last = await query(q);
-        if (JSON.stringify(last) === JSON.stringify(want)) return;
-      }
-      assert.deepEqual(last, want, q);
-    },
-    async close() {
-      await new Promise((r) => {
-        prom.once('exit', r);
-        prom.kill();
-      });
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  return startPrometheus([`${target.host}:${target.port}`], options);
 }
 
 /** The paced app (fixtures/paced-app.ts) in a child process. */
@@ -162,6 +112,11 @@ export type OtlpPoint = {
   asDouble?: number;
   asInt?: string | number;
   count?: string | number;
+  /** Exponential histograms: the scale, zero bucket, and dense buckets above and below zero. */
+  scale?: number;
+  zeroCount?: string | number;
+  positive?: { offset?: number; bucketCounts?: (string | number)[] };
+  negative?: { offset?: number; bucketCounts?: (string | number)[] };
 };
 
 /**
@@ -169,7 +124,8 @@ export type OtlpPoint = {
  * with `tls` (`node:https` server options).
  */
 export async function otlpReceiver(tls?: ServerOptions): Promise<{ url: string; latest(name: string): OtlpPoint[]; headers: IncomingHttpHeaders[]; close(): Promise<void> }> {
-  type Metric = { name: string; sum?: { dataPoints: OtlpPoint[] }; gauge?: { dataPoints: OtlpPoint[] }; histogram?: { dataPoints: OtlpPoint[] } };
+  type Points = { dataPoints: OtlpPoint[] };
+  type Metric = { name: string; sum?: Points; gauge?: Points; histogram?: Points; exponentialHistogram?: Points };
   const bodies: { resourceMetrics: { scopeMetrics: { metrics: Metric[] }[] }[] }[] = [];
   const headers: IncomingHttpHeaders[] = [];
   const receive = (req: IncomingMessage, res: ServerResponse) => {
@@ -192,7 +148,7 @@ export async function otlpReceiver(tls?: ServerOptions): Promise<{ url: string; 
     latest(name) {
       for (let i = bodies.length - 1; i >= 0; i--) {
         for (const rm of bodies[i]!.resourceMetrics) for (const sm of rm.scopeMetrics) for (const m of sm.metrics) {
-          if (m.name === name) return (m.sum ?? m.gauge ?? m.histogram)!.dataPoints;
+          if (m.name === name) return (m.sum ?? m.gauge ?? m.histogram ?? m.exponentialHistogram)!.dataPoints;
         }
       }
       return [];

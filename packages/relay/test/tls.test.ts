@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { TcpBuilder } from 'metrics-exporter-tcp';
-import { haveOpenssl, makeCerts, NO_OPENSSL, type Certs } from 'metrics-exporter-tcp-test-certs';
+import { haveOpenssl, makeCerts, NO_OPENSSL, type Certs } from 'metrics-exporter-tcp-test-support/certs';
 import { startRelay } from '../src/run.js';
 import { logSink, otlpReceiver, relayOptions, sample, scrape } from './harness.js';
 import { waitUntil } from './wait.js';
@@ -99,7 +99,8 @@ test('OTLP to an https collector that requires a client certificate, with --otlp
   const relay = await startRelay(
     relayOptions([address], {
       otlp: receiver.url,
-      otlpIntervalMs: 100,
+      // The export's timeout is its interval: a TLS handshake on a loaded machine can take 100 ms.
+      otlpIntervalMs: 500,
       otlpHeaders: { Authorization: 'Bearer t0ken', 'X-Scope-OrgID': 'tenant-1' },
       otlpTls: { ca: file('ca.crt'), cert: file('client.crt'), key: file('client.key') },
       log: sink.log,

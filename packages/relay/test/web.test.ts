@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import bcrypt from 'bcryptjs';
 import { TcpBuilder } from 'metrics-exporter-tcp';
-import { haveOpenssl, makeCerts, NO_OPENSSL, type Certs } from 'metrics-exporter-tcp-test-certs';
+import { haveOpenssl, makeCerts, NO_OPENSSL, type Certs } from 'metrics-exporter-tcp-test-support/certs';
 import { startRelay, type Relay } from '../src/run.js';
 import { servePrometheus, type PrometheusEndpoint } from '../src/prometheus.js';
 import { loadWebConfig } from '../src/web-config.js';
@@ -95,10 +95,9 @@ test('https + client certificates + basic auth: a real Prometheus scrapes it (up
   const { relay, address } = await relayWith(t, webConfig('web.yml', MTLS_AND_BASIC_AUTH()));
   // Prometheus starts while the requests below are made.
   const dir = certs.dir;
-  const starting = prometheusScraping(
-    relay,
-    `    scheme: https\n    basic_auth:\n      username: prometheus\n      password: s3cret\n    tls_config:\n      ca_file: ${dir}/ca.crt\n      cert_file: ${dir}/client.crt\n      key_file: ${dir}/client.key\n`,
-  );
+  const starting = prometheusScraping(relay, {
+    job: `    scheme: https\n    basic_auth:\n      username: prometheus\n      password: s3cret\n    tls_config:\n      ca_file: ${dir}/ca.crt\n      cert_file: ${dir}/client.crt\n      key_file: ${dir}/client.key\n`,
+  });
   t.after(async () => (await starting).close());
   const ok = await get(relay, { auth: 'prometheus:s3cret' });
   assert.equal(ok.status, 200);

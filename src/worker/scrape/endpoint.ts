@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { once } from 'node:events';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { BoundAddress } from '../../shared/address.js';
-import { CONTENT_TYPES, type Format } from './exposition.js';
+import { CONTENT_TYPES, negotiate, type Format } from '../../client/exposition-format.js';
 
 /** Scrapes served at once; past them, 503 (a Prometheus scrapes one at a time). */
 const MAX_SCRAPES = 4;
@@ -12,17 +12,6 @@ const REQUEST_TIMEOUT_MS = 60_000;
 
 /** What a scrape is served: the exposition as chunks, made as they are pulled. */
 export type Render = (format: Format) => Iterator<Buffer>;
-
-/**
- * The format a scraper asks for in its Accept header: protobuf if it takes it (Prometheus does
- * with native histograms on: the only format that carries them), OpenMetrics if it takes that
- * (Prometheus's default), else text 0.0.4.
- */
-export function negotiate(accept: string | undefined): Format {
-  if (accept === undefined) return 'text';
-  if (accept.includes('application/vnd.google.protobuf') && accept.includes('proto=io.prometheus.client.MetricFamily')) return 'protobuf';
-  return accept.includes('application/openmetrics-text') ? 'openmetrics' : 'text';
-}
 
 /**
  * `GET /metrics` of the exporter's own Prometheus endpoint, served by the transport worker:

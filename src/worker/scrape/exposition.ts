@@ -1,7 +1,5 @@
-import { create, type MessageInitShape } from '@bufbuild/protobuf';
-import { sizeDelimitedEncode } from '@bufbuild/protobuf/wire';
-import { NATIVE_SCHEMA, NATIVE_ZERO_THRESHOLD, type HistogramAggregate } from '../../client/native-histogram.js';
-import { MetricFamilySchema, MetricType, type HistogramSchema } from '../../gen/prometheus_metrics_pb.js';
+import { protobufChunks, type FamilyMember, type Format } from '../../client/exposition-format.js';
+import type { HistogramAggregate } from '../../client/native-histogram.js';
 import { TextChunks, escapeHelp, escapeLabelValue, familyName, formatValue, labelPairs } from '../../client/prometheus.js';
 import type { MetricKind } from '../../shared/messages.js';
 import type { HistogramSeries } from './histograms.js';
@@ -80,18 +78,7 @@ export function families(values: Iterable<ValueSeries>, histograms: Iterable<His
   return { families: [...byName.values()], hidden };
 }
 
-/**
- * The exposition formats served: Prometheus text 0.0.4, OpenMetrics 1.0.0 text, and the
- * protobuf format (length-delimited `MetricFamily` messages), the only one with native histograms.
- */
-export type Format = 'text' | 'openmetrics' | 'protobuf';
 export type TextFormat = Exclude<Format, 'protobuf'>;
-
-export const CONTENT_TYPES: Readonly<Record<Format, string>> = {
-  text: 'text/plain; version=0.0.4; charset=utf-8',
-  openmetrics: 'application/openmetrics-text; version=1.0.0; charset=utf-8',
-  protobuf: 'application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited',
-};
 
 const WORD = 2 ** 32;
 
@@ -146,48 +133,19 @@ export function* renderText(fams: readonly Family[], format: TextFormat): Genera
   if ((chunk = out.flush()) !== undefined) yield chunk;
 }
 
-const TYPES: Readonly<Record<MetricKind, MetricType>> = { counter: MetricType.COUNTER, gauge: MetricType.GAUGE, histogram: MetricType.HISTOGRAM };
-/** Families written per chunk of the protobuf format (a few hundred KiB at most). */
-const FAMILIES_PER_CHUNK = 64;
-
-/** A histogram as the protobuf format carries it: classic buckets, and native ones (schema 3). */
-function histogram(h: HistogramAggregate): MessageInitShape<typeof HistogramSchema> {
-  const cumulative = h.cumulative();
-  const { positive, negative } = h.native();
-  return {
-    sampleCount: BigInt(h.count),
-    sampleSum: h.sum,
-    bucket: h.bounds.map((upperBound, i) => ({ upperBound, cumulativeCount: BigInt(cumulative[i]!) })),
-    schema: NATIVE_SCHEMA,
-    zeroThreshold: NATIVE_ZERO_THRESHOLD,
-    zeroCount: BigInt(h.zeroCount),
-    positiveSpan: positive.spans,
-    positiveDelta: positive.deltas.map(BigInt),
-    negativeSpan: negative.spans,
-    negativeDelta: negative.deltas.map(BigInt),
-  };
+/** A series of `f` as the protobuf format takes it. */
+function member(m: Member): FamilyMember {
+  if (m.histogram !== undefined) return { labels: m.pairs, histogram: m.histogram.data() };
+  const v = m.value!;
+  return v.kind === 'counter' ? { labels: m.pairs, counter: v.hi * WORD + v.lo } : { labels: m.pairs, gauge: v.lo };
 }
 
 /** `fams` as length-delimited `MetricFamily` messages, in chunks made as they are pulled. */
-export function* renderProtobuf(fams: readonly Family[]): Generator<Buffer, void, undefined> {
-  let parts: Uint8Array[] = [];
-  for (let i = 0; i < fams.length; i++) {
-    const f = fams[i]!;
-    const family = create(MetricFamilySchema, {
-      name: f.name,
-      help: f.help,
-      type: TYPES[f.type],
-      metric: f.members.map((m) => {
-        const label = m.pairs.map(([name, value]) => ({ name, value }));
-        if (m.histogram !== undefined) return { label, histogram: histogram(m.histogram) };
-        const v = m.value!;
-        return v.kind === 'counter' ? { label, counter: { value: v.hi * WORD + v.lo } } : { label, gauge: { value: v.lo } };
-      }),
-    });
-    parts.push(sizeDelimitedEncode(MetricFamilySchema, family));
-    if (parts.length === FAMILIES_PER_CHUNK || i === fams.length - 1) {
-      yield Buffer.concat(parts);
-      parts = [];
-    }
-  }
+export function renderProtobuf(fams: readonly Family[]): Generator<Buffer, void, undefined> {
+  return protobufChunks(fams.map((f) => ({ name: f.name, type: f.type, help: f.help, members: members(f) })));
+}
+
+/** `f`'s members, each read as the family is encoded (not all of them before the first chunk). */
+function* members(f: Family): Generator<FamilyMember> {
+  for (const m of f.members) yield member(m);
 }
