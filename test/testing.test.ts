@@ -27,13 +27,28 @@ async function capture(t: { after: (fn: () => Promise<void>) => void }, options?
   return cap;
 }
 
-/** Runs the record-thread fixture against `connector`: `count` increments of jobs{kind="thread"}. */
-function recordInThread(connector: unknown, count: number): Promise<void> {
-  const w = new Worker(new URL('./fixtures/record-thread.js', import.meta.url), { workerData: { connector, count } });
+/** Resolves when thread `w` posts its first message (it is done). */
+function done(w: Worker): Promise<void> {
   return new Promise((resolve, reject) => {
     w.once('error', reject);
     w.once('message', () => resolve());
   });
+}
+
+/** Runs the record-thread fixture against `connector`: `count` increments of jobs{kind="thread"}. */
+function recordInThread(connector: unknown, count: number): Promise<void> {
+  return done(new Worker(new URL('./fixtures/record-thread.js', import.meta.url), { workerData: { connector, count } }));
+}
+
+/** Runs `body` in a new thread attached to the capture (as `m`), until it posts a message. */
+function inThread(cap: MetricsCapture, body: string): Promise<void> {
+  const code = `const { workerData, parentPort } = require('node:worker_threads');
+     import(workerData.index).then(({ attach }) => {
+       const m = attach(workerData.connector);
+       ${body}
+     });`;
+  const index = new URL('../src/index.js', import.meta.url).href;
+  return done(new Worker(code, { eval: true, workerData: { connector: cap.recorder.connector(), index } }));
 }
 
 test('counters, gauges and histograms read exact totals: handles, key-based calls, bigints to 2^64', async (t) => {
@@ -101,21 +116,13 @@ test('records of attached threads and piscina tasks are read as soon as the thre
 test('records a thread publishes just after saying it is done (its end-of-job publish) are waited for', async (t) => {
   const cap = await capture(t);
   // The thread records, posts 'done', then is busy for 10 ms before its job ends and it publishes.
-  const w = new Worker(
-    `const { workerData, parentPort } = require('node:worker_threads');
-     import(workerData.index).then(({ attach }) => {
-       const m = attach(workerData.connector);
-       m.counter('late').increment(7);
-       m.histogram('late_h').record(1);
-       parentPort.postMessage('done');
-       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
-     });`,
-    { eval: true, workerData: { connector: cap.recorder.connector(), index: new URL('../src/index.js', import.meta.url).href } },
+  await inThread(
+    cap,
+    `m.counter('late').increment(7);
+     m.histogram('late_h').record(1);
+     parentPort.postMessage('done');
+     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);`,
   );
-  await new Promise((resolve, reject) => {
-    w.once('message', resolve);
-    w.once('error', reject);
-  });
   assert.equal(cap.value('late'), 7);
   assert.deepEqual(cap.value('late_h'), { count: 1, sum: 1 });
 });
@@ -188,19 +195,12 @@ test('a gauge raised and lowered back reads 0, in the main thread and in another
   moduleDepth.increment(3);
   moduleDepth.decrement(3);
   assert.equal(cap.value('depth'), 0);
-  const w = new Worker(
-    `const { workerData, parentPort } = require('node:worker_threads');
-     import(workerData.index).then(({ attach }) => {
-       const g = attach(workerData.connector).gauge('running');
-       g.increment(1); g.decrement(1); g.increment(0.5); g.decrement(0.5);
-       parentPort.postMessage('done');
-     });`,
-    { eval: true, workerData: { connector: cap.recorder.connector(), index: new URL('../src/index.js', import.meta.url).href } },
+  await inThread(
+    cap,
+    `const g = m.gauge('running');
+     g.increment(1); g.decrement(1); g.increment(0.5); g.decrement(0.5);
+     parentPort.postMessage('done');`,
   );
-  await new Promise((resolve, reject) => {
-    w.once('message', resolve);
-    w.once('error', reject);
-  });
   assert.equal(cap.value('running'), 0);
 });
 
