@@ -170,3 +170,29 @@ test('close() past its deadline with a thread stuck before publishing: its recor
   assert.equal(s.dropped.clientQueue, 10, 'and lost by the one client');
   assert.deepEqual(tally(client.events()), { metrics: 0, dropped: { ring_full: 0, client_queue: 10, invalid: 0 } }, 'which was told in-band');
 });
+
+test('a full ring drops without reading the worker\'s head each time, but never past the job: the next job\'s records find the room the worker made', async (t) => {
+  const { recorder, client } = await withClient((b) => b.bufferSize(256));
+  t.after(() => recorder.close());
+  t.after(() => client.close());
+  const c = recorder.counter('flood');
+  let made = 0;
+  for (let round = 0; round < 5; round++) {
+    // One synchronous job: far more than the ring holds, so most are dropped.
+    const before = recorder.stats().dropped.ringFull;
+    for (let i = 0; i < 10_000; i++, made++) c.increment();
+    // The next jobs, once the worker has emptied the ring: every record fits.
+    await waitFor('the ring emptied', () => tally(client.events()).metrics + recorder.stats().dropped.ringFull === made);
+    const dropped = recorder.stats().dropped.ringFull;
+    assert.ok(dropped > before, 'the ring filled');
+    for (let i = 0; i < 100; i++, made++) {
+      c.increment();
+      await Promise.resolve(); // each its own job
+    }
+    await waitFor('the small jobs delivered', () => tally(client.events()).metrics + recorder.stats().dropped.ringFull === made);
+    assert.equal(recorder.stats().dropped.ringFull, dropped, `round ${round}: a record after the flood was dropped`);
+  }
+  // The identity, with the client's own view of its losses.
+  await waitFor('the loss reports', () => tally(client.events()).dropped.ring_full === recorder.stats().dropped.ringFull);
+  assert.equal(tally(client.events()).metrics + tally(client.events()).dropped.ring_full, made);
+});
