@@ -200,8 +200,7 @@ export async function runHotpath(opts: {
         await c.between?.();
         const before = c.recorder?.stats().dropped.ringFull ?? 0;
         const ns = timeRun(loops[i]!, c.target, calls[i]!);
-        // A thread adds its drops to the ring's count when it publishes (the end of the job),
-        // and the worker counts them at its next round: read the figure once it has.
+        // The worker counts a ring's drops at its next round: read the figure once it has.
         if (c.recorder !== undefined) await new Promise((r) => setTimeout(r, 20));
         if (round >= 0) {
           samples[i]!.push(ns);
