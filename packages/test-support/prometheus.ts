@@ -36,16 +36,18 @@ async function freePort(): Promise<number> {
 export interface PrometheusOptions {
   /** Feature flags to enable (`native-histograms`). */
   readonly features?: readonly string[];
+  /** The scrape job's name (the `job` label). Default `app`. */
+  readonly jobName?: string;
   /** More of the scrape config: YAML lines indented by 4 (`scheme`, `basic_auth`, `tls_config`). */
   readonly job?: string;
 }
 
 /** Starts Prometheus scraping `targets` (`host:port`) every second. */
-export async function startPrometheus(targets: string[], { features = [], job = '' }: PrometheusOptions = {}): Promise<PrometheusServer> {
+export async function startPrometheus(targets: string[], { features = [], jobName = 'app', job = '' }: PrometheusOptions = {}): Promise<PrometheusServer> {
   const dir = mkdtempSync(join(tmpdir(), 'mtcp-prom-'));
   writeFileSync(
     join(dir, 'prometheus.yml'),
-    `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: app\n${job}    static_configs:\n      - targets: [${targets.map((t) => `'${t}'`).join(', ')}]\n`,
+    `global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: ${jobName}\n${job}    static_configs:\n      - targets: [${targets.map((t) => `'${t}'`).join(', ')}]\n`,
   );
   const port = await freePort();
   const args = [`--config.file=${join(dir, 'prometheus.yml')}`, `--storage.tsdb.path=${join(dir, 'data')}`, `--web.listen-address=127.0.0.1:${port}`];

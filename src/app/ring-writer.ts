@@ -19,10 +19,8 @@ import type { ControlMessage } from '../shared/messages.js';
 const U64_MAX = (1n << 64n) - 1n;
 /**
  * Records dropped without reading the worker's head again, once it was read and the ring was
- * full, and counted here before the ring's drop count is written: the head is on a cache line
- * the worker writes at every commit, the drop count on one it reads at every round, and a miss
- * on either for each dropped record made it cost 5× one recorded with no client, exactly when
- * the app is overloaded.
+ * full: the head is on a cache line the worker writes at every commit, and reading it for every
+ * dropped record made overload cost the app most, exactly when it can least afford it.
  */
 const DROPS_PER_CHECK = 64;
 /** Schedules a worker thread's end-of-job publish as a microtask. */
@@ -63,8 +61,12 @@ export class RingWriter {
   private headSeen: number;
   /** Drops still to make before the head is read again (0: read it); forgotten at the next publish. */
   private dropsUnchecked = 0;
-  /** Drops made and not yet added to the ring's count (at the next check or publish). */
-  private dropsUncounted = 0;
+  /**
+   * The ring's drop count (`RING_FULL_DROPS`), which only this thread writes: kept here too, so
+   * that a drop is one store to shared memory, not a load and a store. Each is in the ring at
+   * once: a thread terminated in the middle of a job leaves none of its drops uncounted.
+   */
+  private drops: number;
   private scheduled = false;
   /**
    * The last records of a burst are published once per turn of the event loop (an immediate)
@@ -98,6 +100,7 @@ export class RingWriter {
     this.tail = Atomics.load(this.header, RING_TAIL);
     this.published = this.tail;
     this.headSeen = Atomics.load(this.header, RING_HEAD);
+    this.drops = Atomics.load(this.header, RING_FULL_DROPS);
   }
 
   /** Writes one record whose value is a number. Drops and counts it if the ring is full. */
@@ -152,25 +155,21 @@ export class RingWriter {
    */
   private hasRoom(t: number): boolean {
     if (this.dropsUnchecked === 0) {
-      this.publish(); // counts the drops so far too
+      this.publish();
       this.headSeen = Atomics.load(this.header, RING_HEAD);
       if (((t - this.headSeen) | 0) < this.limit) return true;
       this.dropsUnchecked = DROPS_PER_CHECK;
       this.schedulePublish();
     }
     this.dropsUnchecked--;
-    this.dropsUncounted++;
+    // Single writer: the worker reads it atomically; it is on the header's producer line.
+    this.header[RING_FULL_DROPS] = this.drops = (this.drops + 1) | 0;
     return false;
   }
 
   /** Makes every written record visible to the worker and wakes it if it is parked. */
   publish(): void {
     this.dropsUnchecked = 0;
-    if (this.dropsUncounted !== 0) {
-      // Single writer: a plain read-modify-write cannot lose updates; the worker reads it atomically.
-      this.header[RING_FULL_DROPS] = (this.header[RING_FULL_DROPS]! + this.dropsUncounted) | 0;
-      this.dropsUncounted = 0;
-    }
     if (this.published === this.tail) return;
     this.published = this.tail;
     Atomics.store(this.header, RING_TAIL, this.tail);

@@ -69,10 +69,10 @@ export async function relayScrapedByPrometheus(
   return { relay, prom };
 }
 
-/** A Prometheus scraping `relay` every second. */
+/** A Prometheus scraping `relay` every second (job `relay`). */
 export function prometheusScraping(relay: Relay, options: PrometheusOptions = {}): Promise<PrometheusServer> {
   const target = relay.prometheus!.address as { host: string; port: number };
-  return startPrometheus([`${target.host}:${target.port}`], options);
+  return startPrometheus([`${target.host}:${target.port}`], { jobName: 'relay', ...options });
 }
 
 /** The paced app (fixtures/paced-app.ts) in a child process. */
