@@ -27,7 +27,7 @@ async function capture(t: { after: (fn: () => Promise<void>) => void }, options?
   return cap;
 }
 
-/** Resolves when thread `w` posts its first message (it is done). */
+/** Resolves when thread `w` posts its next message (it is done, or ready). */
 function done(w: Worker): Promise<void> {
   return new Promise((resolve, reject) => {
     w.once('error', reject);
@@ -40,15 +40,20 @@ function recordInThread(connector: unknown, count: number): Promise<void> {
   return done(new Worker(new URL('./fixtures/record-thread.js', import.meta.url), { workerData: { connector, count } }));
 }
 
-/** Runs `body` in a new thread attached to the capture (as `m`), until it posts a message. */
-function inThread(cap: MetricsCapture, body: string): Promise<void> {
+/** A new thread attached to the capture (as `m`) that runs `body`. */
+function attachedThread(cap: MetricsCapture, body: string): Worker {
   const code = `const { workerData, parentPort } = require('node:worker_threads');
      import(workerData.index).then(({ attach }) => {
        const m = attach(workerData.connector);
        ${body}
      });`;
   const index = new URL('../src/index.js', import.meta.url).href;
-  return done(new Worker(code, { eval: true, workerData: { connector: cap.recorder.connector(), index } }));
+  return new Worker(code, { eval: true, workerData: { connector: cap.recorder.connector(), index } });
+}
+
+/** Runs `body` in a new thread attached to the capture (as `m`), until it posts a message. */
+function inThread(cap: MetricsCapture, body: string): Promise<void> {
+  return done(attachedThread(cap, body));
 }
 
 test('counters, gauges and histograms read exact totals: handles, key-based calls, bigints to 2^64', async (t) => {
@@ -249,6 +254,40 @@ test("the exporter's own figures (drops, ring and queue peaks, buffer size) are 
   h.record(2);
   await new Promise((r) => setTimeout(r, 250));
   assert.deepEqual(cap.snapshot(), [{ name: 'h', labels: {}, kind: 'histogram', count: 1, sum: 2 }]);
+});
+
+test("a thread's ring-full drops, read while its job goes on after it said it is done (before its end-of-job publish), make the read throw RECORDS_LOST, never a short total", async (t) => {
+  const cap = await capture(t, { bufferSize: 16 });
+  // Each job: a burst larger than the ring (a few records dropped), 'done', then 20 ms more of
+  // the job before its end-of-job publish; 'ended' after that.
+  const w = attachedThread(
+    cap,
+    `const h = m.histogram('burst');
+     parentPort.on('message', (n) => {
+       for (let i = 0; i < n; i++) h.record(1);
+       parentPort.postMessage('done');
+       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+       setImmediate(() => parentPort.postMessage('ended'));
+     });
+     parentPort.postMessage('ready');`,
+  );
+  t.after(() => w.terminate());
+  await done(w);
+  let lost = 0;
+  for (let round = 0; round < 10; round++) {
+    w.postMessage(26);
+    await done(w);
+    try {
+      assert.deepEqual(cap.value('burst'), { count: 26, sum: 26 }, `round ${round}: a short total`);
+    } catch (err) {
+      if (!(err instanceof CaptureError && err.code === 'RECORDS_LOST')) throw err;
+      lost++;
+    }
+    await done(w); // 'ended'
+    cap.reset();
+  }
+  t.diagnostic(`${lost} of 10 bursts overflowed the ring`);
+  assert.ok(lost > 0, 'no burst overflowed the ring: the test showed nothing');
 });
 
 test('a capture whose worker crashed reads on: totals kept, and a thread that ended before it is not waited for again', async (t) => {
