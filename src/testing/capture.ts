@@ -157,7 +157,7 @@ export class MetricsCapture {
     else if (answer.ringFull > this.lostBefore) {
       throw new CaptureError(
         'RECORDS_LOST',
-        `${answer.ringFull - this.lostBefore} records were dropped since the capture started or was reset (a ring was full: more gauge changes, histogram observations or bigint increments in one burst than a ring holds), so the totals are short; read (or flush()) more often, then reset()`,
+        `${answer.ringFull - this.lostBefore} records were dropped since the capture started or was reset (a ring was full: more gauge changes, histogram observations or bigint increments in one synchronous burst than a ring holds, ${this.rec.connector().bufferSize}), so the totals would be short; keep captureMetrics()'s default bufferSize (the most) or record less in one burst, then reset()`,
       );
     }
     return answer.series;
