@@ -13,7 +13,7 @@ import { NO_PROMETHEUS, PROMETHEUS, startPrometheus } from 'metrics-exporter-tcp
 import { PassThrough } from 'node:stream';
 import { fromBinary } from '@bufbuild/protobuf';
 import { BinaryReader } from '@bufbuild/protobuf/wire';
-import { MAX_NATIVE_BUCKETS, startRelay } from 'metrics-exporter-tcp-relay';
+import { MAX_NATIVE_BUCKETS, startRelay, type Relay } from 'metrics-exporter-tcp-relay';
 import { CONTENT_TYPES } from '../src/client/exposition-format.js';
 import { HistogramAggregate } from '../src/client/native-histogram.js';
 import { defaultBuckets } from '../src/client/prometheus.js';
@@ -171,13 +171,20 @@ async function relayFamilies(address: { host: string; port: number }): Promise<M
   return out;
 }
 
-test('the relay serves native histograms too: the protobuf format when asked, buckets exactly those of the same observations kept by the exporter, at most 160 of them', async (t) => {
+/** An exporter, and a relay reading it and serving /metrics; both closed after the test `t`. */
+async function relayed(t: { after(fn: () => unknown): void }): Promise<{ recorder: TcpRecorder; address: string; relay: Relay }> {
   const recorder = await startExporter();
   t.after(() => recorder.close());
-  const address = `${(recorder.address as { host: string }).host}:${(recorder.address as { port: number }).port}`;
+  const { host, port } = recorder.address as { host: string; port: number };
+  const address = `${host}:${port}`;
   const relay = await startRelay({ connect: [address], protocol: 'auto', otlpIntervalMs: 10_000, prometheus: '127.0.0.1:0', maxSeries: 1000, threads: 1, log: new PassThrough().resume() });
   t.after(() => relay.close());
   await waitFor('the relay connected', () => recorder.stats().clients === 1);
+  return { recorder, address, relay };
+}
+
+test('the relay serves native histograms too: the protobuf format when asked, buckets exactly those of the same observations kept by the exporter, at most 160 of them', async (t) => {
+  const { recorder, address, relay } = await relayed(t);
   recorder.registerHistogram('latency', 'seconds', 'How long');
   recorder.registerHistogram('spread', 'bytes');
   const narrow = new HistogramAggregate(defaultBuckets('seconds'));
@@ -225,12 +232,7 @@ test('the relay serves native histograms too: the protobuf format when asked, bu
 });
 
 test('a real Prometheus with native histograms reads them through the relay: the count and quantiles', { skip: PROMETHEUS === undefined ? NO_PROMETHEUS : false }, async (t) => {
-  const recorder = await startExporter();
-  t.after(() => recorder.close());
-  const address = `${(recorder.address as { host: string }).host}:${(recorder.address as { port: number }).port}`;
-  const relay = await startRelay({ connect: [address], protocol: 'auto', otlpIntervalMs: 10_000, prometheus: '127.0.0.1:0', maxSeries: 1000, threads: 1, log: new PassThrough().resume() });
-  t.after(() => relay.close());
-  await waitFor('the relay connected', () => recorder.stats().clients === 1);
+  const { recorder, relay } = await relayed(t);
   recorder.registerHistogram('latency', 'seconds', 'How long');
   for (let i = 1; i <= 1000; i++) recorder.histogram('latency').record(i / 1000);
   const { host, port } = relay.prometheus!.address as { host: string; port: number };
