@@ -25,7 +25,7 @@ try {
     rows.push({ what, figures });
     return figures;
   };
-  await measureInstall('`metrics-exporter-tcp` (recorder, `/client`, `/piscina`, `/otel`)', [tarballs['metrics-exporter-tcp']]);
+  await measureInstall('`metrics-exporter-tcp` (recorder, `/client`, `/piscina`, `/otel`, `/testing`)', [tarballs['metrics-exporter-tcp']]);
   // The tools' tarballs need the root's: it is not on the registry yet.
   await measureInstall('`metrics-exporter-tcp-observer` (with the above)', [tarballs['metrics-exporter-tcp'], tarballs['metrics-exporter-tcp-observer']]);
   await measureInstall('`metrics-exporter-tcp-relay` (with the above)', [tarballs['metrics-exporter-tcp'], tarballs['metrics-exporter-tcp-relay']]);

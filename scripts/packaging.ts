@@ -57,7 +57,9 @@ export async function runOk(command: string, args: readonly string[], cwd: strin
  * dist/; no script runs) into `dest`; returns each tarball's path.
  */
 export async function packAll(dest: string): Promise<Record<PackageName, string>> {
-  const r = await runOk('npm', ['pack', '--ignore-scripts', '--json', '--workspaces', '--include-workspace-root', '--pack-destination', dest], ROOT);
+  // The published workspaces by name (not --workspaces: test/runtimes is a workspace too, never published).
+  const workspaces = PACKAGES.filter((name) => name !== 'metrics-exporter-tcp').flatMap((name) => ['--workspace', name]);
+  const r = await runOk('npm', ['pack', '--ignore-scripts', '--json', ...workspaces, '--include-workspace-root', '--pack-destination', dest], ROOT);
   const packed = JSON.parse(r.stdout) as { name: PackageName; filename: string }[];
   const out = {} as Record<PackageName, string>;
   for (const p of packed) out[p.name] = join(dest, p.filename);

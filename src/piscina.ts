@@ -9,12 +9,13 @@ import type { Recording } from './app/recording.js';
 export const WORKER_DATA_KEY = 'metricsExporterTcp';
 
 /**
- * Returns `options` (piscina's, or `new Worker`'s) with the recorder's connector added to
+ * Returns `options` (piscina's, or `new Worker`'s) with the recorder's connector (a `TcpRecorder`'s,
+ * or a capture's `cap.recorder` from `metrics-exporter-tcp/testing`) added to
  * `workerData`, which must be an object or absent:
  * `new Piscina(withMetrics(recorder, { filename, workerData: { other: 1 } }))`.
  * @throws TypeError if `workerData` is set but not a plain object.
  */
-export function withMetrics<T extends object>(recorder: TcpRecorder, options: T): T {
+export function withMetrics<T extends object>(recorder: Pick<TcpRecorder, 'connector'>, options: T): T {
   const data = (options as { workerData?: unknown }).workerData ?? {};
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
     throw new TypeError('withMetrics() needs workerData to be an object (or absent) to add the connector to');

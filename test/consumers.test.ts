@@ -1,15 +1,15 @@
 // The packages as users get them: packed tarballs installed into fresh temporary apps (npm's
 // cache first, so a cache warmed by `npm ci` needs no network), then used the ways users use
 // them: ESM import, CommonJS require(), TypeScript (nodenext ESM and CommonJS, bundler
-// resolution, skipLibCheck off), and npx of each tool's bin. (`/otel`, with and without
+// resolution, skipLibCheck off), npx of each tool's bin, and one app run under Node, Bun and Deno. (`/otel`, with and without
 // @opentelemetry/api: otel-consumers.test.ts.) Nothing here reads the source tree.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { after, before, test } from 'node:test';
-import { cleanEnv, emptyApp, install, measure, packAll, pinnedSpec, ROOT, type InstallFigures, type PackageName } from '../scripts/packaging.js';
-import { LOAD, runBoth, typecheck } from './consumer-apps.js';
+import { cleanEnv, emptyApp, install, measure, packAll, pinnedSpec, ROOT, run, type InstallFigures, type PackageName } from '../scripts/packaging.js';
+import { LOAD, RUNTIME_APP, RUNTIME_EXPECTED, runBoth, runtime, typecheck } from './consumer-apps.js';
 import { startExporter, waitFor } from './helpers.js';
 
 let packs: string;
@@ -89,6 +89,7 @@ test('ESM import and CommonJS require() of the entry points work', async () => {
 const TS_SOURCE = `import { TcpBuilder, ExporterError, UNITS, type ExporterStats, type Key, type Unit } from 'metrics-exporter-tcp';
 import { ClientError, SeriesModel, TcpClient, type ClientEvent, type HistogramState } from 'metrics-exporter-tcp/client';
 import { withMetrics, metrics } from 'metrics-exporter-tcp/piscina';
+import { CaptureError, captureMetrics, type CapturedMetric, type HistogramTotals, type MetricsCapture } from 'metrics-exporter-tcp/testing';
 
 class Count implements HistogramState {
   n = 0;
@@ -116,6 +117,16 @@ export async function main(): Promise<ExporterStats> {
   void err;
   await client.close();
   await recorder.close();
+  const cap: MetricsCapture = await captureMetrics({ bufferSize: 1024 });
+  cap.recorder.histogram('latency').record(0.5);
+  const latency: HistogramTotals | undefined = cap.value('latency', 'histogram');
+  const all: CapturedMetric[] = cap.snapshot();
+  void latency;
+  void all;
+  cap.reset();
+  await cap.close();
+  const capErr: CaptureError | undefined = undefined;
+  void capErr;
   return recorder.stats();
 }
 main().then((s) => console.log(JSON.stringify({ recorded: typeof s.recorded })));
@@ -124,6 +135,27 @@ main().then((s) => console.log(JSON.stringify({ recorded: typeof s.recorded })))
 test('TypeScript: nodenext (ESM and CommonJS apps) and bundler resolution type-check with skipLibCheck off', async () => {
   await typecheck(app, TS_SOURCE); // without @opentelemetry/api: the root's types never need it
 });
+
+/** Writes {@link RUNTIME_APP} into the app and runs it with `command args`: exact counts, exit 0, nothing on stderr. */
+async function runRuntimeApp(command: string, args: readonly string[]): Promise<void> {
+  for (const [file, text] of Object.entries(RUNTIME_APP)) writeFileSync(join(app, file), text);
+  const r = await run(command, [...args, 'runtime.mjs'], app, 60_000);
+  assert.equal(r.code, 0, `${command} exited ${r.code}\n${r.stdout}\n${r.stderr}`);
+  assert.equal(r.stderr, '');
+  assert.deepEqual(JSON.parse(r.stdout), RUNTIME_EXPECTED);
+}
+
+test('Node runs the runtime app: exporter, attached thread, client, captureMetrics, close()', async () => {
+  await runRuntimeApp(process.execPath, []);
+});
+
+for (const name of ['bun', 'deno'] as const) {
+  test(`${name} runs the runtime app: exporter, attached thread, client, captureMetrics, close()`, async (t) => {
+    const how = runtime(name);
+    if ('skip' in how) return t.skip(how.skip);
+    await runRuntimeApp(how.command, how.args);
+  });
+}
 
 /**
  * Runs `npx --no -- <bin> args` in `cwd` (the bin must be installed there: nothing is fetched),

@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { BroadcastChannel } from 'node:worker_threads';
-import { RING_TID, createRing, ringViews } from '../shared/layout.js';
+import { CTL_ATTACHES, RING_TID, createRing, ringViews } from '../shared/layout.js';
 import type { ChannelMessage, ControlMessage } from '../shared/messages.js';
 import { Recording } from './recording.js';
 import { threadId } from '../shared/thread-id.js';
@@ -24,6 +24,8 @@ export interface Connector {
   readonly replay: boolean;
   /** Whether the exporter serves the Prometheus endpoint (histograms always go to the ring). */
   readonly endpoint: boolean;
+  /** Whether the exporter is a capture's (`captureMetrics()`): gauges always go to the ring too. */
+  readonly capture?: boolean;
 }
 
 function isConnector(x: unknown): x is Connector {
@@ -38,7 +40,8 @@ function isConnector(x: unknown): x is Connector {
     Number.isInteger(c.bufferSize) &&
     Number.isInteger(c.maxKeys) &&
     typeof c.replay === 'boolean' &&
-    typeof c.endpoint === 'boolean'
+    typeof c.endpoint === 'boolean' &&
+    (c.capture === undefined || typeof c.capture === 'boolean')
   );
 }
 
@@ -83,7 +86,7 @@ export function attach(connector: unknown): Recording {
   const desc = createRing(connector.bufferSize);
   ringViews(desc.sab).header[RING_TID] = threadId();
   const writer = new RingWriter(desc, connector.ctl);
-  const registry = new Registry(writer, connector.maxKeys, connector.replay, connector.endpoint);
+  const registry = new Registry(writer, connector.maxKeys, connector.replay, connector.endpoint, false, connector.capture === true);
   const ring = randomInt(2 ** 47);
   const channel = new BroadcastChannel(connector.channel);
   channel.unref(); // only posted to: it never keeps this thread alive
@@ -94,6 +97,8 @@ export function attach(connector: unknown): Recording {
     },
   });
   channel.postMessage({ t: 'attach', ring, desc } satisfies ChannelMessage);
+  // Counted after it is posted: a worker that has heard of fewer rings knows one is on its way.
+  Atomics.add(new Int32Array(connector.ctl), CTL_ATTACHES, 1);
   closeOnExit(writer, channel);
   return new Recording(writer, registry);
 }

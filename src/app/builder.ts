@@ -4,7 +4,8 @@ import { checkProtocol, type Protocol } from '../shared/protocol.js';
 import { randomUUID } from 'node:crypto';
 import type { Connector } from './attach.js';
 import { ExporterError } from '../errors.js';
-import { TcpRecorder, getGlobal, setGlobal } from './recorder.js';
+import { TcpRecorder, capturing, getGlobal, setGlobal } from './recorder.js';
+import { describeRemembered } from './global.js';
 import { Registry } from './registry.js';
 import { RingWriter } from './ring-writer.js';
 import { WorkerHost } from './worker-host.js';
@@ -29,7 +30,8 @@ function positiveInt(what: string, n: unknown, max: number): number {
  * (a `TypeError` names the bad option) and returns the builder.
  */
 export class TcpBuilder {
-  private listen: ListenAddress = DEFAULT_LISTEN;
+  /** Undefined for a capture (see {@link forCapture}). */
+  private listen: ListenAddress | undefined = DEFAULT_LISTEN;
   private buffer: number | null = DEFAULT_BUFFER_SIZE;
   private clientsMax = 64;
   private keysMax = 10_000;
@@ -40,6 +42,7 @@ export class TcpBuilder {
   private replay = false;
   private secure: ServerTls | undefined;
   private scrapeAt: { host: string; port: number } | undefined;
+  private capture = false;
 
   /**
    * Where to listen: `'host:port'`, `'[::1]:port'`, `{ host, port }` or `{ path }` for a unix
@@ -184,6 +187,22 @@ export class TcpBuilder {
   }
 
   /**
+   * @internal For `captureMetrics()`: no listener (nothing is sent anywhere); the worker keeps
+   * every counter's total, gauge's value and histogram, as for the Prometheus endpoint (the same
+   * handles record into it, but gauges, which go to the ring as with a client connected), and
+   * answers the app's asks for them. The ring holds the most records a ring can (its pages are
+   * committed only as they are used), so that a burst of records loses nothing that fits. No
+   * in-band self metrics: they are for clients, and a capture has none.
+   */
+  forCapture(): this {
+    this.listen = undefined;
+    this.capture = true;
+    this.buffer = null;
+    this.lossInBand = false;
+    return this;
+  }
+
+  /**
    * Binds the listener and starts the transport worker.
    * @throws ExporterError code `IO` (with `cause`) when the address cannot be bound.
    */
@@ -192,11 +211,12 @@ export class TcpBuilder {
     const ctl = new SharedArrayBuffer(CTL_BYTES);
     const ring = createRing(limit);
     const writer = new RingWriter(ring, ctl);
-    // The endpoint needs the totals that replayOnConnect keeps.
-    const totals = this.replay || this.scrapeAt !== undefined;
-    const registry = new Registry(writer, this.keysMax, totals, this.scrapeAt !== undefined, true);
+    // The endpoint, and a capture, need the totals that replayOnConnect keeps, and every histogram observation.
+    const histograms = this.scrapeAt !== undefined || this.capture;
+    const totals = this.replay || histograms;
+    const registry = new Registry(writer, this.keysMax, totals, histograms, true, this.capture);
     // With client certificates, only the holders of one can read; else anyone who can connect.
-    if (isWildcard(this.listen) && this.secure?.requestCert !== true) {
+    if (this.listen !== undefined && isWildcard(this.listen) && this.secure?.requestCert !== true) {
       const how = this.secure === undefined ? 'unauthenticated and unencrypted' : 'by anyone who can connect (TLS without client certificates)';
       process.emitWarning(`metrics-exporter-tcp listens on ${formatAddress(this.listen)}: metrics become readable from the network, ${how}`, {
         code: 'MTCP_WILDCARD_LISTEN',
@@ -226,6 +246,7 @@ export class TcpBuilder {
       tls: this.secure,
       protocol: this.wire,
       ring,
+      capture: this.capture,
       rebind: (port) => {
         port.unref();
         writer.rebind(port);
@@ -240,7 +261,8 @@ export class TcpBuilder {
       bufferSize: limit,
       maxKeys: this.keysMax,
       replay: totals,
-      endpoint: this.scrapeAt !== undefined,
+      endpoint: histograms,
+      capture: this.capture,
     };
     return new TcpRecorder(writer, registry, ringViews(ring.sab).header, host, this.closeMs, connector);
   }
@@ -257,10 +279,11 @@ export class TcpBuilder {
       await recorder.close();
       throw alreadySet();
     }
+    describeRemembered(recorder);
     return recorder;
   }
 }
 
 function alreadySet(): ExporterError {
-  return new ExporterError('RECORDER_ALREADY_SET', 'a global recorder is already installed');
+  return new ExporterError('RECORDER_ALREADY_SET', `a global recorder is already installed${capturing() ? ' (by captureMetrics(): close that first)' : ''}`);
 }

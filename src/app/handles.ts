@@ -81,6 +81,26 @@ export class EndpointHistogramHandle extends BoundHandle implements Histogram {
   }
 }
 
+/**
+ * Under `captureMetrics()`: every change of a gauge goes to the ring, as with a client connected.
+ * A thread's state (see {@link ReplayGaugeHandle}) keeps only the net change since the last set,
+ * in which a gauge raised and lowered back (a count of jobs running) leaves no trace: a test must
+ * read such a gauge as 0, not as never changed.
+ */
+export class CaptureGaugeHandle extends BoundHandle implements Gauge {
+  set(value: number): void {
+    this.w.push(this.id, Op.GaugeSet, value);
+  }
+
+  increment(value: number): void {
+    this.w.push(this.id, Op.GaugeIncrement, value);
+  }
+
+  decrement(value: number): void {
+    this.w.push(this.id, Op.GaugeDecrement, value);
+  }
+}
+
 // With `replayOnConnect`, a record made while no client is connected is not sent, but adds to
 // its thread's state (a few plain stores into shared memory, about 1 ns), which the worker folds
 // into the totals it replays when a client connects. Invalid values are dropped, as records

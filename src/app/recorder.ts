@@ -116,7 +116,7 @@ export class TcpRecorder extends Recording {
 
   /** What was bound: `{ host, port }` (the real port when 0 was asked) or `{ path }`. */
   get address(): BoundAddress {
-    return this.host.address;
+    return this.host.address!; // undefined only for a capture's recorder, which does not show it
   }
 
   /** Where the Prometheus endpoint listens (`prometheus()`): `{ host, port }`, the real port when 0 was asked; undefined without one. */
@@ -182,19 +182,29 @@ export class TcpRecorder extends Recording {
 }
 
 let globalRecorder: TcpRecorder | undefined;
+/** The global recorder is a capture's (`captureMetrics()`). */
+let globalCapture = false;
 
 /** @internal The global recorder, if one is installed. */
 export function getGlobal(): TcpRecorder | undefined {
   return globalRecorder;
 }
 
-/** @internal Makes `r` the global recorder; false if one is installed already. */
-export function setGlobal(r: TcpRecorder): boolean {
+/** @internal Whether the global recorder is a capture's (`captureMetrics()`). */
+export function capturing(): boolean {
+  return globalCapture;
+}
+
+/** @internal Makes `r` the global recorder (a capture's, with `capture`); false if one is installed already. */
+export function setGlobal(r: TcpRecorder, capture = false): boolean {
   if (globalRecorder !== undefined) return false;
   globalRecorder = r;
+  globalCapture = capture;
   return true;
 }
 
 function forgetGlobal(r: TcpRecorder): void {
-  if (globalRecorder === r) globalRecorder = undefined;
+  if (globalRecorder !== r) return;
+  globalRecorder = undefined;
+  globalCapture = false;
 }

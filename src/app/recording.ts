@@ -1,7 +1,7 @@
 import { startRuntimeMetrics, type RuntimeMetrics, type RuntimeMetricsOptions } from './runtime-metrics.js';
 import type { Unit } from './units.js';
 import { checkBuckets } from '../client/prometheus.js';
-import { CounterHandle, EndpointHistogramHandle, GaugeHandle, HistogramHandle, RefusedHandle, ReplayCounterHandle, ReplayGaugeHandle } from './handles.js';
+import { CaptureGaugeHandle, CounterHandle, EndpointHistogramHandle, GaugeHandle, HistogramHandle, RefusedHandle, ReplayCounterHandle, ReplayGaugeHandle } from './handles.js';
 import type { Counter, Gauge, Histogram } from './handles.js';
 import type { Key } from './key.js';
 import { REFUSED, type Registry } from './registry.js';
@@ -84,7 +84,9 @@ export class Recording {
       pick((id) => (registry.replay ? new ReplayCounterHandle(writer, id, registry.stateOf(id)) : new CounterHandle(writer, id))),
     );
     this.gauges = new HandleCache<Gauge>(
-      pick((id) => (registry.replay ? new ReplayGaugeHandle(writer, id, registry.stateOf(id)) : new GaugeHandle(writer, id))),
+      pick((id) =>
+        registry.capture ? new CaptureGaugeHandle(writer, id) : registry.replay ? new ReplayGaugeHandle(writer, id, registry.stateOf(id)) : new GaugeHandle(writer, id),
+      ),
     );
     this.histograms = new HandleCache<Histogram>(pick((id) => (registry.endpoint ? new EndpointHistogramHandle(writer, id) : new HistogramHandle(writer, id))));
   }

@@ -30,6 +30,8 @@ export class Registry {
    *   go to the ring (the worker buckets each observation)
    * @param keepSnapshot whether to keep what it announces for {@link snapshot} (the recorder's own
    *   registry; the host keeps what other threads announce)
+   * @param capture whether the exporter is a capture's (`captureMetrics()`): gauge records always go
+   *   to the ring too
    */
   constructor(
     private readonly writer: RingWriter,
@@ -37,6 +39,7 @@ export class Registry {
     readonly replay = false,
     readonly endpoint = false,
     keepSnapshot = false,
+    readonly capture = false,
   ) {
     this.sentKeys = keepSnapshot ? [] : undefined;
   }

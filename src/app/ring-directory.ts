@@ -28,9 +28,12 @@ interface Known {
 export class RingDirectory {
   private readonly known = new Map<number, Known>();
   private readonly channel: BroadcastChannel;
+  /** Whether this runtime takes a channel's messages synchronously (see {@link catchUp}). */
+  private readonly syncReceive: boolean;
 
   constructor(name: string) {
     this.channel = new BroadcastChannel(name);
+    this.syncReceive = receivesSynchronously(this.channel, name);
     this.channel.onmessage = (e) => this.take((e as MessageEvent).data as ChannelMessage);
     this.channel.unref(); // after onmessage, which refs it: it never keeps the process alive
   }
@@ -61,9 +64,12 @@ export class RingDirectory {
   /**
    * Takes, synchronously, what was posted on the channel and not delivered yet. Posting queues a
    * message for every listener at once: everything a thread posted before the worker began to
-   * listen is here by the time the worker asks.
+   * listen is here by the time the worker asks. Where the runtime cannot (Bun, Deno), what is
+   * posted reaches the host on its event loop only: a thread that attaches just before a worker
+   * restart may then be missed by the new worker.
    */
   private catchUp(): void {
+    if (!this.syncReceive) return;
     const port = this.channel as unknown as MessagePort;
     for (let m = receiveMessageOnPort(port); m !== undefined; m = receiveMessageOnPort(port)) this.take(m.message as ChannelMessage);
   }
@@ -79,5 +85,24 @@ export class RingDirectory {
     if (m.t === 'key') known.keys.push(m);
     else known.meta.set(m.name, m);
     known.count = (m.seq + 1) | 0;
+  }
+}
+
+/**
+ * Whether messages posted on the channel's name can be taken from it synchronously, with
+ * `receiveMessageOnPort`: in Node (its BroadcastChannel is built on a MessagePort); not in Bun
+ * (the call returns nothing) nor in Deno (it takes MessagePorts only, and throws). Found by
+ * trying, on a channel whose name nobody else uses yet: a probe posted on a second channel of
+ * that name either comes back at once or is ignored when it is delivered later.
+ */
+function receivesSynchronously(channel: BroadcastChannel, name: string): boolean {
+  const probe = new BroadcastChannel(name);
+  try {
+    probe.postMessage({ t: 'probe' });
+    return receiveMessageOnPort(channel as unknown as MessagePort) !== undefined;
+  } catch {
+    return false;
+  } finally {
+    probe.close();
   }
 }

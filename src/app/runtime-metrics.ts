@@ -124,7 +124,7 @@ export function startRuntimeMetrics(sink: RuntimeSink, options: RuntimeMetricsOp
       Math.round(performance.timeOrigin / 1000),
     );
     const rss = gauge('process_resident_memory_bytes', 'bytes', 'Resident memory size in bytes.');
-    const fds = process.platform === 'linux' ? gauge('process_open_fds', 'count', 'Number of open file descriptors.') : undefined;
+    const fds = openFds() === undefined ? undefined : gauge('process_open_fds', 'count', 'Number of open file descriptors.');
     const [major = '0', minor = '0', patch = '0'] = process.versions.node.split('.');
     gauge('nodejs_version_info', undefined, 'Node.js version info.', { version: process.version, major, minor, patch }).set(1);
     // Counters carry whole seconds (the wire's counters are integers): microseconds are
@@ -142,7 +142,8 @@ export function startRuntimeMetrics(sink: RuntimeSink, options: RuntimeMetricsOp
         }
       }
       rss.set(process.memoryUsage.rss());
-      if (fds !== undefined) fds.set(readdirSync('/proc/self/fd').length - 1); // without the directory's own fd
+      const open = fds === undefined ? undefined : openFds();
+      if (open !== undefined) fds!.set(open);
     };
   }
 
@@ -190,4 +191,16 @@ export function startRuntimeMetrics(sink: RuntimeSink, options: RuntimeMetricsOp
       gc.disconnect();
     },
   };
+}
+
+/**
+ * The process's open file descriptors, from /proc (without the directory's own); undefined where
+ * it cannot be read: off Linux, or under Deno without `--allow-all`.
+ */
+function openFds(): number | undefined {
+  try {
+    return readdirSync('/proc/self/fd').length - 1;
+  } catch {
+    return undefined;
+  }
 }

@@ -38,6 +38,8 @@ export interface HostOptions
   readonly replayTable: SharedArrayBuffer | undefined;
   /** Called when a (re)started worker needs a new control port and the registry's state. */
   readonly rebind: (port: MessagePort) => ControlMessage[];
+  /** For `captureMetrics()`: the worker answers the app's asks (see `CTL_ASK`) and listens for no client. */
+  readonly capture: boolean;
 }
 
 /**
@@ -45,7 +47,10 @@ export interface HostOptions
  * stops it. The worker is unref'd, so it never keeps the app's process alive.
  */
 export class WorkerHost {
-  address!: BoundAddress;
+  /** What the listener bound; undefined for a capture's worker, which has none. */
+  address: BoundAddress | undefined;
+  /** A capture's end of the port its worker answers on (a new one with each worker), read with `receiveMessageOnPort`. */
+  answers: MessagePort | undefined;
   /** The Prometheus endpoint's address, if it serves one. */
   prometheusAddress: BoundAddress | undefined;
   restarts = 0;
@@ -72,8 +77,15 @@ export class WorkerHost {
     return host;
   }
 
-  private spawn(listen: ListenAddress): Promise<BoundAddress> {
+  private spawn(listen: ListenAddress | undefined): Promise<BoundAddress | undefined> {
     const { port1, port2 } = new MessageChannel();
+    let capture: MessagePort | undefined;
+    if (this.opts.capture) {
+      const answers = new MessageChannel();
+      this.answers?.close();
+      this.answers = answers.port1;
+      capture = answers.port2;
+    }
     const restore = this.opts.rebind(port1);
     const sentBase = Atomics.load(ringViews(this.opts.ring.sab).header, RING_CONTROL_SENT);
     const { ctl, bufferSize, maxClients, maxKeys, selfMetrics, flushIntervalMs, protocol, ring, channel, replayTable, journal, closeTimeoutMs, tls, replayOnConnect } = this.opts;
@@ -84,13 +96,14 @@ export class WorkerHost {
     const init: WorkerInit = {
       ...{ ctl, listen, bufferSize, maxClients, maxKeys, selfMetrics, flushIntervalMs, protocol, ring, channel, journal, closeTimeoutMs, tls },
       ...{ prometheus, replayOnConnect, restarts: this.restarts },
-      ...{ port: port2, sentBase, restore, replay },
+      ...{ port: port2, sentBase, restore, replay, capture },
     };
-    const worker = new Worker(WORKER_URL, { name: 'metrics-exporter-tcp', workerData: init, transferList: [port2] });
+    const transferList = capture === undefined ? [port2] : [port2, capture];
+    const worker = new Worker(WORKER_URL, { name: 'metrics-exporter-tcp', workerData: init, transferList });
     this.worker = worker;
     this.exited = false;
     this.ready = false;
-    return new Promise<BoundAddress>((resolve, reject) => {
+    return new Promise<BoundAddress | undefined>((resolve, reject) => {
       let ready = false;
       worker.on('message', (msg: FromWorker) => {
         if (msg?.t === 'rings') {
@@ -107,7 +120,7 @@ export class WorkerHost {
           resolve(msg.address);
         } else if (msg?.t === 'listen-error') {
           const cause = Object.assign(new Error(msg.message), { code: msg.code, errno: msg.errno, syscall: msg.syscall });
-          reject(new ExporterError('IO', `cannot listen on ${formatAddress(listen)}: ${msg.message}`, { cause }));
+          reject(new ExporterError('IO', `cannot listen on ${formatAddress(listen!)}: ${msg.message}`, { cause })); // a capture's worker never listens
         } else if (msg?.t === 'warning') {
           process.emitWarning(msg.message, { code: msg.code });
         } else if (msg?.t === 'slot') {
@@ -214,6 +227,7 @@ export class WorkerHost {
       const worker = this.worker;
       if (this.exited) {
         this.directory.close();
+        this.answers?.close();
         return resolve();
       }
       // The app awaits this: keep the process alive until the worker is gone.
@@ -224,6 +238,7 @@ export class WorkerHost {
       worker.once('exit', () => {
         clearTimeout(guard);
         this.directory.close();
+        this.answers?.close();
         resolve();
       });
       const msg: ToWorker = { t: 'close', timeoutMs };

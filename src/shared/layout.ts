@@ -29,6 +29,28 @@ export const CTL_EXIT = 34;
 /** Int32 slot: set to 1 (and notified) by the worker once a shutdown has delivered what it could. */
 export const CTL_FLUSHED = 35;
 /**
+ * Int32 slot, for `captureMetrics()` (metrics-exporter-tcp/testing): bumped by the app's thread to
+ * ask the worker for something, after it has stored what in {@link CTL_ASK_OP}; the worker
+ * answers by storing the same number in {@link CTL_ANSWERED} (and notifying it).
+ */
+export const CTL_ASK = 36;
+/** Int32 slot: what the last ask wants, one of {@link Ask}. */
+export const CTL_ASK_OP = 37;
+/** Int32 slot: the last ask the worker has answered (see {@link CTL_ASK}). */
+export const CTL_ANSWERED = 38;
+/**
+ * Int32 slot: rings attached from other threads so far, bumped by `attach()` after it announced
+ * the ring: a worker that has heard of fewer knows an announcement is on its way.
+ */
+export const CTL_ATTACHES = 39;
+/** What a capture asks its worker ({@link CTL_ASK_OP}). */
+export const enum Ask {
+  /** Take every record published so far and answer with the totals. */
+  Read = 1,
+  /** The same, then forget every total. */
+  Reset = 2,
+}
+/**
  * How the worker is waiting. Waking it is a futex syscall that costs the app thread
  * microseconds, and every wake-up costs the worker a round; so producers ring only when it
  * matters, and the worker works in batches:

@@ -76,7 +76,8 @@ export interface ServerTls {
 /** What the worker is started with (`workerData`). */
 export interface WorkerInit {
   readonly ctl: SharedArrayBuffer;
-  readonly listen: ListenAddress;
+  /** Where clients connect; undefined for a capture's worker, which serves no client. */
+  readonly listen: ListenAddress | undefined;
   /** Frames each client may have queued; also the ring limit. */
   readonly bufferSize: number;
   readonly maxClients: number;
@@ -109,7 +110,49 @@ export interface WorkerInit {
   readonly channel: string;
   /** Control messages to apply before anything else (a restart replays the app's registry). */
   readonly restore: ControlMessage[];
+  /**
+   * For `captureMetrics()`: where the worker answers the asks of the app's thread (see `CTL_ASK`),
+   * which keeps every total and histogram; undefined for an exporter.
+   */
+  readonly capture: MessagePort | undefined;
 }
+
+/** What the app's thread posts with each ask of a capture (see `CTL_ASK`). */
+export interface CaptureAsk {
+  /** The ask's number (`CTL_ASK`). */
+  readonly seq: number;
+  /** Only this key's series are wanted (its canonical form); all of them if undefined, none if null. */
+  readonly key: string | null | undefined;
+}
+
+/** A capture worker's answer to an ask. */
+export interface CaptureAnswer {
+  readonly seq: number;
+  /** The series asked for, in no particular order. */
+  readonly series: CapturedMetric[];
+  /** Records dropped because a ring was full, since the exporter started. */
+  readonly ringFull: number;
+}
+
+/** What every captured series carries. */
+interface CapturedBase {
+  readonly name: string;
+  /** Label name → value (empty when the key has none). */
+  readonly labels: Readonly<Record<string, string>>;
+  /** The unit registered for the name, if any. */
+  readonly unit?: string;
+  /** The description registered for the name, if any. */
+  readonly description?: string;
+}
+
+/**
+ * One series of `captureMetrics()`: a counter's total (a `number` up to 2^53 − 1, a `bigint` beyond,
+ * exact to 2^64), a gauge's value, or a histogram's count and sum.
+ */
+export type CapturedMetric =
+  | (CapturedBase & { readonly kind: 'counter'; readonly value: number | bigint })
+  | (CapturedBase & { readonly kind: 'gauge'; readonly value: number })
+  | (CapturedBase & { readonly kind: 'histogram'; readonly count: number; readonly sum: number });
 
 /** Parent → worker. */
 export type ToWorker =
@@ -119,7 +162,7 @@ export type ToWorker =
 
 /** Worker → parent. */
 export type FromWorker =
-  | { t: 'ready'; address: BoundAddress; prometheus: BoundAddress | undefined }
+  | { t: 'ready'; address: BoundAddress | undefined; prometheus: BoundAddress | undefined }
   | { t: 'listen-error'; message: string; code: string | undefined; errno: number | undefined; syscall: string | undefined }
   | { t: 'warning'; message: string; code: string }
   /** `replayOnConnect`: the worker gave `canonical` this slot of the replay table (a restart keeps it). */

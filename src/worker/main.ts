@@ -12,6 +12,7 @@ import type { Chunk } from './chunk.js';
 import { ReplayTable } from './replay.js';
 import { MAIN_RING, RingReader } from './ring-reader.js';
 import { Counters } from './stats.js';
+import { CaptureServer } from './capture.js';
 import { FillReport } from './transport/fill-report.js';
 import { LossReport } from './transport/loss-report.js';
 import { Transport } from './transport/server.js';
@@ -60,9 +61,9 @@ const transport: Transport = new Transport({
   },
   warn,
 });
-// With the Prometheus endpoint: every histogram's observations, bucketed as registered or by unit.
+// With the Prometheus endpoint (or for a capture): every histogram's observations, bucketed as registered or by unit.
 const histograms =
-  init.prometheus === undefined
+  init.prometheus === undefined && init.capture === undefined
     ? undefined
     : new HistogramTable(init.maxKeys, (name) => metadata.info(name)?.buckets ?? defaultBuckets(metadata.info(name)?.unit), warn);
 const pipeline: Pipeline = new Pipeline({
@@ -82,6 +83,20 @@ const pipeline: Pipeline = new Pipeline({
   journal: init.journal,
   released: (r) => send({ t: 'released', ring: r }),
   exiting: () => void shutdown(init.closeTimeoutMs),
+  capture:
+    init.capture === undefined
+      ? undefined
+      : new CaptureServer({
+          ctl,
+          port: init.capture,
+          replay: replay!,
+          histograms: histograms!,
+          info: (name) => metadata.info(name),
+          ringFull: () => counters.ringFull,
+          takeAll: (deadline, unpublished) => pipeline.takeAll(deadline, unpublished),
+          stopWaiting: () => pipeline.stopWaitingForAttaches(),
+          reset: () => pipeline.resetTotals(),
+        }),
 });
 pipeline.apply(ring, init.restore);
 
@@ -113,10 +128,11 @@ pipeline.recover(Date.now() + init.closeTimeoutMs);
 
 let endpoint: ScrapeEndpoint | undefined;
 try {
-  const address = await transport.listen(init.listen);
+  // A capture's worker serves no client: no listener, and no encoder to warm up.
+  const address = init.listen === undefined ? undefined : await transport.listen(init.listen);
   let prometheus: BoundAddress | undefined;
   if (init.prometheus !== undefined) ({ endpoint, address: prometheus } = await ScrapeEndpoint.listen(init.prometheus.host, init.prometheus.port, scrape));
-  pipeline.warmUp();
+  if (address !== undefined) pipeline.warmUp();
   pipeline.start();
   send({ t: 'ready', address, prometheus });
   started = true;
@@ -172,6 +188,10 @@ function close(timeoutMs: number): void {
     ring.close();
     channel.close();
     send({ t: 'closed' });
-    port.close();
+    init.capture?.close();
+    // Nothing is left to keep this thread alive but the port to the app: closing it ends the
+    // thread. Deno's parentPort has no close(); unref() lets the thread end there (and in Node).
+    if (typeof port.close === 'function') port.close();
+    else port.unref();
   });
 }

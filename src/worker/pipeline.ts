@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CTL_EXIT, KEY_ID_LIMIT, LITTLE_ENDIAN, Op, Park, RING_TAIL, STATE_PAGE_KEYS, createRing, recordHeader, ringViews } from '../shared/layout.js';
+import { CTL_ATTACHES, CTL_EXIT, KEY_ID_LIMIT, LITTLE_ENDIAN, Op, Park, RING_TAIL, STATE_PAGE_KEYS, createRing, recordHeader, ringViews } from '../shared/layout.js';
 import type { ChannelMessage, ControlMessage, Protocol, RingRecord } from '../shared/messages.js';
 import type { WallClock } from './clock.js';
 import type { Chunk } from './chunk.js';
@@ -104,11 +104,21 @@ export interface PipelineParts {
    * rings whether or not a TCP client is connected).
    */
   readonly histograms?: HistogramTable;
+  /** A capture's asks (`captureMetrics()`), served before each round; absent for an exporter. */
+  readonly capture?: CaptureAsks;
   /**
    * When the {@link FrameKernel} encodes: `auto` (the default) while it pays off (see
    * `KERNEL_MISS_RATIO`); `always` and `never` are for tests comparing the two paths.
    */
   readonly kernel?: 'auto' | 'always' | 'never';
+}
+
+/** The asks of a capture's app thread (see `CTL_ASK`), as the pipeline sees them. */
+export interface CaptureAsks {
+  /** An ask is waiting and not being served yet. */
+  pending(): boolean;
+  /** Starts serving it (it may take a few turns of the event loop). */
+  serve(): void;
 }
 
 /**
@@ -137,6 +147,7 @@ export class Pipeline {
   private readonly step = (): void => {
     if (this.stopping) return;
     if (this.exitAsked()) return this.p.exiting();
+    if (this.p.capture?.pending()) this.p.capture.serve();
     this.p.counters.hold(); // what the round changes is published once
     const did = this.round();
     this.p.counters.release();
@@ -149,6 +160,8 @@ export class Pipeline {
   /** Every ring being drained: the recorder's own first, then those of other threads. */
   private readonly rings: RingReader[];
   private readonly attached = new Map<number, RingReader>();
+  /** Rings of other threads this worker has heard of (see `CTL_ATTACHES`). */
+  private ringsAttached = 0;
   private lastLiveness = 0;
   /** Control messages the ring being drained may still apply this round. */
   private controlBudget = CONTROL_BUDGET;
@@ -182,10 +195,15 @@ export class Pipeline {
       p.ctl,
       p.flushIntervalMs,
       p.counters,
-      (how) => this.stopping || this.exitAsked() || (how === Park.Idle ? this.hasWork() : this.backlogged()),
+      (how) => this.stopping || this.urgent() || (how === Park.Idle ? this.hasWork() : this.backlogged()),
       this.step,
-      () => this.exitAsked(),
+      () => this.urgent(),
     );
+  }
+
+  /** Something must be done at once: the process is exiting, or a capture asks. */
+  private urgent(): boolean {
+    return this.exitAsked() || this.p.capture?.pending() === true;
   }
 
   /** The app's main thread asked for a flush because its process is exiting. */
@@ -211,6 +229,7 @@ export class Pipeline {
   }
 
   private attach(id: number, reader: RingReader): RingReader {
+    this.ringsAttached++;
     this.attached.set(id, reader);
     this.rings.push(reader);
     this.p.counters.attachedThreads = this.attached.size;
@@ -402,6 +421,33 @@ export class Pipeline {
   foldForScrape(deadline: number): void {
     this.foldNext = true;
     while (this.round() > 0 && this.busy && Date.now() < deadline);
+  }
+
+  /**
+   * For a capture's read: takes every record published so far and folds every thread's state, as
+   * for a scrape. Returns whether that is all there is: false while a ring's control message, or a
+   * ring's announcement, is still on its way (the records behind it are not taken yet; they are
+   * once it comes, in a turn of this worker's event loop), and, with `unpublished`, while a ring
+   * holds records its thread wrote and has not published yet (it does at the end of its job).
+   */
+  takeAll(deadline: number, unpublished: boolean): boolean {
+    this.foldForScrape(deadline);
+    if (this.ringsAttached < Atomics.load(this.p.ctl, CTL_ATTACHES)) return false;
+    return this.rings.every((r) => r.caughtUp() && !(unpublished && r.unpublished() > 0));
+  }
+
+  /**
+   * A capture waited for a ring's announcement past its grace: it is not coming (a worker started
+   * after a crash hears only of the rings that are still alive). Later reads stop waiting for it.
+   */
+  stopWaitingForAttaches(): void {
+    this.ringsAttached = Math.max(this.ringsAttached, Atomics.load(this.p.ctl, CTL_ATTACHES));
+  }
+
+  /** A capture's `reset()`, after {@link takeAll}: forgets every total and every histogram's observations. */
+  resetTotals(): void {
+    this.p.replay?.clear(() => this.commit(this.p.main));
+    this.p.histograms?.reset();
   }
 
   /**

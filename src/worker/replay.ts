@@ -222,9 +222,27 @@ export class ReplayTable {
       const kinds = t[at + Replay.Kinds]!;
       if (kinds === 0) continue;
       const { name, labels } = (this.parsed[slot] ??= parseKey(key.canonical));
-      if (kinds & COUNTER) yield { name, labels, kind: 'counter', lo: t[at + Replay.CounterLo]!, hi: t[at + Replay.CounterHi]! };
-      if (kinds & GAUGE) yield { name, labels, kind: 'gauge', lo: t[at + Replay.Gauge]!, hi: 0 };
+      const { canonical } = key;
+      if (kinds & COUNTER) yield { canonical, name, labels, kind: 'counter', lo: t[at + Replay.CounterLo]!, hi: t[at + Replay.CounterHi]! };
+      if (kinds & GAUGE) yield { canonical, name, labels, kind: 'gauge', lo: t[at + Replay.Gauge]!, hi: 0 };
     }
+  }
+
+  /**
+   * Forgets every total (a capture's `reset()`): each slot reads as never used until it is
+   * recorded again. Call it once every record and state taken so far is in the totals: later
+   * folds add only what the threads record from now on. `checkpoint` commits what is changed so
+   * far (a commit holds a bounded number of slots).
+   */
+  clear(checkpoint: () => void): void {
+    const t = this.t;
+    for (let slot = 0; slot < this.slots.size; slot++) {
+      if (t[slot * REPLAY_SLOTS + Replay.Kinds] === 0) continue;
+      setSlot(t, slot, 0, 0, 0, 0);
+      this.touch(slot);
+      if (this.dirty.length >= FOLD_CHECKPOINT) checkpoint();
+    }
+    checkpoint();
   }
 
   /** One counter frame per counter (its total) and one absolute gauge frame per gauge, stamped `nowMs`. */

@@ -185,6 +185,14 @@ export class RingReader {
     return limit !== this.head || this.hasControlDue(limit);
   }
 
+  /**
+   * True when every record published so far is taken and every control message sent so far has
+   * come (none is still on its way, so no record waits for one).
+   */
+  caughtUp(): boolean {
+    return !this.hasWork() && this.received === Atomics.load(this.views.header, RING_CONTROL_SENT);
+  }
+
   /** True when the ring holds as many records as make its producer wake a waiting worker. */
   backlogged(): boolean {
     return ((Atomics.load(this.views.header, RING_TAIL) - this.head) | 0) >= this.wakeAt;

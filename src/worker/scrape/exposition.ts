@@ -15,6 +15,8 @@ export interface NameInfo {
 
 /** A counter's or a gauge's series as the exposition reads it. */
 export interface ValueSeries {
+  /** The key's canonical form (see `normalizeKey`); the exporter's own figures have none. */
+  readonly canonical?: string;
   readonly name: string;
   readonly labels: Readonly<Record<string, string>>;
   readonly kind: 'counter' | 'gauge';

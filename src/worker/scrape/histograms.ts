@@ -4,6 +4,8 @@ import { parseKey } from '../replay.js';
 
 /** One histogram series of the endpoint: its name and labels, and what was observed. */
 export interface HistogramSeries {
+  /** The key's canonical form (see `normalizeKey`). */
+  readonly canonical: string;
   readonly name: string;
   readonly labels: Readonly<Record<string, string>>;
   readonly aggregate: HistogramAggregate;
@@ -41,10 +43,15 @@ export class HistogramTable {
         return null;
       }
       const { name, labels } = parseKey(key.canonical);
-      s = { name, labels, aggregate: new HistogramAggregate(this.bucketsFor(name)) };
+      s = { canonical: key.canonical, name, labels, aggregate: new HistogramAggregate(this.bucketsFor(name)) };
       this.series.set(key.canonical, s);
     }
     return s.aggregate;
+  }
+
+  /** Forgets every observation (a capture's `reset()`); the series stay, empty. */
+  reset(): void {
+    for (const s of this.series.values()) s.aggregate.reset();
   }
 
   values(): IterableIterator<HistogramSeries> {

@@ -200,7 +200,8 @@ export class Transport {
 
   async shutdown(deadline: number, flushed: () => void): Promise<void> {
     this.stopAccepting();
-    const serverClosed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // A capture's worker never listened: there is no server to close.
+    const serverClosed = this.server.listening ? new Promise<void>((resolve) => this.server.close(() => resolve())) : Promise.resolve();
     while (this.clients.some((c) => !c.idle) && Date.now() < deadline) await sleep(2);
     const clients = this.clients;
     const closed = clients.map((c) => new Promise<void>((resolve) => c.socket.once('close', () => resolve())));
