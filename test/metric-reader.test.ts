@@ -349,7 +349,8 @@ test('MetricReader: keys past maxKeys are refused and counted, never remembered;
 });
 
 test('TcpClient.consume: a real exporter streamed through the reader; refused frames are counted on client.reader', async (t) => {
-  const recorder = await new TcpBuilder().listenAddress('127.0.0.1:0').bufferSize(65_536).build();
+  // No self metrics: their keys would take the reader's two.
+  const recorder = await new TcpBuilder().listenAddress('127.0.0.1:0').bufferSize(65_536).selfMetrics(false).build();
   t.after(() => recorder.close());
   const { port } = recorder.address as { port: number };
   const client = new TcpClient(`127.0.0.1:${port}`, { maxKeys: 2 });
