@@ -4,7 +4,7 @@ import { createSocket } from 'node:dgram';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import StatsD from 'hot-shots';
 import promClient from 'prom-client';
-import { TcpBuilder, type TcpRecorder } from '../src/index.js';
+import { TcpBuilder, counter as globalCounter, type TcpRecorder } from '../src/index.js';
 import { TcpMeterProvider } from '../src/otel/index.js';
 import { traceAllocation, type AllocationTrace } from './gc.js';
 import { fmt, summary, table, tick } from './measure.js';
@@ -77,6 +77,12 @@ export async function runHotpath(opts: {
   const labels = { service: 'api', region: 'eu' };
   const cleanup: (() => Promise<unknown> | void)[] = [];
 
+  // A handle of the global API made before install() (at module level, say): it follows
+  // whichever recorder is installed. Then the installed recorder's own handle, for comparison.
+  const early = { c: globalCounter({ name: 'requests', labels }) };
+  const installed = await new TcpBuilder().listenAddress('127.0.0.1:0').install();
+  cleanup.push(() => installed.close());
+  const late = { c: globalCounter({ name: 'requests', labels }) };
   // Ours, twice: with nobody connected, and with one client connected and draining.
   const idle = await new TcpBuilder().listenAddress('127.0.0.1:0').build();
   cleanup.push(() => idle.close());
@@ -159,6 +165,8 @@ export async function runHotpath(opts: {
     { group: 'ours, no client', name: 'gauge.set(v)', target: o0, body: 't.g.set(i)' },
     { group: 'ours, no client', name: 'histogram.record(v)', target: o0, body: 't.h.record(0.25)' },
     { group: 'ours, no client', name: "incrementCounter(key, 1)", target: o0, body: 't.r.incrementCounter(t.key, 1)' },
+    { group: 'ours, no client', name: 'global counter() made after install()', target: late, body: 't.c.increment()' },
+    { group: 'ours, no client', name: 'global counter() made before install()', target: early, body: 't.c.increment()' },
     { group: 'ours, 1 client', name: 'counter.increment()', target: o1, body: 't.c.increment()', fixedCalls: liveCalls, recorder: live, between: drained },
     { group: 'ours, 1 client', name: 'gauge.set(v)', target: o1, body: 't.g.set(i)', fixedCalls: liveCalls, recorder: live, between: drained },
     { group: 'ours, 1 client', name: 'histogram.record(v)', target: o1, body: 't.h.record(0.25)', fixedCalls: liveCalls, recorder: live, between: drained },
