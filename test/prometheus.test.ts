@@ -231,14 +231,20 @@ test('the relay serves native histograms too: the protobuf format when asked, bu
   assert.match(text, new RegExp(`^latency_seconds_count\\{exporter="${address}"\\} 5000$`, 'm'));
 });
 
-test('a real Prometheus with native histograms reads them through the relay: the count and quantiles', { skip: PROMETHEUS === undefined ? NO_PROMETHEUS : false }, async (t) => {
+test('a real Prometheus with native histograms reads them through the relay: the totals of two threads, the count and quantiles', { skip: PROMETHEUS === undefined ? NO_PROMETHEUS : false }, async (t) => {
   const { recorder, relay } = await relayed(t);
   recorder.registerHistogram('latency', 'seconds', 'How long');
   for (let i = 1; i <= 1000; i++) recorder.histogram('latency').record(i / 1000);
+  // Records of another thread reach the relay in the same stream.
+  const requests = recorder.counter({ name: 'requests', labels: { route: '/a' } });
+  for (let i = 0; i < 1234; i++) requests.increment();
+  const th = startThread(recorder, [{ do: 'burst', n: 766, key: 'requests', labels: { route: '/a' } }]);
+  await th.exited;
   const { host, port } = relay.prometheus!.address as { host: string; port: number };
   const prom = await startPrometheus([`${host}:${port}`], { features: ['native-histograms'] });
   t.after(() => prom.close());
   await prom.until('histogram_count(latency_seconds)', [1000]);
+  await prom.until('sum(requests_total)', [2000]);
   const [p50] = await prom.until('histogram_quantile(0.5, latency_seconds)', (v) => v.length === 1);
   const [p90] = await prom.until('histogram_quantile(0.9, latency_seconds)', (v) => v.length === 1);
   assert.ok(Math.abs(p50! - 0.5) / 0.5 < 0.09, `p50 ${p50}`);
