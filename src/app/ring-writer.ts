@@ -150,8 +150,8 @@ export class RingWriter {
    * Slow path of a full-looking ring: publish, re-read the head, count a drop if still full.
    * A ring found full stays full for the next {@link DROPS_PER_CHECK} records, or until the end
    * of the job or turn (the next publish), whichever comes first: they are dropped and counted
-   * without reading the head, so a record that finds room later than it could have is at most
-   * one of those, and never one in a later job.
+   * without reading the head. So at most 63 records are dropped after the worker made room, and
+   * none of a later job.
    */
   private hasRoom(t: number): boolean {
     if (this.dropsUnchecked === 0) {
