@@ -53,8 +53,9 @@ const nameField = (name: string): Buffer => Buffer.concat([Buffer.from([0x0a, na
 const RING_PEAK = nameField(RING_PEAK_METRIC);
 const QUEUE_PEAK = nameField(QUEUE_PEAK_METRIC);
 
-/** Whether `chunk` holds `field` at `at`. */
-const holds = (chunk: Buffer, at: number, field: Buffer): boolean => chunk.compare(field, 0, field.length, at, at + field.length) === 0;
+/** Whether the frame of `len` bytes at `at` in `chunk` (all of it there) holds `field` after its tag and length. */
+const holds = (chunk: Buffer, at: number, len: number, field: Buffer): boolean =>
+  len >= 2 + field.length && chunk.compare(field, 0, field.length, at + 2, at + 2 + field.length) === 0;
 
 class Counter {
   frames = 0;
@@ -92,8 +93,8 @@ class Counter {
       } else if (this.need < 128 && p + this.need <= chunk.length && chunk[p] === 0x12) {
         // A fill level (a gauge set: its value is the frame's last 8 bytes)? Only whole ones are
         // read: they are a few per 100 ms, and a frame split across reads is rare.
-        if (holds(chunk, p + 2, RING_PEAK)) this.ringPeak = Math.max(this.ringPeak, chunk.readDoubleLE(p + this.need - 8));
-        else if (holds(chunk, p + 2, QUEUE_PEAK)) this.queuePeak = Math.max(this.queuePeak, chunk.readDoubleLE(p + this.need - 8));
+        if (holds(chunk, p, this.need, RING_PEAK)) this.ringPeak = Math.max(this.ringPeak, chunk.readDoubleLE(p + this.need - 8));
+        else if (holds(chunk, p, this.need, QUEUE_PEAK)) this.queuePeak = Math.max(this.queuePeak, chunk.readDoubleLE(p + this.need - 8));
       }
       if (this.need === 0) this.frames++;
     }
@@ -157,9 +158,17 @@ export class Sink {
     return new Sink(worker);
   }
 
+  /** What the clients got so far; rejects if the sink thread failed (a bench must not hang on it). */
   report(): Promise<SinkReport> {
-    return new Promise((resolve) => {
-      this.worker.once('message', (m: { report: SinkReport }) => resolve(m.report));
+    return new Promise((resolve, reject) => {
+      const failed = (err: unknown) => reject(err instanceof Error ? err : new Error(`the sink thread exited (${String(err)})`));
+      this.worker.once('error', failed);
+      this.worker.once('exit', failed);
+      this.worker.once('message', (m: { report: SinkReport }) => {
+        this.worker.off('error', failed);
+        this.worker.off('exit', failed);
+        resolve(m.report);
+      });
       this.worker.postMessage({ t: 'report' } satisfies SinkRequest);
     });
   }
