@@ -246,6 +246,7 @@ async function runCase(seed: number, log: (s: string) => void): Promise<void> {
     }
     if (short > ringFull) throw fail(`${when}: totals fall short by ${short}, more than the ${ringFull} dropped`, { got: [...got] });
     if (ringFull === 0) exactChecks++;
+    await leaveQuietly(checker); // like every client: no fill-level report on its way as it closes
     await checker.close();
     await settle('the checker gone', () => recorder.stats().clients === clients.length, () => recorder.stats());
   };
