@@ -13,6 +13,8 @@ import type { Transport } from './transport/server.js';
 export class FillLevels {
   private timer: NodeJS.Timeout | undefined;
   private last = Number.NEGATIVE_INFINITY;
+  /** The pipeline is shutting down: the rounds of its last drain end no more windows. */
+  private stopped = false;
   /** Each ring's peak in the last window. */
   private readonly previous = new Map<RingReader, number>();
   /** Rings whose thread is gone: reported until a window finds them empty (they are), then forgotten. */
@@ -45,7 +47,7 @@ export class FillLevels {
 
   /** Records moved (taken, or dropped by a full ring): a window ends within the report interval. */
   moved(): void {
-    if (this.timer !== undefined || this.transport.clientCount === 0) return;
+    if (this.timer !== undefined || this.stopped || this.transport.clientCount === 0) return;
     this.timer = setTimeout(this.tick, Math.max(0, this.last + REPORT_EVERY_MS - performance.now()));
     this.timer.unref();
   }
@@ -56,7 +58,9 @@ export class FillLevels {
     this.moved();
   }
 
+  /** For good: called before the shutdown's drain, whose rounds would start the timer again. */
   stop(): void {
+    this.stopped = true;
     clearTimeout(this.timer);
     this.timer = undefined;
   }
