@@ -33,9 +33,14 @@ interface Candidate {
 
 type Loop = (t: unknown, n: number) => void;
 
-/** Each candidate gets its own loop function, so no call site is shared between candidates. */
-function loopFor(body: string): Loop {
-  return new Function('t', 'n', `for (let i = 0; i < n; i++) { ${body}; }`) as Loop;
+/**
+ * Each candidate gets its own loop function, so no call site is shared between candidates. The
+ * source names the candidate: V8 caches `new Function` by its source text, type feedback
+ * included, so two candidates with the same body would share one call site, made polymorphic
+ * by both targets (measured: 3 ns a call instead of 0.9 for five such loops).
+ */
+function loopFor(body: string, tag: string): Loop {
+  return new Function('t', 'n', `// ${tag}\nfor (let i = 0; i < n; i++) { ${body}; }`) as Loop;
 }
 
 function timeRun(loop: Loop, target: unknown, n: number): number {
@@ -194,7 +199,7 @@ export async function runHotpath(opts: {
     { group: 'hot-shots', name: 'increment with tags (UDP)', target: { s: statsdUdp, tags }, body: 't.s.increment("requests", 1, t.tags)', between: () => new Promise((r) => setTimeout(r, 20)) },
   ];
 
-  const loops = candidates.map((c) => loopFor(c.body));
+  const loops = candidates.map((c) => loopFor(c.body, `${c.group}: ${c.name}`));
   const calls = candidates.map((c, i) => c.fixedCalls ?? calibrate(loops[i]!, c.target, opts.runMs));
   const samples: number[][] = candidates.map(() => []);
   const drops: number[] = candidates.map(() => 0);
