@@ -14,7 +14,7 @@ import { metrics } from '@opentelemetry/api';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import promClient from 'prom-client';
 import { TcpBuilder } from '../src/index.js';
-import { CTL_WORKER_TID } from '../src/shared/layout.js';
+import { Ctl } from '../src/shared/layout.js';
 import { cpuByThread } from './measure.js';
 
 /** Keeps the SDK aggregating, as an app with an exporter would, without exporting anywhere. */
@@ -39,7 +39,7 @@ let close: () => Promise<void> = async () => {};
 async function ours(): Promise<void> {
   const recorder = await new TcpBuilder().listenAddress('127.0.0.1:0').build();
   exporterPort = (recorder.address as { port: number }).port;
-  workerTid = Atomics.load(new Int32Array(recorder.connector().ctl), CTL_WORKER_TID);
+  workerTid = Atomics.load(new Int32Array(recorder.connector().ctl), Ctl.WorkerTid);
   const inFlight = recorder.gauge('http_in_flight');
   const latency = recorder.histogram('http_request_duration_seconds');
   // Handles resolved per request from a key object, as an app with a few routes would cache them.

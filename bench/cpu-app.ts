@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Worker } from 'node:worker_threads';
 import { TcpBuilder, type Counter, type Gauge } from '../src/index.js';
-import { CTL_WORKER_TID } from '../src/shared/layout.js';
+import { Ctl } from '../src/shared/layout.js';
 import { PROBE_EVERY, PROBE_MIN_MS, PROBE_NAME, type AppResult } from './cpu.js';
 import { cpuByThread } from './measure.js';
 
@@ -39,7 +39,7 @@ const floor =
         thread.once('message', (m: { port: number; tid: number }) => resolve({ ...m, thread }));
       })
     : undefined;
-const workerTid = recorder !== undefined ? Atomics.load(new Int32Array(recorder.connector().ctl), CTL_WORKER_TID) : (floor?.tid ?? 0);
+const workerTid = recorder !== undefined ? Atomics.load(new Int32Array(recorder.connector().ctl), Ctl.WorkerTid) : (floor?.tid ?? 0);
 const port = recorder !== undefined ? (recorder.address as { port: number }).port : (floor?.port ?? 0);
 console.log(JSON.stringify({ port, workerTid }));
 const lines = createInterface({ input: process.stdin });

@@ -1,5 +1,5 @@
 // `npm run bench [-- section… | --quick | tune --rate R --burst B --clients N]`
-// Sections: hotpath, e2e, clients, threads, gc, relay, scrape, endpoint, client, cpu, tls, app (default: all of them). Results go to bench/results/ as
+// Sections: hotpath, e2e, clients, threads, gc, relay, scrape, endpoint, client, cpu, tls, app, memory (default: all of them). Results go to bench/results/ as
 // JSON plus a readable .md table (with --quick, a smoke run, none are kept unless --out DIR is given).
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -13,6 +13,7 @@ import { runRuntimeCost } from './runtime.js';
 import { runE2E, type E2EResult, type Load } from './e2e.js';
 import { runGcTrace } from './gc.js';
 import { runHotpath } from './hotpath.js';
+import { runMemory } from './memory.js';
 import { fmt, table } from './measure.js';
 import { runRelayBench } from './relay.js';
 import { runScrapeBench } from './scrape.js';
@@ -33,8 +34,8 @@ const { values, positionals } = parseArgs({
   },
 });
 const quick = values.quick ?? false;
-const sections = positionals.length > 0 ? positionals : ['hotpath', 'e2e', 'clients', 'threads', 'gc', 'relay', 'scrape', 'endpoint', 'client', 'cpu', 'tls', 'app'];
-const known = new Set(['hotpath', 'e2e', 'clients', 'threads', 'gc', 'relay', 'scrape', 'endpoint', 'client', 'cpu', 'tls', 'app', 'tune']);
+const sections = positionals.length > 0 ? positionals : ['hotpath', 'e2e', 'clients', 'threads', 'gc', 'relay', 'scrape', 'endpoint', 'client', 'cpu', 'tls', 'app', 'memory'];
+const known = new Set(['hotpath', 'e2e', 'clients', 'threads', 'gc', 'relay', 'scrape', 'endpoint', 'client', 'cpu', 'tls', 'app', 'memory', 'tune']);
 for (const s of sections) if (!known.has(s)) throw new Error(`unknown section ${s}; use ${[...known].join(', ')}`);
 
 const started = new Date();
@@ -231,6 +232,12 @@ if (sections.includes('app')) {
       `Requests per second of the server, and the CPU of its process per request by thread: the main thread, our worker, and the others (V8's helpers).\n\n\`\`\`\n${a.text}\n\`\`\`\n\n` +
       `Paired in one process (the exporter built with a reader connected, then closed, in blocks of four slices: off, on, on, off or the reverse): ours with a client reading, against no metrics, ${pct(p.median)} req/s (median of ${p.blocks.length} blocks; ${pct(p.min)} to ${pct(p.max)}); our worker ${p.workerUsPerRequest.toFixed(2)} µs of CPU per request.\n`,
   );
+}
+
+if (sections.includes('memory')) {
+  const m = await runMemory(quick, log);
+  results.memory = m.rows;
+  say(`## Memory: what the app's process grows by (RSS after a GC; 1 000 records/s for ${quick ? 1 : 5} s; ${quick ? 1 : 5} processes each, interleaved)\n\n\`\`\`\n${m.text}\n\`\`\`\n`);
 }
 
 if (sections.includes('tune')) {

@@ -4,7 +4,18 @@
 // replay totals, the ring's head and the figures count every record exactly once.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CTL_BYTES, Op, REPLAY_SLOTS, RING_HEAD, RING_TAIL, Stat, createRing, journalBytes, recordHeader, ringViews, type RingDescriptor } from '../src/shared/layout.js';
+import {
+  CTL_BYTES,
+  Op,
+  REPLAY_SLOTS,
+  RingSlot,
+  Stat,
+  createRing,
+  journalBytes,
+  recordHeader,
+  ringViews,
+  type RingDescriptor,
+} from '../src/shared/layout.js';
 import { StatsBlock } from '../src/shared/stats-block.js';
 import type { Chunk } from '../src/worker/chunk.js';
 import { Entry, Journal, type JournalTargets } from '../src/worker/journal.js';
@@ -101,7 +112,7 @@ test('a worker that dies anywhere in a round leaves the totals counting each rec
       f64[i * 2 + 1] = 1;
       f64[i * 2] = recordHeader(0, Op.Counter);
     }
-    Atomics.store(header, RING_TAIL, records);
+    Atomics.store(header, RingSlot.Tail, records);
     const slots: [string, number][] = [];
     const first = worker(shared, slots);
     let n = 0;
@@ -131,14 +142,14 @@ test('a worker that dies anywhere in a round leaves the totals counting each rec
     const table = new Float64Array(shared.table);
     const what = JSON.stringify(death);
     assert.equal(table[0], records, `${what}: the total counts each record once`);
-    assert.equal(Atomics.load(header, RING_HEAD), records, `${what}: every record taken`);
+    assert.equal(Atomics.load(header, RingSlot.Head), records, `${what}: every record taken`);
     assert.equal(new StatsBlock(shared.ctl).read()[Stat.Recorded], records, `${what}: and counted once in recorded`);
     // The producer writes on into the slots handed back: those records are new, taken once.
     for (let i = records; i < records + 100; i++) {
       f64[(i & 1023) * 2 + 1] = 1;
       f64[(i & 1023) * 2] = recordHeader(0, Op.Counter);
     }
-    Atomics.store(header, RING_TAIL, records + 100);
+    Atomics.store(header, RingSlot.Tail, records + 100);
     while (next.pipeline.round() > 0);
     assert.equal(new Float64Array(shared.table)[0], records + 100, `${what}: later records once too`);
     assert.equal(new StatsBlock(shared.ctl).read()[Stat.Recorded], records + 100);

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { EventSchema as SeedEvent } from '../src/gen/event_pb.js';
 import { EventSchema as ObserverEvent } from '../src/gen/observer_event_pb.js';
-import { CTL_BYTES, Op, RING_CLOSED, RING_CONTROL_SENT, RING_TAIL, createRing, recordHeader, ringViews, type RingViews } from '../src/shared/layout.js';
+import { CTL_BYTES, Op, RingSlot, createRing, recordHeader, ringViews, type RingViews } from '../src/shared/layout.js';
 import type { Protocol } from '../src/shared/messages.js';
 import { StatsBlock } from '../src/shared/stats-block.js';
 import { WallClock } from '../src/worker/clock.js';
@@ -177,8 +177,8 @@ function run(protocol: Protocol, steps: readonly Step[], kernel: 'auto' | 'alway
   const rings = new Map<number, { views: RingViews; tail: number; sent: number }>();
   const drain = (): void => {
     for (const r of rings.values()) {
-      Atomics.store(r.views.header, RING_CONTROL_SENT, r.sent);
-      Atomics.store(r.views.header, RING_TAIL, r.tail);
+      Atomics.store(r.views.header, RingSlot.ControlSent, r.sent);
+      Atomics.store(r.views.header, RingSlot.Tail, r.tail);
     }
     while (pipeline.round() > 0);
   };
@@ -196,7 +196,7 @@ function run(protocol: Protocol, steps: readonly Step[], kernel: 'auto' | 'alway
     const r = rings.get(step.ring)!;
     if (step.s === 'close') {
       drain();
-      Atomics.store(r.views.header, RING_CLOSED, 1);
+      Atomics.store(r.views.header, RingSlot.Closed, 1);
       continue;
     }
     if (step.s === 'meta') {

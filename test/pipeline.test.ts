@@ -3,7 +3,7 @@ import { fromBinary } from '@bufbuild/protobuf';
 import assert from 'node:assert/strict';
 import { MessageChannel } from 'node:worker_threads';
 import { test } from 'node:test';
-import { CTL_BYTES, Op, RING_CONTROL_SENT, RING_HEAD, RING_TAIL, Stat, createRing, recordHeader, ringViews } from '../src/shared/layout.js';
+import { CTL_BYTES, Op, RingSlot, Stat, createRing, recordHeader, ringViews } from '../src/shared/layout.js';
 import { StatsBlock } from '../src/shared/stats-block.js';
 import type { ControlMessage } from '../src/shared/messages.js';
 import type { Chunk } from '../src/worker/encoder.js';
@@ -38,19 +38,19 @@ test('a burst of registrations does not hold back the records of other rings', (
     const m: ControlMessage = { t: 'meta', pos: 0, seq: i, name: `n${i}`, kind: 'counter', unit: undefined, description: undefined };
     port1.postMessage(m);
   }
-  Atomics.store(ringViews(main.sab).header, RING_CONTROL_SENT, registrations);
+  Atomics.store(ringViews(main.sab).header, RingSlot.ControlSent, registrations);
   const pipeline = pipelineOver(ctl, new RingReader(main, port2, 0, MAIN_RING), recordingTransport(log));
   // Another thread's ring, announced, with a key and 100 records.
   const other = createRing(1024);
   const { header, f64 } = ringViews(other.sab);
   pipeline.onChannel({ t: 'attach', ring: 1, desc: other});
   pipeline.onChannel({ t: 'key', ring: 1, pos: 0, seq: 0, id: 0, canonical: 'k', name: 'k', labels: [] });
-  Atomics.store(header, RING_CONTROL_SENT, 1);
+  Atomics.store(header, RingSlot.ControlSent, 1);
   for (let i = 0; i < 100; i++) {
     f64[i * 2 + 1] = i;
     f64[i * 2] = recordHeader(0, Op.GaugeSet);
   }
-  Atomics.store(header, RING_TAIL, 100);
+  Atomics.store(header, RingSlot.Tail, 100);
 
   pipeline.round();
   const firstRound = log.filter((x) => x === 'd').length;
@@ -89,7 +89,7 @@ test('a round ends when its batch of frames fills half a slab: long frames are s
     f64[i * 2 + 1] = i;
     f64[i * 2] = recordHeader(0, Op.GaugeSet);
   }
-  Atomics.store(header, RING_TAIL, n);
+  Atomics.store(header, RingSlot.Tail, n);
   let rounds = 0;
   while (pipeline.round() > 0) rounds++;
   assert.equal(frames.reduce((a, b) => a + b, 0), n, 'every record was sent');
@@ -115,7 +115,7 @@ test("stats() counts a round's records before any client is sent them", () => {
     f64[i * 2 + 1] = 1;
     f64[i * 2] = recordHeader(0, Op.Counter);
   }
-  Atomics.store(header, RING_TAIL, 10);
+  Atomics.store(header, RingSlot.Tail, 10);
   // As the worker runs a round: its changes held, published once.
   counters.hold();
   pipeline.round();
@@ -140,7 +140,7 @@ test('counter increments given as numbers: exact on both sides of 2^32, -0 as 0,
     f64[i * 2 + 1] = v;
     f64[i * 2] = recordHeader(0, Op.Counter);
   });
-  Atomics.store(header, RING_TAIL, values.length);
+  Atomics.store(header, RingSlot.Tail, values.length);
   pipeline.round();
   const got = sent.flatMap((b) => splitFrames(b).frames).map((f) => {
     const e = fromBinary(EventSchema, f);
@@ -168,22 +168,22 @@ test('past 2^31 records, a key announcement still in flight still holds back its
   };
   pipeline.onChannel({ t: 'attach', ring: 7, desc: ring});
   pipeline.onChannel({ t: 'key', ring: 7, pos: 0, seq: 0, id: 0, canonical: 'a', name: 'a', labels: [] });
-  Atomics.store(header, RING_CONTROL_SENT, 1);
+  Atomics.store(header, RingSlot.ControlSent, 1);
   for (let p = 0; p < 10; p++) write(p, 0);
-  Atomics.store(header, RING_TAIL, 10);
+  Atomics.store(header, RingSlot.Tail, 10);
   pipeline.round();
   assert.equal(log.length, 10);
 
   // 2^31 + 100 records later (the positions are set as they would be then), a new key is
   // announced: its message is on its way, its records are already published.
   const at = (10 + 2 ** 31 + 100) | 0;
-  Atomics.store(header, RING_HEAD, at);
-  Atomics.store(header, RING_TAIL, at);
+  Atomics.store(header, RingSlot.Head, at);
+  Atomics.store(header, RingSlot.Tail, at);
   const reader = (pipeline as unknown as { attached: Map<number, RingReader> }).attached.get(7)!;
   reader.head = at;
-  Atomics.store(header, RING_CONTROL_SENT, 2);
+  Atomics.store(header, RingSlot.ControlSent, 2);
   for (let k = 0; k < 10; k++) write((at + k) | 0, 1);
-  Atomics.store(header, RING_TAIL, (at + 10) | 0);
+  Atomics.store(header, RingSlot.Tail, (at + 10) | 0);
   pipeline.round();
   assert.equal(new StatsBlock(ctl).read()[Stat.Invalid], 0, 'none counted invalid');
   assert.equal(log.length, 10, 'nothing drained past the key still in flight');

@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import { fromBinary } from '@bufbuild/protobuf';
 import { EventSchema } from '../src/gen/event_pb.js';
 import { hostOf } from '../src/app/recorder.js';
-import { CTL_CLIENTS, REPLAY_SLOTS, STATE_BYTES, STATE_PAGE_KEYS, State, createRing } from '../src/shared/layout.js';
+import { Ctl, REPLAY_SLOTS, STATE_BYTES, STATE_PAGE_KEYS, State, createRing } from '../src/shared/layout.js';
 import { KeyTable } from '../src/worker/keys.js';
 import { ReplayTable } from '../src/worker/replay.js';
 import { MAIN_RING, RingReader } from '../src/worker/ring-reader.js';
@@ -240,9 +240,9 @@ test('a record written to a state page just as a client connects reaches it, how
   t.after(() => client.close());
   const ctl = new Int32Array(recorder.connector().ctl);
   // This thread read "no client" an instant before the worker said there is one.
-  Atomics.store(ctl, CTL_CLIENTS, 0);
+  Atomics.store(ctl, Ctl.Clients, 0);
   c.increment(5);
-  Atomics.store(ctl, CTL_CLIENTS, 1);
+  Atomics.store(ctl, Ctl.Clients, 1);
   await waitFor('the record folded and sent within the fold window', () => view(client.events()).counters.late_write === 5, 3000);
 });
 

@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { BroadcastChannel } from 'node:worker_threads';
-import { CTL_ATTACHES, RING_TID, createRing, ringViews } from '../shared/layout.js';
+import { Ctl, RingSlot, createRing, ringViews } from '../shared/layout.js';
 import type { ChannelMessage, ControlMessage } from '../shared/messages.js';
 import { Recording } from './recording.js';
 import { threadId } from '../shared/thread-id.js';
@@ -84,7 +84,7 @@ export function attach(connector: unknown): Recording {
   // worker and the exporter's host both hear: the host hands them to a worker started after a
   // crash, so nothing here has to answer it (a thread blocked in Atomics.wait could not).
   const desc = createRing(connector.bufferSize);
-  ringViews(desc.sab).header[RING_TID] = threadId();
+  ringViews(desc.sab).header[RingSlot.Tid] = threadId();
   const writer = new RingWriter(desc, connector.ctl);
   const registry = new Registry(writer, connector.maxKeys, connector.replay, connector.endpoint, false, connector.capture === true);
   const ring = randomInt(2 ** 47);
@@ -98,7 +98,7 @@ export function attach(connector: unknown): Recording {
   });
   channel.postMessage({ t: 'attach', ring, desc } satisfies ChannelMessage);
   // Counted after it is posted: a worker that has heard of fewer rings knows one is on its way.
-  Atomics.add(new Int32Array(connector.ctl), CTL_ATTACHES, 1);
+  Atomics.add(new Int32Array(connector.ctl), Ctl.Attaches, 1);
   closeOnExit(writer, channel);
   return new Recording(writer, registry);
 }

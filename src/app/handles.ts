@@ -1,4 +1,4 @@
-import { CTL_CLIENTS, Op, REFUSED_KEY_ID, State, type StateViews } from '../shared/layout.js';
+import { Ctl, Op, REFUSED_KEY_ID, State, recordHeader, type StateViews } from '../shared/layout.js';
 import type { RingWriter } from './ring-writer.js';
 
 /** A counter bound to one key. `increment` costs a few nanoseconds and never throws. */
@@ -24,7 +24,8 @@ export interface Histogram {
 
 // Each method first reads the "clients connected" flag with a plain load: with nobody
 // listening a record costs one memory read and is not recorded at all. Handles keep their own
-// reference to the control block so that this check is one load less than through the writer.
+// reference to the control block so that this check is one load less than through the writer,
+// and the headers of their records made, so that a record is the writer's stores and no more.
 
 /** What every handle holds: its ring, its key's id, and the control block (for the flag). */
 abstract class BoundHandle {
@@ -37,36 +38,52 @@ abstract class BoundHandle {
   }
 }
 
-/** Writes a counter increment (the value checked by the worker, or here for a bigint). */
-function pushCounter(w: RingWriter, id: number, value: number | bigint): void {
-  if (typeof value === 'number') w.push(id, Op.Counter, value);
-  else if (typeof value === 'bigint') w.pushBigint(id, value);
-  else w.push(id, Op.Invalid, 0);
+/** A counter increment that is not a number: a bigint (exact to 2^64), or invalid. */
+function pushOtherCounter(w: RingWriter, id: number, value: unknown): void {
+  if (typeof value === 'bigint') w.pushBigint(id, value);
+  else w.push(recordHeader(id, Op.Invalid), 0);
 }
 
 export class CounterHandle extends BoundHandle implements Counter {
+  private readonly add = recordHeader(this.id, Op.Counter);
+
   increment(value: number | bigint = 1): void {
-    if (this.ctl[CTL_CLIENTS] !== 0) pushCounter(this.w, this.id, value);
+    if (this.ctl[Ctl.Clients] !== 0) this.send(value);
+  }
+
+  /** Writes the increment; the worker checks a number (a safe integer >= 0). */
+  protected send(value: number | bigint): void {
+    if (typeof value === 'number') this.w.push(this.add, value);
+    else pushOtherCounter(this.w, this.id, value);
   }
 }
 
-export class GaugeHandle extends BoundHandle implements Gauge {
+/** The headers of a gauge's three records. */
+abstract class GaugeRecords extends BoundHandle {
+  protected readonly setTo = recordHeader(this.id, Op.GaugeSet);
+  protected readonly up = recordHeader(this.id, Op.GaugeIncrement);
+  protected readonly down = recordHeader(this.id, Op.GaugeDecrement);
+}
+
+export class GaugeHandle extends GaugeRecords implements Gauge {
   set(value: number): void {
-    if (this.ctl[CTL_CLIENTS] !== 0) this.w.push(this.id, Op.GaugeSet, value);
+    if (this.ctl[Ctl.Clients] !== 0) this.w.push(this.setTo, value);
   }
 
   increment(value: number): void {
-    if (this.ctl[CTL_CLIENTS] !== 0) this.w.push(this.id, Op.GaugeIncrement, value);
+    if (this.ctl[Ctl.Clients] !== 0) this.w.push(this.up, value);
   }
 
   decrement(value: number): void {
-    if (this.ctl[CTL_CLIENTS] !== 0) this.w.push(this.id, Op.GaugeDecrement, value);
+    if (this.ctl[Ctl.Clients] !== 0) this.w.push(this.down, value);
   }
 }
 
 export class HistogramHandle extends BoundHandle implements Histogram {
+  protected readonly observe = recordHeader(this.id, Op.Histogram);
+
   record(value: number): void {
-    if (this.ctl[CTL_CLIENTS] !== 0) this.w.push(this.id, Op.Histogram, value);
+    if (this.ctl[Ctl.Clients] !== 0) this.w.push(this.observe, value);
   }
 }
 
@@ -75,9 +92,9 @@ export class HistogramHandle extends BoundHandle implements Histogram {
  * sees every one: they go to the ring whether or not a TCP client is connected (a histogram's
  * shape cannot be folded into a few slots of state, as a total can).
  */
-export class EndpointHistogramHandle extends BoundHandle implements Histogram {
-  record(value: number): void {
-    this.w.push(this.id, Op.Histogram, value);
+export class EndpointHistogramHandle extends HistogramHandle {
+  override record(value: number): void {
+    this.w.push(this.observe, value);
   }
 }
 
@@ -87,17 +104,17 @@ export class EndpointHistogramHandle extends BoundHandle implements Histogram {
  * in which a gauge raised and lowered back (a count of jobs running) leaves no trace: a test must
  * read such a gauge as 0, not as never changed.
  */
-export class CaptureGaugeHandle extends BoundHandle implements Gauge {
+export class CaptureGaugeHandle extends GaugeRecords implements Gauge {
   set(value: number): void {
-    this.w.push(this.id, Op.GaugeSet, value);
+    this.w.push(this.setTo, value);
   }
 
   increment(value: number): void {
-    this.w.push(this.id, Op.GaugeIncrement, value);
+    this.w.push(this.up, value);
   }
 
   decrement(value: number): void {
-    this.w.push(this.id, Op.GaugeDecrement, value);
+    this.w.push(this.down, value);
   }
 }
 
@@ -106,7 +123,7 @@ export class CaptureGaugeHandle extends BoundHandle implements Gauge {
 // into the totals it replays when a client connects. Invalid values are dropped, as records
 // made with no client always are. With a client connected they record exactly as above.
 
-export class ReplayCounterHandle extends BoundHandle implements Counter {
+export class ReplayCounterHandle extends CounterHandle {
   private readonly f64: Float64Array;
   private readonly i32: Int32Array;
 
@@ -116,8 +133,8 @@ export class ReplayCounterHandle extends BoundHandle implements Counter {
     this.i32 = state.i32;
   }
 
-  increment(value: number | bigint = 1): void {
-    if (this.ctl[CTL_CLIENTS] !== 0) return pushCounter(this.w, this.id, value);
+  override increment(value: number | bigint = 1): void {
+    if (this.ctl[Ctl.Clients] !== 0) return this.send(value);
     // A bigint goes to the ring even so: the worker adds it to the total exactly (to 2^64), where
     // this thread's state holds a double (exact to 2^53).
     if (typeof value === 'bigint') return this.w.pushBigint(this.id, value);
@@ -141,7 +158,7 @@ export class ReplayCounterHandle extends BoundHandle implements Counter {
   }
 }
 
-export class ReplayGaugeHandle extends GaugeHandle {
+export class ReplayGaugeHandle extends GaugeRecords implements Gauge {
   private readonly f64: Float64Array;
   private readonly i32: Int32Array;
 
@@ -151,8 +168,8 @@ export class ReplayGaugeHandle extends GaugeHandle {
     this.i32 = state.i32;
   }
 
-  override set(value: number): void {
-    if (this.ctl[CTL_CLIENTS] !== 0) return super.set(value);
+  set(value: number): void {
+    if (this.ctl[Ctl.Clients] !== 0) return this.w.push(this.setTo, value);
     if (value !== value) return;
     // A seqlock: the worker may fold this state at any time, and a set changes two slots. The
     // count is odd while they change; the worker retries a read that saw an odd count, or a
@@ -165,13 +182,13 @@ export class ReplayGaugeHandle extends GaugeHandle {
     this.i32[State.GaugeSets] = (sets + 2) | 0;
   }
 
-  override increment(value: number): void {
-    if (this.ctl[CTL_CLIENTS] !== 0) return super.increment(value);
+  increment(value: number): void {
+    if (this.ctl[Ctl.Clients] !== 0) return this.w.push(this.up, value);
     if (value === value) this.f64[State.GaugeDelta] += value;
   }
 
-  override decrement(value: number): void {
-    if (this.ctl[CTL_CLIENTS] !== 0) return super.decrement(value);
+  decrement(value: number): void {
+    if (this.ctl[Ctl.Clients] !== 0) return this.w.push(this.down, value);
     if (value === value) this.f64[State.GaugeDelta] -= value;
   }
 }
@@ -180,6 +197,8 @@ export class ReplayGaugeHandle extends GaugeHandle {
  * Stands in for every kind of handle when its key was refused (the `maxKeys` cap): each record
  * is still counted as a drop, through the ring, so `stats()` stays exact.
  */
+const REFUSED = recordHeader(REFUSED_KEY_ID, Op.Invalid);
+
 export class RefusedHandle implements Counter, Gauge, Histogram {
   constructor(private readonly w: RingWriter) {}
 
@@ -196,7 +215,7 @@ export class RefusedHandle implements Counter, Gauge, Histogram {
     this.drop();
   }
   private drop(): void {
-    if (this.w.ctl[CTL_CLIENTS] !== 0) this.w.push(REFUSED_KEY_ID, Op.Invalid, 0);
+    if (this.w.ctl[Ctl.Clients] !== 0) this.w.push(REFUSED, 0);
   }
 }
 

@@ -1,5 +1,5 @@
 import type { BoundAddress } from '../shared/address.js';
-import { RING_HEAD, RING_TAIL, Stat } from '../shared/layout.js';
+import { RingSlot, Stat } from '../shared/layout.js';
 import { StatsBlock } from '../shared/stats-block.js';
 import type { Connector } from './attach.js';
 import { closeOnSignals, closed, flushAtExit } from './process-hooks.js';
@@ -133,7 +133,7 @@ export class TcpRecorder extends Recording {
     const figures = this.block.read();
     const s = (i: Stat): number => figures[i]!;
     const inRing =
-      ((Atomics.load(this.ringHeader, RING_TAIL) - Atomics.load(this.ringHeader, RING_HEAD)) | 0) +
+      ((Atomics.load(this.ringHeader, RingSlot.Tail) - Atomics.load(this.ringHeader, RingSlot.Head)) | 0) +
       this.writer.unpublished();
     // After close: records threads wrote too late for the worker (one that read "a client is
     // connected" just before it closed, then lost the processor) are recorded and lost by every

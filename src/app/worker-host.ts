@@ -1,6 +1,6 @@
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { formatAddress, type BoundAddress, type ListenAddress } from '../shared/address.js';
-import { CTL_CLIENTS, CTL_DOORBELL, CTL_EXIT, CTL_FLUSHED, RING_CONTROL_SENT, ringViews, untaken } from '../shared/layout.js';
+import { Ctl, RingSlot, ringViews, untaken } from '../shared/layout.js';
 import type { ControlMessage, FromWorker, ToWorker, WorkerInit } from '../shared/messages.js';
 import { ExporterError } from '../errors.js';
 import { RingDirectory } from './ring-directory.js';
@@ -38,7 +38,7 @@ export interface HostOptions
   readonly replayTable: SharedArrayBuffer | undefined;
   /** Called when a (re)started worker needs a new control port and the registry's state. */
   readonly rebind: (port: MessagePort) => ControlMessage[];
-  /** For `captureMetrics()`: the worker answers the app's asks (see `CTL_ASK`) and listens for no client. */
+  /** For `captureMetrics()`: the worker answers the app's asks (see `Ctl.Ask`) and listens for no client. */
   readonly capture: boolean;
 }
 
@@ -87,7 +87,7 @@ export class WorkerHost {
       capture = answers.port2;
     }
     const restore = this.opts.rebind(port1);
-    const sentBase = Atomics.load(ringViews(this.opts.ring.sab).header, RING_CONTROL_SENT);
+    const sentBase = Atomics.load(ringViews(this.opts.ring.sab).header, RingSlot.ControlSent);
     const { ctl, bufferSize, maxClients, maxKeys, selfMetrics, flushIntervalMs, protocol, ring, channel, replayTable, journal, closeTimeoutMs, tls, replayOnConnect } = this.opts;
     // A restarted worker serves the endpoint where the first one did (its port, if 0 was asked).
     const bound = this.prometheusAddress as { host: string; port: number } | undefined;
@@ -146,7 +146,7 @@ export class WorkerHost {
    * keys and metadata, and clients can reconnect.
    */
   private restart(): void {
-    Atomics.store(new Int32Array(this.opts.ctl), CTL_CLIENTS, 0);
+    Atomics.store(new Int32Array(this.opts.ctl), Ctl.Clients, 0);
     this.restarts++;
     process.emitWarning(`metrics-exporter-tcp: the transport worker exited unexpectedly; restarting it`, {
       code: 'MTCP_WORKER_RESTART',
@@ -208,15 +208,15 @@ export class WorkerHost {
     if (this.exited || !this.ready) return undefined;
     const ctl = new Int32Array(this.opts.ctl);
     if (this.closing === undefined) {
-      if (Atomics.load(ctl, CTL_CLIENTS) === 0) return undefined;
-      Atomics.store(ctl, CTL_EXIT, 1);
-      Atomics.add(ctl, CTL_DOORBELL, 1);
-      Atomics.notify(ctl, CTL_DOORBELL);
+      if (Atomics.load(ctl, Ctl.Clients) === 0) return undefined;
+      Atomics.store(ctl, Ctl.Exit, 1);
+      Atomics.add(ctl, Ctl.Doorbell, 1);
+      Atomics.notify(ctl, Ctl.Doorbell);
     }
     const end = Date.now() + timeoutMs + EXIT_MARGIN_MS;
     return () => {
-      for (let left = end - Date.now(); Atomics.load(ctl, CTL_FLUSHED) === 0 && left > 0; left = end - Date.now()) {
-        Atomics.wait(ctl, CTL_FLUSHED, 0, left);
+      for (let left = end - Date.now(); Atomics.load(ctl, Ctl.Flushed) === 0 && left > 0; left = end - Date.now()) {
+        Atomics.wait(ctl, Ctl.Flushed, 0, left);
       }
     };
   }

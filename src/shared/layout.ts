@@ -13,37 +13,49 @@
  */
 import { threadId } from 'node:worker_threads';
 
-/** Int32 slot of the control block: number of connected clients (written by the worker). */
-export const CTL_CLIENTS = 0;
-/** Int32 slot: how the worker waits, one of {@link Park}. */
-export const CTL_PARKED = 16;
-/** Int32 slot: bumped by producers to wake a parked worker. */
-export const CTL_DOORBELL = 32;
-/** Int32 slot: the transport worker's OS thread id on Linux (0 elsewhere), for CPU accounting. */
-export const CTL_WORKER_TID = 33;
 /**
- * Int32 slot: set to 1 by the app's main thread when its process is exiting without `close()`;
- * it then waits (bounded) on {@link CTL_FLUSHED} while the worker delivers what was recorded.
+ * Int32 slots of the control block. A const enum, so that each use is a number in the code:
+ * an imported constant is a load and a check in the hot path, where the early exit is the
+ * load of `Ctl.Clients` alone.
  */
-export const CTL_EXIT = 34;
-/** Int32 slot: set to 1 (and notified) by the worker once a shutdown has delivered what it could. */
-export const CTL_FLUSHED = 35;
-/**
- * Int32 slot, for `captureMetrics()` (metrics-exporter-tcp/testing): bumped by the app's thread to
- * ask the worker for something, after it has stored what in {@link CTL_ASK_OP}; the worker
- * answers by storing the same number in {@link CTL_ANSWERED} (and notifying it).
- */
-export const CTL_ASK = 36;
-/** Int32 slot: what the last ask wants, one of {@link Ask}. */
-export const CTL_ASK_OP = 37;
-/** Int32 slot: the last ask the worker has answered (see {@link CTL_ASK}). */
-export const CTL_ANSWERED = 38;
-/**
- * Int32 slot: rings attached from other threads so far, bumped by `attach()` after it announced
- * the ring: a worker that has heard of fewer knows an announcement is on its way.
- */
-export const CTL_ATTACHES = 39;
-/** What a capture asks its worker ({@link CTL_ASK_OP}). */
+export const enum Ctl {
+  /** Number of connected clients (written by the worker). */
+  Clients = 0,
+  /** How the worker waits, one of {@link Park}. */
+  Parked = 16,
+  /** Bumped by producers to wake a parked worker. */
+  Doorbell = 32,
+  /** The transport worker's OS thread id on Linux (0 elsewhere), for CPU accounting. */
+  WorkerTid = 33,
+  /**
+   * Set to 1 by the app's main thread when its process is exiting without `close()`; it then
+   * waits (bounded) on {@link Ctl.Flushed} while the worker delivers what was recorded.
+   */
+  Exit = 34,
+  /** Set to 1 (and notified) by the worker once a shutdown has delivered what it could. */
+  Flushed = 35,
+  /**
+   * For `captureMetrics()` (metrics-exporter-tcp/testing): bumped by the app's thread to ask the
+   * worker for something, after it has stored what in {@link Ctl.AskOp}; the worker answers by
+   * storing the same number in {@link Ctl.Answered} (and notifying it).
+   */
+  Ask = 36,
+  /** What the last ask wants, one of {@link Ask}. */
+  AskOp = 37,
+  /** The last ask the worker has answered (see {@link Ctl.Ask}). */
+  Answered = 38,
+  /**
+   * Rings attached from other threads so far, bumped by `attach()` after it announced the ring:
+   * a worker that has heard of fewer knows an announcement is on its way.
+   */
+  Attaches = 39,
+  /**
+   * Offset of the statistics: a sequence number, then two Int32 words (low, high) per figure,
+   * in the order of {@link Stat}. Only the worker writes them (see `shared/stats-block.ts`).
+   */
+  Stats = 48,
+}
+/** What a capture asks its worker ({@link Ctl.AskOp}). */
 export const enum Ask {
   /** Take every record published so far and answer with the totals. */
   Read = 1,
@@ -51,12 +63,12 @@ export const enum Ask {
   Reset = 2,
 }
 /**
- * How the worker is waiting. Waking it is a futex syscall that costs the app thread
- * microseconds, and every wake-up costs the worker a round; so producers ring only when it
- * matters, and the worker works in batches:
- * - `Flush`: the worker drained records and waits a flush interval (`flushIntervalMs`) for the
- *   next batch; producers ring only when a ring is a quarter full. Records then wait at most
- *   a flush interval and cost the app no syscall.
+ * How the worker is waiting. Waking it is a system call that costs the app's thread
+ * microseconds (tens of them in a virtual machine), and every wake-up costs the worker a round;
+ * so producers ring only when it matters, and the worker works in batches:
+ * - `Flush`: the worker drained records and waits a flush interval (`flushIntervalMs`, shorter
+ *   while records flow fast) for the next batch; producers ring only when a ring is half full.
+ *   Records then wait at most a flush interval and cost the app no syscall.
  * - `Idle`: a flush interval passed with nothing to do; the worker sleeps until the next
  *   publish (or control message) rings, then gives that batch a flush interval to gather.
  */
@@ -65,12 +77,6 @@ export const enum Park {
   Flush = 1,
   Idle = 2,
 }
-
-/**
- * Int32 offset of the statistics: a sequence number, then two Int32 words (low, high) per
- * figure, in the order of {@link Stat}. Only the worker writes them (see `shared/stats-block.ts`).
- */
-export const CTL_STATS = 48;
 
 /** Figures of the statistics area, in the order `stats()` reports them. */
 export const enum Stat {
@@ -90,29 +96,32 @@ export const enum Stat {
   ClientsAtClose,
 }
 export const STAT_COUNT = 13;
-export const CTL_BYTES = (CTL_STATS + 1 + 2 * STAT_COUNT) * 4;
+export const CTL_BYTES = (Ctl.Stats + 1 + 2 * STAT_COUNT) * 4;
 
-/** Int32 slot of a ring header: the consumer's read position (free-running, wraps at 2^32). */
-export const RING_HEAD = 0;
-/**
- * Int32 slot, written by the worker: the value of {@link RING_FULL_DROPS} it has counted so far.
- * A fresh ring starts at 0, so drops made before any worker has seen the ring are counted; a
- * restarted worker starts where the previous one stopped.
- */
-export const RING_FULL_TAKEN = 1;
-/** Int32 slot: the producer's published write position (free-running, wraps at 2^32). */
-export const RING_TAIL = 16;
-/** Int32 slot: records the producer dropped because the ring was full (wraps at 2^32). */
-export const RING_FULL_DROPS = 17;
-/**
- * Int32 slot: control messages the producer has sent (bumped after each one). A worker that
- * has received fewer knows some are on their way and does not drain past them.
- */
-export const RING_CONTROL_SENT = 18;
-/** Int32 slot: set to 1 when the producing thread is gone; the worker then drains and forgets the ring. */
-export const RING_CLOSED = 19;
-/** Int32 slot: the producing thread's OS thread id (Linux), so that the worker can tell it died. */
-export const RING_TID = 20;
+/** Int32 slots of a ring's header (a const enum, as {@link Ctl} is). */
+export const enum RingSlot {
+  /** The consumer's read position (free-running, wraps at 2^32). */
+  Head = 0,
+  /**
+   * Written by the worker: the value of {@link RingSlot.FullDrops} it has counted so far. A
+   * fresh ring starts at 0, so drops made before any worker has seen the ring are counted; a
+   * restarted worker starts where the previous one stopped.
+   */
+  FullTaken = 1,
+  /** The producer's published write position (free-running, wraps at 2^32). */
+  Tail = 16,
+  /** Records the producer dropped because the ring was full (wraps at 2^32). */
+  FullDrops = 17,
+  /**
+   * Control messages the producer has sent (bumped after each one). A worker that has received
+   * fewer knows some are on their way and does not drain past them.
+   */
+  ControlSent = 18,
+  /** Set to 1 when the producing thread is gone; the worker then drains and forgets the ring. */
+  Closed = 19,
+  /** The producing thread's OS thread id (Linux), so that the worker can tell it died. */
+  Tid = 20,
+}
 /** Bytes before the first record. */
 export const RING_HEADER_BYTES = 128;
 
@@ -158,11 +167,13 @@ export const enum Op {
 }
 
 /**
- * Records in a ring at which a worker waiting out a flush interval is woken early (a quarter
- * of the ring): it then has three quarters of the ring of headroom to drain it.
+ * Records in a ring at which a worker waiting out a flush interval is woken early (half the
+ * ring): it then has the other half of headroom to drain it. A worker that sees records flow
+ * fast wakes by itself before that (see the pipeline's flush wait), so that this ring, a
+ * system call on the app's thread, is for sudden bursts.
  */
 export function wakeMark(limit: number): number {
-  return Math.max(1, limit >> 2);
+  return Math.max(1, limit >> 1);
 }
 
 /**
@@ -282,7 +293,7 @@ export interface RingViews {
  * hint (it may be writing one now); once it has stopped writing, a count.
  */
 export function unpublishedRecords(v: RingViews, head: number, limit: number): number {
-  const tail = Atomics.load(v.header, RING_TAIL);
+  const tail = Atomics.load(v.header, RingSlot.Tail);
   const room = limit - ((tail - head) | 0);
   let n = 0;
   while (n < room && v.f64[((tail + n) & v.mask) * 2] !== 0) n++;
@@ -296,10 +307,10 @@ export function unpublishedRecords(v: RingViews, head: number, limit: number): n
  */
 export function untaken(desc: RingDescriptor): { records: number; drops: number } {
   const v = ringViews(desc.sab);
-  const head = Atomics.load(v.header, RING_HEAD);
+  const head = Atomics.load(v.header, RingSlot.Head);
   return {
-    records: ((Atomics.load(v.header, RING_TAIL) - head) | 0) + unpublishedRecords(v, head, desc.limit),
-    drops: (Atomics.load(v.header, RING_FULL_DROPS) - Atomics.load(v.header, RING_FULL_TAKEN)) >>> 0,
+    records: ((Atomics.load(v.header, RingSlot.Tail) - head) | 0) + unpublishedRecords(v, head, desc.limit),
+    drops: (Atomics.load(v.header, RingSlot.FullDrops) - Atomics.load(v.header, RingSlot.FullTaken)) >>> 0,
   };
 }
 

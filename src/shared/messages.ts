@@ -111,15 +111,15 @@ export interface WorkerInit {
   /** Control messages to apply before anything else (a restart replays the app's registry). */
   readonly restore: ControlMessage[];
   /**
-   * For `captureMetrics()`: where the worker answers the asks of the app's thread (see `CTL_ASK`),
+   * For `captureMetrics()`: where the worker answers the asks of the app's thread (see `Ctl.Ask`),
    * which keeps every total and histogram; undefined for an exporter.
    */
   readonly capture: MessagePort | undefined;
 }
 
-/** What the app's thread posts with each ask of a capture (see `CTL_ASK`). */
+/** What the app's thread posts with each ask of a capture (see `Ctl.Ask`). */
 export interface CaptureAsk {
-  /** The ask's number (`CTL_ASK`). */
+  /** The ask's number (`Ctl.Ask`). */
   readonly seq: number;
   /** Only this key's series are wanted (its canonical form); all of them if undefined, none if null. */
   readonly key: string | null | undefined;

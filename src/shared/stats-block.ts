@@ -1,4 +1,4 @@
-import { CTL_STATS, STAT_COUNT } from './layout.js';
+import { Ctl, STAT_COUNT } from './layout.js';
 
 const WORD = 2 ** 32;
 
@@ -14,7 +14,7 @@ export class StatsBlock {
   private readonly words: Int32Array;
 
   constructor(ctl: SharedArrayBuffer) {
-    this.words = new Int32Array(ctl, CTL_STATS * 4, 1 + 2 * STAT_COUNT);
+    this.words = new Int32Array(ctl, Ctl.Stats * 4, 1 + 2 * STAT_COUNT);
   }
 
   /** Writer: stores every figure of `values` (indexed by `Stat`) as one snapshot. */

@@ -5,7 +5,7 @@ import { describeRemembered } from '../app/global.js';
 import { normalizeKey, type Key } from '../app/key.js';
 import { capturing, getGlobal, hostOf, setGlobal, type TcpRecorder } from '../app/recorder.js';
 import type { Recording } from '../app/recording.js';
-import { Ask, CTL_ANSWERED, CTL_ASK, CTL_ASK_OP, CTL_DOORBELL } from '../shared/layout.js';
+import { Ask, Ctl } from '../shared/layout.js';
 import type { CaptureAnswer, CaptureAsk, CapturedMetric, MetricKind } from '../shared/messages.js';
 
 /**
@@ -128,7 +128,7 @@ export class MetricsCapture {
   }
 
   /**
-   * Asks the worker (see `CTL_ASK`) and waits for its answer, blocking this thread: the worker
+   * Asks the worker (see `Ctl.Ask`) and waits for its answer, blocking this thread: the worker
    * needs nothing from it meanwhile (this thread's records are published first; its control
    * messages the worker takes from its port synchronously).
    */
@@ -138,17 +138,17 @@ export class MetricsCapture {
     const answers = host.answers!;
     const ctl = new Int32Array(this.rec.connector().ctl);
     this.rec.flush();
-    const seq = (Atomics.load(ctl, CTL_ASK) + 1) | 0;
+    const seq = (Atomics.load(ctl, Ctl.Ask) + 1) | 0;
     answers.postMessage({ seq, key } satisfies CaptureAsk);
-    Atomics.store(ctl, CTL_ASK_OP, op);
-    Atomics.store(ctl, CTL_ASK, seq);
-    Atomics.add(ctl, CTL_DOORBELL, 1);
-    Atomics.notify(ctl, CTL_DOORBELL);
+    Atomics.store(ctl, Ctl.AskOp, op);
+    Atomics.store(ctl, Ctl.Ask, seq);
+    Atomics.add(ctl, Ctl.Doorbell, 1);
+    Atomics.notify(ctl, Ctl.Doorbell);
     const end = Date.now() + ANSWER_TIMEOUT_MS;
-    for (let seen = Atomics.load(ctl, CTL_ANSWERED); seen !== seq; seen = Atomics.load(ctl, CTL_ANSWERED)) {
+    for (let seen = Atomics.load(ctl, Ctl.Answered); seen !== seq; seen = Atomics.load(ctl, Ctl.Answered)) {
       const left = end - Date.now();
       if (left <= 0 || !host.serving) throw new CaptureError('TIMEOUT', `the capture's worker did not answer within ${ANSWER_TIMEOUT_MS} ms`);
-      Atomics.wait(ctl, CTL_ANSWERED, seen, left);
+      Atomics.wait(ctl, Ctl.Answered, seen, left);
     }
     let answer: CaptureAnswer | undefined;
     for (let m = receiveMessageOnPort(answers); m !== undefined; m = receiveMessageOnPort(answers)) answer = m.message as CaptureAnswer;

@@ -1,5 +1,5 @@
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
-import { Ask, CTL_ANSWERED, CTL_ASK, CTL_ASK_OP } from '../shared/layout.js';
+import { Ask, Ctl } from '../shared/layout.js';
 import type { CaptureAnswer, CaptureAsk, CapturedMetric } from '../shared/messages.js';
 import type { CaptureAsks } from './pipeline.js';
 import type { HistogramTable } from './scrape/histograms.js';
@@ -39,7 +39,7 @@ export interface CaptureSources {
 }
 
 /**
- * The worker's side of `captureMetrics()`: the app's thread asks (`CTL_ASK`, then the doorbell)
+ * The worker's side of `captureMetrics()`: the app's thread asks (`Ctl.Ask`, then the doorbell)
  * and blocks in `Atomics.wait` until this answers. An ask is served from the pipeline's rounds:
  * it takes every record and state published so far (waiting, through turns of the event loop, for
  * announcements still on their way), then answers with the totals, or resets them.
@@ -50,17 +50,17 @@ export class CaptureServer implements CaptureAsks {
 
   constructor(private readonly s: CaptureSources) {
     // A restarted worker answers what its predecessor did not.
-    this.answered = Atomics.load(s.ctl, CTL_ANSWERED);
+    this.answered = Atomics.load(s.ctl, Ctl.Answered);
   }
 
   pending(): boolean {
-    return !this.serving && Atomics.load(this.s.ctl, CTL_ASK) !== this.answered;
+    return !this.serving && Atomics.load(this.s.ctl, Ctl.Ask) !== this.answered;
   }
 
   serve(): void {
     this.serving = true;
-    const seq = Atomics.load(this.s.ctl, CTL_ASK);
-    const op = Atomics.load(this.s.ctl, CTL_ASK_OP) as Ask;
+    const seq = Atomics.load(this.s.ctl, Ctl.Ask);
+    const op = Atomics.load(this.s.ctl, Ctl.AskOp) as Ask;
     const deadline = Date.now() + TAKE_GRACE_MS;
     const published = Date.now() + PUBLISH_GRACE_MS;
     const attempt = (): void => {
@@ -77,8 +77,8 @@ export class CaptureServer implements CaptureAsks {
       this.s.port.postMessage(answer);
       this.answered = seq;
       this.serving = false;
-      Atomics.store(this.s.ctl, CTL_ANSWERED, seq);
-      Atomics.notify(this.s.ctl, CTL_ANSWERED);
+      Atomics.store(this.s.ctl, Ctl.Answered, seq);
+      Atomics.notify(this.s.ctl, Ctl.Answered);
     };
     attempt();
   }

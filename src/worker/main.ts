@@ -1,6 +1,6 @@
 // Entry of the transport worker. It imports nothing from the app side but shared/ and gen/.
 import { BroadcastChannel, parentPort, workerData } from 'node:worker_threads';
-import { CTL_CLIENTS, CTL_FLUSHED, CTL_WORKER_TID } from '../shared/layout.js';
+import { Ctl } from '../shared/layout.js';
 import { StatsBlock } from '../shared/stats-block.js';
 import { threadId } from '../shared/thread-id.js';
 import type { ChannelMessage, FromWorker, RingRecord, ToWorker, WorkerInit } from '../shared/messages.js';
@@ -33,7 +33,7 @@ const ctl = new Int32Array(init.ctl);
 const ring = new RingReader(init.ring, init.port, init.sentBase, MAIN_RING);
 const clock = new WallClock();
 const counters = new Counters(new StatsBlock(init.ctl));
-Atomics.store(ctl, CTL_WORKER_TID, threadId());
+Atomics.store(ctl, Ctl.WorkerTid, threadId());
 
 let closing = false;
 function send(msg: FromWorker): void {
@@ -57,7 +57,7 @@ const transport: Transport = new Transport({
   state: (): Chunk | null => pipeline.replayFrames(),
   tls: init.tls,
   onClients: (n) => {
-    if (!closing) Atomics.store(ctl, CTL_CLIENTS, n);
+    if (!closing) Atomics.store(ctl, Ctl.Clients, n);
   },
   warn,
 });
@@ -156,7 +156,7 @@ async function shutdown(timeoutMs: number): Promise<void> {
   closing = true;
   const deadline = Date.now() + timeoutMs;
   transport.stopAccepting();
-  Atomics.store(ctl, CTL_CLIENTS, 0);
+  Atomics.store(ctl, Ctl.Clients, 0);
   counters.clientsAtClose = transport.clientCount;
   counters.publish();
   await endpoint?.close();
@@ -165,8 +165,8 @@ async function shutdown(timeoutMs: number): Promise<void> {
   await transport.shutdown(deadline, () => {
     counters.clients = 0;
     counters.publish();
-    Atomics.store(ctl, CTL_FLUSHED, 1);
-    Atomics.notify(ctl, CTL_FLUSHED);
+    Atomics.store(ctl, Ctl.Flushed, 1);
+    Atomics.notify(ctl, Ctl.Flushed);
   });
 }
 

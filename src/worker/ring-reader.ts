@@ -1,12 +1,6 @@
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import {
-  RING_CLOSED,
-  RING_CONTROL_SENT,
-  RING_FULL_DROPS,
-  RING_FULL_TAKEN,
-  RING_HEAD,
-  RING_TAIL,
-  RING_TID,
+  RingSlot,
   STATE_BYTES,
   STATE_PAGE_KEYS,
   State,
@@ -57,7 +51,7 @@ export class RingReader {
   dirty = false;
   /** When the worker found the producing thread gone without its exit hook (ms), if it did. */
   diedAt: number | undefined;
-  /** Ring-full drops counted so far (committed as the header's `RING_FULL_TAKEN`). */
+  /** Ring-full drops counted so far (committed as the header's `RingSlot.FullTaken`). */
   fullSeen = 0;
   /** The producing thread's `worker_threads` id (0: the main thread). */
   readonly thread: number;
@@ -65,9 +59,10 @@ export class RingReader {
   private peak = 0;
   /** What the producer held at the last {@link takePeak}: the least the next window's peak can be. */
   fillAtPeak = 0;
-  /** The producer's drop count (`RING_FULL_DROPS`) at the last {@link takePeak}. */
+  /** The producer's drop count (`RingSlot.FullDrops`) at the last {@link takePeak}. */
   private dropsAtPeak: number;
-  private readonly limitRecords: number;
+  /** Records the producer may hold at once (the buffer size). */
+  readonly limitRecords: number;
   private readonly wakeAt: number;
   private controls: ControlMessage[] = [];
   private next = 0;
@@ -95,10 +90,10 @@ export class RingReader {
     this.thread = ring.thread;
     this.limitRecords = ring.limit;
     this.wakeAt = wakeMark(ring.limit);
-    this.head = Atomics.load(this.views.header, RING_HEAD);
+    this.head = Atomics.load(this.views.header, RingSlot.Head);
     // Not the drop count as it is now: what no worker has counted yet is counted by this one.
-    this.fullSeen = Atomics.load(this.views.header, RING_FULL_TAKEN);
-    this.dropsAtPeak = Atomics.load(this.views.header, RING_FULL_DROPS);
+    this.fullSeen = Atomics.load(this.views.header, RingSlot.FullTaken);
+    this.dropsAtPeak = Atomics.load(this.views.header, RingSlot.FullDrops);
   }
 
   /**
@@ -141,8 +136,8 @@ export class RingReader {
    * record is then either here or counted as missing.
    */
   limit(): number {
-    const tail = Atomics.load(this.views.header, RING_TAIL);
-    const sent = Atomics.load(this.views.header, RING_CONTROL_SENT);
+    const tail = Atomics.load(this.views.header, RingSlot.Tail);
+    const sent = Atomics.load(this.views.header, RingSlot.ControlSent);
     if (this.received === sent) return tail; // nothing to pull: the port is not polled
     this.pull();
     if (this.received === sent) return tail;
@@ -190,12 +185,12 @@ export class RingReader {
    * come (none is still on its way, so no record waits for one).
    */
   caughtUp(): boolean {
-    return !this.hasWork() && this.received === Atomics.load(this.views.header, RING_CONTROL_SENT);
+    return !this.hasWork() && this.received === Atomics.load(this.views.header, RingSlot.ControlSent);
   }
 
   /** True when the ring holds as many records as make its producer wake a waiting worker. */
   backlogged(): boolean {
-    return ((Atomics.load(this.views.header, RING_TAIL) - this.head) | 0) >= this.wakeAt;
+    return ((Atomics.load(this.views.header, RingSlot.Tail) - this.head) | 0) >= this.wakeAt;
   }
 
   /** Records up to `head` are taken (in this worker; the producer gets their slots back at the commit). */
@@ -212,14 +207,14 @@ export class RingReader {
    */
   persist(head: number, fullTaken: number): void {
     const { f64, mask, header } = this.views;
-    const from = Atomics.load(header, RING_HEAD);
+    const from = Atomics.load(header, RingSlot.Head);
     // The ring only empties here: until this store, what the producer holds only grows, so its
     // fill now is the most it held since the last commit (but for records not yet published).
-    const fill = (Atomics.load(header, RING_TAIL) - from) | 0;
+    const fill = (Atomics.load(header, RingSlot.Tail) - from) | 0;
     if (fill > this.peak) this.peak = fill;
     if (((head - from) | 0) > 0) for (let p = from; p !== head; p = (p + 1) | 0) f64[(p & mask) * 2] = 0;
-    Atomics.store(header, RING_HEAD, head);
-    Atomics.store(header, RING_FULL_TAKEN, fullTaken);
+    Atomics.store(header, RingSlot.Head, head);
+    Atomics.store(header, RingSlot.FullTaken, fullTaken);
     // A commit a crashed worker left half done moves this reader (made before it was applied) too.
     if (((head - this.head) | 0) > 0) this.advance(head);
     this.fullSeen = fullTaken;
@@ -227,7 +222,7 @@ export class RingReader {
 
   /** Records the producer dropped (ring full) since the last call, and since any earlier worker counted. */
   takeFullDrops(): number {
-    const now = Atomics.load(this.views.header, RING_FULL_DROPS);
+    const now = Atomics.load(this.views.header, RingSlot.FullDrops);
     const delta = (now - this.fullSeen) >>> 0;
     if (delta !== 0) {
       this.fullSeen = now;
@@ -245,8 +240,8 @@ export class RingReader {
    */
   takePeak(): number {
     const { header } = this.views;
-    const drops = Atomics.load(header, RING_FULL_DROPS);
-    const now = (Atomics.load(header, RING_TAIL) - Atomics.load(header, RING_HEAD)) | 0;
+    const drops = Atomics.load(header, RingSlot.FullDrops);
+    const now = (Atomics.load(header, RingSlot.Tail) - Atomics.load(header, RingSlot.Head)) | 0;
     const peak = drops !== this.dropsAtPeak ? this.limitRecords : Math.max(this.peak, now);
     this.peak = this.fillAtPeak = now;
     this.dropsAtPeak = drops;
@@ -280,13 +275,13 @@ export class RingReader {
    */
   adoptUnpublished(): number {
     const n = this.unpublished();
-    if (n > 0) Atomics.store(this.views.header, RING_TAIL, (Atomics.load(this.views.header, RING_TAIL) + n) | 0);
+    if (n > 0) Atomics.store(this.views.header, RingSlot.Tail, (Atomics.load(this.views.header, RingSlot.Tail) + n) | 0);
     return n;
   }
 
   /** Records in the ring not taken: published after the head, or written after the tail. */
   untaken(): number {
-    return ((Atomics.load(this.views.header, RING_TAIL) - this.head) | 0) + this.unpublished();
+    return ((Atomics.load(this.views.header, RingSlot.Tail) - this.head) | 0) + this.unpublished();
   }
 
   /** Records written after the published tail (see `unpublishedRecords`). */
@@ -303,29 +298,29 @@ export class RingReader {
     const later = [...(this.early?.values() ?? [])].sort((a, b) => (a.seq - b.seq) | 0);
     this.early = undefined;
     for (const m of later) this.queue(m);
-    this.received = Atomics.load(this.views.header, RING_CONTROL_SENT);
+    this.received = Atomics.load(this.views.header, RingSlot.ControlSent);
   }
 
   /** Control messages the producer sent that have not arrived. */
   get missingControls(): number {
-    return (Atomics.load(this.views.header, RING_CONTROL_SENT) - this.received) | 0;
+    return (Atomics.load(this.views.header, RingSlot.ControlSent) - this.received) | 0;
   }
 
   /** The producing thread's OS thread id, or 0 if unknown. */
   get tid(): number {
-    return Atomics.load(this.views.header, RING_TID);
+    return Atomics.load(this.views.header, RingSlot.Tid);
   }
 
   markClosed(): void {
-    Atomics.store(this.views.header, RING_CLOSED, 1);
+    Atomics.store(this.views.header, RingSlot.Closed, 1);
   }
 
   /** Its thread is gone and everything it sent has been taken: the ring can be forgotten. */
   finished(): boolean {
     return (
-      Atomics.load(this.views.header, RING_CLOSED) === 1 &&
-      Atomics.load(this.views.header, RING_TAIL) === this.head &&
-      Atomics.load(this.views.header, RING_CONTROL_SENT) === this.received &&
+      Atomics.load(this.views.header, RingSlot.Closed) === 1 &&
+      Atomics.load(this.views.header, RingSlot.Tail) === this.head &&
+      Atomics.load(this.views.header, RingSlot.ControlSent) === this.received &&
       this.next === this.controls.length
     );
   }

@@ -1,4 +1,4 @@
-import { CTL_DOORBELL, CTL_PARKED, Park } from '../shared/layout.js';
+import { Ctl, Park } from '../shared/layout.js';
 import type { Counters } from './stats.js';
 
 /**
@@ -15,12 +15,14 @@ export class Waiter {
   private parked: Park = Park.Running;
   private bellArmed = false;
   private flushTimer: NodeJS.Timeout | undefined;
+  /** The delay `flushTimer` was made with. */
+  private flushMs = 0;
   private idleTimer: NodeJS.Timeout | undefined;
   private readonly bell = (): void => {
     this.bellArmed = false;
     if (this.parked !== Park.Running && this.urgent()) this.resume(); // the process is exiting
     else if (this.parked === Park.Idle) this.flush(); // the first record of a batch: let the rest gather
-    else if (this.parked === Park.Flush) this.resume(); // a ring is a quarter full
+    else if (this.parked === Park.Flush) this.resume(); // a ring is half full
   };
   private readonly flushDue = (): void => {
     if (this.parked === Park.Flush) this.resume();
@@ -30,7 +32,7 @@ export class Waiter {
   };
 
   /**
-   * @param ready whether to skip a wait of this kind: for `Flush`, a ring is a quarter full;
+   * @param ready whether to skip a wait of this kind: for `Flush`, a ring is half full;
    *   for `Idle`, anything can be done at all
    * @param wake runs the next round
    * @param urgent whether a ring of the doorbell must be answered at once, whatever the wait
@@ -49,12 +51,18 @@ export class Waiter {
     setImmediate(this.wake);
   }
 
-  /** Waits a flush interval, or until a producer rings because a ring is a quarter full. */
-  flush(): void {
+  /**
+   * Waits `ms` (at most a flush interval), or until a producer rings because a ring is half full.
+   * The timer is made again only when `ms` changes (the pipeline halves the interval, so there
+   * are few values).
+   */
+  flush(ms = this.flushIntervalMs): void {
     this.clearIdleTimer();
     if (this.park(Park.Flush)) return;
-    if (this.flushTimer === undefined) this.flushTimer = setTimeout(this.flushDue, this.flushIntervalMs).unref();
-    else this.flushTimer.refresh();
+    if (this.flushTimer !== undefined && this.flushMs === ms) return void this.flushTimer.refresh();
+    if (this.flushTimer !== undefined) clearTimeout(this.flushTimer);
+    this.flushTimer = setTimeout(this.flushDue, ms).unref();
+    this.flushMs = ms;
   }
 
   /** Sleeps until a producer rings, then lets its batch gather for a flush interval; `checkMs` at most. */
@@ -77,7 +85,7 @@ export class Waiter {
     if (this.flushTimer !== undefined) clearTimeout(this.flushTimer);
     this.clearIdleTimer();
     this.parked = Park.Running;
-    Atomics.store(this.ctl, CTL_PARKED, Park.Running);
+    Atomics.store(this.ctl, Ctl.Parked, Park.Running);
   }
 
   /**
@@ -87,11 +95,11 @@ export class Waiter {
    */
   private park(how: Park.Flush | Park.Idle): boolean {
     this.parked = how;
-    Atomics.store(this.ctl, CTL_PARKED, how);
-    const rung = Atomics.load(this.ctl, CTL_DOORBELL);
+    Atomics.store(this.ctl, Ctl.Parked, how);
+    const rung = Atomics.load(this.ctl, Ctl.Doorbell);
     let ready = this.ready(how);
     if (!ready && !this.bellArmed) {
-      const wait = Atomics.waitAsync(this.ctl, CTL_DOORBELL, rung);
+      const wait = Atomics.waitAsync(this.ctl, Ctl.Doorbell, rung);
       if (wait.async) {
         this.bellArmed = true;
         void wait.value.then(this.bell);
@@ -104,7 +112,7 @@ export class Waiter {
       this.flush();
     } else {
       this.parked = Park.Running;
-      Atomics.store(this.ctl, CTL_PARKED, Park.Running);
+      Atomics.store(this.ctl, Ctl.Parked, Park.Running);
       this.soon();
     }
     return true;
@@ -112,7 +120,7 @@ export class Waiter {
 
   private resume(): void {
     this.parked = Park.Running;
-    Atomics.store(this.ctl, CTL_PARKED, Park.Running);
+    Atomics.store(this.ctl, Ctl.Parked, Park.Running);
     this.counters.hold();
     this.counters.wakeups++;
     this.counters.changed();
