@@ -3,12 +3,14 @@ import { create } from '@bufbuild/protobuf';
 import { sizeDelimitedEncode } from '@bufbuild/protobuf/wire';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { EventSchema } from '../src/gen/event_pb.js';
+import { EventSchema, Metadata_MetricType } from '../src/gen/event_pb.js';
 import { EventSchema as ObserverEventSchema } from '../src/gen/observer_event_pb.js';
 import { normalizeKey } from '../src/app/key.js';
 import { Chunk, FrameEncoder, GaugeOp } from '../src/worker/encoder.js';
 import type { Protocol } from '../src/shared/messages.js';
 import { KeyTable } from '../src/worker/keys.js';
+import { encodeMetadata } from '../src/worker/metadata.js';
+import { Rng, baseSeed } from './fuzz-input.js';
 
 type Value =
   | { case: 'counter'; value: bigint }
@@ -223,3 +225,33 @@ for (const protocol of ['seed', 'observer-0.11'] as const) {
     for (const h of held) assert.equal(Buffer.from(h.chunk.bytes).toString('hex'), h.hex, 'a held chunk was written over');
   });
 }
+
+test('metadata frames encode exactly as toBinary does, on generated names, units and descriptions', () => {
+  const rng = new Rng(baseSeed());
+  const pieces = ['', 'a', 'é', '€', '😀', '\ud800', 'x'.repeat(127), 'y'.repeat(128), 'z'.repeat(20_000)];
+  const text = () => Array.from({ length: rng.int(4) }, () => pieces[rng.int(pieces.length)]!).join('');
+  const kinds = ['counter', 'gauge', 'histogram'] as const;
+  const types = { counter: Metadata_MetricType.COUNTER, gauge: Metadata_MetricType.GAUGE, histogram: Metadata_MetricType.HISTOGRAM };
+  for (let i = 0; i < 2000; i++) {
+    const name = text();
+    const kind = kinds[rng.int(3)]!;
+    const unit = rng.chance(0.3) ? undefined : text();
+    const description = rng.chance(0.3) ? undefined : text();
+    const want = sizeDelimitedEncode(
+      EventSchema,
+      create(EventSchema, {
+        event: {
+          case: 'metadata',
+          value: {
+            name,
+            metricType: types[kind],
+            unit: unit === undefined ? { case: undefined } : { case: 'unitValue', value: unit },
+            description: description === undefined ? { case: undefined } : { case: 'descriptionValue', value: description },
+          },
+        },
+      }),
+    );
+    const got = encodeMetadata(name, kind, unit, description);
+    assert.equal(Buffer.from(got).toString('hex'), Buffer.from(want).toString('hex'), `seed ${rng.seed}, ${JSON.stringify({ name, kind, unit, description }).slice(0, 200)}`);
+  }
+});

@@ -1,4 +1,3 @@
-import { randomInt } from 'node:crypto';
 import { BroadcastChannel } from 'node:worker_threads';
 import { Ctl, RingSlot, createRing, ringViews } from '../shared/layout.js';
 import type { ChannelMessage, ControlMessage } from '../shared/messages.js';
@@ -87,7 +86,8 @@ export function attach(connector: unknown): Recording {
   ringViews(desc.sab).header[RingSlot.Tid] = threadId();
   const writer = new RingWriter(desc, connector.ctl);
   const registry = new Registry(writer, connector.maxKeys, connector.replay, connector.endpoint, false, connector.capture === true);
-  const ring = randomInt(2 ** 47);
+  // Distinct among the rings of this process (a collision is as likely as with node:crypto's, which would cost every app 2 MB).
+  const ring = Math.floor(Math.random() * 2 ** 47);
   const channel = new BroadcastChannel(connector.channel);
   channel.unref(); // only posted to: it never keeps this thread alive
   writer.rebind({

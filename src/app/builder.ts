@@ -1,7 +1,6 @@
 import { DEFAULT_LISTEN, formatAddress, isWildcard, parseListenAddress, type ListenAddress } from '../shared/address.js';
 import { CTL_BYTES, REFUSED_KEY_ID, REPLAY_SLOTS, UNBOUNDED_RECORDS, createRing, journalBytes, ringViews } from '../shared/layout.js';
 import { checkProtocol, type Protocol } from '../shared/protocol.js';
-import { randomUUID } from 'node:crypto';
 import type { Connector } from './attach.js';
 import { ExporterError } from '../errors.js';
 import { TcpRecorder, capturing, getGlobal, setGlobal } from './recorder.js';
@@ -14,6 +13,8 @@ import type { ServerTls } from '../shared/messages.js';
 
 export type { Protocol };
 
+/** Exporters built in this process, for their channel names. */
+let exporters = 0;
 /** The default of {@link TcpBuilder.flushIntervalMs}. */
 export const DEFAULT_FLUSH_INTERVAL_MS = 100;
 const DEFAULT_BUFFER_SIZE = 16_384;
@@ -227,7 +228,9 @@ export class TcpBuilder {
         code: 'MTCP_WILDCARD_LISTEN',
       });
     }
-    const channel = `metrics-exporter-tcp:${randomUUID()}`;
+    // Unique among this process's threads, which are all a BroadcastChannel reaches (node:crypto
+    // would cost every app 2 MB of memory for it).
+    const channel = `metrics-exporter-tcp:${process.pid}:${++exporters}:${Math.random().toString(36).slice(2)}`;
     const host = await WorkerHost.start({
       ctl,
       channel,

@@ -1,4 +1,4 @@
-import { createSecureContext } from 'node:tls';
+import { createRequire } from 'node:module';
 import type { ServerTls } from '../shared/messages.js';
 import { certificate, certificates, privateKey, usable, type Pem } from '../shared/pem.js';
 
@@ -25,6 +25,8 @@ export interface TlsOptions {
 }
 
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 5000;
+/** node:tls, loaded by the first `tls()`: most apps never use it, and it costs 3 MB. */
+const load = createRequire(import.meta.url);
 
 /**
  * Checks the options of `TcpBuilder.tls()` as far as can be done before listening: each PEM
@@ -44,6 +46,7 @@ export function checkTls(options: unknown): ServerTls {
   if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout < 1 || timeout > 600_000) {
     throw new TypeError(`tls.handshakeTimeoutMs must be a number from 1 to 600000, got ${String(timeout)}`);
   }
+  const { createSecureContext } = load('node:tls') as typeof import('node:tls');
   usable('tls.key', () => createSecureContext({ key, cert })); // e.g. "key values mismatch"
   return { key, cert, ca, requestCert, handshakeTimeoutMs: timeout };
 }

@@ -1,4 +1,8 @@
-import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { createRequire } from 'node:module';
+
+// node:crypto is loaded when a PEM is first checked: most apps never use TLS, and it costs 2 MB.
+const load = createRequire(import.meta.url);
+const crypto = (): typeof import('node:crypto') => load('node:crypto') as typeof import('node:crypto');
 
 /** PEM text, as a string or the bytes of a file. */
 export type Pem = string | Buffer;
@@ -23,7 +27,7 @@ export function usable(what: string, parse: () => unknown): void {
 export function certificates(what: string, v: Pem | readonly Pem[]): string[] {
   return (Array.isArray(v) ? v : [v]).map((c: unknown, i) => {
     const text = pemText(`${what}[${i}]`, c);
-    usable(`${what}[${i}]`, () => new X509Certificate(text));
+    usable(`${what}[${i}]`, () => new (crypto().X509Certificate)(text));
     return text;
   });
 }
@@ -31,13 +35,13 @@ export function certificates(what: string, v: Pem | readonly Pem[]): string[] {
 /** A private key as a string, checked to parse. */
 export function privateKey(what: string, v: unknown): string {
   const text = pemText(what, v);
-  usable(what, () => createPrivateKey(text));
+  usable(what, () => crypto().createPrivateKey(text));
   return text;
 }
 
 /** A certificate as a string, checked to parse. */
 export function certificate(what: string, v: unknown): string {
   const text = pemText(what, v);
-  usable(what, () => new X509Certificate(text));
+  usable(what, () => new (crypto().X509Certificate)(text));
   return text;
 }

@@ -1,4 +1,4 @@
-import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
+import { delimitedField, stringField } from './proto-fields.js';
 import type { HistogramAggregate } from '../client/native-histogram.js';
 
 /**
@@ -62,14 +62,10 @@ export class KeyTable {
   entry(canonical: string, name: string, labels: readonly (readonly [string, string])[]): KeyEntry {
     let e = this.byCanonical.get(canonical);
     if (e === undefined) {
-      const l = new BinaryWriter();
-      for (const [k, v] of labels) {
-        l.tag(3, WireType.LengthDelimited).fork().tag(1, WireType.LengthDelimited).string(k);
-        l.tag(2, WireType.LengthDelimited).string(v).join();
-      }
       e = {
-        name: new BinaryWriter().tag(1, WireType.LengthDelimited).string(name).finish(),
-        labels: l.finish(),
+        // `Metric.name` (field 1) and `Metric.labels` (field 3, a map: one entry message each).
+        name: stringField(1, name),
+        labels: Buffer.concat(labels.map(([k, v]) => delimitedField(3, Buffer.concat([stringField(1, k), stringField(2, v)])))),
         text: labels.length === 0 ? name : `${name}{${labels.map(([k, v]) => `${k}=${short(v)}`).join(',')}}`,
         warned: false,
         at: 0,

@@ -1,32 +1,23 @@
-import { create } from '@bufbuild/protobuf';
-import { sizeDelimitedEncode } from '@bufbuild/protobuf/wire';
-import { EventSchema, Metadata_MetricType } from '../gen/event_pb.js';
 import type { MetricKind } from '../shared/messages.js';
 import { Chunk } from './chunk.js';
+import { delimitedField, sizeDelimited, stringField, unlessDefault, varintField } from './proto-fields.js';
 import type { NameInfo } from './scrape/exposition.js';
 
-const TYPES: Record<MetricKind, Metadata_MetricType> = {
-  counter: Metadata_MetricType.COUNTER,
-  gauge: Metadata_MetricType.GAUGE,
-  histogram: Metadata_MetricType.HISTOGRAM,
-};
+/** `Metadata.MetricType` of the seed's schema. */
+const TYPES: Record<MetricKind, number> = { counter: 0, gauge: 1, histogram: 2 };
 
-/** Encodes one length-delimited `Event { metadata }` frame with the generated schema. */
+/**
+ * Encodes one length-delimited `Event { metadata }` frame: `Metadata { name = 1, metric_type =
+ * 2, oneof unit { unit_value = 3 }, oneof description { description_value = 4 } }` as field 1.
+ */
 export function encodeMetadata(name: string, kind: MetricKind, unit?: string, description?: string): Uint8Array {
-  return sizeDelimitedEncode(
-    EventSchema,
-    create(EventSchema, {
-      event: {
-        case: 'metadata',
-        value: {
-          name,
-          metricType: TYPES[kind],
-          unit: unit === undefined ? { case: undefined } : { case: 'unitValue', value: unit },
-          description: description === undefined ? { case: undefined } : { case: 'descriptionValue', value: description },
-        },
-      },
-    }),
-  );
+  const metadata = Buffer.concat([
+    unlessDefault(stringField(1, name), name === ''),
+    unlessDefault(varintField(2, TYPES[kind]), TYPES[kind] === 0),
+    unit === undefined ? Buffer.alloc(0) : stringField(3, unit),
+    description === undefined ? Buffer.alloc(0) : stringField(4, description),
+  ]);
+  return sizeDelimited(delimitedField(1, metadata));
 }
 
 /**

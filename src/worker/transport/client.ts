@@ -1,6 +1,5 @@
 import { writeSync, writevSync } from 'node:fs';
 import type { Socket } from 'node:net';
-import { TLSSocket } from 'node:tls';
 import type { Chunk } from '../chunk.js';
 import type { Counters } from '../stats.js';
 import type { FillReport, RingPeak } from './fill-report.js';
@@ -153,7 +152,9 @@ export class Client {
     readonly socket: Socket,
     private readonly ctx: ClientContext,
   ) {
-    this.direct = !(socket instanceof TLSSocket);
+    // A TLS socket's writes go through its stream (and not `instanceof TLSSocket`: node:tls is
+    // loaded only by the exporters that serve TLS).
+    this.direct = (socket as { encrypted?: boolean }).encrypted !== true;
     socket.setNoDelay(true);
     // Whatever a client sends is read and thrown away, so it can never fill our memory.
     socket.resume();

@@ -1,6 +1,6 @@
 import { chmodSync, lstatSync, unlinkSync, type Stats } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer } from 'node:tls';
+import { createRequire } from 'node:module';
 import type { BoundAddress, ListenAddress } from '../../shared/address.js';
 import type { ServerTls } from '../../shared/messages.js';
 import { Chunk } from '../chunk.js';
@@ -231,6 +231,8 @@ export class Transport {
    * a connection past the client slots.
    */
   private secureServer(t: ServerTls): Server {
+    // node:tls is loaded by the exporters that serve TLS: it costs a worker 3 MB.
+    const { createServer: createTlsServer } = createRequire(import.meta.url)('node:tls') as typeof import('node:tls');
     const server = createTlsServer(
       {
         key: t.key,
