@@ -198,8 +198,8 @@ export class Pipeline {
   private lastRoundAt = 0;
   /** When the last round that found records ended. */
   private lastWorkAt = 0;
-  /** The fastest a ring filled between the last two rounds, in rings per millisecond. */
-  private fillPerMs = 0;
+  /** When the last flush wait began (`performance.now()`). */
+  private waitedAt = 0;
 
   private readonly journal: Journal;
   /** Self metrics: the rings' peak fills, reported to clients while records move. */
@@ -399,18 +399,16 @@ export class Pipeline {
     if (this.foldUntil > 0 && performance.now() >= this.foldUntil) this.foldUntil = 0;
     transport.cork();
     const rings = this.rings;
-    let fastest = 0;
     for (let i = 0; i < rings.length; i++) {
       const ring = rings[i]!;
       const n = this.drain(ring, live);
       counters.recorded += n;
       taken += n;
-      if (n > fastest * ring.limitRecords) fastest = n / ring.limitRecords;
+      ring.takenSinceWait += n;
       this.takeFullDrops(ring);
       this.commit(ring);
     }
     const now = performance.now();
-    this.fillPerMs = fastest / Math.max(now - this.lastRoundAt, 0.001);
     this.lastRoundAt = now;
     if (taken > 0) this.lastWorkAt = now;
     this.forgetFinishedRings();
@@ -519,14 +517,26 @@ export class Pipeline {
 
   /**
    * How long to wait for the next batch: a flush interval, halved while the fastest ring, at the
-   * rate it filled since the round before, would pass a quarter of its size in that time. The
+   * rate it filled since the last wait began, would pass a quarter of its size in that time. The
    * worker then comes back by itself before a producer would ring (at half), which costs the
    * app's thread a system call each time: at 1 M records/s into the default 16 384 records,
    * 250 a second with a fixed 100 ms.
    */
   private flushWait(): number {
+    const now = performance.now();
+    // Over the last wait and the rounds after it (a wake-up can take several, each with a budget).
+    const elapsed = Math.max(now - this.waitedAt, 1);
+    this.waitedAt = now;
+    let fastest = 0;
+    const rings = this.rings;
+    for (let i = 0; i < rings.length; i++) {
+      const ring = rings[i]!;
+      if (ring.takenSinceWait > fastest * ring.limitRecords) fastest = ring.takenSinceWait / ring.limitRecords;
+      ring.takenSinceWait = 0;
+    }
+    const fillPerMs = fastest / elapsed;
     let ms = this.p.flushIntervalMs;
-    while (ms > 1 && ms * this.fillPerMs > 0.25) ms = Math.max(1, ms >> 1);
+    while (ms > 1 && ms * fillPerMs > 0.25) ms = Math.max(1, ms >> 1);
     return ms;
   }
 

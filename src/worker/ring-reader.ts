@@ -63,6 +63,8 @@ export class RingReader {
   private dropsAtPeak: number;
   /** Records the producer may hold at once (the buffer size). */
   readonly limitRecords: number;
+  /** Records taken since the worker last began a flush wait (see the pipeline's `flushWait`). */
+  takenSinceWait = 0;
   private readonly wakeAt: number;
   private controls: ControlMessage[] = [];
   private next = 0;
