@@ -247,7 +247,7 @@ export class RingWriter {
   /**
    * Rings the doorbell of a worker parked as `park`, unless another publish (of this thread or
    * another) rang since it parked: the first to change the flag to running rings, once. A ring
-   * costs the app's thread a system call (measured here 2 to 60 µs, in a virtual machine), and
+   * costs the app's thread a system call (measured here 2 to 80 µs, in a virtual machine), and
    * until the worker woke, each publish would ring again.
    */
   private wake(park: Park): void {
