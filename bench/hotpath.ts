@@ -1,6 +1,7 @@
 // Hot path: ns per call of our recording calls and of Node's metrics libraries, measured side by
 // side in one process, in interleaved rounds, after warm-up.
 import { createSocket } from 'node:dgram';
+import { readFileSync } from 'node:fs';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import StatsD from 'hot-shots';
 import promClient from 'prom-client';
@@ -18,6 +19,9 @@ export interface HotpathResult {
   medianNs: number;
   /** Share of the calls the ring dropped while measured (ours, with a client). */
   droppedShare?: number;
+  /** The app thread's own CPU per call, min and median (Linux; candidates marked `cpu`). */
+  cpuMinNs?: number;
+  cpuMedianNs?: number;
 }
 
 interface Candidate {
@@ -31,6 +35,11 @@ interface Candidate {
   /** Ours: the recorder written to; each run starts with its ring empty (see `settled`). */
   readonly recorder?: TcpRecorder;
   readonly between?: () => void | Promise<void>;
+  /**
+   * Also measure the thread's own CPU per call: on 2 cores, a worker and a reader that run
+   * beside the loop take its core part of the time, which the wall clock counts.
+   */
+  readonly cpu?: boolean;
 }
 
 type Loop = (t: unknown, n: number) => void;
@@ -43,6 +52,17 @@ type Loop = (t: unknown, n: number) => void;
  */
 function loopFor(body: string, tag: string): Loop {
   return new Function('t', 'n', `// ${tag}\nfor (let i = 0; i < n; i++) { ${body}; }`) as Loop;
+}
+
+const nap = new Int32Array(new SharedArrayBuffer(4));
+/**
+ * This thread's CPU time in ns (Linux), or undefined. A 50 µs nap first: the kernel brings a
+ * thread's figure up to date when it stops running, not at each read.
+ */
+function threadCpuNs(): number | undefined {
+  if (process.platform !== 'linux') return undefined;
+  Atomics.wait(nap, 0, 0, 0.05);
+  return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]);
 }
 
 function timeRun(loop: Loop, target: unknown, n: number): number {
@@ -169,7 +189,7 @@ export async function runHotpath(opts: {
   const noop = () => {};
   const candidates: Candidate[] = [
     { group: 'floor', name: 'empty function call', target: noop, body: 't()' },
-    { group: 'ours, no client', name: 'counter.increment()', target: o0, body: 't.c.increment()' },
+    { group: 'ours, no client', name: 'counter.increment()', target: o0, body: 't.c.increment()', cpu: true },
     { group: 'ours, no client', name: 'gauge.set(v)', target: o0, body: 't.g.set(i)' },
     { group: 'ours, no client', name: 'histogram.record(v)', target: o0, body: 't.h.record(0.25)' },
     { group: 'ours, no client', name: "incrementCounter(key, 1)", target: o0, body: 't.r.incrementCounter(t.key, 1)' },
@@ -181,7 +201,7 @@ export async function runHotpath(opts: {
     { group: 'ours, 1 client', name: "incrementCounter(key, 1)", target: o1, body: 't.r.incrementCounter(t.key, 1)', fixedCalls: liveCalls, recorder: live },
     { group: 'ours, 1 client, a burst past half the ring', name: 'counter.increment() (wakes the worker)', target: o1, body: 't.c.increment()', fixedCalls: wakingCalls, recorder: live },
     // One long job per run: a steady overload, not the ring's first thousand records.
-    { group: 'ours, 1 client, ring full', name: 'counter.increment() (most dropped)', target: oFull, body: 't.c.increment()', fixedCalls: 2_000_000, recorder: overloaded },
+    { group: 'ours, 1 client, ring full', name: 'counter.increment() (most dropped)', target: oFull, body: 't.c.increment()', fixedCalls: 2_000_000, recorder: overloaded, cpu: true },
     { group: 'ours via OpenTelemetry API, no client', name: 'counter.add(1, attrs) reused attrs', target: t0, body: 't.c.add(1, t.attrs)' },
     { group: 'ours via OpenTelemetry API, 1 client', name: 'counter.add(1, attrs) reused attrs', target: t1, body: 't.c.add(1, t.attrs)', fixedCalls: liveCalls, recorder: live },
     { group: 'ours via OpenTelemetry API, 1 client', name: 'counter.add(1, {…}) new equal attrs', target: t1, body: "t.c.add(1, { service: 'api', region: 'eu' })", fixedCalls: liveCalls, recorder: live },
@@ -208,6 +228,7 @@ export async function runHotpath(opts: {
   const samples: number[][] = candidates.map(() => []);
   const drops: number[] = candidates.map(() => 0);
   const made: number[] = candidates.map(() => 0);
+  const cpuSamples: number[][] = candidates.map(() => []);
   // A run starts once the worker has taken everything its ring held (the ring's head reached its
   // tail; `stats().recorded` cannot say: it counts what the rings hold too). The recorder's own
   // ring is the one its handles write.
@@ -226,7 +247,10 @@ export async function runHotpath(opts: {
         await c.between?.();
         if (c.recorder !== undefined) await settled(c.recorder);
         const before = c.recorder?.stats().dropped.ringFull ?? 0;
+        const cpu0 = c.cpu ? threadCpuNs() : undefined;
         const ns = timeRun(loops[i]!, c.target, calls[i]!);
+        const cpu1 = cpu0 !== undefined ? threadCpuNs() : undefined;
+        if (round >= 0 && cpu1 !== undefined) cpuSamples[i]!.push((cpu1 - cpu0!) / calls[i]!);
         // The worker counts a ring's drops at its next round: read the figure once it has.
         if (c.recorder !== undefined) await settled(c.recorder);
         if (round >= 0) {
@@ -256,6 +280,11 @@ export async function runHotpath(opts: {
     const s = summary(samples[i]!);
     const r: HotpathResult = { name: c.name, group: c.group, minNs: s.min, medianNs: s.median };
     if (c.recorder) r.droppedShare = drops[i]! / made[i]!;
+    if (cpuSamples[i]!.length > 0) {
+      const cpu = summary(cpuSamples[i]!);
+      r.cpuMinNs = cpu.min;
+      r.cpuMedianNs = cpu.median;
+    }
     return r;
   });
   return { results, otelGc, text: formatHotpath(results, otelGc) };
@@ -287,7 +316,10 @@ function formatHotpath(results: HotpathResult[], otelGc: OtelGcTrace): string {
     `labeled counter.increment() with a client: ${ourInc.medianNs.toFixed(2)} ns median (target ≤ 5 ns); ring drops while measured: ${((ourInc.droppedShare ?? 0) * 100).toFixed(2)} %`,
     `a burst past half the ring, which wakes the worker: ${waking.medianNs.toFixed(2)} ns median a record, ${fmt(waking.medianNs / ourInc.medianNs, 2)}× a burst below it`,
     `with no client: ${ourIdle.medianNs.toFixed(2)} ns median (target ≤ 2 ns)`,
-    `overload (bufferSize 1024, a client, ${((overload.droppedShare ?? 0) * 100).toFixed(1)} % of the records dropped): ${overload.medianNs.toFixed(2)} ns median, ${fmt(overload.medianNs / ourIdle.medianNs, 2)}× the no-client early exit (target ≤ 2×)`,
+    `overload (bufferSize 1024, a client, ${((overload.droppedShare ?? 0) * 100).toFixed(1)} % of the records dropped): ${overload.medianNs.toFixed(2)} ns median, ${fmt(overload.medianNs / ourIdle.medianNs, 2)}× the no-client early exit (target ≤ 2×)` +
+      (overload.cpuMedianNs !== undefined && ourIdle.cpuMedianNs !== undefined
+        ? `; the app thread's own CPU: ${overload.cpuMedianNs.toFixed(2)} ns median a call against ${ourIdle.cpuMedianNs.toFixed(2)} for the early exit, ${fmt(overload.cpuMedianNs / ourIdle.cpuMedianNs, 2)}× (the rest of the wall time, the worker and the reader had its core)`
+        : ''),
     `replayOnConnect(true): ${find('ours + replay, no client', 'counter.increment()').medianNs.toFixed(2)} ns with no client (target ≤ ${(ourIdle.medianNs + 1).toFixed(2)}), ${find('ours + replay, 1 client', 'counter.increment()').medianNs.toFixed(2)} ns with a client (target ≤ ${ourInc.medianNs.toFixed(2)})`,
     `key-based incrementCounter(key, 1) / handle: ${(ourKey.medianNs / ourInc.medianNs).toFixed(2)}× (target ≤ 4×)`,
     `prom-client cached labeled child is ${ratio(find('prom-client', 'labels(...).inc() cached child'))} slower (target ≥ 30×)`,
