@@ -64,9 +64,9 @@ export class TcpBuilder {
    * seed's one limit for both). A full ring drops new records; a full client queue drops its
    * oldest frames. `null` means unbounded up to a hard cap of 1 048 576 (16 MiB of ring, whose
    * pages the OS commits only as they are used). Default 16 384 (the Rust crate's is 1024):
-   * 256 KiB of ring per recording thread; the worker comes back before a ring is a quarter full
-   * (and is woken at half), so a small ring makes it wake often at high rates (1024 cost twice the CPU of 16 384 at
-   * 140 k records/s; see the README's "Choosing a buffer size").
+   * 256 KiB of ring per recording thread; the worker comes back before a ring is a quarter
+   * full (and is woken at half), so a small ring makes it wake often at high rates (1024 cost
+   * twice the CPU of 16 384 at 140 k records/s; see the README's "Choosing a buffer size").
    */
   bufferSize(size: number | null): this {
     this.buffer = size === null ? null : positiveInt('bufferSize', size, UNBOUNDED_RECORDS);
@@ -110,8 +110,8 @@ export class TcpBuilder {
    * How long records may wait in the ring before the worker sends them, in ms. The worker works
    * in batches: after sending one it waits this long (less while a ring fills fast, or until a
    * ring is half full) before the next, and after a second with nothing to send it sleeps until
-   * a record comes. Shorter: records reach
-   * clients sooner and the worker wakes more often; longer: fewer wake-ups, each carrying more.
+   * a record comes. Shorter: records reach clients sooner and the worker wakes more often;
+   * longer: fewer wake-ups, each carrying more.
    * Default 100 (see the README for what it costs at each record rate).
    */
   flushIntervalMs(ms: number): this {
