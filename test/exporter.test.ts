@@ -257,6 +257,7 @@ test('invalid keys, units and descriptions throw at the boundary', async (t) => 
   assert.throws(() => new TcpBuilder().bufferSize(1.5), TypeError);
   assert.throws(() => new TcpBuilder().maxClients(-1), TypeError);
   assert.throws(() => new TcpBuilder().closeTimeoutMs(Number.NaN), TypeError);
+  for (const bad of [-1, 20, 1.5, '3', Number.NaN]) assert.throws(() => new TcpBuilder().workerNice(bad as never), TypeError, String(bad));
 });
 
 test('a port in use rejects with ExporterError code IO and the OS error as cause', async (t) => {

@@ -1,7 +1,7 @@
 // Process lifecycle, unix sockets, and the wildcard warning.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chownSync, existsSync, lstatSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -130,5 +130,35 @@ test('build() never removes what is not a socket this user left behind', { skip:
     assert.ok(lstatSync(other).isSocket(), 'the other user\'s socket is still there');
   } else {
     t.diagnostic('not root: the case of another user\'s socket is skipped (it needs chown)');
+  }
+});
+
+/** The nice value (field 19 of /proc/…/stat) of each thread of this process, by thread id. */
+function niceByThread(): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      // After the command name, which is in parentheses and may hold spaces: state is field 3.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(Number(tid), Number(fields[16]));
+    } catch {
+      // the thread ended while we looked
+    }
+  }
+  return out;
+}
+
+test('workerNice(n) lowers the worker thread\'s priority, and only its own', { skip: process.platform !== 'linux' && 'Linux only: threads have no nice value of their own elsewhere' }, async () => {
+  const before = niceByThread();
+  const recorder = await new TcpBuilder().listenAddress('127.0.0.1:0').workerNice(7).build();
+  try {
+    const after = niceByThread();
+    const lowered = [...after].filter(([tid, nice]) => !before.has(tid) && nice === (before.get(process.pid) ?? 0) + 7);
+    assert.equal(lowered.length, 1, `one new thread at nice +7: ${JSON.stringify([...after])}`);
+    assert.equal(after.get(process.pid), before.get(process.pid), 'the app\'s main thread keeps its priority');
+    for (const [tid, nice] of before) if (after.has(tid)) assert.equal(after.get(tid), nice, `thread ${tid} kept its priority`);
+  } finally {
+    await recorder.close();
   }
 });

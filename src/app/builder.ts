@@ -40,6 +40,7 @@ export class TcpBuilder {
   private wire: Protocol = 'seed';
   private lossInBand = true;
   private flushMs = DEFAULT_FLUSH_INTERVAL_MS;
+  private niceBy = 0;
   private replay = false;
   private secure: ServerTls | undefined;
   private scrapeAt: { host: string; port: number } | undefined;
@@ -119,6 +120,20 @@ export class TcpBuilder {
       throw new TypeError(`flushIntervalMs must be a number from 1 to 60000, got ${String(ms)}`);
     }
     this.flushMs = ms;
+    return this;
+  }
+
+  /**
+   * Lowers the priority of the exporter's worker thread by `n` (Linux: its nice value, from the
+   * process's own, at most 19; other systems ignore it). When the app's threads and the worker
+   * want the same core, the app's then win: in overload (a ring full, records dropped) the app
+   * keeps its core, and the worker sends (and the client receives) less of what was recorded,
+   * the rest counted as dropped; with cores to spare it changes nothing. An integer from 0 to
+   * 19; default 0. (`npm run bench -- hotpath` measures overload with 10 and without.)
+   */
+  workerNice(n: number): this {
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > 19) throw new TypeError(`workerNice must be an integer from 0 to 19, got ${String(n)}`);
+    this.niceBy = n;
     return this;
   }
 
@@ -241,6 +256,7 @@ export class TcpBuilder {
       maxKeys: this.keysMax,
       selfMetrics: this.lossInBand,
       flushIntervalMs: this.flushMs,
+      nice: this.niceBy,
       // One table of totals for every key the exporter replays (at most maxKeys of them).
       replayTable: totals ? new SharedArrayBuffer(this.keysMax * REPLAY_SLOTS * 8) : undefined,
       journal: new SharedArrayBuffer(journalBytes(totals)),

@@ -30,6 +30,7 @@ export interface HostOptions
     | 'maxKeys'
     | 'selfMetrics'
     | 'flushIntervalMs'
+    | 'nice'
     | 'protocol'
     | 'ring'
     | 'channel'
@@ -94,13 +95,13 @@ export class WorkerHost {
     }
     const restore = this.opts.rebind(port1);
     const sentBase = Atomics.load(ringViews(this.opts.ring.sab).header, RingSlot.ControlSent);
-    const { ctl, bufferSize, maxClients, maxKeys, selfMetrics, flushIntervalMs, protocol, ring, channel, replayTable, journal, closeTimeoutMs, tls, replayOnConnect } = this.opts;
+    const { ctl, bufferSize, maxClients, maxKeys, selfMetrics, flushIntervalMs, nice, protocol, ring, channel, replayTable, journal, closeTimeoutMs, tls, replayOnConnect } = this.opts;
     // A restarted worker serves the endpoint where the first one did (its port, if 0 was asked).
     const bound = this.prometheusAddress as { host: string; port: number } | undefined;
     const prometheus = bound ?? this.opts.prometheus;
     const replay = replayTable === undefined ? undefined : { table: replayTable, slots: [...this.slots] };
     const init: WorkerInit = {
-      ...{ ctl, listen, bufferSize, maxClients, maxKeys, selfMetrics, flushIntervalMs, protocol, ring, channel, journal, closeTimeoutMs, tls },
+      ...{ ctl, listen, bufferSize, maxClients, maxKeys, selfMetrics, flushIntervalMs, nice, protocol, ring, channel, journal, closeTimeoutMs, tls },
       ...{ prometheus, replayOnConnect, restarts: this.restarts },
       ...{ port: port2, sentBase, restore, replay, capture },
     };

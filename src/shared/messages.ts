@@ -87,6 +87,8 @@ export interface WorkerInit {
   readonly selfMetrics: boolean;
   /** How long a batch of records may gather before it is sent. */
   readonly flushIntervalMs: number;
+  /** How much to lower the worker thread's priority (the `workerNice` option; Linux only). */
+  readonly nice: number;
   /** `replayOnConnect`: the exporter's table of totals, and which key has which slot in it. */
   readonly replay: { readonly table: SharedArrayBuffer; readonly slots: readonly (readonly [string, number])[] } | undefined;
   readonly protocol: Protocol;

@@ -1,4 +1,5 @@
 // Entry of the transport worker. It imports nothing from the app side but shared/ and gen/.
+import { getPriority, setPriority } from 'node:os';
 import { BroadcastChannel, parentPort, workerData } from 'node:worker_threads';
 import { Ctl } from '../shared/layout.js';
 import { StatsBlock } from '../shared/stats-block.js';
@@ -31,13 +32,23 @@ const ctl = new Int32Array(init.ctl);
 const ring = new RingReader(init.ring, init.port, init.sentBase, MAIN_RING);
 const clock = new WallClock();
 const counters = new Counters(new StatsBlock(init.ctl));
-Atomics.store(ctl, Ctl.WorkerTid, threadId());
+const tid = threadId();
+Atomics.store(ctl, Ctl.WorkerTid, tid);
 
 let closing = false;
 function send(msg: FromWorker): void {
   port.postMessage(msg);
 }
 const warn = (message: string, code: string): void => send({ t: 'warning', message, code });
+// `workerNice`: on Linux a thread has a nice value of its own, set through its thread id (elsewhere
+// the id would name the whole process, so nothing is done there: tid is 0 off Linux).
+if (init.nice > 0 && tid > 0) {
+  try {
+    setPriority(tid, Math.min(19, getPriority(tid) + init.nice));
+  } catch (err) {
+    warn(`metrics-exporter-tcp: cannot lower the worker thread's priority: ${(err as Error).message}`, 'MTCP_WORKER_NICE');
+  }
+}
 const metadata = new MetadataStore(init.maxKeys, warn);
 const replay =
   init.replay === undefined
