@@ -114,11 +114,16 @@ export async function runHotpath(opts: {
   const idle = await new TcpBuilder().listenAddress('127.0.0.1:0').build();
   cleanup.push(() => idle.close());
   const bufferSize = 65_536;
-  const live = await new TcpBuilder().listenAddress('127.0.0.1:0').bufferSize(bufferSize).build();
-  cleanup.push(() => live.close());
-  const sink = await Sink.start({ port: (live.address as { port: number }).port, clients: 1, slow: -1, probeMinLength: 1e9 });
-  cleanup.unshift(() => sink.close());
-  while (live.stats().clients !== 1) await tick();
+  /** Builds a recorder with one client connected and draining (a sink thread), closed at the end. */
+  const withReader = async (builder: TcpBuilder): Promise<TcpRecorder> => {
+    const r = await builder.build();
+    cleanup.push(() => r.close());
+    const sink = await Sink.start({ port: (r.address as { port: number }).port, clients: 1, slow: -1, probeMinLength: 1e9 });
+    cleanup.unshift(() => sink.close());
+    while (r.stats().clients !== 1) await tick();
+    return r;
+  };
+  const live = await withReader(new TcpBuilder().listenAddress('127.0.0.1:0').bufferSize(bufferSize));
   const ours = (r: TcpRecorder) => ({
     c: r.counter({ name: 'requests', labels }),
     g: r.gauge({ name: 'queue_depth', labels }),
@@ -130,18 +135,10 @@ export async function runHotpath(opts: {
   const o1 = ours(live);
   // Overload: a small ring (the Rust crate's 1024) with a client, fed far faster than the worker
   // drains it, so that most records are dropped: what a dropped record costs the app.
-  const overloaded = await new TcpBuilder().listenAddress('127.0.0.1:0').bufferSize(1024).build();
-  cleanup.push(() => overloaded.close());
-  const overloadSink = await Sink.start({ port: (overloaded.address as { port: number }).port, clients: 1, slow: -1, probeMinLength: 1e9 });
-  cleanup.unshift(() => overloadSink.close());
-  while (overloaded.stats().clients !== 1) await tick();
+  const overloaded = await withReader(new TcpBuilder().listenAddress('127.0.0.1:0').bufferSize(1024));
   const oFull = ours(overloaded);
   // The same with the worker's priority lowered (workerNice): the app keeps its core.
-  const overloadedNice = await new TcpBuilder().listenAddress('127.0.0.1:0').bufferSize(1024).workerNice(10).build();
-  cleanup.push(() => overloadedNice.close());
-  const niceSink = await Sink.start({ port: (overloadedNice.address as { port: number }).port, clients: 1, slow: -1, probeMinLength: 1e9 });
-  cleanup.unshift(() => niceSink.close());
-  while (overloadedNice.stats().clients !== 1) await tick();
+  const overloadedNice = await withReader(new TcpBuilder().listenAddress('127.0.0.1:0').bufferSize(1024).workerNice(10));
   const oFullNice = ours(overloadedNice);
   // Ours through the OpenTelemetry API (metrics-exporter-tcp/otel): the same recorders.
   const viaOtel = (r: TcpRecorder) => {
@@ -153,11 +150,7 @@ export async function runHotpath(opts: {
   // The same with replayOnConnect(true): with no client, a record adds to its thread's state.
   const replayIdle = await new TcpBuilder().listenAddress('127.0.0.1:0').replayOnConnect(true).build();
   cleanup.push(() => replayIdle.close());
-  const replayLive = await new TcpBuilder().listenAddress('127.0.0.1:0').bufferSize(bufferSize).replayOnConnect(true).build();
-  cleanup.push(() => replayLive.close());
-  const replaySink = await Sink.start({ port: (replayLive.address as { port: number }).port, clients: 1, slow: -1, probeMinLength: 1e9 });
-  cleanup.unshift(() => replaySink.close());
-  while (replayLive.stats().clients !== 1) await tick();
+  const replayLive = await withReader(new TcpBuilder().listenAddress('127.0.0.1:0').bufferSize(bufferSize).replayOnConnect(true));
   const r0 = ours(replayIdle);
   const r1 = ours(replayLive);
   // With the Prometheus endpoint and no TCP client: counters and gauges add to their thread's
