@@ -1,7 +1,6 @@
 // Hot path: ns per call of our recording calls and of Node's metrics libraries, measured side by
 // side in one process, in interleaved rounds, after warm-up.
 import { createSocket } from 'node:dgram';
-import { readFileSync } from 'node:fs';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import StatsD from 'hot-shots';
 import promClient from 'prom-client';
@@ -9,7 +8,7 @@ import { TcpBuilder, counter as globalCounter, type TcpRecorder } from '../src/i
 import { TcpMeterProvider } from '../src/otel/index.js';
 import { RingSlot } from '../src/shared/layout.js';
 import { traceAllocation, type AllocationTrace } from './gc.js';
-import { fmt, summary, table, tick } from './measure.js';
+import { fmt, ownCpuNs, summary, table, tick } from './measure.js';
 import { Sink } from './sink.js';
 
 export interface HotpathResult {
@@ -52,17 +51,6 @@ type Loop = (t: unknown, n: number) => void;
  */
 function loopFor(body: string, tag: string): Loop {
   return new Function('t', 'n', `// ${tag}\nfor (let i = 0; i < n; i++) { ${body}; }`) as Loop;
-}
-
-const nap = new Int32Array(new SharedArrayBuffer(4));
-/**
- * This thread's CPU time in ns (Linux), or undefined. A 50 µs nap first: the kernel brings a
- * thread's figure up to date when it stops running, not at each read.
- */
-function threadCpuNs(): number | undefined {
-  if (process.platform !== 'linux') return undefined;
-  Atomics.wait(nap, 0, 0, 0.05);
-  return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]);
 }
 
 function timeRun(loop: Loop, target: unknown, n: number): number {
@@ -248,9 +236,9 @@ export async function runHotpath(opts: {
         await c.between?.();
         if (c.recorder !== undefined) await settled(c.recorder);
         const before = c.recorder?.stats().dropped.ringFull ?? 0;
-        const cpu0 = c.cpu ? threadCpuNs() : undefined;
+        const cpu0 = c.cpu ? ownCpuNs() : undefined;
         const ns = timeRun(loops[i]!, c.target, calls[i]!);
-        const cpu1 = cpu0 !== undefined ? threadCpuNs() : undefined;
+        const cpu1 = cpu0 !== undefined ? ownCpuNs() : undefined;
         if (round >= 0 && cpu1 !== undefined) cpuSamples[i]!.push((cpu1 - cpu0!) / calls[i]!);
         // The worker counts a ring's drops at its next round: read the figure once it has.
         if (c.recorder !== undefined) await settled(c.recorder);

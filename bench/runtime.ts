@@ -1,13 +1,12 @@
 // What collectRuntimeMetrics() costs the app's thread: CPU time per collection, measured as the
 // thread's CPU over a stretch of collections every 10 ms minus the same stretch idle.
-import { readFileSync } from 'node:fs';
 import { TcpBuilder } from '../src/index.js';
-import { sleep } from './measure.js';
+import { schedstatNs, sleep } from './measure.js';
 
 /** CPU time of this thread so far, in µs (Linux: schedstat; elsewhere the process's). */
 function threadCpuUs(): number {
   try {
-    return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1000;
+    return schedstatNs('/proc/thread-self/schedstat') / 1000;
   } catch {
     const u = process.cpuUsage();
     return u.user + u.system;

@@ -50,7 +50,8 @@ export const BATCH_BYTES = SLAB_BYTES >> 1;
  */
 const typedArraySet = Uint8Array.prototype.set;
 
-function varintSize(v: number): number {
+/** How many bytes `v` (an integer from 0 to 2^53) takes as a varint. */
+export function varintSize(v: number): number {
   let n = 1;
   while (v >= 128) {
     v = Math.floor(v / 128);
@@ -60,7 +61,7 @@ function varintSize(v: number): number {
 }
 
 /** Writes `v` (an integer from 0 to 2^53) as a varint at `pos`; returns the position after it. */
-function putVarint(buf: Uint8Array, pos: number, v: number): number {
+export function putVarint(buf: Uint8Array, pos: number, v: number): number {
   while (v >= 128) {
     buf[pos++] = (v % 128) | 0x80;
     v = Math.floor(v / 128);

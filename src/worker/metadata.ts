@@ -1,6 +1,6 @@
 import type { MetricKind } from '../shared/messages.js';
 import { Chunk } from './chunk.js';
-import { delimitedField, sizeDelimited, stringField, unlessDefault, varintField } from './proto-fields.js';
+import { delimitedField, sizeDelimited, stringField, varintField } from './proto-fields.js';
 import type { NameInfo } from './scrape/exposition.js';
 
 /** `Metadata.MetricType` of the seed's schema. */
@@ -11,13 +11,13 @@ const TYPES: Record<MetricKind, number> = { counter: 0, gauge: 1, histogram: 2 }
  * 2, oneof unit { unit_value = 3 }, oneof description { description_value = 4 } }` as field 1.
  */
 export function encodeMetadata(name: string, kind: MetricKind, unit?: string, description?: string): Uint8Array {
-  const metadata = Buffer.concat([
-    unlessDefault(stringField(1, name), name === ''),
-    unlessDefault(varintField(2, TYPES[kind]), TYPES[kind] === 0),
-    unit === undefined ? Buffer.alloc(0) : stringField(3, unit),
-    description === undefined ? Buffer.alloc(0) : stringField(4, description),
-  ]);
-  return sizeDelimited(delimitedField(1, metadata));
+  // Proto3 leaves a field at its default value out; a oneof member that is set is written.
+  const fields: Buffer[] = [];
+  if (name !== '') fields.push(stringField(1, name));
+  if (TYPES[kind] !== 0) fields.push(varintField(2, TYPES[kind]));
+  if (unit !== undefined) fields.push(stringField(3, unit));
+  if (description !== undefined) fields.push(stringField(4, description));
+  return sizeDelimited(delimitedField(1, Buffer.concat(fields)));
 }
 
 /**

@@ -173,7 +173,7 @@ export class Pipeline {
     // Let the next batch gather; also while state pages are folded after a connection (records
     // written late to them ring no doorbell).
     else if (did > 0 || this.foldUntil > 0) this.waiter.flush(this.flushWait());
-    else if (this.lastRoundAt - this.lastWorkAt < IDLE_AFTER_MS) this.waiter.flush();
+    else if (performance.now() - this.lastWorkAt < IDLE_AFTER_MS) this.waiter.flush();
     else this.waiter.idle(this.attached.size > 0 ? LIVENESS_MS : IDLE_CHECK_MS);
   };
   /** Every ring being drained: the recorder's own first, then those of other threads. */
@@ -194,9 +194,7 @@ export class Pipeline {
   private foldNext = false;
   /** This round encodes for clients. */
   private live = false;
-  /** When the last round ended (`performance.now()`). */
-  private lastRoundAt = 0;
-  /** When the last round that found records ended. */
+  /** When the last round that found records ended (`performance.now()`). */
   private lastWorkAt = 0;
   /** When the last flush wait began (`performance.now()`). */
   private waitedAt = 0;
@@ -408,9 +406,7 @@ export class Pipeline {
       this.takeFullDrops(ring);
       this.commit(ring);
     }
-    const now = performance.now();
-    this.lastRoundAt = now;
-    if (taken > 0) this.lastWorkAt = now;
+    if (taken > 0) this.lastWorkAt = performance.now();
     this.forgetFinishedRings();
     if (live && taken > 0) this.judgeKernel();
     if (live && (taken > 0 || counters.ringFull !== fullBefore)) this.levels?.moved();
