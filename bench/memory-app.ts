@@ -2,7 +2,8 @@
 // gauge and histogram at 1 000 records/s for a few seconds, into nothing (`none`, the baseline),
 // prom-client's registry (`prom-client`), or our exporter (`ours`; `ours-client` prints its port
 // and waits for a client before it starts), then prints its memory as one JSON line.
-//   node --expose-gc dist/bench/memory-app.js <none|prom-client|ours|ours-client> <seconds>
+// A bare worker thread (`worker`, `worker-listening`) shows the floor under ours.
+//   node --expose-gc dist/bench/memory-app.js <none|prom-client|worker|worker-listening|ours|ours-client> <seconds>
 import { createInterface } from 'node:readline';
 
 export interface MemoryResult {
@@ -24,6 +25,17 @@ if (mode === 'prom-client') {
   const g = new promClient.Gauge({ name: 'queue_depth', help: 'queue depth', labelNames: ['route', 'status'], registers: [registry] }).labels(labels);
   const h = new promClient.Histogram({ name: 'latency', help: 'latency', labelNames: ['route', 'status'], registers: [registry] }).labels(labels);
   record = (i) => (i % 3 === 0 ? c.inc() : i % 3 === 1 ? g.set(i) : h.observe(i / 1000));
+} else if (mode === 'worker' || mode === 'worker-listening') {
+  // The floor under any exporter that owns a thread: a worker that loads nothing of ours, idle
+  // (`worker`), or listening on a loopback TCP port (`worker-listening`), as ours does.
+  const { Worker } = await import('node:worker_threads');
+  const body =
+    mode === 'worker'
+      ? "const { parentPort } = require('node:worker_threads'); parentPort.on('message', () => {}); parentPort.postMessage('up');"
+      : "const { parentPort } = require('node:worker_threads'); require('node:net').createServer().listen(0, '127.0.0.1', () => parentPort.postMessage('up'));";
+  const worker = new Worker(body, { eval: true });
+  await new Promise((r) => worker.once('message', r));
+  close = async () => void (await worker.terminate());
 } else if (mode === 'ours' || mode === 'ours-client') {
   const { TcpBuilder } = await import('../src/index.js');
   const recorder = await new TcpBuilder().listenAddress('127.0.0.1:0').build();

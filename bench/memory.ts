@@ -1,6 +1,7 @@
 // What an app's process grows by (RSS): the same app recording 1 000 records/s into nothing,
 // into prom-client's registry, and into our exporter, idle (no client) and with a client in
-// this process reading it. Each variant runs in fresh processes, interleaved, and the medians
+// this process reading it; and, for the floor under ours, an app that only starts a worker thread
+// (idle, or listening on a TCP port) and records into nothing. Each variant runs in fresh processes, interleaved, and the medians
 // are compared with the baseline's.
 import { spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
@@ -8,7 +9,7 @@ import { createInterface } from 'node:readline';
 import type { MemoryResult } from './memory-app.js';
 import { table } from './measure.js';
 
-const MODES = ['none', 'prom-client', 'ours', 'ours-client'] as const;
+const MODES = ['none', 'prom-client', 'worker', 'worker-listening', 'ours', 'ours-client'] as const;
 type Mode = (typeof MODES)[number];
 
 export interface MemoryRow {
