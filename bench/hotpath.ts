@@ -1,6 +1,8 @@
 // Hot path: ns per call of our recording calls and of Node's metrics libraries, measured side by
 // side in one process, in interleaved rounds, after warm-up.
+import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
+import { createInterface } from 'node:readline';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import StatsD from 'hot-shots';
 import promClient from 'prom-client';
@@ -8,6 +10,7 @@ import { TcpBuilder, counter as globalCounter, type TcpRecorder } from '../src/i
 import { TcpMeterProvider } from '../src/otel/index.js';
 import { RingSlot } from '../src/shared/layout.js';
 import { traceAllocation, type AllocationTrace } from './gc.js';
+import type { OverloadResult } from './overload-app.js';
 import { fmt, ownCpuNs, summary, table, tick } from './measure.js';
 import { Sink } from './sink.js';
 
@@ -16,6 +19,8 @@ export interface HotpathResult {
   group: string;
   minNs: number;
   medianNs: number;
+  /** Calls per timed run, where fixed (ours, with a client). */
+  calls?: number;
   /** Share of the calls the ring dropped while measured (ours, with a client). */
   droppedShare?: number;
   /** The app thread's own CPU per call, min and median (Linux; candidates marked `cpu`). */
@@ -88,7 +93,9 @@ export async function runHotpath(opts: {
   runMs: number;
   /** Calls per allocation trace of the OpenTelemetry API cases. */
   gcCalls: number;
-}): Promise<{ results: HotpathResult[]; otelGc: OtelGcTrace; text: string }> {
+  /** Runs of the overload measured in a process of its own (`overload-app.ts`). */
+  aloneRuns: number;
+}): Promise<{ results: HotpathResult[]; otelGc: OtelGcTrace; alone: OverloadResult; text: string }> {
   const labels = { service: 'api', region: 'eu' };
   const cleanup: (() => Promise<unknown> | void)[] = [];
 
@@ -187,6 +194,9 @@ export async function runHotpath(opts: {
     { group: 'ours, 1 client', name: 'gauge.set(v)', target: o1, body: 't.g.set(i)', fixedCalls: liveCalls, recorder: live },
     { group: 'ours, 1 client', name: 'histogram.record(v)', target: o1, body: 't.h.record(0.25)', fixedCalls: liveCalls, recorder: live },
     { group: 'ours, 1 client', name: "incrementCounter(key, 1)", target: o1, body: 't.r.incrementCounter(t.key, 1)', fixedCalls: liveCalls, recorder: live },
+    // The same calls in bursts a quarter as long: the two split a burst's time into a cost per
+    // record and a cost to start a burst (see `burstSplit`).
+    { group: 'ours, 1 client, a short burst', name: 'counter.increment()', target: o1, body: 't.c.increment()', fixedCalls: liveCalls / 4, recorder: live },
     { group: 'ours, 1 client, a burst past half the ring', name: 'counter.increment() (wakes the worker)', target: o1, body: 't.c.increment()', fixedCalls: wakingCalls, recorder: live },
     // One long job per run: a steady overload, not the ring's first thousand records.
     { group: 'ours, 1 client, ring full', name: 'counter.increment() (most dropped)', target: oFull, body: 't.c.increment()', fixedCalls: 2_000_000, recorder: overloaded, cpu: true },
@@ -268,6 +278,7 @@ export async function runHotpath(opts: {
   const results: HotpathResult[] = candidates.map((c, i) => {
     const s = summary(samples[i]!);
     const r: HotpathResult = { name: c.name, group: c.group, minNs: s.min, medianNs: s.median };
+    if (c.fixedCalls !== undefined) r.calls = c.fixedCalls;
     if (c.recorder) r.droppedShare = drops[i]! / made[i]!;
     if (cpuSamples[i]!.length > 0) {
       const cpu = summary(cpuSamples[i]!);
@@ -276,14 +287,37 @@ export async function runHotpath(opts: {
     }
     return r;
   });
-  return { results, otelGc, text: formatHotpath(results, otelGc) };
+  const alone = await overloadAlone(opts.aloneRuns);
+  return { results, otelGc, alone, text: formatHotpath(results, otelGc, alone) };
 }
 
 function gcLine(trace: AllocationTrace, calls: number): string {
   return `${trace.gcEvents} GC events, heap ${trace.heapGrowthBytes >= 0 ? '+' : ''}${trace.heapGrowthBytes} bytes (${(trace.heapGrowthBytes / calls).toFixed(4)} bytes per call)`;
 }
 
-function formatHotpath(results: HotpathResult[], otelGc: OtelGcTrace): string {
+/**
+ * A burst's median time as a line through two burst lengths: the cost of each further record
+ * (the slope) and the cost to start a burst (where the line meets zero records). A burst starts
+ * after the app's thread waited for the worker to empty the ring: its first record schedules the
+ * turn's publish (a `setImmediate`) and runs code and touches lines that other threads ran or
+ * wrote meanwhile, which a per-record median of one length spreads over every record.
+ */
+function burstSplit(long: HotpathResult, short: HotpathResult): { perRecordNs: number; startUs: number } {
+  const longNs = long.medianNs * long.calls!;
+  const shortNs = short.medianNs * short.calls!;
+  const perRecordNs = (longNs - shortNs) / (long.calls! - short.calls!);
+  return { perRecordNs, startUs: (shortNs - perRecordNs * short.calls!) / 1000 };
+}
+
+/** The overload rows again, in a process holding one exporter besides the early exit's. */
+async function overloadAlone(runs: number): Promise<OverloadResult> {
+  const child = spawn(process.execPath, [new URL('./overload-app.js', import.meta.url).pathname, String(runs), '2000000'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = await createInterface({ input: child.stdout! })[Symbol.asyncIterator]().next();
+  await new Promise((r) => child.once('exit', r));
+  return JSON.parse(line.value as string) as OverloadResult;
+}
+
+function formatHotpath(results: HotpathResult[], otelGc: OtelGcTrace, alone: OverloadResult): string {
   const floor = results.find((r) => r.group === 'floor')!;
   const rows: (string | number)[][] = [['call', 'min ns', 'median ns', '× floor']];
   for (const r of results) {
@@ -296,6 +330,7 @@ function formatHotpath(results: HotpathResult[], otelGc: OtelGcTrace): string {
   const overloadNice = find('ours, 1 client, ring full, workerNice(10)', 'counter.increment() (most dropped)');
   const ourKey = find('ours, 1 client', 'incrementCounter(key, 1)');
   const waking = find('ours, 1 client, a burst past half the ring', 'counter.increment() (wakes the worker)');
+  const split = burstSplit(ourInc, find('ours, 1 client, a short burst', 'counter.increment()'));
   const ratio = (peer: HotpathResult) => `${fmt(peer.medianNs / ourInc.medianNs)}×`;
   const otelReused = find('ours via OpenTelemetry API, 1 client', 'counter.add(1, attrs) reused attrs');
   const otelNew = find('ours via OpenTelemetry API, 1 client', 'counter.add(1, {…}) new equal attrs');
@@ -304,11 +339,16 @@ function formatHotpath(results: HotpathResult[], otelGc: OtelGcTrace): string {
     table(rows),
     '',
     `labeled counter.increment() with a client: ${ourInc.medianNs.toFixed(2)} ns median (target ≤ 5 ns); ring drops while measured: ${((ourInc.droppedShare ?? 0) * 100).toFixed(2)} %`,
+    `the same, split by burst length (${ourInc.calls} and ${ourInc.calls! / 4} records a burst): ${split.perRecordNs.toFixed(2)} ns each record (target ≤ 5 ns), plus ${split.startUs.toFixed(1)} µs to start a burst`,
     `a burst past half the ring, which wakes the worker: ${waking.medianNs.toFixed(2)} ns median a record, ${fmt(waking.medianNs / ourInc.medianNs, 2)}× a burst below it`,
     `with no client: ${ourIdle.medianNs.toFixed(2)} ns median (target ≤ 2 ns)`,
     `overload (bufferSize 1024, a client, ${((overload.droppedShare ?? 0) * 100).toFixed(1)} % of the records dropped): ${overload.medianNs.toFixed(2)} ns median, ${fmt(overload.medianNs / ourIdle.medianNs, 2)}× the no-client early exit (target ≤ 2×)` +
       (overload.cpuMedianNs !== undefined && ourIdle.cpuMedianNs !== undefined
         ? `; the app thread's own CPU: ${overload.cpuMedianNs.toFixed(2)} ns median a call against ${ourIdle.cpuMedianNs.toFixed(2)} for the early exit, ${fmt(overload.cpuMedianNs / ourIdle.cpuMedianNs, 2)}× (the rest of the wall time, the worker and the reader had its core)`
+        : ''),
+    `the same overload in a process of its own, one exporter besides the early exit's (${(alone.droppedShare * 100).toFixed(1)} % dropped): ${alone.overload.wall.median.toFixed(2)} ns median, ${fmt(alone.overload.wall.median / alone.earlyExit.wall.median, 2)}× the early exit measured beside it` +
+      (alone.overload.cpu !== undefined && alone.earlyExit.cpu !== undefined
+        ? `; the app thread's own CPU: ${alone.overload.cpu.median.toFixed(2)} ns against ${alone.earlyExit.cpu.median.toFixed(2)}, ${fmt(alone.overload.cpu.median / alone.earlyExit.cpu.median, 2)}×`
         : ''),
     `overload with workerNice(10) (${((overloadNice.droppedShare ?? 0) * 100).toFixed(1)} % dropped): ${overloadNice.medianNs.toFixed(2)} ns median, ${fmt(overloadNice.medianNs / ourIdle.medianNs, 2)}× the early exit` +
       (overloadNice.cpuMedianNs !== undefined ? `; the app thread's own CPU ${overloadNice.cpuMedianNs.toFixed(2)} ns` : ''),

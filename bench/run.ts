@@ -81,9 +81,10 @@ say(`## Environment\n\n\`\`\`\n${JSON.stringify(env, null, 2)}\n\`\`\`\n`);
 
 if (sections.includes('hotpath')) {
   log('hot path …');
-  const h = await runHotpath(quick ? { rounds: 2, runMs: 5, gcCalls: 200_000 } : { rounds: 7, runMs: 40, gcCalls: 2_000_000 });
+  const h = await runHotpath(quick ? { rounds: 2, runMs: 5, gcCalls: 200_000, aloneRuns: 2 } : { rounds: 7, runMs: 40, gcCalls: 2_000_000, aloneRuns: 11 });
   results.hotpath = h.results;
   results.hotpathOtelGc = h.otelGc;
+  results.hotpathOverloadAlone = h.alone;
   say(`## Hot path (ns per call; min / median over the rounds)\n\n\`\`\`\n${h.text}\n\`\`\`\n`);
 }
 
