@@ -14,6 +14,11 @@ import { Ctl } from '../src/shared/layout.js';
 import { PROBE_EVERY, PROBE_MIN_MS, PROBE_NAME, type AppResult } from './cpu.js';
 import { cpuByThread } from './measure.js';
 
+/**
+ * Bytes of one frame of the app's counter on the wire (seed format, length prefix included),
+ * counted from what a client received at 1 k and 1 M records/s: 61–63.
+ */
+const FLOOR_FRAME_BYTES = 62;
 const [mode = 'ours', rateArg = '0', warmArg = '1', secondsArg = '5', flushArg = '50', certs = ''] = process.argv.slice(2);
 const rate = Number(rateArg);
 // With --trace-gc: a GC here, whose trace line names the main isolate (the others are workers).
@@ -30,12 +35,12 @@ if (recorder !== undefined) {
   probe = recorder.gauge(PROBE_NAME);
 }
 // `floor`: no exporter; a thread that wakes once per flush interval and writes a batch of the
-// size our worker writes at 1 k records/s (about 40 bytes a frame) to the client; `timer`: the
-// same thread, waking and writing nothing.
+// size our worker writes at the app's rate to the client; `timer`: the same thread, waking and
+// writing nothing.
 const floor =
   mode === 'floor' || mode === 'timer'
     ? await new Promise<{ port: number; tid: number; thread: Worker }>((resolve) => {
-        const thread = new Worker(new URL('./floor-thread.js', import.meta.url), { workerData: { flushMs: Number(flushArg), bytes: mode === 'timer' ? 0 : 40 * Number(flushArg) } });
+        const thread = new Worker(new URL('./floor-thread.js', import.meta.url), { workerData: { flushMs: Number(flushArg), bytes: mode === 'timer' ? 0 : Math.round((FLOOR_FRAME_BYTES * rate * Number(flushArg)) / 1000) } });
         thread.once('message', (m: { port: number; tid: number }) => resolve({ ...m, thread }));
       })
     : undefined;

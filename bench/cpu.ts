@@ -233,6 +233,9 @@ export async function runCpu(quick: boolean, log: (s: string) => void): Promise<
   rows.push(await measure(`floor: timer + one write per ${flush} ms`, 1000, true, flush, seconds, 'floor'));
   // …and what it charges a thread for waking at all: an empty timer callback, no write.
   rows.push(await measure(`floor: an empty timer every ${flush} ms`, 1000, true, flush, seconds, 'timer'));
+  // …and for the bytes of 1 M records/s, in about as many writes as our worker makes there: what
+  // sending them costs before any record is read or encoded.
+  if (!quick) rows.push(await measure('floor: timer + one write per 20 ms, 1 M records/s of bytes', 1_000_000, true, 20, seconds, 'floor'));
   // The flush interval's trade-off: CPU against latency.
   const sweep: CpuRow[] = [];
   if (!quick) {
