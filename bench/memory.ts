@@ -1,8 +1,8 @@
 // What an app's process grows by (RSS): the same app recording 1 000 records/s into nothing,
 // into prom-client's registry, and into our exporter, idle (no client) and with a client in
-// this process reading it; and, for the floor under ours, an app that only starts a worker thread
-// (idle, or listening on a TCP port) and records into nothing. Each variant runs in fresh processes, interleaved, and the medians
-// are compared with the baseline's.
+// this process reading it; and, for the floor under ours, an app that only starts a worker
+// thread (idle, or listening on a TCP port) and records into nothing. Each variant runs in fresh
+// processes, interleaved, and the medians are compared with the baseline's.
 import { spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
