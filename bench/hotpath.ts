@@ -298,9 +298,9 @@ function gcLine(trace: AllocationTrace, calls: number): string {
 /**
  * A burst's median time as a line through two burst lengths: the cost of each further record
  * (the slope) and the cost to start a burst (where the line meets zero records). A burst starts
- * after the app's thread waited for the worker to empty the ring: its first record schedules the
- * turn's publish (a `setImmediate`) and runs code and touches lines that other threads ran or
- * wrote meanwhile, which a per-record median of one length spreads over every record.
+ * after the app's thread waited for the worker to empty the ring, and its first record also
+ * schedules the turn's publish (a `setImmediate`): a per-record median of one length spreads
+ * that over every record.
  */
 function burstSplit(long: HotpathResult, short: HotpathResult): { perRecordNs: number; startUs: number } {
   const longNs = long.medianNs * long.calls!;
