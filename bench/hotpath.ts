@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import StatsD from 'hot-shots';
 import promClient from 'prom-client';
@@ -311,10 +312,16 @@ function burstSplit(long: HotpathResult, short: HotpathResult): { perRecordNs: n
 
 /** The overload rows again, in a process holding one exporter besides the early exit's. */
 async function overloadAlone(runs: number): Promise<OverloadResult> {
-  const child = spawn(process.execPath, [new URL('./overload-app.js', import.meta.url).pathname, String(runs), '2000000'], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const line = await createInterface({ input: child.stdout! })[Symbol.asyncIterator]().next();
-  await new Promise((r) => child.once('exit', r));
-  return JSON.parse(line.value as string) as OverloadResult;
+  const child = spawn(process.execPath, [fileURLToPath(new URL('./overload-app.js', import.meta.url)), String(runs), '2000000'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  // A run takes well under a second; a child stuck past this is killed, and the section fails.
+  const timer = setTimeout(() => child.kill(), 120_000);
+  const lines: string[] = [];
+  for await (const line of createInterface({ input: child.stdout! })) lines.push(line);
+  const code = await exited;
+  clearTimeout(timer);
+  if (code !== 0 || lines.length !== 1) throw new Error(`overload-app exited with ${code} after ${lines.length} lines`);
+  return JSON.parse(lines[0]!) as OverloadResult;
 }
 
 function formatHotpath(results: HotpathResult[], otelGc: OtelGcTrace, alone: OverloadResult): string {
