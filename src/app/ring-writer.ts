@@ -162,10 +162,9 @@ export class RingWriter {
       this.publish();
       this.headSeen = Atomics.load(this.header, RingSlot.Head);
       if (((t - this.headSeen) | 0) >= this.limit) {
-        const d = (this.drops + 1) | 0;
-        this.header[RingSlot.FullDrops] = this.drops = d;
-        this.recheckAt = (d + DROPS_PER_CHECK - 1) | 0;
-        return false;
+        // Full: this drop and the next DROPS_PER_CHECK - 1 are counted by `admit` without a look.
+        this.recheckAt = (this.drops + DROPS_PER_CHECK) | 0;
+        return this.admit(t);
       }
     }
     const toPublish = (this.published + this.publishEvery - t) | 0;
