@@ -9,10 +9,9 @@ import StatsD from 'hot-shots';
 import promClient from 'prom-client';
 import { TcpBuilder, counter as globalCounter, type TcpRecorder } from '../src/index.js';
 import { TcpMeterProvider } from '../src/otel/index.js';
-import { RingSlot } from '../src/shared/layout.js';
 import { traceAllocation, type AllocationTrace } from './gc.js';
 import type { OverloadResult } from './overload-app.js';
-import { fmt, ownCpuNs, summary, table, tick } from './measure.js';
+import { fmt, loopFor, ownCpuNs, settled, summary, table, tick, timeRun, type Loop } from './measure.js';
 import { Sink } from './sink.js';
 
 export interface HotpathResult {
@@ -47,23 +46,6 @@ interface Candidate {
   readonly cpu?: boolean;
 }
 
-type Loop = (t: unknown, n: number) => void;
-
-/**
- * Each candidate gets its own loop function, so no call site is shared between candidates. The
- * source names the candidate: V8 caches `new Function` by its source text, type feedback
- * included, so two candidates with the same body would share one call site, made polymorphic
- * by both targets (measured: 3 ns a call instead of 0.9 for five such loops).
- */
-function loopFor(body: string, tag: string): Loop {
-  return new Function('t', 'n', `// ${tag}\nfor (let i = 0; i < n; i++) { ${body}; }`) as Loop;
-}
-
-function timeRun(loop: Loop, target: unknown, n: number): number {
-  const t0 = process.hrtime.bigint();
-  loop(target, n);
-  return Number(process.hrtime.bigint() - t0) / n;
-}
 
 /** Calls per run so that one run takes about `ms`. */
 function calibrate(loop: Loop, target: unknown, ms: number): number {
@@ -229,15 +211,7 @@ export async function runHotpath(opts: {
   const drops: number[] = candidates.map(() => 0);
   const made: number[] = candidates.map(() => 0);
   const cpuSamples: number[][] = candidates.map(() => []);
-  // A run starts once the worker has taken everything its ring held (the ring's head reached its
-  // tail; `stats().recorded` cannot say: it counts what the rings hold too). The recorder's own
-  // ring is the one its handles write.
-  const settled = async (r: TcpRecorder): Promise<void> => {
-    const header = (r as unknown as { ringHeader: Int32Array }).ringHeader;
-    await new Promise((res) => setImmediate(res)); // the main thread publishes its last records once per turn
-    const until = Date.now() + 2000;
-    while (Atomics.load(header, RingSlot.Head) !== Atomics.load(header, RingSlot.Tail) && Date.now() < until) await new Promise((res) => setTimeout(res, 1));
-  };
+  // A run starts once the worker has taken everything its ring held (see `settled`).
   // Warm-up round (not recorded), then interleaved rounds so that noise hits everyone alike.
   for (let round = -1; round < opts.rounds; round++) {
     for (let i = 0; i < candidates.length; i++) {

@@ -4,9 +4,8 @@
 // exporters, their workers and readers, and the OpenTelemetry and prom-client registries; an app
 // holds one exporter. Runs alternate between the two; prints one JSON line (`OverloadResult`).
 //   node dist/bench/overload-app.js <runs> <calls a run>
-import { TcpBuilder, type Counter } from '../src/index.js';
-import { RingSlot } from '../src/shared/layout.js';
-import { ownCpuNs, summary } from './measure.js';
+import { TcpBuilder } from '../src/index.js';
+import { loopFor, ownCpuNs, settled, summary, timeRun } from './measure.js';
 import { Sink } from './sink.js';
 
 /** Min and median of the runs, ns a call: wall time, and the app thread's own CPU (Linux). */
@@ -31,36 +30,21 @@ const full = await new TcpBuilder().listenAddress('127.0.0.1:0').bufferSize(1024
 const sink = await Sink.start({ port: (full.address as { port: number }).port, clients: 1, slow: -1, probeMinLength: 1e9 });
 while (full.stats().clients !== 1) await new Promise((r) => setTimeout(r, 5));
 
-type Loop = (c: Counter, n: number) => void;
-// One loop function each (see `loopFor` in hotpath.ts: V8 shares feedback between equal sources).
 const cases = [
-  { c: idle.counter({ name: 'requests', labels }), loop: new Function('c', 'n', '// early exit\nfor (let i = 0; i < n; i++) c.increment();') as Loop, wall: [] as number[], cpu: [] as number[] },
-  { c: full.counter({ name: 'requests', labels }), loop: new Function('c', 'n', '// overload\nfor (let i = 0; i < n; i++) c.increment();') as Loop, wall: [] as number[], cpu: [] as number[] },
+  { c: idle.counter({ name: 'requests', labels }), loop: loopFor('t.increment()', 'early exit'), wall: [] as number[], cpu: [] as number[] },
+  { c: full.counter({ name: 'requests', labels }), loop: loopFor('t.increment()', 'overload'), wall: [] as number[], cpu: [] as number[] },
 ];
 let dropped = 0;
 let made = 0;
-const header = (full as unknown as { ringHeader: Int32Array }).ringHeader;
-/**
- * Until the worker has taken everything the overloaded ring holds: it counts a ring's drops in
- * the round that takes its records, so the drop count is then complete. The main thread publishes
- * its last records at the end of the turn, hence the immediate first.
- */
-const settled = async (): Promise<void> => {
-  await new Promise((r) => setImmediate(r));
-  const until = Date.now() + 2000;
-  while (Atomics.load(header, RingSlot.Head) !== Atomics.load(header, RingSlot.Tail) && Date.now() < until) await new Promise((r) => setTimeout(r, 1));
-};
 // A warm-up run (not kept), then the runs.
 for (let run = -1; run < runs; run++) {
   for (const [i, k] of cases.entries()) {
-    await settled();
+    await settled(full);
     const before = full.stats().dropped.ringFull;
     const cpu0 = ownCpuNs();
-    const t0 = process.hrtime.bigint();
-    k.loop(k.c, calls);
-    const wall = Number(process.hrtime.bigint() - t0) / calls;
+    const wall = timeRun(k.loop, k.c, calls);
     const cpu1 = ownCpuNs();
-    await settled();
+    await settled(full); // the drops of the run are counted
     if (run < 0) continue;
     k.wall.push(wall);
     if (cpu0 !== undefined && cpu1 !== undefined) k.cpu.push((cpu1 - cpu0) / calls);
